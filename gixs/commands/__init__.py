@@ -1,0 +1,1 @@
+"""Subcommands of the gixs command line, one module each."""
