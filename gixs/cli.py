@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import sys
 import warnings
 
@@ -47,6 +48,8 @@ def main(argv=None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("default", GixsWarning)
+    logging.getLogger("fabio").setLevel(logging.ERROR)  # header chatter of TIFF readers
+    logging.getLogger("pyFAI").setLevel(logging.ERROR)
     warnings.formatwarning = lambda msg, cat, *a, **k: f"gixs {args._name}: warning: {msg}\n"
     try:
         return int(args._run(args) or 0)
