@@ -1,0 +1,36 @@
+"""Shared fixtures: example geometries, seeded generators, the real-data folder."""
+
+import pathlib
+
+import numpy as np
+import pytest
+
+#: ../shared/data/real beside the repository (absent on a bare clone: tests skip).
+REAL = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+needs_real = pytest.mark.skipif(not REAL.exists(), reason="../shared/data/real absent")
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(12345)
+
+
+def make_geometry(detector="Pilatus1M", dist=0.3, poni1=0.02, poni2=0.085, wavelength_a=1.0,
+                  rot1=0.0, rot2=0.0, rot3=0.0, binning=None):
+    import pyFAI.detectors
+    from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+
+    from gixs.geometry import DetectorGeometry
+
+    det = pyFAI.detectors.detector_factory(detector)
+    if binning:
+        det.binning = binning
+    ai = AzimuthalIntegrator(detector=det, dist=dist, poni1=poni1, poni2=poni2, rot1=rot1,
+                             rot2=rot2, rot3=rot3, wavelength=wavelength_a * 1e-10)
+    return DetectorGeometry.from_integrator(ai)
+
+
+@pytest.fixture
+def pilatus_geometry():
+    """Pilatus 1M (1043x981, 172 um) 300 mm away, beam near the bottom edge, 1 A."""
+    return make_geometry(rot1=0.01, rot2=-0.02)
