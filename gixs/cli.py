@@ -50,7 +50,14 @@ def main(argv=None) -> int:
     warnings.simplefilter("default", GixsWarning)
     logging.getLogger("fabio").setLevel(logging.ERROR)  # header chatter of TIFF readers
     logging.getLogger("pyFAI").setLevel(logging.ERROR)
-    warnings.formatwarning = lambda msg, cat, *a, **k: f"gixs {args._name}: warning: {msg}\n"
+    plain_format = warnings.formatwarning
+
+    def formatwarning(msg, cat, *a, **k):
+        if issubclass(cat, GixsWarning):
+            return f"gixs {args._name}: warning: {msg}\n"
+        return plain_format(msg, cat, *a, **k)
+
+    warnings.formatwarning = formatwarning
     try:
         return int(args._run(args) or 0)
     except (GixsError, ValueError, FileNotFoundError, PermissionError) as exc:

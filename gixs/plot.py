@@ -31,8 +31,7 @@ def detector_image(ax, data, mask=None, title=None):
 
     img = np.ma.masked_array(np.asarray(data, float), mask=mask if mask is not None else
                              ~np.isfinite(data))
-    cmap = matplotlib.colormaps["viridis"].copy()
-    cmap.set_bad("0.6")
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.6")
     im = ax.imshow(img, origin="lower", cmap=cmap, norm=_log_norm(img.filled(np.nan)),
                    interpolation="nearest")
     ax.set_xlabel("column (pixel)")
@@ -48,8 +47,7 @@ def qmap(ax, m, title=None):
 
     from .units import LABELS
 
-    cmap = matplotlib.colormaps["magma"].copy()
-    cmap.set_bad("white")
+    cmap = matplotlib.colormaps["magma"].with_extremes(bad="white")
     im = ax.imshow(np.ma.masked_invalid(m.intensity), origin="lower", extent=m.extent,
                    aspect="auto", cmap=cmap, norm=_log_norm(m.intensity),
                    interpolation="nearest")
