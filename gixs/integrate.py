@@ -63,7 +63,11 @@ class ReduceSettings:
         pyFAI polarization factor (-1..1; 0.99 for a horizontally polarized synchrotron
         beam); None switches the correction off.
     maps : bool
-        Compute the 2D maps too.
+        Compute the 2D maps ("qmap", "qchi").
+    azimuthal : bool
+        Compute the azimuthal I(|q|) ("iq") and the sectors.
+    cuts : bool
+        Compute the in-plane and out-of-plane cuts ("ip", "oop").
     """
 
     npt_q: int = 1000
@@ -76,8 +80,12 @@ class ReduceSettings:
     solid_angle: bool = True
     polarization_factor: float | None = 0.99
     maps: bool = True
+    azimuthal: bool = True
+    cuts: bool = True
 
     def __post_init__(self):
+        if not (self.maps or self.azimuthal or self.cuts):
+            raise ValueError("ReduceSettings: at least one of maps, azimuthal, cuts must be on")
         if int(self.npt_q) < 2:
             raise ValueError(f"npt_q must be >= 2 bins, got {self.npt_q}")
         if len(self.npt_map) != 2 or min(self.npt_map) < 2:
@@ -111,6 +119,9 @@ class Plan:
     ----------
     matrix : scipy.sparse.csr_matrix, shape (n_bins, n_pixels)
         1 where a pixel falls in a bin.
+    columns : ndarray of int
+        The pixels (flat indices) that fall in at least one bin; the frame is gathered
+        on these before the products, so unused pixels cost nothing.
     norm : ndarray, float64
         Per-pixel solid angle x polarization factor.
     static_valid : ndarray, bool
@@ -145,6 +156,10 @@ class Plan:
         self._build()
         self.matrix = sp.vstack(self._parts, format="csr", dtype=np.float64)
         del self._parts
+        self.columns = np.unique(self.matrix.indices).astype(np.intp)
+        self._compact = self.matrix[:, self.columns].tocsr()
+        self._norm_c = self.norm[self.columns]
+        self._valid_c = self.static_valid.ravel()[self.columns]
 
     # -- building ---------------------------------------------------------------------
     def _add(self, kind, name, axes, coords, ranges, npts, select, band):
@@ -188,25 +203,27 @@ class Plan:
         s, pq = self.settings, self.pq
         everywhere = np.ones(self.shape, bool)
         q_range = s.q_range or self._range(pq.q)
-        self._add("profile", "iq", ("q",), (pq.q,), (q_range,), (s.npt_q,), everywhere,
-                  {"chi_deg": [-180.0, 180.0]})
         chi_deg = np.degrees(pq.chi)
-        for lo, hi in s.sectors:
+        if s.azimuthal:
+            self._add("profile", "iq", ("q",), (pq.q,), (q_range,), (s.npt_q,), everywhere,
+                      {"chi_deg": [-180.0, 180.0]})
+        for lo, hi in (s.sectors if s.azimuthal else ()):
             sel = (chi_deg >= lo) & (chi_deg < hi)
             self._add("profile", f"sector_{lo:g}_{hi:g}", ("q",), (pq.q,), (q_range,),
                       (s.npt_q,), sel, {"chi_deg": [float(lo), float(hi)]})
         w = self.k0 * math.sin(math.radians(DEFAULT_BAND_DEG))
         qz_h = self.k0 * math.sin(self.gi.incidence)  # q_z of the horizon (a_f = 0)
         ip_band = s.ip_band or (qz_h, qz_h + w)
-        sel = (pq.qz >= ip_band[0]) & (pq.qz < ip_band[1])
-        self._add("profile", "ip", ("qxy",), (pq.qxy,),
-                  (self._range(pq.qxy, sel, (-1.0, 1.0)),), (s.npt_q,), sel,
-                  {"qz_A^-1": [float(ip_band[0]), float(ip_band[1])]})
         oop_band = s.oop_band or (-w / 2, w / 2)
-        sel = (pq.qxy >= oop_band[0]) & (pq.qxy < oop_band[1])
-        self._add("profile", "oop", ("qz",), (pq.qz,),
-                  (self._range(pq.qz, sel, (0.0, 1.0)),), (s.npt_q,), sel,
-                  {"qxy_A^-1": [float(oop_band[0]), float(oop_band[1])]})
+        if s.cuts:
+            sel = (pq.qz >= ip_band[0]) & (pq.qz < ip_band[1])
+            self._add("profile", "ip", ("qxy",), (pq.qxy,),
+                      (self._range(pq.qxy, sel, (-1.0, 1.0)),), (s.npt_q,), sel,
+                      {"qz_A^-1": [float(ip_band[0]), float(ip_band[1])]})
+            sel = (pq.qxy >= oop_band[0]) & (pq.qxy < oop_band[1])
+            self._add("profile", "oop", ("qz",), (pq.qz,),
+                      (self._range(pq.qz, sel, (0.0, 1.0)),), (s.npt_q,), sel,
+                      {"qxy_A^-1": [float(oop_band[0]), float(oop_band[1])]})
         if s.maps:
             self._add("map", "qmap", ("qxy", "qz"), (pq.qxy, pq.qz),
                       (self._range(pq.qxy), self._range(pq.qz)), tuple(s.npt_map),
@@ -216,19 +233,29 @@ class Plan:
 
     # -- applying ---------------------------------------------------------------------
     def sums(self, data, invalid=None, dark=None, flat=None):
-        """The four per-bin sums (signal, norm, variance, count) of one frame."""
-        valid = self.static_valid
+        """The four per-bin sums (signal, norm, variance, count) of one frame.
+
+        Only the pixels that fall in some bin are read (gathered once into a compact
+        vector); the four products share one pass over the sparse matrix.
+        """
+        cols = self.columns
+        raw = np.asarray(data).ravel()[cols].astype(np.float64)
+        valid = self._valid_c & np.isfinite(raw)
         if invalid is not None:
-            valid = valid & ~invalid
-        data = np.asarray(data)
-        valid = (valid & np.isfinite(data)).ravel()
-        raw = np.where(valid, data.ravel(), 0.0)
-        sig = raw - np.where(valid, np.asarray(dark).ravel(), 0.0) if dark is not None else raw
-        norm = np.where(valid, self.norm, 0.0)
+            valid &= ~np.asarray(invalid).ravel()[cols]
+        v = np.empty((cols.size, 4))
+        np.multiply(raw, valid, out=v[:, 2], where=valid)
+        v[~valid, 2] = 0.0
+        v[:, 0] = v[:, 2]
+        if dark is not None:
+            v[:, 0] -= np.asarray(dark).ravel()[cols] * valid
+        np.multiply(self._norm_c, valid, out=v[:, 1])
         if flat is not None:
-            norm = norm * np.asarray(flat, np.float64).ravel()
-        m = self.matrix
-        return (m @ sig, m @ norm, m @ np.clip(raw, 0, None), m @ valid.astype(np.float64))
+            v[:, 1] *= np.asarray(flat, np.float64).ravel()[cols]
+        np.clip(v[:, 2], 0, None, out=v[:, 2])
+        v[:, 3] = valid
+        out = self._compact @ v
+        return out[:, 0], out[:, 1], out[:, 2], out[:, 3]
 
     def unpack(self, signal, norm, variance, count, normalization=1.0):
         """Turn per-bin sums into :class:`Profile` and :class:`Map2D` objects."""
