@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import logging
 import os
 import tempfile
 
@@ -152,12 +153,39 @@ def count_frames(path) -> int:
     return int(getattr(img, "nframes", 1) or 1)
 
 
+class _FabioErrors(logging.Handler):
+    """Collects the errors fabio logs (it logs, rather than raises, on truncated data)."""
+
+    def __init__(self):
+        super().__init__(level=logging.ERROR)
+        self.messages = []
+
+    def emit(self, record):
+        self.messages.append(record.getMessage())
+
+
+@contextlib.contextmanager
+def _fabio_checked(path):
+    handler = _FabioErrors()
+    logger = logging.getLogger("fabio")
+    logger.addHandler(handler)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+    if handler.messages:
+        raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
+
+
 def _open_fabio(path):
     import fabio
 
     _check_file(path)
     try:
-        return fabio.open(path)
+        with _fabio_checked(path):
+            return fabio.open(path)
+    except FormatError:
+        raise
     except Exception as exc:
         raise FormatError(f"{path}: not a readable detector image ({type(exc).__name__}: "
                           f"{exc}); expected TIFF, EDF, CBF, HDF5/NeXus or another format "
@@ -242,8 +270,11 @@ def read_frame(path, frame: int = 0) -> Frame:
     if frame >= n:
         raise FormatError(f"{path}: has {n} frame(s), frame {frame} asked")
     try:
-        fr = img if frame == 0 else img.getframe(frame)
-        data = fr.data
+        with _fabio_checked(path):
+            fr = img if frame == 0 else img.getframe(frame)
+            data = fr.data
+    except FormatError:
+        raise
     except Exception as exc:
         raise FormatError(f"{path}: cannot read frame {frame} ({exc})") from None
     if data is None:
