@@ -418,47 +418,15 @@ def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float
 
 
 # -- built-in library -------------------------------------------------------------------
-def _perovskite(name, halide, a, source):
-    return Phase(name, a, a, a, spacegroup="P m -3 m", source=source,
-                 sites=(Site("Pb", 0, 0, 0), Site("Cs", .5, .5, .5, b_iso=2.0),
-                        Site(halide, .5, 0, 0, b_iso=2.0)))
-
-
 def _library():
-    return {
-        "LaB6": Phase("LaB6", 4.15683, 4.15683, 4.15683, spacegroup="P m -3 m",
-                      sites=(Site("La", 0, 0, 0, b_iso=0.2), Site("B", 0.1992, .5, .5)),
-                      source="a: NIST SRM 660c certificate (4.15683 A); B x ~ 0.199 "
-                             "(cf. NIST SRM 660b CIF, x = 0.198)"),
-        "Si": Phase("Si", 5.43102, 5.43102, 5.43102, spacegroup="F d -3 m:1",
-                    sites=(Site("Si", 0, 0, 0),),
-                    source="CODATA 2018 Si lattice parameter a = 5.431020511 A"),
-        "CsPbBr3": _perovskite("CsPbBr3", "Br", 5.87, "cubic (alpha) CsPbBr3, a ~ 5.87 A: "
-                               "C. K. Moller, Nature 182, 1436 (1958); Protesescu et al., "
-                               "Nano Lett. 15, 3692 (2015)"),
-        "CsPbBr3-ortho": Phase(
-            "CsPbBr3-ortho", 8.24, 11.74, 8.20, spacegroup="P n m a",
-            sites=(Site("Pb", 0, 0, .5), Site("Cs", 0, .25, 0, b_iso=2.0),
-                   Site("Br", 0, .25, .5, b_iso=2.0), Site("Br", .25, 0, .75, b_iso=2.0)),
-            source="orthorhombic Pnma a 8.24, b 11.74, c 8.20 A (Stoumpos et al., Cryst. "
-                   "Growth Des. 13, 2722 (2013)); atoms at IDEALIZED untilted perovskite "
-                   "positions, so tilt superstructure reflections get ~0 intensity"),
-        "CsPbI3": _perovskite("CsPbI3", "I", 6.29, "cubic (alpha) CsPbI3, a ~ 6.29 A: Trots "
-                              "& Myagkota, J. Phys. Chem. Solids 69, 2520 (2008)"),
-        "PbS": Phase("PbS", 5.936, 5.936, 5.936, spacegroup="F m -3 m",
-                     sites=(Site("Pb", 0, 0, 0, b_iso=1.0), Site("S", .5, .5, .5)),
-                     source="rock-salt PbS (galena), a = 5.936 A: ICDD PDF 05-0592"),
-        "ITO": Phase("ITO", 10.12, 10.12, 10.12, spacegroup="I a -3",
-                     sites=(Site("In", .25, .25, .25), Site("In", .4668, 0, .25),
-                            Site("O", .3905, .1529, .3832)),
-                     source="bixbyite In2O3 (ITO), a ~ 10.12 A (ICDD PDF 06-0416, a = 10.118 "
-                            "A); sites: Marezio, Acta Cryst. 20, 723 (1966)"),
-        "PbI2": Phase("PbI2", 4.557, 4.557, 6.979, 90, 90, 120, spacegroup="P -3 m 1",
-                      sites=(Site("Pb", 0, 0, 0, b_iso=1.5), Site("I", 1 / 3, 2 / 3, .265,
-                                                                    b_iso=1.5)),
-                      source="2H-PbI2 (CdI2 type) P-3m1, a = 4.557 A, c = 6.979 A: ICDD PDF "
-                             "07-0235; I z ~ 0.265"),
-    }
+    from .phases import LIBRARY
+
+    out = {}
+    for name, d in LIBRARY.items():
+        sites = tuple(Site(*row) for row in d["sites"])
+        out[name] = Phase(name, *d["cell"], spacegroup=d["spacegroup"], sites=sites,
+                          source=d["source"])
+    return out
 
 
 BUILTIN_NAMES = tuple(_library())

@@ -43,7 +43,7 @@ def test_si_absences_and_forbidden_222():
     assert f2[0] < 1e-20 * f2[1]  # 222: zero by the special position, not by the group
     q111 = 2 * math.pi * math.sqrt(3) / 5.43102
     # |F(111)|^2 of diamond = 32 f^2 (8 atoms, |1 - i|^2 = 2 -> |4 (1 - i) f|^2)
-    assert f2[1] == pytest.approx(32 * _f("Si", q111, 0.5) ** 2, rel=1e-6)
+    assert f2[1] == pytest.approx(32 * _f("Si", q111, si.sites[0].b_iso) ** 2, rel=1e-6)
 
 
 def test_perovskite_structure_factor_and_multiplicity():
