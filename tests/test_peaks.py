@@ -1,0 +1,105 @@
+"""Peak finding and fitting on analytic profiles with planted truth."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gixs.peaks import (BACKGROUNDS, SHAPES, curvature_response, find_peaks, fit_peak,
+                        gaussian, lorentzian, pseudo_voigt, shape_area)
+
+
+def _profile(shape="gaussian", centre=0.05, fwhm=0.004, height=50.0, noise=True, seed=0,
+             eta=0.5):
+    x = np.linspace(0.01, 0.12, 550)
+    bg = 20 * (x / 0.05) ** -2.5 + 5
+    if shape == "gaussian":
+        pk = gaussian(x, height, centre, fwhm)
+    elif shape == "lorentzian":
+        pk = lorentzian(x, height, centre, fwhm)
+    else:
+        pk = pseudo_voigt(x, height, centre, fwhm, eta)
+    y = bg + pk
+    sigma = np.sqrt(y / 10)  # as if 10 counts per unit
+    if noise:
+        y = np.random.default_rng(seed).poisson(y * 10) / 10
+    return x, y, sigma
+
+
+def test_line_shapes_have_height_and_fwhm():
+    x = np.array([0.0, 0.5])
+    for f in (gaussian, lorentzian):
+        assert f(x, 2.0, 0.0, 1.0) == pytest.approx([2.0, 1.0])
+    assert pseudo_voigt(x, 2.0, 0.0, 1.0, 0.3) == pytest.approx([2.0, 1.0])
+    # areas against numerical integration
+    xx = np.linspace(-200, 200, 2_000_001)
+    for shape, f in (("gaussian", gaussian), ("lorentzian", lorentzian)):
+        num = np.trapezoid(f(xx, 3.0, 0.0, 1.5), xx)
+        if shape == "lorentzian":  # tails beyond +-200: 2 * h F^2 / (4 * 200)
+            num += 2 * 3.0 * 1.5 ** 2 / 800
+        assert shape_area(shape, 3.0, 1.5) == pytest.approx(num, rel=2e-3)
+
+
+def test_curvature_response_is_zero_on_a_line_and_gives_gaussian_height():
+    y = 3.0 + 0.7 * np.arange(200)
+    r, _ = curvature_response(y, np.ones_like(y), 4.0)
+    assert np.max(np.abs(r)) < 1e-9
+    k = np.arange(400.0)
+    s = 6.0
+    y = 10 * np.exp(-0.5 * ((k - 200) / s) ** 2)
+    r, _ = curvature_response(y, np.ones_like(y), s)
+    assert 2 * math.sqrt(2) * r[200] == pytest.approx(10, rel=0.02)
+
+
+def test_find_peaks_on_power_law_slope():
+    x, y, s = _profile()
+    c = find_peaks(x, y, s)
+    assert c, "no candidate"
+    assert c[0].x == pytest.approx(0.05, abs=0.001)
+    assert 0.002 < c[0].fwhm < 0.012
+
+
+def test_find_peaks_none_on_smooth_background():
+    x, y, s = _profile(height=0.0)
+    assert find_peaks(x, y, s, min_snr=5) == []
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_fit_recovers_planted_peak_and_selects_shape(shape):
+    x, y, s = _profile(shape=shape, height=80.0, fwhm=0.006)
+    fit = fit_peak(x, y, s, centre=0.051, fwhm=0.008, window=(0.035, 0.065),
+                   backgrounds=BACKGROUNDS)
+    v, e = fit.values, fit.errors
+    # 3 sigma: the reported errors must cover the truth
+    assert abs(v["centre"] - 0.05) < 3 * e["centre"] + 1e-6
+    assert abs(v["fwhm"] - 0.006) < 3 * e["fwhm"] + 1e-5
+    assert abs(v["height"] - 80) < 3 * e["height"] + 0.5
+    assert fit.f_test_p < 1e-10
+    if shape != "pseudo_voigt":  # pV with eta=0.5 is far from both pure shapes
+        assert fit.shape in (shape, "pseudo_voigt")
+    else:
+        assert fit.shape == "pseudo_voigt"
+    assert 0.5 < fit.redchi < 1.6
+
+
+def test_fit_errors_scale_with_noise():
+    """Errors shrink ~1/sqrt(counts); scatter of centres over seeds matches the error."""
+    centres, errs = [], []
+    for seed in range(12):
+        x, y, s = _profile(height=30.0, seed=seed)
+        fit = fit_peak(x, y, s, centre=0.05, fwhm=0.004, window=(0.04, 0.06),
+                       shapes=("gaussian",), backgrounds=("powerlaw",))
+        centres.append(fit.values["centre"])
+        errs.append(fit.errors["centre"])
+    scatter = np.std(centres, ddof=1)
+    assert 0.5 < scatter / np.mean(errs) < 1.6
+
+
+def test_fit_peak_rejects_bad_input():
+    x, y, s = _profile()
+    with pytest.raises(ValueError, match="peak shape"):
+        fit_peak(x, y, s, centre=0.05, fwhm=0.004, shapes=("voigt",))
+    with pytest.raises(ValueError, match="valid points"):
+        fit_peak(x, y, s, centre=0.05, fwhm=0.004, window=(0.05, 0.0501))
+    with pytest.raises(ValueError, match="fwhm"):
+        fit_peak(x, y, s, centre=0.05, fwhm=-1)
