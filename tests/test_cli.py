@@ -89,3 +89,14 @@ def test_console_script_runs():
     res = subprocess.run([sys.executable, "-m", "gixs.cli", "--help"], capture_output=True,
                          text=True, check=True)
     assert "reduce" in res.stdout and "demo" in res.stdout
+
+
+def test_wrong_orientation_warns(setup, capsys):
+    tmp, poni, tif, _ = setup
+    # the film was simulated with orientation 1; code 4 puts its scattering below the horizon
+    assert main(["reduce", str(tif), "--poni", str(poni), "--incidence-deg", "0.3",
+                 "--orientation", "4", "--no-plot", "-o", str(tmp / "o4")]) == 0
+    assert "below the sample horizon" in capsys.readouterr().err
+    assert main(["reduce", str(tif), "--poni", str(poni), "--incidence-deg", "0.3",
+                 "--no-plot", "-o", str(tmp / "o1")]) == 0
+    assert "below the sample horizon" not in capsys.readouterr().err

@@ -41,6 +41,7 @@ def run(args) -> int:
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    _check_orientation(frame, geometry, gi, settings, corr["mask"])
     out = output_dir(args.output)
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
     if args.frame:
@@ -61,3 +62,24 @@ def run(args) -> int:
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")
     return 0
+
+
+def _check_orientation(frame, geometry, gi, settings, mask):
+    """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
+    import warnings
+
+    import numpy as np
+
+    from ..errors import GixsWarning
+    from ..integrate import get_plan
+
+    if gi.incidence <= 0:
+        return
+    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
+    ok = plan.static_valid & ~frame.invalid
+    below = float(frame.data[ok & (plan.pq.exit_angle < 0)].sum())
+    total = float(frame.data[ok].sum())
+    if total > 0 and below / total > 0.7:
+        warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "
+                      f"(q_z < 0): is --orientation {gi.orientation} right? Code 4 puts the "
+                      "surface normal towards row 0", GixsWarning, stacklevel=2)
