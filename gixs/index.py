@@ -59,6 +59,8 @@ class IndexResult:
     peaks: list
     unassigned: list
     notes: list
+    #: (refined Phase, orientation or None, texture normal or None) per phase, for plots
+    models: list = dataclasses.field(default_factory=list, repr=False)
 
     def to_dict(self) -> dict:
         return {"phases": self.phases, "peaks": self.peaks, "unassigned": self.unassigned,
@@ -107,11 +109,7 @@ class _Predictor:
             return q, np.full_like(q, np.nan), q
         n = surface_normal(phase, self.model.orientation)
         if any(tilt):
-            u1 = np.cross(n, [0, 0, 1.0] if abs(n[2]) < 0.9 else [1.0, 0, 0])
-            u1 /= np.linalg.norm(u1)
-            u2 = np.cross(n, u1)
-            n = n + tilt[0] * u1 + tilt[1] * u2
-            n /= np.linalg.norm(n)
+            n = _tilted(n, tilt)
         qz = g @ n
         qxy = np.sqrt(np.clip(q * q - qz * qz, 0, None))
         if self.refraction is not None:
@@ -120,6 +118,15 @@ class _Predictor:
         if self.horizon_qz is not None:
             qz = np.maximum(qz, self.horizon_qz)
         return qxy, qz, q
+
+
+def _tilted(n, tilt):
+    """Unit normal ``n`` tilted by two small angles (rad) about two perpendicular axes."""
+    u1 = np.cross(n, [0, 0, 1.0] if abs(n[2]) < 0.9 else [1.0, 0, 0])
+    u1 /= np.linalg.norm(u1)
+    u2 = np.cross(n, u1)
+    n = n + tilt[0] * u1 + tilt[1] * u2
+    return n / np.linalg.norm(n)
 
 
 def _distances(obs, pred, textured):
@@ -344,7 +351,15 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
     if not peaks:
         notes.append("no peak matched any phase within the tolerance")
     notes.append(f"match tolerance {tol:.4f} A^-1")
-    return IndexResult(out_phases, peaks, unassigned, notes)
+    fitted = []
+    for k, m in enumerate(models):
+        normal = None
+        if m.orientation is not None:
+            normal = surface_normal(phases[k], m.orientation)
+            if any(tilts[k]):
+                normal = _tilted(normal, tilts[k])
+        fitted.append((phases[k], m.orientation, normal))
+    return IndexResult(out_phases, peaks, unassigned, notes, fitted)
 
 
 def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,

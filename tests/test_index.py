@@ -212,3 +212,55 @@ def test_bad_input():
         assign([{"foo": 1}], [builtin_phase("Si")])
     with pytest.raises(ValueError, match="nonzero"):
         PhaseModel(builtin_phase("Si"), (0, 0, 0))
+
+
+def test_cli_pattern_and_image(tmp_path, geometry):
+    import json
+
+    import fabio
+
+    from gixs.cli import main
+    from gixs.geometry import write_poni
+
+    tth = np.arange(10, 90, 0.02)
+    pbs = builtin_phase("PbS").with_parameters(a=5.80)
+    np.savetxt(tmp_path / "xrd.xy", np.c_[tth, _powder([(pbs, 1.0)], tth, seed=4)])
+    out = tmp_path / "xrd.json"
+    assert main(["index", str(tmp_path / "xrd.xy"), "--wavelength-a", "1.5406",
+                 "--phase", "PbS", "--refine", "--json", str(out),
+                 "--plot", str(tmp_path / "xrd.png")]) == 0
+    d = json.loads(out.read_text())
+    assert d["phases"][0]["lattice"]["a"] == pytest.approx(5.80, rel=2e-3)
+    assert d["units"]["q"] == "A^-1" and d["input"]["pattern_axis"] == "2theta_deg"
+    assert {tuple(p["hkl"]) for p in d["peaks"]} >= {(1, 1, 1), (2, 0, 0), (2, 2, 0)}
+    assert (tmp_path / "xrd.png").stat().st_size > 1000
+
+    write_poni(geometry, tmp_path / "g.poni")
+    film = builtin_phase("CsPbBr3").with_parameters(a=6.0)
+    img = render_film(geometry, GI, [(film, (0, 0, 1), 1.0)], rng=2)
+    fabio.edfimage.EdfImage(data=img.astype(np.int32)).write(str(tmp_path / "f.edf"))
+    out = tmp_path / "f.json"
+    assert main(["index", str(tmp_path / "f.edf"), "--poni", str(tmp_path / "g.poni"),
+                 "--incidence-deg", "0.3", "--phase", "CsPbBr3:hkl=0/0/1", "--refine",
+                 "--json", str(out), "--plot", str(tmp_path / "f.png")]) == 0
+    d = json.loads(out.read_text())
+    assert d["phases"][0]["orientation"] == [0, 0, 1]
+    assert d["phases"][0]["lattice"]["a"] == pytest.approx(6.0, rel=2e-3)
+    assert all(set(p) >= {"phase", "hkl", "qxy", "qz", "q", "intensity", "residual"}
+               for p in d["peaks"])
+
+
+def test_cli_errors(tmp_path, capsys):
+    from gixs.cli import main
+
+    np.savetxt(tmp_path / "p.xy", np.c_[np.arange(10, 60, 0.1), np.ones(500)])
+    assert main(["index", str(tmp_path / "p.xy"), "--phase", "Si"]) == 2
+    assert "--wavelength-a" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "p.xy"), "--phase", "Unobtainium",
+                 "--wavelength-a", "1.54"]) == 2
+    assert "unknown phase 'Unobtainium'" in capsys.readouterr().err
+    assert main(["index", str(tmp_path / "p.xy"), "--phase", "Si:hkl=1/1",
+                 "--wavelength-a", "1.54"]) == 2
+    assert "hkl must be H/K/L" in capsys.readouterr().err
+    assert main(["index", "frame.tif", "--phase", "Si"]) == 2
+    assert "--poni" in capsys.readouterr().err
