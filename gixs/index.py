@@ -254,8 +254,8 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
     preds = [_Predictor(m, q_max, horizon_qz, refraction) for m in models]
     current = []
     for m, pr in zip(models, preds):
-        s = _scale_search(obs, pr, m, 2 * tol, scale_range) if refine else 1.0
-        current.append(m.phase.scaled(s) if refine else m.phase)
+        s = _scale_search(obs, pr, m, 2 * tol, scale_range) if refine and m.refine else 1.0
+        current.append(m.phase.scaled(s))
     tilts = [(0.0, 0.0)] * len(models)
     errors = [{} for _ in models]
     for it in range(iterations):

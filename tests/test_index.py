@@ -264,3 +264,46 @@ def test_cli_errors(tmp_path, capsys):
     assert "hkl must be H/K/L" in capsys.readouterr().err
     assert main(["index", "frame.tif", "--phase", "Si"]) == 2
     assert "--poni" in capsys.readouterr().err
+
+
+CMS = REAL / "pywaxs_cms_giwaxs_perovskite"
+
+
+@pytest.mark.skipif(not CMS.exists(), reason="../shared/data/real absent")
+def test_real_pbi2_film_sam0():
+    """NSLS-II CMS GIWAXS of a PbI2 film on Si (12.7 keV, 0.3 deg, jun23_poni_01 and
+    mask, the normal towards decreasing row index: sample orientation 4)."""
+    import dataclasses
+    import warnings
+
+    from gixs.geometry import load_poni
+    from gixs.io import read_frame, read_mask
+
+    geo = load_poni(CMS / "jun23_poni_01_LaB6_5.6m_12.7keV_corrected_1150.1s_x-1.601_th0.500"
+                    "_5.00s_1116949_maxs.poni")
+    gi = GIGeometry.from_degrees(0.3, orientation=4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        fr = read_frame(CMS / "sam0_pbi2_dmf_0p5m_5scfh_Si_40uL_001_2140.9s_x2.002_th0.300_"
+                              "0.49s_1115972_001000_maxs.tiff")
+    mask = read_mask(CMS / "jun23_nslsii11bmcms_WAXS2pil1M_mask_01.edf", fr.data.shape)
+    qmap = reduce_frame(fr, geo, gi, ReduceSettings(npt_map=(600, 600)), mask=mask).maps["qmap"]
+    qh = 2 * math.pi / geo.wavelength_a * math.sin(gi.incidence)
+    pbi2 = builtin_phase("PbI2")
+    res = index_map(qmap, [PhaseModel(pbi2, (0, 0, 1)),
+                           PhaseModel(dataclasses.replace(pbi2, name="PbI2-powder"), None),
+                           PhaseModel(builtin_phase("Si"), (0, 0, 1), refine=False)],
+                    horizon_qz=qh)
+    textured = {tuple(p["hkl"]): p for p in res.assigned("PbI2")}
+    # (001) on the specular axis at q ~ 0.90 A^-1; (011) and (102) off-axis spots
+    assert textured[(0, 0, 1)]["q"] == pytest.approx(0.90, abs=0.01)
+    assert abs(textured[(0, 0, 1)]["qxy"]) < 0.05
+    assert {(0, 1, 1), (1, 0, 2)} <= set(textured)
+    powder = {tuple(p["hkl"]) for p in res.assigned("PbI2-powder")}
+    assert {(0, 0, 1), (1, 0, 2)} <= powder
+    lat = {p["name"]: p["lattice"] for p in res.phases}
+    for name in ("PbI2", "PbI2-powder"):  # within 1 % of the literature cell
+        assert lat[name]["a"] == pytest.approx(4.557, rel=0.01)
+        assert lat[name]["c"] == pytest.approx(6.979, rel=0.01)
+    # the Si(001) wafer's (111) reflections show as spots at (+-1.64, 1.16) A^-1
+    assert any(tuple(map(abs, p["hkl"])) == (1, 1, 1) for p in res.assigned("Si"))
