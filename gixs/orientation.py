@@ -128,7 +128,9 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
         See module docstring; JSON-ready.
     """
     data = np.asarray(data, float).ravel()
-    valid = np.asarray(valid, bool).ravel() & np.isfinite(data)
+    # only pixels above the sample horizon see the film's scattering
+    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
+        (pq.exit_angle.ravel() >= 0)
     norm = np.asarray(norm, float).ravel()
     q_ring = math.hypot(q_star, qz_ring)
     chi, ipk, sig = chi_profile(data, valid, norm, pq, q_ring, fwhm)
