@@ -3,8 +3,13 @@
 ``cell``: a, b, c (A), alpha, beta, gamma (deg); ``spacegroup``: Hermann-Mauguin symbol
 as gemmi knows it; ``sites``: asymmetric unit as (element, x, y, z, occupancy, B_iso in
 A^2). Displacement parameters are typical room-temperature values (not refined ones)
-and only shape the relative intensities. Use :func:`gixs.lattice.builtin_phase`.
+and only shape the relative intensities. :func:`builtin_phase` and :func:`parse_phase`
+(re-exported by :mod:`gixs.lattice`) turn them into :class:`gixs.lattice.Phase` objects.
 """
+
+from __future__ import annotations
+
+import os
 
 _CUBIC = (90.0, 90.0, 90.0)
 
@@ -55,3 +60,64 @@ LIBRARY = {
         "source": "2H-PbI2 (CdI2 type), P-3m1, a = 4.557 A, c = 6.979 A: ICDD PDF "
                   "07-0235; I at (1/3, 2/3, z ~ 0.265)"},
 }
+
+#: Names of the built-in phases.
+BUILTIN_NAMES = tuple(LIBRARY)
+
+
+def _library():
+    from .lattice import Phase, Site
+
+    out = {}
+    for name, d in LIBRARY.items():
+        sites = tuple(Site(*row) for row in d["sites"])
+        out[name] = Phase(name, *d["cell"], spacegroup=d["spacegroup"], sites=sites,
+                          source=d["source"])
+    return out
+
+
+
+
+def builtin_phase(name: str) -> Phase:
+    """A phase of the built-in library by name (case-insensitive): LaB6, Si, CsPbBr3
+    (cubic), CsPbBr3-ortho (Pnma), CsPbI3 (cubic), PbS, ITO, PbI2."""
+    lib = _library()
+    for key, phase in lib.items():
+        if key.lower() == str(name).lower():
+            return phase
+    raise ValueError(f"unknown phase {name!r}; built-in phases are {', '.join(lib)} "
+                     "(or give a .cif file, or NAME:sg=...,a=...)")
+
+
+def parse_phase(spec: str) -> Phase:
+    """Phase from a command-line spec ``NAME[:key=value,...]``.
+
+    NAME is a built-in phase, a ``.cif`` path, or a new name with ``sg=`` (space group,
+    e.g. ``sg=Pm-3m``). Keys ``a, b, c`` (A) and ``alpha, beta, gamma`` (deg) override
+    the lattice constants, e.g. ``CsPbBr3:a=5.95`` or ``film:sg=P4/mmm,a=5.9,c=6.1``.
+    """
+    name, _, rest = str(spec).partition(":")
+    if name.lower().endswith(".cif") and ":" in spec and not os.path.isfile(name):
+        name, rest = spec, ""  # a path containing ':'
+    opts = {}
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, eq, val = item.partition("=")
+        if not eq:
+            raise ValueError(f"--phase {spec!r}: expected key=value after ':', got {item!r}")
+        opts[key.strip().lower()] = val.strip()
+    sg = opts.pop("sg", None)
+    try:
+        nums = {k: float(v) for k, v in opts.items()}
+    except ValueError:
+        raise ValueError(f"--phase {spec!r}: lattice constants must be numbers") from None
+    from .lattice import Phase
+
+    if name.lower().endswith(".cif"):
+        phase = Phase.from_cif(name)
+    elif sg is not None:
+        if "a" not in nums:
+            raise ValueError(f"--phase {spec!r}: a user phase needs a=... (A)")
+        return Phase.from_constants(name, sg, **nums)
+    else:
+        phase = builtin_phase(name)
+    return phase.with_parameters(**nums) if nums else phase
