@@ -33,6 +33,8 @@ H5_METADATA_NAMES = {
     "incidence_angle": "file_incidence_deg", "incident_angle": "file_incidence_deg",
     "alpha_i": "file_incidence_deg", "aoi": "file_incidence_deg",
 }
+#: Read one frame ahead in a background thread (:func:`read_frames`); off for comparisons.
+PREFETCH = True
 
 
 @dataclasses.dataclass(frozen=True)
@@ -258,7 +260,7 @@ class _Sources:
         self.stack, self.path, self.meta = None, None, {}
 
 
-def read_frames(refs, prefetch: bool = True):
+def read_frames(refs, prefetch: bool | None = None):
     """Yield ``(ref, Frame or exception)`` for each ref, reading one frame ahead.
 
     A frame that cannot be read yields the exception instead of stopping the stream.
@@ -267,6 +269,7 @@ def read_frames(refs, prefetch: bool = True):
     release the GIL); the queue holds at most two frames.
     """
     refs = list(refs)
+    prefetch = PREFETCH if prefetch is None else prefetch
     if not prefetch or len(refs) < 2:
         src = _Sources()
         try:
