@@ -74,7 +74,12 @@ def make_stack(path, geo, n, size):
 
 
 def steady_rate(out):
-    """(frames/s after every worker's first frame, worker pids) from the output file."""
+    """(frames/s once every worker has its plan, worker pids) from the output file.
+
+    Counts the frames whose reduction started after the last worker finished its first
+    block, over the time from that moment to the last frame (per-frame time stamps in
+    the entries' provenance).
+    """
     import h5py
 
     stamps = []
@@ -82,12 +87,13 @@ def steady_rate(out):
         for k in f:
             if k.startswith("entry_"):
                 b = json.loads(f[k]["provenance"][()])["batch"]
-                stamps.append((b["pid"], np.datetime64(b["processed"][:23])))
+                stamps.append((b["pid"], np.datetime64(b["started"][:23]),
+                               np.datetime64(b["processed"][:23])))
     first = {}
-    for pid, t in stamps:
+    for pid, _, t in stamps:
         first[pid] = min(first.get(pid, t), t)
     warm = max(first.values())
-    later = [t for _, t in stamps if t > warm]
+    later = [t for _, s, t in stamps if s >= warm]
     if len(later) < 2:
         return float("nan"), len(first)
     span = (max(later) - warm) / np.timedelta64(1, "s")

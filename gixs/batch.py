@@ -259,6 +259,7 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     result = BatchResult([rows[i] for i in sorted(rows)], output=None, table=None)
     text = result.to_csv()
     if output is not None:
+        _remove_stale_temps(output)
         index_of = {(r["source"], r["frame"]): r["index"] for r in result.rows}
         batch_store.merge(work, output, index_of, text, {
             "frames": total, "frames_ok": result.n_ok,
@@ -271,6 +272,16 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         batch_store.remove(work)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _remove_stale_temps(output):
+    """Temporary files of a merge into ``output`` killed half-way (gixs.io.atomic_path)."""
+    import glob
+
+    folder = os.path.dirname(os.path.abspath(output))
+    pattern = os.path.join(glob.escape(folder), f".{glob.escape(os.path.basename(output))}.*.part")
+    for path in glob.glob(pattern):
+        os.unlink(path)
 
 
 def _positive_int(value, name):
@@ -335,9 +346,12 @@ def _run_pool(job, chunks, workers, on_done):
     import multiprocessing as mp
 
     ctx = mp.get_context("spawn")  # no fork of a process holding HDF5 handles or threads
-    threads = max(1, (os.cpu_count() or 1) // workers)
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    # a prefetch thread only pays when a core is free to decompress while others compute
+    prefetch = None if workers < cores else False
     ex = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init,
-                                initargs=(job, threads))
+                                initargs=(job, threads, prefetch))
     try:
         pending = set()
         for chunk in chunks:
@@ -371,7 +385,7 @@ def _run_dask(job, chunks, scheduler, on_done):
     own = not isinstance(scheduler, Client)
     client = Client(scheduler) if own else scheduler
     try:
-        job = dataclasses.replace(job, threads=1)
+        job = dataclasses.replace(job, threads=1, prefetch=False)  # a worker per core
         job_f = client.scatter(job, broadcast=True, hash=False)
         limit = max(2, 2 * sum(client.nthreads().values()))
         it = iter(chunks)

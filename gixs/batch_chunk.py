@@ -51,6 +51,7 @@ class Job:
     flat: np.ndarray | None = None
     parts: str | None = None
     threads: int | None = None
+    prefetch: bool | None = None
 
     def fingerprint(self) -> dict:
         """What the results depend on (a resumed batch must match it)."""
@@ -71,12 +72,12 @@ _KERNELS: "collections.OrderedDict" = collections.OrderedDict()
 _ORDERING = []
 
 
-def worker_init(job, threads=None):
+def worker_init(job, threads=None, prefetch=None):
     """Initializer of a local worker process: keep the job, limit Numba's threads."""
     import signal
 
     global _WORKER_JOB
-    _WORKER_JOB = dataclasses.replace(job, threads=threads)
+    _WORKER_JOB = dataclasses.replace(job, threads=threads, prefetch=prefetch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
 
 
@@ -123,12 +124,14 @@ def _reduce_chunk(job, refs, engine, part):
     def flush():
         if not block:
             return
+        started = _now()
         for (ref, frame, row, gi), reduced in zip(block, _reduce_block(job, engine, block)):
             if isinstance(reduced, Exception):
                 _fail(row, reduced)
                 continue
             reduced.provenance["batch"] = {"run": job.run_id, "position": ref.index,
-                                           "pid": os.getpid(), "processed": _now(),
+                                           "pid": os.getpid(), "started": started,
+                                           "processed": _now(),
                                            "metadata": frame.metadata}
             row.update(_metrics(job, reduced))
             if part is not None:
@@ -137,7 +140,7 @@ def _reduce_chunk(job, refs, engine, part):
                 entry.attrs["frame"] = ref.frame
         block.clear()
 
-    for ref, frame in stack.read_frames(refs):
+    for ref, frame in stack.read_frames(refs, prefetch=job.prefetch):
         row = {"index": ref.index, "source": ref.source, "frame": ref.frame,
                "status": "ok", "error": "", "note": ""}
         rows.append(row)

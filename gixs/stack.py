@@ -264,9 +264,11 @@ def read_frames(refs, prefetch: bool | None = None):
     """Yield ``(ref, Frame or exception)`` for each ref, reading one frame ahead.
 
     A frame that cannot be read yields the exception instead of stopping the stream.
-    With ``prefetch`` a background thread reads the next frame while the caller works on
-    the current one (numpy, scipy sparse products, h5py decompression and file reads
-    release the GIL); the queue holds at most two frames.
+    With ``prefetch`` (default :data:`PREFETCH`) a background thread reads the next frame
+    while the caller reduces the current one; the queue holds at most two frames. The
+    overlap needs a free core: the engine's kernels, scipy's sparse products, numpy and
+    file reads release the GIL, but h5py holds it while it decompresses, so the batch
+    turns prefetch off when every core already runs a worker.
     """
     refs = list(refs)
     prefetch = PREFETCH if prefetch is None else prefetch

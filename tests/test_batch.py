@@ -238,6 +238,28 @@ def test_hdf5_stack_metadata_and_incidence_list(tmp_path):
         reduce_stack(tmp_path / "nothing_*.h5", geo, GIGeometry())
 
 
+def test_progress_bar_api_table_and_pandas(tmp_path, capsys):
+    geo = _geometry()
+    _stack_h5(tmp_path / "s.h5", geo, 3)
+    res = reduce_stack(f"{tmp_path / 's.h5'}::/entry/data/data", geo,
+                       GIGeometry.from_degrees(INCIDENCE), metrics=False, progress=True,
+                       table=tmp_path / "t.csv")
+    err = capsys.readouterr().err
+    assert "3/3" in err and "frame/s" in err  # tqdm: count and rate
+    assert res.output is None and not (tmp_path / "t.csv.parts").exists()
+    assert (tmp_path / "t.csv").read_text() == res.to_csv()
+    back = read_table(tmp_path / "t.csv")
+    assert [r["frame"] for r in back] == [0, 1, 2]
+    assert [r["time_s"] for r in back] == [r["time_s"] for r in res.rows]
+    try:
+        import pandas  # noqa: F401
+    except ImportError:
+        with pytest.raises(ImportError, match="pandas"):
+            res.to_pandas()
+    else:
+        assert list(res.to_pandas()["frame"]) == [0, 1, 2]
+
+
 def test_engine_and_plain_paths_agree(tmp_path):
     pytest.importorskip("gixs.engine")
     geo = _geometry()

@@ -80,13 +80,20 @@ def run(args) -> int:
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     progress = {"auto": None, "on": True, "off": False}[args.progress]
-    res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask, dark=dark,
-                       flat=flat, workers=args.workers, scheduler=args.scheduler,
-                       output=args.output, table=table, resume=args.resume,
-                       metrics=not args.no_metrics, incidence_list=incidence,
-                       engine=args.engine, normalization=args.normalize_by,
-                       metrics_profile=args.metrics_profile, metrics_kwargs=metrics_kwargs,
-                       chunk_size=args.chunk, progress=progress)
+    try:
+        res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask,
+                           dark=dark, flat=flat, workers=args.workers,
+                           scheduler=args.scheduler, output=args.output, table=table,
+                           resume=args.resume, metrics=not args.no_metrics,
+                           incidence_list=incidence, engine=args.engine,
+                           normalization=args.normalize_by,
+                           metrics_profile=args.metrics_profile,
+                           metrics_kwargs=metrics_kwargs, chunk_size=args.chunk,
+                           progress=progress)
+    except KeyboardInterrupt:
+        print(f"gixs batch: interrupted; finished chunks are kept in {args.output}.parts/: "
+              "run the same command with --resume to continue", file=sys.stderr)
+        return 130
     n, errs = len(res.rows), res.errors
     rate = n / res.elapsed_s if res.elapsed_s > 0 else float("nan")
     print(f"gixs batch: {n} frame(s), {res.n_ok} ok, {len(errs)} error(s) in "
