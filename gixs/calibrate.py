@@ -158,9 +158,10 @@ def _load(image, mask):
     source = "array"
     invalid = None
     if isinstance(image, (str, os.PathLike)):
-        source = os.fspath(image)
-        fr = read_frame(image)
-        image, invalid = fr.data, fr.invalid
+        image = read_frame(image)
+    if hasattr(image, "invalid") and hasattr(image, "source"):  # a gixs.io.Frame
+        source = f"{image.source}" + (f" frame {image.index}" if image.index else "")
+        image, invalid = image.data, image.invalid
     image = np.asarray(image)
     if image.ndim != 2:
         raise ValueError(f"image must be 2D, got shape {image.shape}")
@@ -185,7 +186,7 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
 
     Parameters
     ----------
-    image : 2D array or path
+    image : 2D array, path or gixs.io.Frame
         Calibrant frame (counts). Negative/NaN pixels are masked (Pilatus gaps).
     calibrant : str
         pyFAI calibrant name ("LaB6", "CeO2", "AgBh", "Si", ...).
@@ -228,9 +229,8 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
     if valid.mean() < 0.05:
         raise CalibrationError(f"{source}: fewer than 5% of the pixels are usable (mask)")
     pixel = (float(det.pixel1), float(det.pixel2))
-    tth_all = rings_mod.ring_tth(dspacing, lam)
-    if max_rings:
-        tth_all[int(max_rings):] = np.nan
+    tth_all = rings_mod.ring_tth(dspacing, lam)  # all rings for the search, even with
+    # max_rings: fewer predicted rings would let D/2 (AgBh) explain the peaks as well
     guess = float(distance_mm) * 1e-3 if distance_mm else None
     if guess is not None and not 0.005 < guess < 100:
         raise ValueError(f"distance_mm must lie within 5-100000 mm, got {distance_mm!r}")
@@ -319,6 +319,7 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
     if used < MIN_RINGS:
         raise CalibrationError(f"{source}: found {used} {calibrant} rings, need at least "
                                f"{MIN_RINGS}; check energy and distance guess")
+    _check_complete(cp, fit.inliers, source, calibrant, lam)
     res_deg = np.degrees(fit.residuals)
     report = _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source,
                      data.shape, binned, guess, refine_wavelength, history,
@@ -329,6 +330,22 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
                       f"({report['residual_rms_deg']:.4f} deg) is large; check the calibrant, "
                       "wavelength and mask", GixsWarning, stacklevel=2)
     return CalibrationResult(geometry, report, cp, res_deg, res_px, fit.inliers, data, bad)
+
+
+def _check_complete(cp, inliers, source, calibrant, lam):
+    """Refuse a solution whose inner rings are mostly empty: with the right geometry the
+    strongest (inner) calibrant rings give a point in most azimuthal sectors; a wrong
+    wavelength or ring assignment fits a few rings and leaves the others empty."""
+    rings = sorted(r for r, n in cp.sectors.items() if n >= 6)[:5]
+    if len(rings) < MIN_RINGS:
+        return
+    frac = [np.count_nonzero(inliers & (cp.ring == r)) / cp.sectors[r] for r in rings]
+    if float(np.median(frac)) < 0.25:
+        shown = ", ".join(f"ring {r}: {f:.0%}" for r, f in zip(rings, frac))
+        raise CalibrationError(
+            f"{source}: the {calibrant} rings predicted at {lam * 1e10:.4f} A are mostly "
+            f"empty ({shown} of their sectors have a point); check energy and distance "
+            "guess")
 
 
 def _is_counts(data, valid):

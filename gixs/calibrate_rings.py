@@ -71,12 +71,12 @@ class ControlPoints:
     tth: np.ndarray
     snr: np.ndarray
     fwhm: np.ndarray
+    #: ring index -> number of azimuthal sectors with a usable profile (where a point
+    #: could have been found), for the completeness check
+    sectors: dict = dataclasses.field(default_factory=dict)
 
     def __len__(self):
         return int(self.row.size)
-
-    def subset(self, keep):
-        return ControlPoints(*(getattr(self, f.name)[keep] for f in dataclasses.fields(self)))
 
 
 def extract(*args, **kwargs):
@@ -209,8 +209,11 @@ def _extract(image, valid, tth_px, chi_px, rings, windows, radius_px, counts=Tru
     fwhm_all = np.full(ngroup, np.nan)
     fwhm_all[gid] = fwhm_bins[ok] * bw
     ring_of = np.repeat(ring_ids, nsec)
+    usable = np.bincount(np.repeat(np.arange(centre.size), nsec)[good_rows],
+                         minlength=centre.size)
+    sectors = {int(r): int(n) for r, n in zip(ring_ids, usable)}
     return ControlPoints(ry[fin], rx[fin], ring_of[fin].astype(np.int64), tc[fin],
-                         snr_all[fin], fwhm_all[fin])
+                         snr_all[fin], fwhm_all[fin], sectors)
 
 
 @dataclasses.dataclass
