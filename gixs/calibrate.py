@@ -410,7 +410,7 @@ def _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source, sha
         "parameters": params,
         "fit2d": {"direct_distance_mm": f2d.get("directDist"),
                   "beam_centre_x_px": f2d.get("centerX"), "beam_centre_y_px": f2d.get("centerY"),
-                  "tilt_deg": f2d.get("tilt"), "tilt_plane_rotation_deg": f2d.get("tiltPlanRot")},
+                  "tilt_deg": f2d.get("tilt"), "tilt_plane_rotation_deg": f2d.get("tiltPlanRotation")},
         "n_rings": len(per_ring), "n_control_points": int(inl.sum()),
         "n_rejected_points": int((~inl).sum()),
         "residual_rms_deg": float(np.sqrt(np.mean(res_deg[inl] ** 2))),
