@@ -48,7 +48,6 @@ def plot_calibration(result, path=None, max_rings=60):
     ai = geo.make_integrator()
     tth = ai.center_array(img.shape, unit="2th_rad", scale=False)
     dsp = np.array([r["d_spacing_A"] for r in rep["rings"]])
-    used = {r["ring_index"] for r in rep["rings"]}
     from pyFAI.calibrant import get_calibrant
 
     all_d = np.asarray(get_calibrant(rep["calibrant"]).dspacing, float)[:max_rings]
@@ -94,7 +93,6 @@ def plot_calibration(result, path=None, max_rings=60):
     ax2.set_xlabel("azimuth chi (deg)")
     ax2.set_ylabel("2theta residual (deg)")
     ax2.set_title("residual vs azimuth")
-    used = used  # noqa: F841 (kept for readability of the ring set)
     if path is not None:
         from .io import atomic_path
         import os
