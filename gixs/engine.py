@@ -49,6 +49,9 @@ TILE_NNZ = 65536
 #: Largest output (bins) computed pixel-major; per-thread accumulators are 128 B a bin.
 SCATTER_MAX_BINS = 32768
 
+#: Bins along a map's fast axis processed together by the gather kernel.
+MAP_BLOCK = 64
+
 
 def default_engine() -> str:
     """The engine named by the ``GIXS_ENGINE`` environment variable, else ``"gixs"``."""
@@ -81,8 +84,9 @@ class StackKernel:
         Treat negative pixel values as invalid (gixs.io's convention for detector dummies).
     shape : tuple, optional
         Image shape (rows, cols); checked against the frames when given.
-    row_blocks : sequence of (start, stop), optional
-        Row ranges of separate outputs (e.g. a plan's profiles and maps). Outputs of at
+    row_blocks : sequence of (start, stop) or (start, stop, (n_slow, n_fast)), optional
+        Row ranges of separate outputs (e.g. a plan's profiles and maps; a map's rows are
+        ``i_slow * n_fast + i_fast``). Outputs of at
         most ``SCATTER_MAX_BINS`` bins are computed pixel-major (frames streamed in memory
         order, scattered into per-thread bin accumulators); larger ones (maps) bin-major
         (each bin gathers its pixels; threads own bins).
@@ -162,8 +166,9 @@ class StackKernel:
 
     def _make_parts(self, row_blocks):
         """Cut the rows into parts: groups of small outputs (scatter) and large maps (gather)."""
-        edges = sorted({0, self.n_bins, *(int(e) for blk in (row_blocks or ())
-                                          for e in blk)})
+        row_blocks = list(row_blocks or ())
+        shapes = {(int(b[0]), int(b[1])): tuple(b[2]) for b in row_blocks if len(b) > 2}
+        edges = sorted({0, self.n_bins, *(int(e) for blk in row_blocks for e in blk[:2])})
         spans = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
         groups = []
         for a, b in spans:
@@ -186,7 +191,16 @@ class StackKernel:
             part["col_rows"] = csc.indices.astype(np.int32)
             part["col_weights"] = csc.data.astype(self.weights.dtype)
             if kind == "gather":
-                part["tiles"] = _k.tile_bounds(ptr, TILE_NNZ)
+                order = np.arange(r1 - r0, dtype=np.int64)
+                grid = shapes.get((r0, r1))
+                if grid is not None and len(grid) == 2 and grid[1] > MAP_BLOCK:
+                    # blocks of MAP_BLOCK bins along the fast axis, then the slow axis:
+                    # neighbouring bins see neighbouring pixels (~25 % faster, measured)
+                    slow, fast = np.divmod(order, grid[1])
+                    order = order[np.lexsort((fast, slow, fast // MAP_BLOCK))]
+                order = order[np.diff(ptr)[order] > 0]
+                part["order"] = order
+                part["tiles"] = _k.tile_bounds(np.diff(ptr)[order], TILE_NNZ)
             else:
                 cum = part["col_ptr"].astype(np.int64)
                 nch = 2 * max(1, numba.get_num_threads())
@@ -206,7 +220,8 @@ class StackKernel:
         kern = cls(plan.matrix, plan.norm, plan.static_valid, dark=dark, flat=flat,
                    variance_floor=0.0, dark_variance=False, negative_invalid=True,
                    shape=plan.shape,
-                   row_blocks=[(b.rows.start, b.rows.stop) for b in plan.blocks])
+                   row_blocks=[(b.rows.start, b.rows.stop, tuple(len(c) for c in b.centres))
+                               for b in plan.blocks])
         kern.plan = plan
         return kern
 
@@ -320,7 +335,11 @@ class StackKernel:
         floor = self.variance_floor
         if p["kind"] == "gather":
             views = [a[:, r0:r1] for a in (sig, var, *miss, n_miss)]
-            return _k.block_sums(p["indptr"], p["indices"], p["weights"], p["tiles"], flat,
+            if p["order"].size < nbp:  # bins without pixels: nothing to gather
+                sig[:, r0:r1] = -self.dark_sum[r0:r1]
+                var[:, r0:r1] = 0.0
+            return _k.block_sums(p["indptr"], p["indices"], p["weights"], p["order"],
+                                 p["tiles"], flat,
                                  lo, hi, floor, self.pix_norm, self.pix_dark, self.pix_dvar,
                                  self.dark_sum[r0:r1], *views)
         nch = p["chunks"].size - 1
@@ -496,7 +515,8 @@ def fiber_map_kernel(geometry, shape, npt=(1000, 1000), *, incident_angle=0.0,
     fi.reset_integrator(**config)
     npt = (int(npt[0]), int(npt[1]))
     kern = _pyfai_kernel(fi, shape, npt, (u_ip, u_oop), "no", mask, ip_range, oop_range,
-                         polarization_factor, solid_angle, dark, flat, error_model)
+                         polarization_factor, solid_angle, dark, flat, error_model,
+                         row_blocks=[(0, npt[0] * npt[1], npt)])
     integ = kern._pyfai_engine
     kern.centres = (np.asarray(integ.bin_centers0, np.float64) * u_ip.scale,
                     np.asarray(integ.bin_centers1, np.float64) * u_oop.scale)
@@ -505,7 +525,7 @@ def fiber_map_kernel(geometry, shape, npt=(1000, 1000), *, incident_angle=0.0,
 
 
 def _pyfai_kernel(ai, shape, npt, unit, split, mask, range0, range1, polarization_factor,
-                  solid_angle, dark, flat, error_model):
+                  solid_angle, dark, flat, error_model, row_blocks=None):
     """StackKernel around the CSR matrix of pyFAI's ``setup_sparse_integrator``."""
     if split not in ("bbox", "no", "full"):
         raise ValueError(f"split must be 'bbox', 'no' or 'full', got {split!r}")
@@ -529,7 +549,8 @@ def _pyfai_kernel(ai, shape, npt, unit, split, mask, range0, range1, polarizatio
         flat = None
     kern = StackKernel(matrix, norm, ~full_mask & (norm != 0), dark=dark,
                        variance_floor=1.0 if error_model == "poisson" else 0.0,
-                       dark_variance=False, negative_invalid=True, shape=shape)
+                       dark_variance=False, negative_invalid=True, shape=shape,
+                       row_blocks=row_blocks)
     kern.integrator = ai
     kern._pyfai_engine = integ
     return kern

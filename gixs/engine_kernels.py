@@ -27,23 +27,17 @@ import numpy as np
 from numba import njit, prange
 
 
-@njit(cache=True, nogil=True)
-def tile_bounds(indptr, target):
-    """Row boundaries cutting the CSR rows into tiles of about ``target`` non-zeros."""
-    nrows = indptr.size - 1
-    out = [0]
-    start_nnz = indptr[0]
-    for r in range(nrows):
-        if indptr[r + 1] - start_nnz >= target:
-            out.append(r + 1)
-            start_nnz = indptr[r + 1]
-    if out[-1] != nrows:
-        out.append(nrows)
-    return np.array(out, dtype=np.int64)
+def tile_bounds(row_nnz, target):
+    """Boundaries cutting rows (in processing order, non-zeros ``row_nnz``) into tiles
+    of about ``target`` non-zeros."""
+    cum = np.concatenate([[0], np.cumsum(row_nnz)])
+    n_tiles = max(1, int(np.ceil(cum[-1] / target)))
+    cuts = np.searchsorted(cum, np.linspace(0, cum[-1], n_tiles + 1)[1:-1])
+    return np.unique(np.concatenate([[0], cuts, [row_nnz.size]])).astype(np.int64)
 
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
-def block_sums(indptr, indices, weights, tiles, frames, lo, hi, floor,
+def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
                pix_norm, pix_dark, pix_dvar, dark_sum,
                out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
     """Bin-major sums of a block of frames (for large outputs such as maps).
@@ -56,7 +50,10 @@ def block_sums(indptr, indices, weights, tiles, frames, lo, hi, floor,
     Parameters
     ----------
     indptr, indices, weights : CSR arrays of the (bins x pixels) matrix.
-    tiles : int64 row boundaries from :func:`tile_bounds`.
+    order : int64 array
+        Every row once, in the order to process them (maps: small blocks along the
+        fastest axis, so that neighbouring bins reuse the frame's cache lines).
+    tiles : int64 boundaries (positions in ``order``) of the parallel tiles.
     frames : (n, n_pixels) array, any numeric dtype.
     lo, hi : float
         Valid pixel values ``lo <= x <= hi``.
@@ -83,7 +80,8 @@ def block_sums(indptr, indices, weights, tiles, frames, lo, hi, floor,
             x1 = frames[f0 + 1] if g > 1 else frames[f0]
             x2 = frames[f0 + 2] if g > 2 else frames[f0]
             x3 = frames[f0 + 3] if g > 3 else frames[f0]
-            for r in range(tiles[t], tiles[t + 1]):
+            for q in range(tiles[t], tiles[t + 1]):
+                r = order[q]
                 s0 = s1 = s2 = s3 = 0.0
                 v0 = v1 = v2 = v3 = 0.0
                 for k in range(indptr[r], indptr[r + 1]):
