@@ -34,7 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
             if exc.name == f"gixs.commands.{name}":
                 continue  # command not built yet
             raise
-        p = sub.add_parser(name, help=mod.HELP, description=mod.HELP)
+        p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run, _name=name)
     return parser
