@@ -211,14 +211,16 @@ class StackKernel:
 
     # -- construction -------------------------------------------------------------------
     @classmethod
-    def from_plan(cls, plan, dark=None, flat=None) -> "StackKernel":
+    def from_plan(cls, plan, dark=None, flat=None, negative_invalid=True) -> "StackKernel":
         """Kernel reproducing :meth:`gixs.integrate.Plan.sums` (all of a plan's outputs).
 
         ``dark`` and ``flat`` are folded in once, exactly as ``Plan.sums(..., dark, flat)``
-        applies them per frame.
+        applies them per frame. With ``negative_invalid=False`` negative values count (as
+        ``Plan.sums`` does when its ``invalid`` does not flag them), with zero variance.
         """
         kern = cls(plan.matrix, plan.norm, plan.static_valid, dark=dark, flat=flat,
-                   variance_floor=0.0, dark_variance=False, negative_invalid=True,
+                   variance_floor=0.0, dark_variance=False,
+                   negative_invalid=negative_invalid,
                    shape=plan.shape,
                    row_blocks=[(b.rows.start, b.rows.stop, tuple(len(c) for c in b.centres))
                                for b in plan.blocks])

@@ -196,3 +196,13 @@ def test_fiber_map_kernel_equals_fiber_integrator(ai):
     same = np.isclose(cnt, res.count)
     assert same[both].mean() > 0.999
     np.testing.assert_allclose(inten[both & same], res.intensity[both & same], rtol=1e-4)
+
+
+def test_negative_values_counted_when_asked(plan):
+    """negative_invalid=False: negatives count in signal and count, clipped in variance."""
+    rng = np.random.default_rng(2)
+    img = (rng.normal(0, 5, SHAPE)).astype(np.float32)      # dark-subtracted-like data
+    kern = engine.StackKernel.from_plan(plan, negative_invalid=False)
+    got = kern.sums_block(img[None])
+    ref = plan.sums(img, ~np.isfinite(img))
+    assert_sums_equal([g[0] for g in got], ref)
