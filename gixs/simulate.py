@@ -56,7 +56,7 @@ def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", shape=None,
     calibrant : str
         pyFAI calibrant name ("LaB6", "CeO2", "AgBh", "Si", ...).
     width_deg : float
-        Ring FWHM in 2theta (deg), pyFAI's Caglioti ``W`` = width^2.
+        Ring FWHM in 2theta (deg).
     rng : int or Generator, optional
         Noise seed; ``None`` gives the noiseless expected image when ``rng is False``.
     """
@@ -66,7 +66,7 @@ def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", shape=None,
     ai = geom.make_integrator()
     cal = get_calibrant(calibrant)
     cal.wavelength = geometry.wavelength_m
-    img = cal.fake_calibration_image(ai, W=(width_deg) ** 2, Imax=peak_counts, Imin=0.0)
+    img = cal.fake_calibration_image(ai, resolution=width_deg, Imax=peak_counts, Imin=0.0)
     img = np.asarray(img, np.float64) + background
     if rng is False:
         return img.astype(np.float32)
