@@ -162,6 +162,9 @@ class StackKernel:
         self.negative_invalid = bool(negative_invalid)
         self.centres = None
         self.unit = None
+        # variance == raw signal sum: skip accumulating it in the scatter kernel
+        self._var_is_raw = (self.variance_floor == 0.0 and self.negative_invalid
+                            and bool(np.all(self.weights == 1)))
         self.parts = self._make_parts(row_blocks)
 
     def _make_parts(self, row_blocks):
@@ -351,11 +354,16 @@ class StackKernel:
         miss_f = np.empty((nch, cap), np.int64)
         miss_j = np.empty((nch, cap), np.int64)
         miss_count = np.zeros(nch, np.int64)
+        with_var = not self._var_is_raw
         _k.scatter_sums(p["col_ptr"], p["col_rows"], p["col_weights"], p["chunks"], flat,
-                        lo, hi, floor, nbp, psig, pvar, miss_f, miss_j, miss_count)
+                        lo, hi, floor, nbp, with_var, psig, pvar, miss_f, miss_j,
+                        miss_count)
         np.sum(psig, axis=0, out=sig[:, r0:r1])
+        if with_var:
+            np.sum(pvar, axis=0, out=var[:, r0:r1])
+        else:  # unit weights, floor 0, valid values >= 0: variance = sum of raw counts
+            var[:, r0:r1] = sig[:, r0:r1]
         sig[:, r0:r1] -= self.dark_sum[r0:r1]
-        np.sum(pvar, axis=0, out=var[:, r0:r1])
         total = int(miss_count.sum())
         if total:
             if (miss_count > cap).any():

@@ -77,6 +77,28 @@ def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
         for f0 in range(0, n, 4):
             g = min(4, n - f0)
             x0 = frames[f0]
+            if g == 1:  # a lone frame: one lane
+                for q in range(tiles[t], tiles[t + 1]):
+                    r = order[q]
+                    s0 = 0.0
+                    v0 = 0.0
+                    for k in range(indptr[r], indptr[r + 1]):
+                        j = indices[k]
+                        w = np.float64(weights[k])
+                        b0 = np.float64(x0[j])
+                        if lo <= b0 <= hi:
+                            s0 += w * b0
+                            v0 += w * w * max(b0, floor)
+                        else:
+                            miss_norm[f0, r] += w * pix_norm[j]
+                            miss_cnt[f0, r] += w
+                            miss_dark[f0, r] += w * pix_dark[j]
+                            miss_dvar[f0, r] += w * w * pix_dvar[j]
+                            n_miss[f0, r] += 1
+                            misses += 1
+                    out_sig[f0, r] = s0 - dark_sum[r]
+                    out_var[f0, r] = v0
+                continue
             x1 = frames[f0 + 1] if g > 1 else frames[f0]
             x2 = frames[f0 + 2] if g > 2 else frames[f0]
             x3 = frames[f0 + 3] if g > 3 else frames[f0]
@@ -170,14 +192,16 @@ def mask_corrections(col_ptr, col_rows, col_weights, row0, frames, inv_ptr, inv_
 
 @njit(parallel=True, cache=True, nogil=True, boundscheck=False)
 def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
-                 partial_sig, partial_var, miss_f, miss_j, miss_count):
+                 with_var, partial_sig, partial_var, miss_f, miss_j, miss_count):
     """Pixel-major sums: frames are streamed once in memory order, each pixel scattered to
     its bins (CSC form ``col_ptr, col_rows, col_weights``) into per-chunk accumulators.
 
     Pixels ``chunks[c]:chunks[c+1]`` go to chunk ``c`` (run in parallel). Frames are
     taken four at a time (independent accumulation chains; two accumulator copies by
     pixel parity break the chain between neighbouring pixels of the same bin).
-    ``partial_sig/var[c, f, b]`` receive each chunk's sums. Invalid-looking pixels of
+    ``partial_sig/var[c, f, b]`` receive each chunk's sums; with ``with_var`` False the
+    variance is not accumulated (unit weights, floor 0 and no negative valid value: it
+    equals the raw signal, which the caller derives). Invalid-looking pixels of
     non-empty columns are listed in ``miss_f/miss_j[c, :]`` (``miss_count[c]`` of them;
     a count above the buffer width means the list overflowed).
     """
@@ -206,11 +230,15 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
                         continue
                     q0 = max(b0, floor)
                     p = j & 1
-                    for k in range(k0, k1):
-                        r = col_rows[k]
-                        w = np.float64(col_weights[k])
-                        acc[p, r, 0] += w * b0
-                        acc[p, r, 4] += w * w * q0
+                    if with_var:
+                        for k in range(k0, k1):
+                            r = col_rows[k]
+                            w = np.float64(col_weights[k])
+                            acc[p, r, 0] += w * b0
+                            acc[p, r, 4] += w * w * q0
+                    else:
+                        for k in range(k0, k1):
+                            acc[p, col_rows[k], 0] += np.float64(col_weights[k]) * b0
                 for r in range(n_bins):
                     partial_sig[c, f0, r] = acc[0, r, 0] + acc[1, r, 0]
                     partial_var[c, f0, r] = acc[0, r, 4] + acc[1, r, 4]
@@ -249,19 +277,28 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
                 q2 = max(b2, floor) if ok2 else 0.0
                 q3 = max(b3, floor) if ok3 else 0.0
                 p = j & 1
-                for k in range(k0, k1):
-                    r = col_rows[k]
-                    w = np.float64(col_weights[k])
-                    w2 = w * w
-                    a = acc[p, r]
-                    a[0] += w * b0
-                    a[1] += w * b1
-                    a[2] += w * b2
-                    a[3] += w * b3
-                    a[4] += w2 * q0
-                    a[5] += w2 * q1
-                    a[6] += w2 * q2
-                    a[7] += w2 * q3
+                if with_var:
+                    for k in range(k0, k1):
+                        r = col_rows[k]
+                        w = np.float64(col_weights[k])
+                        w2 = w * w
+                        a = acc[p, r]
+                        a[0] += w * b0
+                        a[1] += w * b1
+                        a[2] += w * b2
+                        a[3] += w * b3
+                        a[4] += w2 * q0
+                        a[5] += w2 * q1
+                        a[6] += w2 * q2
+                        a[7] += w2 * q3
+                else:
+                    for k in range(k0, k1):
+                        w = np.float64(col_weights[k])
+                        a = acc[p, col_rows[k]]
+                        a[0] += w * b0
+                        a[1] += w * b1
+                        a[2] += w * b2
+                        a[3] += w * b3
             for i in range(g):
                 for r in range(n_bins):
                     partial_sig[c, f0 + i, r] = acc[0, r, i] + acc[1, r, i]
