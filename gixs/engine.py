@@ -623,7 +623,7 @@ def reduce_stack_sums(plan_or_kernel, frames, block: int = 8, engine: str | None
                              "pass them to StackKernel.from_plan / azimuthal_kernel")
         kern = plan_or_kernel
     elif dark is None and flat is None:
-        kern = _kernel_for_plan(plan_or_kernel)
+        kern = kernel_for_plan(plan_or_kernel)
     else:
         kern = StackKernel.from_plan(plan_or_kernel, dark=dark, flat=flat)
     if isinstance(frames, np.ndarray) and frames.ndim == 3:
@@ -665,13 +665,17 @@ def _split(sums):
 _PLAN_KERNELS: dict = {}
 
 
-def _kernel_for_plan(plan) -> StackKernel:
-    """One kernel per plan object (kept while the plan lives)."""
-    key = id(plan)
+def kernel_for_plan(plan, negative_invalid: bool = True) -> StackKernel:
+    """The kernel of a plan (no dark/flat), built once and kept while the plan is cached.
+
+    ``negative_invalid=False`` reproduces ``Plan.sums`` exactly when the caller's
+    ``invalid`` mask alone decides which pixels count (as ``reduce_frame`` does).
+    """
+    key = (id(plan), bool(negative_invalid))
     hit = _PLAN_KERNELS.get(key)
     if hit is not None and hit[0] is plan:
         return hit[1]
-    kern = StackKernel.from_plan(plan)
+    kern = StackKernel.from_plan(plan, negative_invalid=negative_invalid)
     if len(_PLAN_KERNELS) >= 4:
         _PLAN_KERNELS.pop(next(iter(_PLAN_KERNELS)))
     _PLAN_KERNELS[key] = (plan, kern)

@@ -206,3 +206,13 @@ def test_negative_values_counted_when_asked(plan):
     got = kern.sums_block(img[None])
     ref = plan.sums(img, ~np.isfinite(img))
     assert_sums_equal([g[0] for g in got], ref)
+
+
+def test_kernel_for_plan_is_cached_and_matches_reduce_frame_semantics(plan, frames):
+    kern = engine.kernel_for_plan(plan, negative_invalid=False)
+    assert engine.kernel_for_plan(plan, negative_invalid=False) is kern
+    img = np.nan_to_num(frames[5], nan=0.0, posinf=0.0)
+    inv = np.zeros(SHAPE, bool)
+    inv[10:20, 10:900] = True
+    got = [a[0] for a in kern.sums_block(img[None], inv[None])]
+    assert_sums_equal(got, plan.sums(img, inv))
