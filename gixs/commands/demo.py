@@ -71,26 +71,50 @@ def run(args) -> int:
                          "d_from_max_nm": round(2 * math.pi / q_peak / 10, 3)}
     try:  # superlattice metrics, when that capability is installed
         ordering = importlib.import_module("gixs.ordering")
-        res = ordering.measure(red.profiles["ip"])
+        res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False)
         summary["gisaxs"]["metrics"] = {k: v for k, v in res.to_dict().items()
                                         if k in ("q_star", "q_star_err", "d_spacing",
                                                  "nn_distance", "lattice_model", "units")}
     except (ImportError, AttributeError):
         pass
 
-    # 2. GIWAXS of a (100)-textured cubic CsPbBr3-like film, a = 5.87 A
+    # 2. GIWAXS of a (001)-textured CsPbBr3 film, lattice extended by iodine (a = 6.03 A
+    #    instead of 5.87 A), on an ITO substrate (random, rings)
     gi_w = GIGeometry.from_degrees(0.2)
-    img_w = simulate.textured_cubic_film(waxs, gi_w, 5.87, rng=args.seed)
-    red_w = reduce_frame(img_w, waxs, gi_w, ReduceSettings(npt_q=800),
-                         source="demo:giwaxs_cubic_5.87A")
+    a_film, a_ito = 6.03, 10.14
+    try:
+        lattice = importlib.import_module("gixs.lattice")
+        spots = importlib.import_module("gixs.spots")
+        film = lattice.builtin_phase("CsPbBr3").with_parameters(a=a_film)
+        ito = lattice.builtin_phase("ITO").with_parameters(a=a_ito)
+        img_w = spots.render_film(waxs, gi_w, [(film, (0, 0, 1), 1.0), (ito, None, 0.3)],
+                                  rng=args.seed)
+        title = "demo GIWAXS: (001) CsPbBr3 (a = 6.03 A) on ITO"
+    except ImportError:
+        lattice = None
+        img_w = simulate.textured_cubic_film(waxs, gi_w, a_film, rng=args.seed)
+        title = "demo GIWAXS: (001)-textured cubic film"
+    red_w = reduce_frame(img_w, waxs, gi_w, ReduceSettings(npt_q=800, npt_map=(600, 600)),
+                         source="demo:giwaxs_film")
     write_reduced_h5(os.path.join(out, "giwaxs_film.h5"), red_w)
     write_profile_csv(os.path.join(out, "giwaxs_film_iq.csv"), red_w.profiles["iq"],
                       red_w.provenance)
-    save(reduction_figure(red_w, img_w, None, "demo GIWAXS: (100)-textured cubic film"),
-         os.path.join(out, "giwaxs_film.png"))
+    save(reduction_figure(red_w, img_w, None, title), os.path.join(out, "giwaxs_film.png"))
     m = red_w.maps["qmap"]
-    summary["giwaxs"] = {"planted_a_A": 5.87, "missing_wedge_empty_bins_percent":
+    summary["giwaxs"] = {"planted_a_film_A": a_film, "planted_a_ito_A": a_ito,
+                         "missing_wedge_empty_bins_percent":
                          round(100 * float(np.isnan(m.intensity).mean()), 1)}
+    if lattice is not None:
+        index = importlib.import_module("gixs.index")
+        qh = 2 * math.pi / waxs.wavelength_a * math.sin(gi_w.incidence)
+        res = index.index_map(m, [(lattice.builtin_phase("CsPbBr3"), (0, 0, 1)),
+                                  (lattice.builtin_phase("ITO"), None)], horizon_qz=qh)
+        write_text(os.path.join(out, "giwaxs_film_index.json"),
+                   json.dumps(res.to_dict(), indent=1, default=str) + "\n")
+        summary["giwaxs"]["refined"] = {
+            p["name"]: {"a_A": round(p["lattice"]["a"], 4), "n_peaks": p["n_peaks"]}
+            for p in res.phases}
+        summary["giwaxs"]["unassigned_peaks"] = len(res.unassigned)
 
     # 3. LaB6 calibrant frame; calibrated automatically when that capability is installed
     lab6 = simulate.calibrant_image(waxs, "LaB6", rng=args.seed)
@@ -114,8 +138,13 @@ def run(args) -> int:
         mm = g["metrics"]
         print(f"  fitted q* = {mm['q_star']:.5f} +- {mm['q_star_err']:.5f} A^-1, "
               f"d = {mm['d_spacing']:.3f} nm, lattice {mm['lattice_model']}")
-    print(f"  GIWAXS textured film: missing wedge left empty "
-          f"({summary['giwaxs']['missing_wedge_empty_bins_percent']}% of map bins NaN)")
+    gw = summary["giwaxs"]
+    print(f"  GIWAXS film: missing wedge left empty "
+          f"({gw['missing_wedge_empty_bins_percent']}% of map bins NaN)")
+    for name, r in gw.get("refined", {}).items():
+        planted = gw["planted_a_film_A"] if name.startswith("CsPbBr3") else gw["planted_a_ito_A"]
+        print(f"  Bragg: {name} refined a = {r['a_A']:.4f} A from the library value "
+              f"(planted {planted} A), {r['n_peaks']} peaks assigned")
     if "calibrated_distance_mm" in summary["calibrant"]:
         c = summary["calibrant"]
         print(f"  LaB6 calibration from a 200 mm guess: {c['calibrated_distance_mm']} mm "
