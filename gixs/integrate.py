@@ -309,7 +309,8 @@ def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
 
 def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=None, *,
                  mask=None, dark=None, flat=None, normalization: float = 1.0,
-                 source: str | None = None, index: int = 0) -> ReducedFrame:
+                 source: str | None = None, index: int = 0,
+                 engine: str | None = None) -> ReducedFrame:
     """Reduce one frame to GI profiles and maps.
 
     Parameters
@@ -328,6 +329,10 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
         Dark frame (subtracted) and flat field (divided), same shape as the frame.
     normalization : float
         Exposure time, monitor count or their product; intensities are divided by it.
+    engine : {"gixs", "scipy", "pyfai"}, optional
+        "gixs" (default, or the ``GIXS_ENGINE`` environment variable) applies the plan
+        with the compiled kernels of :mod:`gixs.engine`; "scipy"/"pyfai" with scipy's
+        sparse product. Both give the same sums (tested to 1e-6 relative).
 
     Returns
     -------
@@ -351,12 +356,26 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
             raise ValueError(f"{name} has shape {np.shape(arr)}, expected {data.shape} "
                              "like the frame")
     plan = get_plan(geometry, gi, data.shape, settings, mask)
-    sums = plan.sums(data, invalid, dark, flat)
+    sums = _frame_sums(plan, data, invalid, dark, flat, engine)
     profiles, maps = plan.unpack(*sums, normalization=normalization)
     prov = provenance(plan.geometry, gi, settings, source=source, index=index,
                       dark=dark is not None, flat=flat is not None, mask=mask is not None,
                       normalization=normalization)
     return ReducedFrame(profiles=profiles, maps=maps, provenance=prov)
+
+
+def _frame_sums(plan, data, invalid, dark, flat, engine):
+    """One frame's per-bin sums, through the compiled kernel unless told otherwise."""
+    from . import engine as engines
+
+    name = engine or engines.default_engine()
+    if name not in engines.ENGINES:
+        raise ValueError(f"engine must be one of {engines.ENGINES}, got {name!r}")
+    if name != "gixs" or dark is not None or flat is not None:
+        return plan.sums(data, invalid, dark, flat)
+    kern = engines.kernel_for_plan(plan, negative_invalid=False)
+    block = kern.sums_block(data[None], None if invalid is None else invalid[None])
+    return tuple(np.array(a[0]) for a in block)
 
 
 def provenance(geometry, gi, settings, *, source=None, index=0, dark=False, flat=False,

@@ -154,3 +154,22 @@ def test_bad_arguments(pilatus_geometry):
         reduce_frame(np.ones((1043, 981)), pilatus_geometry, gi, normalization=0)
     with pytest.raises(ValueError, match="npt_q must be >= 2"):
         ReduceSettings(npt_q=1)
+
+
+def test_compiled_and_scipy_engines_agree(pilatus_geometry, rng):
+    gi = GIGeometry.from_degrees(0.2)
+    img = rng.poisson(40, size=(1043, 981)).astype(np.float32)
+    img[5, 5] = -1  # an invalid pixel
+    from gixs.io import Frame
+
+    fr = Frame(img, img < 0, "mem")
+    a = reduce_frame(fr, pilatus_geometry, gi, engine="gixs")
+    b = reduce_frame(fr, pilatus_geometry, gi, engine="scipy")
+    for k in a.profiles:
+        assert np.allclose(a.profiles[k].intensity, b.profiles[k].intensity, rtol=1e-9,
+                           equal_nan=True)
+        assert np.array_equal(a.profiles[k].count, b.profiles[k].count)
+    assert np.allclose(a.maps["qmap"].intensity, b.maps["qmap"].intensity, rtol=1e-9,
+                       equal_nan=True)
+    with pytest.raises(ValueError, match="engine must be one of"):
+        reduce_frame(fr, pilatus_geometry, gi, engine="fast")
