@@ -2,7 +2,9 @@
 
 Frames: 2048x2048 float32 (Rayonix SX165 2x2 binned, 175 mm, 0.6888 A), incidence 0.2 deg.
 Prints frames/s of: an in-plane GI cut I(q_xy), a q_xy/q_z map 500x500, and gixs's full
-reduction (azimuthal I(q) + cuts + both maps in one pass).
+reduction (azimuthal I(q) + cuts + both maps in one pass), single frames: through scipy's
+sparse product and through ``reduce_frame`` (compiled engine, results and provenance).
+Stacks go faster still with blocks of frames: see bench_engine.py.
 
     python benchmarks/bench_reduce.py [--frames N]
 """
@@ -30,7 +32,7 @@ def main():
 
     from gixs import GIGeometry, ReduceSettings
     from gixs.geometry import DetectorGeometry
-    from gixs.integrate import get_plan
+    from gixs.integrate import get_plan, reduce_frame
 
     det = pyFAI.detectors.detector_factory("RayonixSx165")
     det.binning = (2, 2)
@@ -66,13 +68,21 @@ def main():
     def gixs_full(f):
         return full_plan.unpack(*full_plan.sums(f))
 
+    def engine_map(f):
+        return reduce_frame(f, geo, gi, map_only)
+
+    def engine_full(f):
+        return reduce_frame(f, geo, gi, full)
+
     n_slow = max(2, min(4, args.frames))
     rows = [
         ("pyFAI FiberIntegrator 1D in-plane cut", rate(pyfai_cut, frames[:n_slow])),
         ("gixs in-plane cut (cached plan)", rate(gixs_cut, frames)),
         ("pyFAI FiberIntegrator 2D map 500x500", rate(pyfai_map, frames[:n_slow])),
-        ("gixs q_xy/q_z map 500x500 + (q, chi) map", rate(gixs_map, frames)),
-        ("gixs I(q)+cuts+2 maps, one pass (map)", rate(gixs_full, frames)),
+        ("gixs q_xy/q_z + (q, chi) maps, scipy path", rate(gixs_map, frames)),
+        ("gixs q_xy/q_z + (q, chi) maps, reduce_frame", rate(engine_map, frames)),
+        ("gixs I(q)+cuts+2 maps, scipy path (map)", rate(gixs_full, frames)),
+        ("gixs I(q)+cuts+2 maps, reduce_frame (map)", rate(engine_full, frames)),
     ]
     base_cut, base_map = rows[0][1], rows[2][1]
     print(f"2048x2048 float32 frames, {args.frames} frames, 2 cores (machine shared: figures noisy)")

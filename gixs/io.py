@@ -99,8 +99,9 @@ def _find_h5_stack(h5file, fname):
     return max(found, key=lambda d: d.size)
 
 
-class _H5Stack:
-    """Frames of one HDF5 dataset or of an Eiger master's linked data files."""
+class H5Stack:
+    """Frames of one HDF5 dataset or of an Eiger master's linked data files, kept open
+    for frame-by-frame reads (``len(stack)``, ``stack.get(i)``, ``stack.close()``)."""
 
     def __init__(self, path):
         import h5py
@@ -144,12 +145,12 @@ def count_frames(path) -> int:
     """Number of frames in an image file."""
     path = os.fspath(path)
     if is_hdf5(path):
-        stack = _H5Stack(path)
+        stack = H5Stack(path)
         try:
             return len(stack)
         finally:
             stack.close()
-    img = _open_fabio(path)
+    img = open_image(path)
     return int(getattr(img, "nframes", 1) or 1)
 
 
@@ -177,7 +178,8 @@ def _fabio_checked(path):
         raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
 
 
-def _open_fabio(path):
+def open_image(path):
+    """Open an image file with fabio; FormatError naming the file when it cannot."""
     import fabio
 
     _check_file(path)
@@ -192,7 +194,8 @@ def _open_fabio(path):
                           "fabio reads") from None
 
 
-def _to_frame(raw, source, index, metadata):
+def to_frame(raw, source, index, metadata):
+    """A :class:`Frame` from raw detector data: float32 copy, invalid pixels marked."""
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise FormatError(f"{source}: frame {index} is {raw.ndim}-D, expected a 2D image")
@@ -205,7 +208,8 @@ def _to_frame(raw, source, index, metadata):
     return Frame(data=data, invalid=invalid, source=source, index=index, metadata=metadata)
 
 
-def _fabio_metadata(header):
+def header_metadata(header):
+    """Exposure time (s), monitor and time stamp from an image header, when present."""
     meta = {}
     for key in ("Exposure_time", "ExposureTime", "exposure_time", "count_time", "Count_time"):
         if key in header:
@@ -232,18 +236,18 @@ def iter_frames(path):
     """Yield every :class:`Frame` of a (single- or multi-frame) file, one at a time."""
     path = os.fspath(path)
     if is_hdf5(path):
-        stack = _H5Stack(path)
+        stack = H5Stack(path)
         try:
             for i in range(len(stack)):
-                yield _to_frame(stack.get(i), path, i, {})
+                yield to_frame(stack.get(i), path, i, {})
         finally:
             stack.close()
         return
-    img = _open_fabio(path)
+    img = open_image(path)
     n = int(getattr(img, "nframes", 1) or 1)
     for i in range(n):
         fr = img if i == 0 else img.getframe(i)
-        yield _to_frame(fr.data, path, i, _fabio_metadata(fr.header))
+        yield to_frame(fr.data, path, i, header_metadata(fr.header))
 
 
 def read_frame(path, frame: int = 0) -> Frame:
@@ -258,14 +262,14 @@ def read_frame(path, frame: int = 0) -> Frame:
     if frame < 0:
         raise ValueError(f"frame must be >= 0, got {frame}")
     if is_hdf5(path):
-        stack = _H5Stack(path)
+        stack = H5Stack(path)
         try:
             if frame >= len(stack):
                 raise FormatError(f"{path}: has {len(stack)} frame(s), frame {frame} asked")
-            return _to_frame(stack.get(frame), path, frame, {})
+            return to_frame(stack.get(frame), path, frame, {})
         finally:
             stack.close()
-    img = _open_fabio(path)
+    img = open_image(path)
     n = int(getattr(img, "nframes", 1) or 1)
     if frame >= n:
         raise FormatError(f"{path}: has {n} frame(s), frame {frame} asked")
@@ -279,7 +283,7 @@ def read_frame(path, frame: int = 0) -> Frame:
         raise FormatError(f"{path}: cannot read frame {frame} ({exc})") from None
     if data is None:
         raise FormatError(f"{path}: no image data (truncated file?)")
-    return _to_frame(data, path, frame, _fabio_metadata(fr.header))
+    return to_frame(data, path, frame, header_metadata(fr.header))
 
 
 def read_array(path, shape=None, what="image"):
@@ -295,12 +299,12 @@ def read_array(path, shape=None, what="image"):
 
 def _read_raw(path):
     if is_hdf5(path):
-        stack = _H5Stack(path)
+        stack = H5Stack(path)
         try:
             return np.asarray(stack.get(0))
         finally:
             stack.close()
-    return np.asarray(_open_fabio(path).data)
+    return np.asarray(open_image(path).data)
 
 
 def read_mask(path, shape=None) -> np.ndarray:

@@ -215,7 +215,7 @@ class _Sources:
             return self._read_fabio(ref)
         if self.path != ref.source:
             self.close()
-            self.stack = gio._H5Stack(ref.source)  # one open per file and chunk
+            self.stack = gio.H5Stack(ref.source)  # one open per file and chunk
             self.path = ref.source
             try:
                 self.meta = _h5_metadata(self.stack)
@@ -229,12 +229,12 @@ class _Sources:
         except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
             raise FormatError(f"{ref.source}: cannot read frame {ref.frame} ({exc})") from None
         meta = {k: _pick(v, ref.frame) for k, v in self.meta.items()}
-        return gio._to_frame(raw, ref.source, ref.frame, meta)
+        return gio.to_frame(raw, ref.source, ref.frame, meta)
 
     def _read_fabio(self, ref):
         if self.path != ref.source:
             self.close()
-            self.image = gio._open_fabio(ref.source)  # one open per file and chunk
+            self.image = gio.open_image(ref.source)  # one open per file and chunk
             self.path = ref.source
         img = self.image
         n = int(getattr(img, "nframes", 1) or 1)
@@ -248,7 +248,7 @@ class _Sources:
         if data is None or getattr(fr, "incomplete_data", False):
             raise FormatError(f"{ref.source}: frame {ref.frame} is incomplete (truncated "
                               "file?)")
-        return gio._to_frame(data, ref.source, ref.frame, gio._fabio_metadata(fr.header))
+        return gio.to_frame(data, ref.source, ref.frame, gio.header_metadata(fr.header))
 
     def close(self):
         if self.image is not None:
