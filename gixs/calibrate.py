@@ -10,8 +10,8 @@ geometry it cannot support.
 
 Known setups: the geometries gixs derived for real setups are stored as PONI files in
 the repository's top-level ``calibrations/`` folder; :func:`known_geometry` loads them by
-name. That folder sits beside the ``gixs`` package (an editable install or a source
-checkout finds it); set ``GIXS_CALIBRATIONS`` to another folder to override.
+name. A source checkout or editable install reads that folder; a regular install ships
+a copy as ``gixs/calibrations``; ``GIXS_CALIBRATIONS`` names another folder.
 
 Units: lengths in the geometry are metres and angles radians (pyFAI's PONI); the report
 gives degrees, millimetres and pixels where its keys say so.
@@ -438,12 +438,15 @@ def _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source, sha
 
 # -- stored geometries -------------------------------------------------------------
 def calibrations_dir() -> pathlib.Path:
-    """Folder of the stored geometries: ``$GIXS_CALIBRATIONS`` or the repository's
-    top-level ``calibrations/`` beside the ``gixs`` package."""
+    """Folder of the stored geometries: ``$GIXS_CALIBRATIONS``, else the repository's
+    top-level ``calibrations/`` beside the ``gixs`` package (source tree, editable
+    install), else the copy a regular install ships as ``gixs/calibrations``."""
     env = os.environ.get("GIXS_CALIBRATIONS")
     if env:
         return pathlib.Path(env)
-    return pathlib.Path(__file__).resolve().parents[1] / "calibrations"
+    here = pathlib.Path(__file__).resolve().parent
+    source = here.parent / "calibrations"
+    return source if source.is_dir() else here / "calibrations"
 
 
 def known_geometries() -> list:
@@ -458,14 +461,13 @@ def known_geometry(name: str) -> DetectorGeometry:
     Raises
     ------
     GeometryError
-        The folder is absent (gixs installed without its source tree: use an editable
-        install or set ``GIXS_CALIBRATIONS``) or has no such file (lists the known names).
+        The folder is absent (``GIXS_CALIBRATIONS`` pointing nowhere) or has no such
+        file (the message lists the known names).
     """
     folder = calibrations_dir()
     if not folder.is_dir():
-        raise GeometryError(f"{folder}: stored calibrations folder not found; it ships with "
-                            "the gixs source tree (use an editable install, `pip install -e "
-                            ".`) or set GIXS_CALIBRATIONS to a folder of .poni files")
+        raise GeometryError(f"{folder}: stored calibrations folder not found; set "
+                            "GIXS_CALIBRATIONS to a folder of .poni files")
     path = folder / f"{name}.poni"
     if not path.is_file():
         raise GeometryError(f"{path}: no stored geometry named {name!r}; known: "
