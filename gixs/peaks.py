@@ -27,7 +27,7 @@ import math
 import warnings
 
 import numpy as np
-from scipy import ndimage, optimize, signal, stats
+from scipy import optimize, signal, stats
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
 BACKGROUNDS = ("linear", "powerlaw", "powerlaw_const")

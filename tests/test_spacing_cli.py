@@ -3,7 +3,6 @@ P03 frames (skipped without ../shared/data/real)."""
 
 import csv
 import json
-import math
 import pathlib
 
 import fabio

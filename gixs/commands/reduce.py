@@ -68,7 +68,6 @@ def _check_orientation(frame, geometry, gi, settings, mask):
     """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
     import warnings
 
-    import numpy as np
 
     from ..errors import GixsWarning
     from ..integrate import get_plan
