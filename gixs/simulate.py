@@ -46,7 +46,7 @@ def poisson(image, rng=None):
 
 
 def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", shape=None,
-                    peak_counts=2000.0, background=20.0, width_deg=0.02, rng=None):
+                    peak_counts=2000.0, background=20.0, width_deg=0.1, rng=None):
     """Powder-ring image of a pyFAI calibrant (expected counts plus Poisson noise).
 
     Parameters
@@ -56,7 +56,8 @@ def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", shape=None,
     calibrant : str
         pyFAI calibrant name ("LaB6", "CeO2", "AgBh", "Si", ...).
     width_deg : float
-        Ring FWHM in 2theta (deg).
+        Ring FWHM in 2theta (deg); keep it above the angle a pixel subtends, or the
+        pixel-centre sampling of a sub-pixel ring biases its apparent position.
     rng : int or Generator, optional
         Noise seed; ``None`` gives the noiseless expected image when ``rng is False``.
     """

@@ -27,8 +27,8 @@ TTH_TOL_DEG = 0.005
 def ring_image(geometry, calibrant, fwhm_deg=0.03, peak=2000.0, bg=20.0, seed=0):
     """Poisson powder image with rings of ``fwhm_deg`` FWHM (pyFAI's fake image).
 
-    pyFAI's ``resolution=`` is the FWHM in degrees; gixs.simulate.calibrant_image
-    passes its width as Caglioti W, which pyFAI takes in rad^2 (rings ~57x too wide).
+    pyFAI's ``resolution=`` is the FWHM in degrees (gixs.simulate.calibrant_image does
+    the same with its own defaults; here the tests set every parameter themselves).
     """
     from pyFAI.calibrant import get_calibrant
 

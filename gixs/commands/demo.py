@@ -126,6 +126,8 @@ def run(args) -> int:
         cal.write_poni(os.path.join(out, "lab6_calibrated.poni"))
         summary["calibrant"]["calibrated_distance_mm"] = round(cal.geometry.dist_m * 1e3, 3)
         summary["calibrant"]["true_distance_mm"] = round(waxs.dist_m * 1e3, 3)
+        tth = [g.make_integrator().center_array(unit="2th_deg") for g in (waxs, cal.geometry)]
+        summary["calibrant"]["max_2theta_error_deg"] = float(np.abs(tth[0] - tth[1]).max())
     except (ImportError, AttributeError):
         pass
 
@@ -148,6 +150,7 @@ def run(args) -> int:
     if "calibrated_distance_mm" in summary["calibrant"]:
         c = summary["calibrant"]
         print(f"  LaB6 calibration from a 200 mm guess: {c['calibrated_distance_mm']} mm "
-              f"(true {c['true_distance_mm']} mm)")
+              f"(true {c['true_distance_mm']} mm), 2theta within "
+              f"{c['max_2theta_error_deg']:.4f} deg of the truth on every pixel")
     print("  files: *.h5 (NeXus), *.csv (profiles, q in A^-1), *.png (figures), *.poni")
     return 0
