@@ -31,7 +31,7 @@ import numpy as np
 from . import calibrate_rings as rings_mod
 from . import calibrate_search as search
 from .errors import CalibrationError, GeometryError, GixsWarning
-from .geometry import DetectorGeometry, _jsonable, load_poni, write_poni
+from .geometry import DetectorGeometry, detector_fields, load_poni, write_poni
 from .units import HC_KEV_A
 
 #: Residual RMS (pixels) above which a GixsWarning says the fit is poor.
@@ -101,11 +101,7 @@ def detector_geometry(detector=None, pixel_size_um=None, shape=None, source="ima
         raise ValueError("detector: give a pyFAI detector name (e.g. 'Pilatus1M') or a "
                          "pixel size in um")
     if detector is not None and not isinstance(detector, str):
-        geo = DetectorGeometry(1.0, 0, 0, 0, 0, 0, 1e-10, "Detector")
-        cfg = _jsonable(detector.get_config())
-        name = detector.name if detector.__class__.__name__ != "Detector" else "Detector"
-        geo = dataclasses.replace(geo, detector=name,
-                                  detector_config=json.dumps(cfg, sort_keys=True))
+        geo = DetectorGeometry(1.0, 0, 0, 0, 0, 0, 1e-10, *detector_fields(detector))
     elif detector is not None:
         try:
             det = pyFAI.detectors.detector_factory(detector)
@@ -113,9 +109,7 @@ def detector_geometry(detector=None, pixel_size_um=None, shape=None, source="ima
             raise ValueError(f"detector: {detector!r} is not a pyFAI detector name "
                              "(e.g. 'Pilatus1M', 'Rayonix SX165', 'Eiger2 4M'; see "
                              "pyFAI.detectors.ALL_DETECTORS)") from None
-        name = det.name if det.__class__.__name__ != "Detector" else "Detector"
-        geo = DetectorGeometry(1.0, 0, 0, 0, 0, 0, 1e-10, name, json.dumps(
-            _jsonable(det.get_config()), sort_keys=True))
+        geo = DetectorGeometry(1.0, 0, 0, 0, 0, 0, 1e-10, *detector_fields(det))
     else:
         size = np.atleast_1d(np.asarray(pixel_size_um, float))
         if size.size == 1:

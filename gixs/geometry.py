@@ -118,14 +118,11 @@ class DetectorGeometry:
     @classmethod
     def from_integrator(cls, ai) -> "DetectorGeometry":
         """Build from a pyFAI ``AzimuthalIntegrator`` (or any pyFAI Geometry)."""
-        det = ai.detector
-        name = det.__class__.__name__ if det.__class__.__name__ == "Detector" else det.name
+        name, config = detector_fields(ai.detector)
         return cls(
             dist_m=float(ai.dist), poni1_m=float(ai.poni1), poni2_m=float(ai.poni2),
             rot1=float(ai.rot1), rot2=float(ai.rot2), rot3=float(ai.rot3),
-            wavelength_m=float(ai.wavelength),
-            detector=name,
-            detector_config=json.dumps(_jsonable(det.get_config()), sort_keys=True),
+            wavelength_m=float(ai.wavelength), detector=name, detector_config=config,
         )
 
     def make_detector(self):
@@ -167,8 +164,6 @@ class DetectorGeometry:
                     sort_keys=True))
             return self
         full = tuple(int(s) for s in (det.max_shape or det.shape))
-        bin_ = getattr(det, "binning", (1, 1)) or (1, 1)
-        full = (full[0] * 1, full[1] * 1) if tuple(bin_) == (1, 1) else full
         if full[0] % shape[0] == 0 and full[1] % shape[1] == 0:
             binning = (full[0] // shape[0], full[1] // shape[1])
             try:
@@ -177,9 +172,8 @@ class DetectorGeometry:
                 raise GeometryError(f"{source}: image shape {shape} does not fit detector "
                                     f"{self.detector} of shape {full}: {exc}") from None
             if tuple(det.shape) == shape:
-                name = det.name if det.__class__.__name__ != "Detector" else "Detector"
-                return dataclasses.replace(self, detector=name, detector_config=json.dumps(
-                    _jsonable(det.get_config()), sort_keys=True))
+                name, config = detector_fields(det)
+                return dataclasses.replace(self, detector=name, detector_config=config)
         raise GeometryError(
             f"{source}: image shape {shape[0]}x{shape[1]} does not fit detector "
             f"{self.detector} ({full[0]}x{full[1]} pixels, nor an integer binning of it)")
@@ -316,6 +310,13 @@ def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> 
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def detector_fields(det):
+    """(name, JSON config) of a pyFAI detector, as :class:`DetectorGeometry` stores them:
+    the pyFAI name of a known detector, "Detector" for a generic one."""
+    name = "Detector" if det.__class__.__name__ == "Detector" else det.name
+    return name, json.dumps(_jsonable(det.get_config()), sort_keys=True)
 
 
 def _jsonable(obj):
