@@ -42,7 +42,7 @@ def geometry(size):
     import pyFAI.detectors
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-    from gixs.geometry import DetectorGeometry
+    from gixs.geometry.model import DetectorGeometry
 
     pix = 79e-6 * 2048 / size
     det = pyFAI.detectors.Detector(pixel1=pix, pixel2=pix, max_shape=(size, size))
@@ -56,7 +56,7 @@ def make_stack(path, geo, n, size):
     import hdf5plugin
 
     from gixs import simulate
-    from gixs.geometry import GIGeometry
+    from gixs.geometry.model import GIGeometry
 
     img = simulate.hex_superlattice(geo, GIGeometry.from_degrees(0.3), 12.0, rng=False,
                                     shape=(size, size))
@@ -114,8 +114,8 @@ def bare_pyfai(path, geo, n):
 
 
 def run_gixs(path, geo, tmp, name, **kw):
-    from gixs.batch import reduce_stack
-    from gixs.geometry import GIGeometry
+    from gixs.batch.run import reduce_stack
+    from gixs.geometry.model import GIGeometry
 
     out = os.path.join(tmp, f"{name}.h5")
     t = time.perf_counter()
@@ -129,7 +129,7 @@ def run_gixs(path, geo, tmp, name, **kw):
 
 
 def throughput(tmp, n, size):
-    from gixs.integrate import ReduceSettings
+    from gixs.reduce.frame import ReduceSettings
 
     geo = geometry(size)
     path = os.path.join(tmp, "stack.h5")
@@ -154,27 +154,27 @@ def throughput(tmp, n, size):
                 path, geo, tmp, "dask", settings=st, scheduler=client)
     except ImportError:
         pass
-    import gixs.stack
+    import gixs.io.stack
 
-    gixs.stack.PREFETCH = False
+    gixs.io.stack.PREFETCH = False
     res["gixs batch --workers 1, no prefetch"] = run_gixs(path, geo, tmp, "nopf", settings=st)
-    gixs.stack.PREFETCH = True
+    gixs.io.stack.PREFETCH = True
     return path, geo, {k: v for k, v in res.items() if v is not None}
 
 
 def read_vs_compute(path, geo, n):
-    """Seconds per frame to only read (gixs.stack) and to only reduce (cached plan)."""
-    from gixs.batch_chunk import _kernel
-    from gixs.engine import StackKernel  # noqa: F401
-    from gixs.geometry import GIGeometry
-    from gixs.integrate import ReduceSettings, get_plan
-    from gixs.stack import FrameRef, read_frames
+    """Seconds per frame to only read (gixs.io.stack) and to only reduce (cached plan)."""
+    from gixs.batch.chunk import _kernel
+    from gixs.reduce.engine.block import StackKernel  # noqa: F401
+    from gixs.geometry.model import GIGeometry
+    from gixs.reduce.frame import ReduceSettings, get_plan
+    from gixs.io.stack import FrameRef, read_frames
 
     refs = [FrameRef(i, path, i) for i in range(n)]
     t = time.perf_counter()
     frames = [f for _, f in read_frames(refs[:8], prefetch=False)]
     t_read = (time.perf_counter() - t) / 8
-    import gixs.engine as eng
+    import gixs.reduce.engine.block as eng
 
     class J:  # the attributes _kernel reads
         dark = flat = None
@@ -211,7 +211,7 @@ def peak_rss(cmd):
 
 
 def memory(tmp, counts, workers):
-    from gixs.geometry import write_poni
+    from gixs.geometry.model import write_poni
 
     geo = geometry(256)
     write_poni(geo, os.path.join(tmp, "m.poni"))

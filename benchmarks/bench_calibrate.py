@@ -1,6 +1,6 @@
 """Time gixs's automatic calibration on a 2048x2048 frame, next to bare pyFAI.
 
-gixs: ``gixs.calibrate.calibrate`` from nothing but the calibrant, wavelength, detector
+gixs: ``gixs.calibrate.core.calibrate`` from nothing but the calibrant, wavelength, detector
 (and optionally a distance guess 15 % off): beam-centre search, distance from ring
 ratios, control points, refinement, report. pyFAI: only its refinement step, started
 from a *good* geometry (centre 1 px and distance 1 % off, no tilt):
@@ -22,7 +22,7 @@ import warnings
 
 import numpy as np
 
-from gixs import calibrate as cal
+from gixs.calibrate import core as cal
 from gixs.simulate import beam_centre_px, beamstop_mask, poisson
 
 REAL = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"

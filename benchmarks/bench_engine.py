@@ -52,9 +52,9 @@ def main(argv=None):
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
     from pyFAI.integrator.fiber import FiberIntegrator
 
-    from gixs import engine
-    from gixs.geometry import DetectorGeometry, GIGeometry
-    from gixs.integrate import ReduceSettings, get_plan
+    from gixs.reduce.engine import block as engine
+    from gixs.geometry.model import DetectorGeometry, GIGeometry
+    from gixs.reduce.frame import ReduceSettings, get_plan
 
     n = 16 if args.quick else args.frames
     repeats = 1 if args.quick else 2

@@ -31,8 +31,8 @@ def main():
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
     from gixs import GIGeometry, ReduceSettings
-    from gixs.geometry import DetectorGeometry
-    from gixs.integrate import get_plan, reduce_frame
+    from gixs.geometry.model import DetectorGeometry
+    from gixs.reduce.frame import get_plan, reduce_frame
 
     det = pyFAI.detectors.detector_factory("RayonixSx165")
     det.binning = (2, 2)

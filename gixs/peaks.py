@@ -1,6 +1,6 @@
 """Find and fit peaks on 1D profiles (q in 1/A, or any abscissa).
 
-Two steps, usable on their own (superlattice metrics in :mod:`gixs.ordering`, Bragg
+Two steps, usable on their own (superlattice metrics in :mod:`gixs.superlattice.ordering`, Bragg
 indexing later):
 
 * :func:`find_peaks` finds local maxima of the (scale-normalised) negative curvature

@@ -6,7 +6,7 @@ import dataclasses
 
 import numpy as np
 
-from .units import CSV_AXIS, LABELS
+from gixs.units import CSV_AXIS, LABELS
 
 
 @dataclasses.dataclass
@@ -88,7 +88,7 @@ class Map2D:
 
 @dataclasses.dataclass
 class ReducedFrame:
-    """Everything :func:`gixs.integrate.reduce_frame` makes of one frame."""
+    """Everything :func:`gixs.reduce.frame.reduce_frame` makes of one frame."""
 
     profiles: dict
     maps: dict

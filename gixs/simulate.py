@@ -1,7 +1,7 @@
 """Synthetic frames with planted truth: calibrant rings, GISAXS of a hexagonal
 quantum-dot superlattice and GIWAXS of a fibre-textured cubic perovskite film.
 
-Every model is a function of the per-pixel GI coordinates (:func:`gixs.gi.pixel_q`),
+Every model is a function of the per-pixel GI coordinates (:func:`gixs.geometry.gi.pixel_q`),
 so a simulated frame obeys exactly the conventions the reduction inverts. Used by the
 demo, the tests and by users who want to predict a pattern. q in 1/A, lengths in nm
 (film) or A (atomic lattice), angles in deg where the name says so.
@@ -13,8 +13,8 @@ import math
 
 import numpy as np
 
-from .geometry import DetectorGeometry, GIGeometry
-from .gi import pixel_q
+from gixs.geometry.model import DetectorGeometry, GIGeometry
+from gixs.geometry.gi import pixel_q
 
 #: Peak positions of a 2D hexagonal lattice relative to the first order (10), (11), (20), (21)
 HEX_RATIOS = (1.0, math.sqrt(3.0), 2.0, math.sqrt(7.0))

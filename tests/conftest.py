@@ -20,7 +20,7 @@ def make_geometry(detector="Pilatus1M", dist=0.3, poni1=0.02, poni2=0.085, wavel
     import pyFAI.detectors
     from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 
-    from gixs.geometry import DetectorGeometry
+    from gixs.geometry.model import DetectorGeometry
 
     det = pyFAI.detectors.detector_factory(detector)
     if binning:

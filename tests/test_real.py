@@ -7,7 +7,7 @@ import pytest
 from scipy.signal import find_peaks
 
 from gixs import DetectorGeometry, GIGeometry, ReduceSettings, load_poni, read_frame, read_mask
-from gixs.integrate import reduce_frame
+from gixs.reduce.frame import reduce_frame
 
 from .conftest import REAL, needs_real
 

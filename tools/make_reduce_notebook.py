@@ -26,7 +26,7 @@ cells = [
         "    data = frame\n"
         "else:\n"
         "    from gixs import simulate\n"
-        "    from gixs.commands.demo import _geometries\n"
+        "    from gixs.cli.demo import _geometries\n"
         "    geometry = _geometries()[1]\n"
         "    gi = gixs.GIGeometry.from_degrees(incidence_deg=0.2)\n"
         "    data = simulate.textured_cubic_film(geometry, gi, 5.87, rng=1)\n"

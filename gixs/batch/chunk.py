@@ -1,0 +1,296 @@
+"""One batch task: read a chunk of frames, reduce them, measure them, commit a part file.
+
+:func:`process_chunk` runs wherever the batch sends it (this process, a local worker
+process, a Dask worker). It reads its frames itself (:func:`gixs.io.stack.read_frames`, one
+frame ahead in a thread), reduces them with the cached plan of its process
+(:func:`gixs.reduce.frame.get_plan`), a block of frames at a time through
+:mod:`gixs.reduce.engine.block` when available, measures the superlattice metrics
+(:func:`gixs.superlattice.ordering.measure`) and writes the chunk's entries and table rows to one part
+file (:mod:`gixs.batch.store`). It returns the rows only (small).
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import datetime
+import hashlib
+import math
+import os
+
+import numpy as np
+
+from gixs.batch import store as batch_store
+from gixs.io import stack
+from gixs.errors import GixsError, NoPeakError
+
+#: Metrics keys left out of the table (constant, structured, or a batch column already).
+SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_range",
+                "orientation", "source", "normalization", "scherrer_K", "instrument_fwhm",
+                "instrument_correction", "profile"}
+#: Bytes of frames stacked into one engine block at most.
+BLOCK_BYTES = 64 * 2 ** 20
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """Everything a chunk needs besides its frame refs (pickled once per worker)."""
+
+    geometry: object
+    gi: object
+    settings: object
+    shape: tuple | None
+    normalization: float | None
+    metrics: bool
+    metrics_profile: str
+    metrics_kwargs: dict
+    engine: str
+    run_id: str
+    write_entries: bool
+    mask: np.ndarray | None = None
+    dark: np.ndarray | None = None
+    flat: np.ndarray | None = None
+    parts: str | None = None
+    threads: int | None = None
+    prefetch: bool | None = None
+
+    def fingerprint(self) -> dict:
+        """What the results depend on (a resumed batch must match it)."""
+        def digest(a):
+            return None if a is None else hashlib.sha1(np.ascontiguousarray(a)).hexdigest()
+
+        return {"geometry": dataclasses.asdict(self.geometry), "gi": self.gi.as_dict(),
+                "settings": repr(self.settings), "normalization": self.normalization,
+                "metrics": self.metrics, "metrics_profile": self.metrics_profile,
+                "metrics_kwargs": repr(sorted(self.metrics_kwargs.items())),
+                "mask": digest(self.mask), "dark": digest(self.dark),
+                "flat": digest(self.flat), "entries": self.write_entries,
+                "engine": self.engine}
+
+
+_WORKER_JOB = None
+_KERNELS: "collections.OrderedDict" = collections.OrderedDict()
+_ORDERING = []
+
+
+def worker_init(job, threads=None, prefetch=None):
+    """Initializer of a local worker process: keep the job, limit Numba's threads."""
+    import signal
+
+    global _WORKER_JOB
+    _WORKER_JOB = dataclasses.replace(job, threads=threads, prefetch=prefetch)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+
+
+def process_chunk(job, refs) -> list:
+    """Reduce the frames ``refs`` (list of :class:`gixs.io.stack.FrameRef`); return their rows.
+
+    ``job`` None means the job given to :func:`worker_init` (local worker processes).
+    """
+    job = job or _WORKER_JOB
+    engine = _engine(job)
+    if engine is not None and job.threads:
+        import numba
+
+        numba.set_num_threads(max(1, min(job.threads, numba.config.NUMBA_NUM_THREADS)))
+    if job.parts is None:
+        return _reduce_chunk(job, refs, engine, None)
+    with batch_store.open_part(job.parts, refs[0].index, job.run_id,
+                               job.write_entries) as part:
+        rows = _reduce_chunk(job, refs, engine, part if job.write_entries else None)
+        batch_store.write_rows(part, rows)
+    return rows
+
+
+def _engine(job):
+    if job.engine in ("pyfai", "scipy"):
+        return None
+    try:
+        from gixs.reduce.engine import block as engine
+    except ImportError:
+        if job.engine == "gixs":
+            raise
+        return None
+    return engine
+
+
+def _reduce_chunk(job, refs, engine, part):
+    from gixs.io.output import write_entry
+
+    rows = []
+    block = []  # (ref, frame, row, gi) waiting for the engine
+    limit = 1 if engine is None else max(1, min(16, BLOCK_BYTES // max(
+        1, 4 * int(np.prod(job.shape or (1,))))))
+
+    def flush():
+        if not block:
+            return
+        started = _now()
+        for (ref, frame, row, gi), reduced in zip(block, _reduce_block(job, engine, block)):
+            if isinstance(reduced, Exception):
+                _fail(row, reduced)
+                continue
+            reduced.provenance["batch"] = {"run": job.run_id, "position": ref.index,
+                                           "pid": os.getpid(), "started": started,
+                                           "processed": _now(),
+                                           "metadata": frame.metadata}
+            row.update(_metrics(job, reduced))
+            if part is not None:
+                entry = write_entry(part, f"e{ref.index}", reduced)
+                entry.attrs["source"] = ref.source
+                entry.attrs["frame"] = ref.frame
+        block.clear()
+
+    for ref, frame in stack.read_frames(refs, prefetch=job.prefetch):
+        row = {"index": ref.index, "source": ref.source, "frame": ref.frame,
+               "status": "ok", "error": "", "note": ""}
+        rows.append(row)
+        try:
+            if isinstance(frame, Exception):
+                raise frame
+            row.update(_frame_metadata(frame.metadata))
+            gi = _check(job, ref, frame, row)
+        except Exception as exc:  # noqa: BLE001 - every bad frame becomes an error row
+            _fail(row, exc)
+            continue
+        if block and (block[-1][3] != gi or len(block) >= limit):
+            flush()
+        block.append((ref, frame, row, gi))
+    flush()
+    return rows
+
+
+def _fail(row, exc):
+    msg = str(exc) if isinstance(exc, (GixsError, ValueError, OSError)) else \
+        f"{type(exc).__name__}: {exc}"
+    row.update(status="error", error=msg or type(exc).__name__)
+
+
+def _check(job, ref, frame, row):
+    """Validate a frame; return its GIGeometry and record incidence and normalization."""
+    shape = frame.data.shape
+    if job.shape is not None and tuple(shape) != tuple(job.shape):
+        raise GixsError(f"{ref.source}: frame {ref.frame} is {shape[0]}x{shape[1]} pixels, "
+                        f"expected {job.shape[0]}x{job.shape[1]} like the other frames")
+    bad = frame.invalid if job.mask is None else frame.invalid | job.mask
+    if bad.all():
+        raise GixsError(f"{ref.source}: frame {ref.frame} has no valid pixel (all NaN, "
+                        "negative or masked)")
+    gi = job.gi
+    if ref.incidence_deg is not None:
+        gi = dataclasses.replace(gi, incidence=math.radians(ref.incidence_deg))
+    row["incidence_deg"] = math.degrees(gi.incidence)
+    norm = job.normalization
+    if norm is None:
+        exp = frame.metadata.get("exposure_s")
+        norm = float(exp) if exp is not None and np.isfinite(exp) and exp > 0 else 1.0
+    row["normalization"] = float(norm)
+    return gi
+
+
+def _frame_metadata(meta):
+    out = {}
+    t = meta.get("time_s", meta.get("timestamp"))
+    if "timestamp" in meta:
+        out["timestamp"] = str(meta["timestamp"])
+    out["time_s"] = stack.parse_time(t)
+    for key in ("exposure_s", "monitor", "file_incidence_deg"):
+        if key in meta:
+            try:
+                out[key] = float(meta[key])
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def _reduce_block(job, engine, block):
+    """ReducedFrame (or the exception) of each (ref, frame, row, gi) of a block."""
+    from gixs.reduce.frame import get_plan, provenance, reduce_frame
+
+    corr = {"mask": job.mask, "dark": job.dark, "flat": job.flat}
+    if engine is None or len(block) == 0:
+        out = []
+        for ref, frame, row, gi in block:
+            try:
+                out.append(reduce_frame(frame, job.geometry, gi, job.settings,
+                                        normalization=row["normalization"], **corr))
+            except Exception as exc:  # noqa: BLE001
+                out.append(exc)
+        return out
+    from gixs.results import ReducedFrame
+
+    gi = block[0][3]
+    try:
+        plan = get_plan(job.geometry, gi, block[0][1].data.shape, job.settings, job.mask)
+        kern = _kernel(engine, plan, job)
+        data = np.stack([b[1].data for b in block])
+        invalid = np.stack([b[1].invalid for b in block])
+        sig, norm, var, cnt = kern.sums_block(data, invalid)
+    except Exception as exc:  # noqa: BLE001 - the whole block fails alike
+        return [exc] * len(block)
+    out = []
+    for i, (ref, frame, row, _) in enumerate(block):
+        profiles, maps = plan.unpack(sig[i], norm[i], var[i], cnt[i],
+                                     normalization=row["normalization"])
+        prov = provenance(plan.geometry, gi, job.settings, source=ref.source, index=ref.frame,
+                          dark=job.dark is not None, flat=job.flat is not None,
+                          mask=job.mask is not None, normalization=row["normalization"])
+        out.append(ReducedFrame(profiles=profiles, maps=maps, provenance=prov))
+    return out
+
+
+def _kernel(engine, plan, job):
+    key = id(plan)
+    hit = _KERNELS.get(key)
+    if hit is not None and hit[0] is plan:
+        return hit[1]
+    kern = engine.StackKernel.from_plan(plan, dark=job.dark, flat=job.flat)
+    _KERNELS[key] = (plan, kern)
+    while len(_KERNELS) > 4:
+        _KERNELS.popitem(last=False)
+    return kern
+
+
+def _ordering():
+    if not _ORDERING:
+        try:
+            from gixs.superlattice import ordering
+        except ImportError:
+            ordering = None
+        _ORDERING.append(ordering)
+    return _ORDERING[0]
+
+
+def _metrics(job, reduced) -> dict:
+    """Metrics columns of a reduced frame (names carry units); a note when no peak."""
+    ordering = _ordering() if job.metrics else None
+    if ordering is None:
+        return {}
+    try:
+        res = ordering.measure(reduced.profiles[job.metrics_profile], **job.metrics_kwargs)
+    except NoPeakError as exc:
+        return {"note": f"no peak: {exc}"}
+    except Exception as exc:  # noqa: BLE001 - the frame is reduced; the metrics failed
+        return {"note": f"metrics failed ({type(exc).__name__}: {exc})"}
+    d = res.to_dict(include_profile=False)
+    units = d.get("units", {})
+    out = {}
+    for key, val in d.items():
+        if key in SKIP_METRICS or not (val is None or isinstance(val, (int, float, str))):
+            continue
+        out[column_name(key, units.get(key))] = val
+    out["n_orders"] = len(d.get("orders") or ())
+    return out
+
+
+def column_name(key, unit) -> str:
+    """Table column of a metric: ``q_star_A^-1``, ``d_spacing_nm``, ``peak_height_au``."""
+    if not unit or unit == "1":
+        return key
+    if "a.u." in unit or "intensity" in unit:
+        return f"{key}_au_A^-1" if "A^-1" in unit else f"{key}_au"
+    return f"{key}_{unit.replace(' ', '')}"
+
+
+def _now():
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="milliseconds")

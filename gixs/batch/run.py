@@ -1,0 +1,404 @@
+"""Batch reduction of image stacks: streaming, parallel, resumable, on a Dask cluster.
+
+:func:`reduce_stack` reduces every frame of a list of files (globs, multi-frame HDF5/NeXus
+and TIFF/EDF/CBF) with :func:`gixs.reduce.frame.reduce_frame`'s chain, measures the
+superlattice metrics of each (:func:`gixs.superlattice.ordering.measure`, when installed) and writes
+one NXentry per frame into one HDF5 file plus a table, one row per frame. A frame that
+cannot be read or reduced becomes an ``error`` row; the batch goes on.
+
+Frames are cut into chunks (a few consecutive frames). A chunk is one task: it runs in
+this process (``workers=1``), in a pool of local processes (``workers=N``) or on a Dask
+cluster (``scheduler=``); it reads its own frames (paths and frame numbers travel, never
+arrays), reduces them and commits its results as one part file of the work folder
+``OUTPUT.parts/`` (:mod:`gixs.batch.store`). At most a few chunks per worker are in flight,
+so memory stays flat however long the stack. The chunk code itself is in
+:mod:`gixs.batch.chunk`.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io as _io
+import itertools
+import math
+import os
+import sys
+import time
+
+import numpy as np
+
+from gixs.batch import store as batch_store
+from gixs.io import stack
+from gixs.batch.chunk import Job, process_chunk, worker_init
+from gixs.errors import GixsError
+
+#: Table columns always present, in order (then metadata and metrics columns).
+BASE_COLUMNS = ("source", "frame", "status", "error", "note")
+#: Per-frame metadata columns, in order, when any frame has them.
+META_COLUMNS = ("time_s", "timestamp", "exposure_s", "monitor", "incidence_deg",
+                "file_incidence_deg", "normalization")
+ENGINES = ("auto", "gixs", "pyfai", "scipy")
+
+
+@dataclasses.dataclass
+class BatchResult:
+    """What a batch produced.
+
+    Attributes
+    ----------
+    rows : list of dict
+        One row per frame in batch order: ``source``, ``frame``, ``status`` ("ok" or
+        "error"), ``error``, ``note``, per-frame metadata and the metrics (column names
+        carry their unit, e.g. ``q_star_A^-1``, ``d_spacing_nm``).
+    output, table : str or None
+        The HDF5/NeXus file and the CSV table written, if any.
+    elapsed_s : float
+        Wall time of the run (s).
+    """
+
+    rows: list
+    output: str | None = None
+    table: str | None = None
+    elapsed_s: float = 0.0
+
+    @property
+    def columns(self) -> list:
+        """Table columns: base, metadata present in any row, then the metrics."""
+        keys = dict.fromkeys(k for r in self.rows for k in r if k != "index")
+        meta = [c for c in META_COLUMNS if c in keys]
+        rest = [k for k in keys if k not in BASE_COLUMNS and k not in META_COLUMNS]
+        return list(BASE_COLUMNS) + meta + rest
+
+    @property
+    def n_ok(self) -> int:
+        return sum(r["status"] == "ok" for r in self.rows)
+
+    @property
+    def errors(self) -> list:
+        """The error rows."""
+        return [r for r in self.rows if r["status"] != "ok"]
+
+    def to_csv(self, path=None) -> str:
+        """The table as CSV text (floats written exactly); also written to ``path``."""
+        buf = _io.StringIO()
+        cols = self.columns
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(cols)
+        for r in self.rows:
+            w.writerow([_cell(r.get(c)) for c in cols])
+        text = buf.getvalue()
+        if path is not None:
+            from gixs.io.frames import write_text
+
+            write_text(path, text)
+        return text
+
+    def to_pandas(self):
+        """The table as a pandas DataFrame (needs pandas, not a gixs dependency)."""
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ImportError("BatchResult.to_pandas needs pandas (pip install pandas); "
+                              "BatchResult.rows and to_csv() work without it") from None
+        return pd.DataFrame([{c: r.get(c) for c in self.columns} for r in self.rows],
+                            columns=self.columns)
+
+
+def _cell(value):
+    if value is None:
+        return ""
+    if isinstance(value, (float, np.floating)):
+        return "" if math.isnan(value) else repr(float(value))
+    return value
+
+
+def read_table(path) -> list:
+    """Read a batch CSV table back as a list of dicts (numbers as float, blanks as None)."""
+    with open(path, encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    out = []
+    for r in rows:
+        d = {}
+        for k, v in r.items():
+            if v == "":
+                d[k] = None
+            elif k in ("frame",):
+                d[k] = int(v)
+            else:
+                try:
+                    d[k] = float(v) if k not in ("source", "status", "error", "note",
+                                                 "timestamp", "lattice_model") else v
+                except ValueError:
+                    d[k] = v
+        out.append(d)
+    return out
+
+
+def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, flat=None,
+                 workers: int = 1, scheduler=None, output=None, table=None,
+                 resume: bool = False, metrics: bool = True, incidence_list=None,
+                 engine: str = "auto", normalization=None, metrics_profile: str = "ip",
+                 metrics_kwargs=None, chunk_size=None, progress=None) -> BatchResult:
+    """Reduce every frame of ``inputs``; write one entry per frame and a table.
+
+    Parameters
+    ----------
+    inputs : str, path or list
+        Files, globs, ``FILE.h5::/dataset`` and ``@LIST.txt``; multi-frame files give one
+        row per frame.
+    geometry : DetectorGeometry
+        Detector geometry (PONI).
+    gi : GIGeometry
+        Grazing-incidence settings (the incidence is replaced per frame by
+        ``incidence_list`` when given).
+    settings : ReduceSettings, optional
+        Default: ``ReduceSettings(maps=False)`` (profiles only; maps on request).
+    mask, dark, flat : ndarray, optional
+        As in :func:`gixs.reduce.frame.reduce_frame`, same shape as every frame.
+    workers : int
+        Local processes (1 = this process).
+    scheduler : str, dask.distributed.Client or cluster, optional
+        Run the chunks on a Dask cluster (``"tcp://host:8786"``); ``workers`` is ignored.
+        Its workers must see the input files and the output folder.
+    output : path, optional
+        HDF5/NeXus file, one NXentry ``entry_<position>`` per reduced frame.
+    table : path, optional
+        CSV table, one row per frame (also stored as dataset ``table`` in ``output``).
+    resume : bool
+        Skip the frames already committed in ``OUTPUT.parts/`` by an interrupted run.
+    metrics : bool
+        Measure the superlattice metrics of the ``metrics_profile`` profile ("ip", "iq"
+        or "oop") with :func:`gixs.superlattice.ordering.measure` (``metrics_kwargs`` passed on); left
+        out when gixs.superlattice.ordering is not installed.
+    incidence_list : sequence of float or path, optional
+        One incidence angle (deg) per frame (incidence scans), or a text file of them.
+    engine : {"auto", "gixs", "pyfai", "scipy"}
+        "auto"/"gixs": the block engine :mod:`gixs.reduce.engine.block` when importable; "pyfai"/"scipy":
+        the per-frame scipy path of :func:`gixs.reduce.frame.reduce_frame`.
+    normalization : float, optional
+        Divide intensities by this; default each frame's exposure time when the file has
+        it, else 1.
+    chunk_size : int, optional
+        Frames per task (and per part file); default up to 8.
+    progress : bool, optional
+        Progress bar (tqdm) on stderr; default only when stderr is a terminal.
+
+    Returns
+    -------
+    BatchResult
+    """
+    from gixs.reduce.frame import ReduceSettings
+
+    t0 = time.perf_counter()
+    settings = settings or ReduceSettings(maps=False)
+    workers = _positive_int(workers, "workers")
+    engine = str(engine).lower()
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if metrics_profile not in ("ip", "iq", "oop"):
+        raise ValueError(f"metrics_profile must be 'ip', 'iq' or 'oop', got {metrics_profile!r}")
+    if isinstance(incidence_list, (str, os.PathLike)):
+        incidence_list = stack.read_incidence_list(incidence_list)
+    sources = stack.expand_inputs(inputs)
+    counts = [stack.count_frames(s) for s in sources]
+    total = int(sum(counts))
+    if incidence_list is not None and len(incidence_list) != total:
+        raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
+                         f"hold {total} frame(s): one angle per frame is expected")
+    corr = {k: None if v is None else np.asarray(v, bool if k == "mask" else np.float32)
+            for k, v in (("mask", mask), ("dark", dark), ("flat", flat))}
+    shape = _reference_shape(sources, corr)
+    if shape is not None:
+        geometry.for_image_shape(shape, source=sources[0])
+    if chunk_size is None:
+        n_workers = workers if scheduler is None else 4
+        chunk_size = max(1, min(8, total // (4 * n_workers)))
+    chunk_size = _positive_int(chunk_size, "chunk_size")
+    job = Job(geometry=geometry, gi=gi, settings=settings, shape=shape,
+              normalization=normalization, metrics=bool(metrics),
+              metrics_profile=metrics_profile, metrics_kwargs=dict(metrics_kwargs or {}),
+              engine=engine, run_id=f"{int(time.time()):x}{os.getpid():x}",
+              write_entries=output is not None, **corr)
+    work = None
+    done = {}
+    if output is not None or table is not None:
+        work = os.fspath(output if output is not None else table) + ".parts"
+        done = batch_store.prepare(work, job.fingerprint(), resume)
+    job = dataclasses.replace(job, parts=work)
+    todo = (r for r in stack.enumerate_frames(sources, counts, incidence_list)
+            if (r.source, r.frame) not in done)
+    chunks = _chunks(todo, chunk_size)
+    rows = {}
+    bar = _progress_bar(total, len(done), progress)
+
+    def on_done(chunk_rows):
+        for row in chunk_rows:
+            rows[row["index"]] = row
+        bar.update(len(chunk_rows))
+        n_err = sum(r["status"] != "ok" for r in chunk_rows)
+        if n_err:
+            bar.n_err = getattr(bar, "n_err", 0) + n_err
+            bar.set_postfix(errors=bar.n_err, refresh=False)
+
+    try:
+        if scheduler is not None:
+            _run_dask(job, chunks, scheduler, on_done)
+        elif workers > 1:
+            _run_pool(job, chunks, workers, on_done)
+        else:
+            for chunk in chunks:
+                on_done(process_chunk(job, chunk))
+    finally:
+        bar.close()
+    if done:
+        index_of = {(r.source, r.frame): r.index
+                    for r in stack.enumerate_frames(sources, counts, incidence_list)}
+        for key, row in done.items():
+            if key in index_of:
+                rows[index_of[key]] = dict(row, index=index_of[key])
+    result = BatchResult([rows[i] for i in sorted(rows)], output=None, table=None)
+    text = result.to_csv()
+    if output is not None:
+        _remove_stale_temps(output)
+        index_of = {(r["source"], r["frame"]): r["index"] for r in result.rows}
+        batch_store.merge(work, output, index_of, text, {
+            "frames": total, "frames_ok": result.n_ok,
+            "frames_error": len(result.errors), "units_note": "q in 1/angstrom"})
+        result.output = os.fspath(output)
+    if table is not None:
+        result.to_csv(table)
+        result.table = os.fspath(table)
+    if work is not None:
+        batch_store.remove(work)
+    result.elapsed_s = time.perf_counter() - t0
+    return result
+
+
+def _remove_stale_temps(output):
+    """Temporary files of a merge into ``output`` killed half-way (gixs.io.frames.atomic_path)."""
+    import glob
+
+    folder = os.path.dirname(os.path.abspath(output))
+    pattern = os.path.join(glob.escape(folder), f".{glob.escape(os.path.basename(output))}.*.part")
+    for path in glob.glob(pattern):
+        os.unlink(path)
+
+
+def _positive_int(value, name):
+    if isinstance(value, bool) or int(value) != value or int(value) < 1:
+        raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+    return int(value)
+
+
+def _reference_shape(sources, corr):
+    """Shape every frame must have: the mask's/dark's/flat's, else the first frame's."""
+    shapes = {k: v.shape for k, v in corr.items() if v is not None}
+    if len(set(shapes.values())) > 1:
+        raise ValueError("mask, dark and flat differ in shape: " +
+                         ", ".join(f"{k} {s[0]}x{s[1]}" for k, s in shapes.items()))
+    if shapes:
+        return next(iter(shapes.values()))
+    from gixs.io.frames import read_frame
+
+    for source in sources:
+        try:
+            return read_frame(source, 0).data.shape
+        except Exception:  # noqa: BLE001 - unreadable: try the next file
+            continue
+    return None
+
+
+def _chunks(refs, size):
+    """Lists of up to ``size`` consecutive refs (lazily)."""
+    it = iter(refs)
+    while True:
+        chunk = list(itertools.islice(it, size))
+        if not chunk:
+            return
+        yield chunk
+
+
+class _NoBar:
+    def update(self, n):
+        pass
+
+    def set_postfix(self, **kw):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress_bar(total, initial, progress):
+    if progress is None:
+        progress = sys.stderr.isatty()
+    if not progress:
+        return _NoBar()
+    from tqdm import tqdm
+
+    return tqdm(total=total, initial=initial, unit="frame", desc="gixs batch",
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _run_pool(job, chunks, workers, on_done):
+    """Chunks on ``workers`` local processes, at most 2 per worker in flight."""
+    import concurrent.futures as cf
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # no fork of a process holding HDF5 handles or threads
+    cores = os.cpu_count() or 1
+    threads = max(1, cores // workers)
+    # a prefetch thread only pays when a core is free to decompress while others compute
+    prefetch = None if workers < cores else False
+    ex = cf.ProcessPoolExecutor(workers, mp_context=ctx, initializer=worker_init,
+                                initargs=(job, threads, prefetch))
+    try:
+        pending = set()
+        for chunk in chunks:
+            pending.add(ex.submit(process_chunk, None, chunk))
+            if len(pending) >= 2 * workers:
+                finished, pending = cf.wait(pending, return_when=cf.FIRST_COMPLETED)
+                for f in finished:
+                    on_done(_result(f))
+        for f in cf.as_completed(pending):
+            on_done(_result(f))
+    except BaseException:
+        ex.shutdown(wait=False, cancel_futures=True)
+        raise
+    ex.shutdown(wait=True)
+
+
+def _result(future):
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()
+    except BrokenProcessPool:
+        raise GixsError("a worker process died (out of memory?); finished chunks are kept: "
+                        "run again with --resume") from None
+
+
+def _run_dask(job, chunks, scheduler, on_done):
+    """Chunks on a Dask cluster, at most 2 per worker thread in flight."""
+    from distributed import Client, as_completed
+
+    own = not isinstance(scheduler, Client)
+    client = Client(scheduler) if own else scheduler
+    try:
+        job = dataclasses.replace(job, threads=1, prefetch=False)  # a worker per core
+        job_f = client.scatter(job, broadcast=True, hash=False)
+        limit = max(2, 2 * sum(client.nthreads().values()))
+        it = iter(chunks)
+        ac = as_completed()
+        for chunk in itertools.islice(it, limit):
+            ac.add(client.submit(process_chunk, job_f, chunk, pure=False))
+        for fut in ac:
+            on_done(fut.result())
+            fut.release()
+            nxt = next(it, None)
+            if nxt is not None:
+                ac.add(client.submit(process_chunk, job_f, nxt, pure=False))
+    finally:
+        if own:
+            client.close()

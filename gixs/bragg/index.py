@@ -1,0 +1,385 @@
+"""Assign Bragg peaks to (hkl) of one or more phases and refine their lattices.
+
+Observed peaks are 2D spots (q_xy, q_z) of a q_xy/q_z map, matched to the fibre-texture
+spots of textured phases (:func:`gixs.bragg.lattice.predict_gi_spots`), or |q| peaks (rings of
+a GIWAXS map, lab powder XRD), matched to the rings of randomly oriented phases.
+
+How (per phase, from a guess that may be several % off):
+
+1. scale search: every cell length times ``s`` on a grid over ``1 +- scale_range``; the
+   ``s`` with the highest match score ``sum(max(0, 1 - (d / tol)^2))`` over observed
+   peaks wins (d = distance to the nearest prediction, 1/A);
+2. exclusive assignment: each peak goes to the nearest prediction of all phases; a
+   second prediction (another position or phase) almost as close makes it ambiguous;
+3. least squares (:func:`scipy.optimize.least_squares`) of the free lattice constants
+   of the crystal system (and, if asked, the tilt of the texture axis) on the
+   peaks assigned to the phase; steps 2-3 repeat with the refined lattices.
+
+Residuals are in 1/A: ``|q_xy|, q_z`` differences for spots, ``|q|`` for rings. Spots
+at the sample horizon (the q_z of in-plane reflections is clipped there) are fitted on
+q_xy only. Standard errors come from the Jacobian (scaled by the residual rms).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import optimize
+
+from gixs.errors import IndexingError
+from gixs.bragg.lattice import Phase, apparent_qz, surface_normal
+
+UNITS = {"q": "A^-1", "qxy": "A^-1", "qz": "A^-1", "residual": "A^-1", "a": "A", "b": "A",
+         "c": "A", "alpha": "deg", "beta": "deg", "gamma": "deg",
+         "texture_tilt": "deg", "intensity": "input units (map: a.u. x A^-2)"}
+
+
+@dataclasses.dataclass
+class PhaseModel:
+    """A phase as indexed: textured (``orientation`` = (h, k, l) parallel to the
+    surface) or random powder (``orientation`` None)."""
+
+    phase: Phase
+    orientation: tuple | None = None
+    refine: bool = True
+
+    def __post_init__(self):
+        if self.orientation is not None:
+            self.orientation = tuple(int(v) for v in self.orientation)
+            surface_normal(self.phase, self.orientation)  # validates
+
+
+@dataclasses.dataclass
+class IndexResult:
+    """Phases (initial and refined lattices), per-peak assignments, unassigned peaks."""
+
+    phases: list
+    peaks: list
+    unassigned: list
+    notes: list
+    #: (refined Phase, orientation or None, texture normal or None) per phase, for plots
+    models: list = dataclasses.field(default_factory=list, repr=False)
+
+    def to_dict(self) -> dict:
+        return {"phases": self.phases, "peaks": self.peaks, "unassigned": self.unassigned,
+                "notes": self.notes, "units": UNITS}
+
+    def assigned(self, phase=None):
+        return [p for p in self.peaks if phase is None or p["phase"] == phase]
+
+
+def _obs_table(peaks):
+    rows = []
+    for p in peaks:
+        d = p if isinstance(p, dict) else (p.as_dict() if hasattr(p, "as_dict") else vars(p))
+        if "qz" in d and d.get("qz") is not None and d.get("qxy") is not None:
+            rows.append({"kind": "spot", "qxy": float(d["qxy"]), "qz": float(d["qz"]),
+                         "q": float(math.hypot(d["qxy"], d["qz"])),
+                         "intensity": float(d.get("intensity", np.nan)),
+                         "fwhm": float(np.nanmean([d.get("fwhm_qxy", np.nan),
+                                                   d.get("fwhm_qz", np.nan)]))})
+        elif "q" in d or "x" in d:
+            q = float(d.get("q", d.get("x")))
+            rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(
+                "intensity", np.nan))), "fwhm": float(d.get("fwhm", np.nan))})
+        else:
+            raise ValueError(f"peak {d!r} has neither (qxy, qz) nor q")
+    return rows
+
+
+class _Predictor:
+    """Fast predicted positions of one phase model for trial lattices."""
+
+    def __init__(self, model, q_max, horizon_qz, refraction):
+        self.model = model
+        self.hkl = model.phase.all_hkl(q_max)
+        f2 = model.phase.structure_factor2(self.hkl) if len(self.hkl) else np.zeros(0)
+        self.hkl, self.f2 = self.hkl[f2 > 1e-4 * f2.max(initial=0)], f2[f2 > 1e-4 * f2.max(
+            initial=0)]
+        self.horizon_qz = horizon_qz
+        self.refraction = refraction
+
+    def positions(self, phase, tilt=(0.0, 0.0)):
+        """(qxy, qz) for spots (q, NaN for rings), per hkl row, for the trial phase."""
+        g = self.hkl @ phase.reciprocal_matrix()
+        q = np.linalg.norm(g, axis=1)
+        if self.model.orientation is None:
+            return q, np.full_like(q, np.nan), q
+        n = surface_normal(phase, self.model.orientation)
+        if any(tilt):
+            n = _tilted(n, tilt)
+        qz = g @ n
+        qxy = np.sqrt(np.clip(q * q - qz * qz, 0, None))
+        if self.refraction is not None:
+            qz = apparent_qz(qz, *self.refraction)
+        qz = np.where(qz < -1e-6, np.nan, qz)  # below the film plane: not seen
+        if self.horizon_qz is not None:
+            qz = np.maximum(qz, self.horizon_qz)
+        return qxy, qz, q
+
+
+def _tilted(n, tilt):
+    """Unit normal ``n`` tilted by two small angles (rad) about two perpendicular axes."""
+    u1 = np.cross(n, [0, 0, 1.0] if abs(n[2]) < 0.9 else [1.0, 0, 0])
+    u1 /= np.linalg.norm(u1)
+    u2 = np.cross(n, u1)
+    n = n + tilt[0] * u1 + tilt[1] * u2
+    return n / np.linalg.norm(n)
+
+
+def _distances(obs, pred, textured):
+    """(n_obs, n_pred) distances (1/A); spots vs textured spots, rings vs rings."""
+    qxy, qz, q = pred
+    d = np.full((len(obs), len(q)), np.inf)
+    for i, o in enumerate(obs):
+        if o["kind"] == "spot" and textured:
+            d[i] = np.nan_to_num(np.hypot(abs(o["qxy"]) - qxy, o["qz"] - qz), nan=np.inf)
+        elif o["kind"] == "ring" and not textured:
+            d[i] = np.abs(o["q"] - q)
+    return d
+
+
+def _score(dmin, tol):
+    return float(np.clip(1 - (dmin / tol) ** 2, 0, None).sum())
+
+
+def _scale_search(obs, pred, model, tol, scale_range):
+    base = pred.positions(model.phase)
+    qmax = max((o["q"] for o in obs), default=1.0)
+    step = max(tol / qmax / 3, 2e-4)
+    best = (-1.0, 1.0)
+    for s in np.arange(1 - scale_range, 1 + scale_range + step / 2, step):
+        d = _distances(obs, tuple(v / s for v in base), model.orientation is not None)
+        score = _score(d.min(axis=1) if d.size else np.zeros(0), tol) if d.size else 0.0
+        if score > best[0] + 1e-9 or (abs(score - best[0]) < 1e-9 and abs(s - 1) < abs(
+                best[1] - 1)):
+            best = (score, s)
+    return best[1]
+
+
+def _param_vector(model, phase, fit_tilt):
+    names = list(phase.free_parameters) if model.refine else []
+    vals = [getattr(phase, k) for k in names]
+    if fit_tilt and model.orientation is not None:
+        names += ["tilt_u", "tilt_v"]
+        vals += [0.0, 0.0]
+    return names, np.array(vals, float)
+
+
+def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
+    lat = {k: v for k, v in zip(names, vals) if not k.startswith("tilt")}
+    phase = phase0.with_parameters(**lat) if lat else phase0
+    tilt = tuple(vals[names.index(k)] for k in ("tilt_u", "tilt_v")) if "tilt_u" in names \
+        else (0.0, 0.0)
+    qxy, qz, q = pred.positions(phase, tilt)
+    res = []
+    for o, j in zip(obs_rows, hkl_idx):
+        if o["kind"] == "ring":
+            res.append(o["q"] - q[j])
+        else:
+            res.append(abs(o["qxy"]) - qxy[j])
+            near = horizon_qz is not None and qz[j] <= horizon_qz + 1e-9
+            res.append(0.0 if near else o["qz"] - qz[j])
+    return np.array(res)
+
+
+def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
+    names, x0 = _param_vector(model, phase0, fit_tilt)
+    n_res = len(_residuals(obs_rows, hkl_idx, model, pred, phase0, names, x0, horizon_qz))
+    if not names or n_res <= len(names):
+        return phase0, {}, (0.0, 0.0)
+    fun = lambda v: _residuals(obs_rows, hkl_idx, model, pred, phase0, names, v, horizon_qz)
+    # soft-L1 loss: blended or mis-fitted spots (residual >> tol / 4) weigh less
+    fit = optimize.least_squares(fun, x0, x_scale=np.where(np.array(
+        [n.startswith("tilt") for n in names]), 0.01, np.abs(x0) * 0.01 + 1e-3),
+        loss="soft_l1", f_scale=tol / 4)
+    dof = max(n_res - len(names), 1)
+    s2 = float(fit.fun @ fit.fun) / dof
+    try:
+        cov = np.linalg.pinv(fit.jac.T @ fit.jac) * s2
+        err = dict(zip(names, np.sqrt(np.clip(np.diag(cov), 0, None))))
+    except np.linalg.LinAlgError:
+        err = {}
+    vals = dict(zip(names, fit.x))
+    tilt = (vals.pop("tilt_u", 0.0), vals.pop("tilt_v", 0.0))
+    return (phase0.with_parameters(**vals) if vals else phase0), err, tilt
+
+
+def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz=None,
+           refraction=None, fit_texture=False, ambiguity=0.5, iterations=4) -> IndexResult:
+    """Index observed peaks with one or more phases and refine their lattices.
+
+    Parameters
+    ----------
+    peaks : sequence
+        :class:`gixs.bragg.spots.Spot` / dicts with ``qxy, qz`` (1/A) for 2D spots, and/or
+        :class:`gixs.bragg.spots.Peak1D` / dicts with ``q`` (1/A) for rings or powder peaks.
+    phases : sequence of Phase, PhaseModel or (Phase, orientation)
+        ``orientation`` (h, k, l) parallel to the surface, or None for random powder.
+    refine : bool
+        Refine lattice constants (free ones of the crystal system).
+    tol : float, optional
+        Match tolerance (1/A); default 0.7 x the median observed FWHM, within 0.01-0.05.
+    scale_range : float
+        Relative range of the starting scale search (0.05 = +-5 %).
+    horizon_qz : float, optional
+        q_z of the sample horizon (1/A): predicted q_z below it are clipped to it.
+    refraction : (wavelength_a, incidence_rad, critical_angle_rad), optional
+        Predicted q_z shifted to where a map without refraction correction shows them.
+    fit_texture : bool
+        Also refine the tilt of the texture axis (two small angles).
+    ambiguity : float
+        A second candidate within ``d_best + ambiguity * tol`` marks the peak ambiguous.
+    """
+    obs = _obs_table(peaks)
+    if not obs:
+        raise IndexingError("no peaks to index")
+    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
+              else PhaseModel(p) for p in phases]
+    if not models:
+        raise IndexingError("no phase given to index with")
+    notes = []
+    if all(o["kind"] == "ring" for o in obs):
+        for m in models:
+            if m.orientation is not None:
+                notes.append(f"{m.phase.name}: 1D peaks only, indexed as a random powder")
+                m.orientation = None
+    if tol is None:
+        widths = np.array([o["fwhm"] for o in obs], float)
+        widths = widths[np.isfinite(widths)]
+        tol = float(np.clip(0.7 * np.median(widths), 0.01, 0.05)) if widths.size else 0.03
+    q_max = max(o["q"] for o in obs) * (1 + scale_range) + 2 * tol
+    preds = [_Predictor(m, q_max, horizon_qz, refraction) for m in models]
+    current = []
+    for m, pr in zip(models, preds):
+        s = _scale_search(obs, pr, m, 2 * tol, scale_range) if refine and m.refine else 1.0
+        current.append(m.phase.scaled(s))
+    tilts = [(0.0, 0.0)] * len(models)
+    errors = [{} for _ in models]
+    for it in range(iterations):
+        t = tol * (2.0 if it == 0 else 1.0)
+        table = _assign_table(obs, models, preds, current, tilts, t, ambiguity)
+        if not refine:
+            break
+        for k, (m, pr) in enumerate(zip(models, preds)):
+            rows = [(obs[i], c["hkl_index"]) for i, c in table.items()
+                    if c["phase"] == k and not c["cross_phase"]]
+            if not rows:
+                continue
+            current[k], errors[k], tilts[k] = _refine(
+                m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
+                fit_texture, horizon_qz, tol)
+    return _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+
+
+def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):
+    cands = []
+    for k, (pr, ph) in enumerate(zip(preds, phases)):
+        pos = pr.positions(ph, tilts[k])
+        d = _distances(obs, pos, models[k].orientation is not None)
+        cands.append((d, pos))
+    table = {}
+    for i in range(len(obs)):
+        options = []
+        for k, (d, pos) in enumerate(cands):
+            if d.shape[1] == 0:
+                continue
+            within = np.nonzero(d[i] <= tol)[0]
+            # distinct positions only (equivalent hkl land on the same spot)
+            seen = {}
+            for j in within[np.argsort(d[i][within])]:
+                key = (round(float(pos[0][j]), 4), round(float(np.nan_to_num(pos[1][j])), 4))
+                seen.setdefault(key, j)
+            options += [(float(d[i][j]), k, int(j)) for j in seen.values()]
+        if not options:
+            continue
+        options.sort()
+        best = options[0]
+        alts = [o for o in options[1:] if o[0] <= best[0] + ambiguity * tol]
+        table[i] = {"phase": best[1], "hkl_index": best[2], "distance": best[0],
+                    "alternatives": alts, "cross_phase": any(a[1] != best[1] for a in alts)}
+    return table
+
+
+def _members(pred, phase, tilt, j):
+    qxy, qz, q = pred.positions(phase, tilt)
+    same_z = (np.abs(qz - qz[j]) < 1e-6) if np.isfinite(qz[j]) else np.isnan(qz)
+    same = np.nonzero((np.abs(qxy - qxy[j]) < 1e-6) & same_z)[0]
+    hkls = [tuple(int(v) for v in pred.hkl[m]) for m in same]
+    rep = max(hkls, key=lambda t: (sum(v >= 0 for v in t), t))
+    return rep, hkls, float(qxy[j]), float(qz[j]), float(q[j])
+
+
+def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine):
+    peaks, unassigned = [], []
+    for i, o in enumerate(obs):
+        entry = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
+                 for k, v in o.items()}
+        c = table.get(i)
+        if c is None:
+            unassigned.append({"index": i, **entry})
+            continue
+        k = c["phase"]
+        rep, hkls, qxy_p, qz_p, q_p = _members(preds[k], phases[k], tilts[k], c["hkl_index"])
+        textured = models[k].orientation is not None
+        alts = []
+        for d, kk, jj in c["alternatives"]:
+            r2 = _members(preds[kk], phases[kk], tilts[kk], jj)[0]
+            alts.append({"phase": models[kk].phase.name, "hkl": list(r2), "residual": d})
+        peaks.append({"index": i, **entry, "phase": models[k].phase.name, "hkl": list(rep),
+                      "equivalent_hkl": [list(h) for h in hkls[:24]],
+                      "q_pred": q_p, "qxy_pred": qxy_p if textured else None,
+                      "qz_pred": qz_p if textured else None, "residual": c["distance"],
+                      "ambiguous": bool(alts), "alternatives": alts})
+    out_phases = []
+    for k, m in enumerate(models):
+        mine = [p for p in peaks if p["phase"] == m.phase.name]
+        res = np.array([p["residual"] for p in mine])
+        out_phases.append({
+            "name": m.phase.name, "spacegroup": m.phase.spacegroup,
+            "crystal_system": m.phase.crystal_system,
+            "orientation": list(m.orientation) if m.orientation is not None else "random",
+            "initial": m.phase.constants, "lattice": phases[k].constants,
+            "refined": bool(refine and m.refine),
+            "errors": {n: float(v) for n, v in errors[k].items() if not n.startswith("tilt")},
+            "texture_tilt": float(math.degrees(math.hypot(*tilts[k]))),
+            "n_peaks": len(mine),
+            "rms_residual": float(np.sqrt(np.mean(res ** 2))) if len(res) else None,
+            "source": m.phase.source})
+    if not peaks:
+        notes.append("no peak matched any phase within the tolerance")
+    notes.append(f"match tolerance {tol:.4f} A^-1")
+    fitted = []
+    for k, m in enumerate(models):
+        normal = None
+        if m.orientation is not None:
+            normal = surface_normal(phases[k], m.orientation)
+            if any(tilts[k]):
+                normal = _tilted(normal, tilts[k])
+        fitted.append((phases[k], m.orientation, normal))
+    return IndexResult(out_phases, peaks, unassigned, notes, fitted)
+
+
+def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
+              ring_min_snr=8.0, **kwargs) -> IndexResult:
+    """Detect spots (textured phases) and rings (random phases) in a q_xy/q_z map and
+    :func:`assign` them. Spots below ``horizon_qz - spot_fwhm`` are ignored; rings come
+    from the chi-median profile (:func:`gixs.bragg.spots.ring_profile`), so spots make no
+    ring. ``kwargs`` go to :func:`assign`."""
+    from gixs.bragg.spots import detect_peaks_1d, detect_spots, ring_profile
+
+    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
+              else PhaseModel(p) for p in phases]
+    peaks = []
+    if any(m.orientation is not None for m in models):
+        qz_min = None if horizon_qz is None else horizon_qz - spot_fwhm
+        peaks += detect_spots(qmap, spot_fwhm=spot_fwhm, min_snr=min_snr, qz_min=qz_min)
+    if any(m.orientation is None for m in models):
+        step = max(spot_fwhm / 6, abs(qmap.x[1] - qmap.x[0]) / 2)
+        q, prof = ring_profile(qmap, step)
+        peaks += detect_peaks_1d(q, prof, fwhm=spot_fwhm, min_snr=ring_min_snr)
+    if not peaks:
+        raise IndexingError("no spot or ring found in the map (try a lower --min-snr)")
+    return assign(peaks, models, horizon_qz=horizon_qz, **kwargs)

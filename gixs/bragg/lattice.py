@@ -1,0 +1,421 @@
+"""Crystal phases, their reflections and where they land in a GIWAXS pattern.
+
+A :class:`Phase` is a unit cell (a, b, c in A; alpha, beta, gamma in deg), a space
+group (gemmi's tables give the symmetry operations and systematic absences) and the
+atoms of the asymmetric unit (for structure factors). Phases come from the built-in
+library (:func:`builtin_phase`, cited values), from lattice constants and a space
+group (:meth:`Phase.from_constants`) or from a CIF file (:meth:`Phase.from_cif`).
+
+Reciprocal lattice: with the direct cell matrix ``A`` (rows = a, b, c in a Cartesian
+frame, A), ``B = 2 pi inv(A).T`` and ``G = (h, k, l) @ B`` (1/A), so that
+``|G|^2 = h G* h^T`` with the reciprocal metric ``G* = B B^T`` (triclinic-capable).
+
+Intensities (relative, stated): structure factor ``F = sum_j occ_j f_j(s) exp(-B_j s^2)
+exp(2 pi i h.x_j)`` with IT92 form factors (gemmi), ``s = |G| / (4 pi)``. A powder
+ring carries ``m |F|^2`` times, when a wavelength is given, the Lorentz-polarization
+factor of an unpolarized beam ``(1 + cos^2 2th) / (sin^2 th cos th)``. A fibre-texture
+spot carries the sum of ``|F|^2`` of the reflections landing on it (no Lorentz factor).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+
+import numpy as np
+
+from gixs.errors import FormatError
+from gixs.geometry.gi import refract
+
+#: Default isotropic displacement parameter (A^2) for sites that do not give one.
+DEFAULT_B_ISO = 0.5
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+    """One atom of the asymmetric unit: element symbol, fractional x, y, z, occupancy
+    and isotropic displacement B (A^2)."""
+
+    element: str
+    x: float
+    y: float
+    z: float
+    occ: float = 1.0
+    b_iso: float = DEFAULT_B_ISO
+
+
+@dataclasses.dataclass(frozen=True)
+class Reflections:
+    """A reflection table (one row per reflection or per merged powder ring).
+
+    Attributes
+    ----------
+    hkl : ndarray (n, 3) int
+        Miller indices (a representative of each symmetry family when merged).
+    q : ndarray
+        |G| (1/A); ``d = 2 pi / q`` (A).
+    multiplicity : ndarray int
+        Symmetry-equivalent reflections (Friedel pairs included) in the family.
+    f2 : ndarray
+        |F|^2 per reflection (electrons^2; 1 for phases without atoms).
+    intensity : ndarray
+        ``multiplicity * f2`` (times Lorentz-polarization when a wavelength was given).
+    """
+
+    hkl: np.ndarray
+    q: np.ndarray
+    multiplicity: np.ndarray
+    f2: np.ndarray
+    intensity: np.ndarray
+
+    @property
+    def d(self):
+        return 2 * math.pi / self.q
+
+    def __len__(self):
+        return len(self.q)
+
+
+_LENGTHS = ("a", "b", "c")
+_ANGLES = ("alpha", "beta", "gamma")
+
+
+@dataclasses.dataclass(frozen=True)
+class Phase:
+    """A crystal phase: cell (A, deg), space group (H-M symbol), atoms, citation."""
+
+    name: str
+    a: float
+    b: float
+    c: float
+    alpha: float = 90.0
+    beta: float = 90.0
+    gamma: float = 90.0
+    spacegroup: str = "P 1"
+    sites: tuple = ()
+    source: str = ""
+
+    def __post_init__(self):
+        for key in _LENGTHS + _ANGLES:
+            val = float(getattr(self, key))
+            if not (np.isfinite(val) and val > 0) or (key in _ANGLES and val >= 180):
+                raise ValueError(f"phase {self.name}: lattice constant {key} must be a "
+                                 f"positive number{' < 180 deg' if key in _ANGLES else ' (A)'}"
+                                 f", got {val!r}")
+        self.sg  # raises on an unknown space group
+
+    # -- symmetry ----------------------------------------------------------------------
+    @property
+    def sg(self):
+        """The gemmi SpaceGroup."""
+        import gemmi
+
+        sg = gemmi.find_spacegroup_by_name(str(self.spacegroup))
+        if sg is None:
+            raise ValueError(f"phase {self.name}: unknown space group {self.spacegroup!r} "
+                             "(use a Hermann-Mauguin symbol like 'P m -3 m' or a number)")
+        return sg
+
+    @property
+    def crystal_system(self) -> str:
+        return self.sg.crystal_system_str()
+
+    @property
+    def free_parameters(self) -> tuple:
+        """Lattice constants free under the crystal system (others follow from them)."""
+        system = self.crystal_system
+        if system == "cubic":
+            return ("a",)
+        if system in ("tetragonal", "hexagonal") or (system == "trigonal"
+                                                      and abs(self.gamma - 120) < 1e-6):
+            return ("a", "c")
+        if system == "trigonal":  # rhombohedral axes
+            return ("a", "alpha")
+        if system == "orthorhombic":
+            return ("a", "b", "c")
+        if system == "monoclinic":
+            odd = [k for k in _ANGLES if abs(getattr(self, k) - 90) > 1e-6] or ["beta"]
+            return ("a", "b", "c", odd[0])
+        return _LENGTHS + _ANGLES
+
+    @property
+    def constants(self) -> dict:
+        return {k: float(getattr(self, k)) for k in _LENGTHS + _ANGLES}
+
+    def with_parameters(self, **values) -> "Phase":
+        """Copy with new lattice constants, keeping the crystal system's constraints
+        (cubic: b = c = a; tetragonal/hexagonal: b = a; rhombohedral: all equal)."""
+        new = self.constants
+        unknown = set(values) - set(new)
+        if unknown:
+            raise ValueError(f"phase {self.name}: unknown lattice constant(s) "
+                             f"{sorted(unknown)}; expected some of {list(new)}")
+        new.update({k: float(v) for k, v in values.items()})
+        free = self.free_parameters
+        if free == ("a",):
+            new["b"] = new["c"] = new["a"]
+        elif free == ("a", "c"):
+            new["b"] = new["a"]
+        elif free == ("a", "alpha"):
+            new["b"] = new["c"] = new["a"]
+            new["beta"] = new["gamma"] = new["alpha"]
+        return dataclasses.replace(self, **new)
+
+    def scaled(self, factor: float) -> "Phase":
+        """Copy with every cell length multiplied by ``factor``."""
+        return dataclasses.replace(self, a=self.a * factor, b=self.b * factor,
+                                   c=self.c * factor)
+
+    # -- metric ------------------------------------------------------------------------
+    def direct_matrix(self) -> np.ndarray:
+        """Rows a, b, c (A) in a Cartesian frame: a along x, b in the xy plane."""
+        al, be, ga = (math.radians(v) for v in (self.alpha, self.beta, self.gamma))
+        cx = math.cos(be)
+        cy = (math.cos(al) - math.cos(be) * math.cos(ga)) / math.sin(ga)
+        cz = math.sqrt(max(1 - cx * cx - cy * cy, 0.0))
+        return np.array([[self.a, 0, 0],
+                         [self.b * math.cos(ga), self.b * math.sin(ga), 0],
+                         [self.c * cx, self.c * cy, self.c * cz]])
+
+    def reciprocal_matrix(self) -> np.ndarray:
+        """Rows a*, b*, c* (1/A, with the 2 pi) so that G = hkl @ B."""
+        return 2 * math.pi * np.linalg.inv(self.direct_matrix()).T
+
+    def q_of(self, hkl) -> np.ndarray:
+        """|G| (1/A) of Miller indices ``hkl`` (shape (..., 3))."""
+        g = np.asarray(hkl, float) @ self.reciprocal_matrix()
+        return np.linalg.norm(g, axis=-1)
+
+    # -- reflections -------------------------------------------------------------------
+    def all_hkl(self, q_max: float) -> np.ndarray:
+        """Every (h, k, l) != 0 with |G| <= q_max that the space group allows."""
+        lim = [int(q_max * n / (2 * math.pi)) + 1
+               for n in np.linalg.norm(self.direct_matrix(), axis=1)]
+        grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in lim], indexing="ij"),
+                        -1).reshape(-1, 3)
+        grid = grid[np.any(grid != 0, axis=1)]
+        grid = grid[self.q_of(grid) <= q_max * (1 + 1e-12)]
+        if len(grid) == 0:
+            return grid.reshape(0, 3).astype(np.int32)
+        absent = np.asarray(self.sg.operations().systematic_absences(
+            np.ascontiguousarray(grid, dtype=np.int32)), bool)
+        return grid[~absent].astype(np.int32)
+
+    def unit_cell_sites(self) -> list:
+        """All atoms of the cell: (element, fractional xyz, occ, B) after symmetry."""
+        out = []
+        ops = list(self.sg.operations())
+        for s in self.sites:
+            seen = []
+            for op in ops:
+                p = np.mod(np.array(op.apply_to_xyz([s.x, s.y, s.z])), 1.0)
+                if not any(np.all(np.abs((p - q + 0.5) % 1.0 - 0.5) < 1e-4) for q in seen):
+                    seen.append(p)
+            out += [(s.element, p, s.occ, s.b_iso) for p in seen]
+        return out
+
+    def structure_factor2(self, hkl) -> np.ndarray:
+        """|F|^2 (electrons^2) of ``hkl`` (n, 3); ones when the phase has no atoms."""
+        import gemmi
+
+        hkl = np.atleast_2d(np.asarray(hkl, float))
+        if not self.sites:
+            return np.ones(len(hkl))
+        s2 = (self.q_of(hkl) / (4 * math.pi)) ** 2
+        f = np.zeros(len(hkl), complex)
+        for element, xyz, occ, b_iso in self.unit_cell_sites():
+            el = gemmi.Element(element)
+            ff = el.it92.c + sum(ai * np.exp(-bi * s2) for ai, bi in zip(el.it92.a, el.it92.b))
+            f += occ * ff * np.exp(-b_iso * s2) * np.exp(2j * math.pi * (hkl @ xyz))
+        return np.abs(f) ** 2
+
+    def family_keys(self, hkl) -> np.ndarray:
+        """An integer per reflection, equal for symmetry-equivalent reflections
+        (Laue group: rotations of the space group plus Friedel's law)."""
+        hkl = np.asarray(hkl, np.int64)
+        m = int(np.abs(hkl).max(initial=0)) + 1
+        base = 2 * m + 1
+        best = np.full(len(hkl), -1, np.int64)
+        for op in self.sg.operations():
+            rot = np.array(op.rot, np.int64) // op.DEN
+            for sign in (1, -1):
+                e = sign * (hkl @ rot) + m
+                best = np.maximum(best, (e[:, 0] * base + e[:, 1]) * base + e[:, 2])
+        return best
+
+    def reflections(self, q_max: float, *, wavelength_a: float | None = None,
+                    merge: bool = True, min_rel_intensity: float = 0.0) -> Reflections:
+        """Reflections with |G| <= ``q_max`` (1/A), sorted by q.
+
+        ``merge`` groups symmetry-equivalent reflections into powder rings (with their
+        multiplicity); ``wavelength_a`` adds the Lorentz-polarization factor;
+        ``min_rel_intensity`` drops rows weaker than that fraction of the strongest.
+        """
+        hkl = self.all_hkl(q_max)
+        f2 = self.structure_factor2(hkl) if len(hkl) else np.zeros(0)
+        mult = np.ones(len(hkl), np.int64)
+        if merge and len(hkl):
+            keys = self.family_keys(hkl)
+            uniq, first, counts = np.unique(keys, return_index=True, return_counts=True)
+            hkl, f2, mult = hkl[first], f2[first], counts
+            hkl = np.array([_nice_hkl(self, h) for h in hkl], np.int32).reshape(-1, 3)
+        q = self.q_of(hkl)
+        inten = mult * f2
+        if wavelength_a is not None:
+            sin_t = np.clip(q * wavelength_a / (4 * math.pi), 0, 1)
+            keep = sin_t < 1
+            hkl, q, mult, f2, inten, sin_t = (v[keep] for v in (hkl, q, mult, f2, inten, sin_t))
+            tth = 2 * np.arcsin(sin_t)
+            inten = inten * (1 + np.cos(tth) ** 2) / (sin_t ** 2 * np.cos(tth / 2))
+        order = np.argsort(q, kind="stable")
+        out = Reflections(hkl[order], q[order], mult[order], f2[order], inten[order])
+        if min_rel_intensity > 0 and len(out):
+            keep = out.intensity >= min_rel_intensity * out.intensity.max()
+            out = Reflections(*(v[keep] for v in dataclasses.astuple(out)))
+        return out
+
+    # -- constructors ------------------------------------------------------------------
+    @classmethod
+    def from_constants(cls, name, spacegroup, a, b=None, c=None, alpha=90.0, beta=90.0,
+                       gamma=None, sites=(), source="user") -> "Phase":
+        """A phase from lattice constants (A, deg) and a space group (no atoms: all
+        allowed reflections get |F|^2 = 1). Missing b, c, gamma follow the system."""
+        import gemmi
+
+        sg = gemmi.find_spacegroup_by_name(str(spacegroup))
+        if sg is None:
+            raise ValueError(f"phase {name}: unknown space group {spacegroup!r}")
+        system = sg.crystal_system_str()
+        hexa = system == "hexagonal" or (system == "trigonal" and sg.ext != "R")
+        if gamma is None:
+            gamma = 120.0 if hexa else 90.0
+        cubic = system == "cubic"
+        b = a if b is None and (cubic or system == "tetragonal" or hexa) else b
+        c = a if c is None and cubic else c
+        if b is None or c is None:
+            raise ValueError(f"phase {name}: a {system} cell needs b and c as well as a")
+        return cls(name, float(a), float(b), float(c), float(alpha), float(beta),
+                   float(gamma), sg.xhm(), tuple(sites), source)
+
+    @classmethod
+    def from_cif(cls, path, name=None) -> "Phase":
+        """Read a small-molecule/inorganic CIF (cell, space group, atom sites) with gemmi."""
+        import gemmi
+
+        path = os.fspath(path)
+        if not os.path.isfile(path):
+            raise FormatError(f"{path}: CIF file not found")
+        try:
+            st = gemmi.read_small_structure(path)
+        except Exception as exc:
+            raise FormatError(f"{path}: not a readable CIF structure ({exc})") from None
+        sg = st.spacegroup
+        if sg is None and st.symops:
+            sg = gemmi.find_spacegroup_by_ops(gemmi.GroupOps([gemmi.Op(t) for t in st.symops]))
+        if sg is None or not st.cell.is_crystal():
+            raise FormatError(f"{path}: CIF lacks a cell or a space group")
+        sites = tuple(Site(s.element.name, *(float(v) for v in (s.fract.x, s.fract.y,
+                                                                 s.fract.z)),
+                           float(s.occ), 8 * math.pi ** 2 * float(s.u_iso) or DEFAULT_B_ISO)
+                      for s in st.sites)
+        c = st.cell
+        return cls(name or st.name, c.a, c.b, c.c, c.alpha, c.beta, c.gamma, sg.xhm(),
+                   sites, f"CIF file {os.path.basename(path)}")
+
+
+def _nice_hkl(phase, hkl):
+    """The member of a symmetry family printed by convention: most non-negative, then
+    largest indices first in order."""
+    ops = phase.sg.operations()
+    cands = set()
+    for op in ops:
+        rot = np.array(op.rot, np.int64) // op.DEN
+        for sign in (1, -1):
+            cands.add(tuple(int(v) for v in sign * (np.asarray(hkl) @ rot)))
+    return max(cands, key=lambda t: (sum(v >= 0 for v in t), t))
+
+
+# -- grazing-incidence prediction ------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class GISpots:
+    """Spots of a fibre-textured film: one row per distinct (q_xy, q_z) position.
+
+    ``qxy`` >= 0 and ``qz`` (1/A), ``q`` = |G|, ``hkl`` a representative reflection,
+    ``members`` every (h, k, l) landing there, ``intensity`` = sum of their |F|^2.
+    """
+
+    qxy: np.ndarray
+    qz: np.ndarray
+    q: np.ndarray
+    hkl: np.ndarray
+    members: tuple
+    intensity: np.ndarray
+
+    def __len__(self):
+        return len(self.q)
+
+
+def surface_normal(phase: Phase, normal_hkl) -> np.ndarray:
+    """Unit vector (Cartesian, reciprocal frame of ``phase``) of the plane normal (hkl)."""
+    g = np.asarray(normal_hkl, float) @ phase.reciprocal_matrix()
+    norm = np.linalg.norm(g)
+    if not norm > 0:
+        raise ValueError(f"orientation must be a nonzero (h k l), got {tuple(normal_hkl)}")
+    return g / norm
+
+
+def predict_gi_spots(phase: Phase, normal_hkl, q_max: float, *, normal=None,
+                     min_rel_intensity: float = 1e-3, decimals: int = 5) -> GISpots:
+    """(q_xy, q_z) of every reflection of a film with plane ``normal_hkl`` parallel to
+    the surface (fibre texture about the normal), |G| <= ``q_max``, q_z >= 0.
+
+    ``q_z = G . n`` and ``q_xy = sqrt(|G|^2 - q_z^2)``. ``normal`` (a Cartesian unit
+    vector in the phase's reciprocal frame) overrides ``normal_hkl`` (refined texture
+    axis). Spots weaker than ``min_rel_intensity`` of the strongest are dropped.
+    """
+    n = surface_normal(phase, normal_hkl) if normal is None else np.asarray(normal, float)
+    hkl = phase.all_hkl(q_max)
+    g = hkl @ phase.reciprocal_matrix()
+    qz = g @ n
+    q = np.linalg.norm(g, axis=1)
+    qxy = np.sqrt(np.clip(q * q - qz * qz, 0, None))
+    f2 = phase.structure_factor2(hkl) if len(hkl) else np.zeros(0)
+    up = qz > -10.0 ** -decimals
+    hkl, qxy, qz, q, f2 = hkl[up], qxy[up], np.abs(qz[up]) * (qz[up] > 0), q[up], f2[up]
+    keys = np.round(np.stack([qxy, qz], 1), decimals)
+    uniq, inverse = np.unique(keys, axis=0, return_inverse=True)
+    inverse = inverse.ravel()
+    inten = np.bincount(inverse, weights=f2, minlength=len(uniq))
+    members = tuple(tuple(tuple(int(v) for v in h) for h in hkl[inverse == i])
+                    for i in range(len(uniq)))
+    rep = np.array([max(m, key=lambda t: (sum(v >= 0 for v in t), t)) for m in members],
+                   np.int32).reshape(-1, 3)
+    qq = np.hypot(uniq[:, 0], uniq[:, 1])
+    keep = inten >= min_rel_intensity * inten.max(initial=0) if len(inten) else inten > 0
+    keep &= inten > 0
+    order = np.lexsort((uniq[:, 0], qq))
+    order = order[keep[order]]
+    return GISpots(uniq[order, 0], uniq[order, 1], qq[order], rep[order],
+                   tuple(members[i] for i in order), inten[order])
+
+
+def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float):
+    """q_z at which a reflection of internal (refraction-corrected) ``qz`` appears on a
+    map computed without refraction correction (1/A; angles in rad).
+
+    Inside the film ``qz = k0 (sin a_f' + sin a_i')`` with ``a' = sqrt(a^2 - a_c^2)``
+    (:func:`gixs.geometry.gi.refract`); outside, ``k0 (sin a_f + sin a_i)``. Reflections whose
+    exit wave stays inside the film (a_f' < 0) give NaN.
+    """
+    k0 = 2 * math.pi / wavelength_a
+    ai_in = float(refract(incidence, critical_angle))
+    sin_af_in = np.asarray(qz, float) / k0 - math.sin(ai_in)
+    with np.errstate(invalid="ignore"):
+        af_in = np.where(sin_af_in >= 0, np.arcsin(np.clip(sin_af_in, -1, 1)), np.nan)
+        af = np.sqrt(af_in ** 2 + critical_angle ** 2)
+    return k0 * (np.sin(af) + math.sin(incidence))
+
+
+# -- built-in library (data and spec parsing live in gixs.bragg.phases) ------------------------
+from gixs.bragg.phases import BUILTIN_NAMES, builtin_phase, parse_phase  # noqa: E402,F401

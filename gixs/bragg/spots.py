@@ -1,0 +1,353 @@
+"""Bragg spots and rings: render them on a detector, find them in maps and profiles.
+
+* :func:`render_film` simulates a GIWAXS frame of fibre-textured and randomly oriented
+  phases (intensities from :mod:`gixs.bragg.lattice` structure factors) on any detector,
+  through :func:`gixs.geometry.gi.pixel_q`, so its truth obeys the reduction's conventions.
+* :func:`detect_spots` finds spots in a q_xy/q_z :class:`~gixs.results.Map2D`:
+  the isotropic part (the median over chi at each |q|: powder rings, diffuse
+  background) and the median of each q_z row (horizon, Yoneda band) are subtracted,
+  local maxima above ``min_snr`` times the local noise are kept, and each is refined
+  by a 2D Gaussian + constant fit. NaN bins (missing wedge, gaps) never make a peak.
+* :func:`detect_peaks_1d` finds peaks of a 1D profile (ring positions, lab XRD) over a
+  SNIP baseline with :func:`scipy.signal.find_peaks` and fits each with a Gaussian on
+  a linear background. NaN gaps split the profile; segment ends are not peaks.
+
+q in 1/A throughout; widths are FWHM in 1/A; intensities in the map's units.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+from scipy import ndimage, optimize, signal
+
+from gixs.geometry.gi import pixel_q
+from gixs.bragg.lattice import predict_gi_spots
+
+_FWHM = 2 * math.sqrt(2 * math.log(2))
+
+
+# -- simulation ----------------------------------------------------------------------
+def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_deg=2.0,
+                peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None):
+    """Expected counts (Poisson noise unless ``rng is False``) of a GIWAXS frame.
+
+    Parameters
+    ----------
+    geometry, gi : DetectorGeometry, GIGeometry
+        Detector and grazing-incidence geometry (a critical angle puts the spots at
+        their refracted, i.e. apparent, positions through :func:`pixel_q`).
+    components : sequence of (Phase, orientation, weight)
+        ``orientation`` an (h, k, l) parallel to the surface (fibre texture; spots at
+        (+-q_xy, q_z)) or None for a random powder (rings, intensity m |F|^2 / q^2).
+        The strongest feature of each component peaks at ``weight * peak_counts``.
+    spot_fwhm : float
+        Radial FWHM of spots and rings (1/A).
+    mosaic_deg : float
+        Angular FWHM of the spots along the arc (deg).
+    """
+    geom = geometry.for_image_shape(shape) if shape is not None else geometry
+    pq = pixel_q(geom, gi)
+    qf = pq.q.ravel()
+    order = np.argsort(qf)
+    qs = qf[order]
+    chi = pq.chi.ravel()
+    q_max = float(qs[-1])
+    sr = spot_fwhm / _FWHM
+    sc = math.radians(mosaic_deg) / _FWHM
+    total = np.zeros(qf.size)
+    for phase, orientation, weight in components:
+        img = np.zeros(qf.size)
+        if orientation is None:
+            r = phase.reflections(q_max + 4 * sr, min_rel_intensity=min_rel_intensity)
+            feats = [(g, None, i / g ** 2) for g, i in zip(r.q, r.intensity)]
+        else:
+            s = predict_gi_spots(phase, orientation, q_max + 4 * sr,
+                                 min_rel_intensity=min_rel_intensity)
+            feats = [(g, math.atan2(sg * x, z), i) for g, x, z, i in
+                     zip(s.q, s.qxy, s.qz, s.intensity) for sg in ((1, -1) if x > 1e-9
+                                                                  else (1,))]
+        for g, chi0, inten in feats:
+            lo, hi = np.searchsorted(qs, [g - 5 * sr, g + 5 * sr])
+            idx = order[lo:hi]
+            val = np.exp(-0.5 * ((qf[idx] - g) / sr) ** 2)
+            if chi0 is not None:
+                dchi = np.angle(np.exp(1j * (chi[idx] - chi0)))
+                val *= np.exp(-0.5 * (dchi / sc) ** 2)
+            img[idx] += inten * val
+        total += weight * peak_counts * img / max(img.max(), 1e-300)
+    total = total.reshape(pq.q.shape) + background
+    total = np.where(pq.exit_angle < 0, background * 0.2, total)
+    if rng is False:
+        return total.astype(np.float32)
+    return np.random.default_rng(rng).poisson(total).astype(np.float32)
+
+
+# -- 2D spots ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Spot:
+    """A spot found in a q_xy/q_z map (1/A); ``intensity`` = fitted integrated
+    intensity (map units x A^-2), ``height`` above background, FWHMs in 1/A."""
+
+    qxy: float
+    qz: float
+    q: float
+    intensity: float
+    height: float
+    fwhm_qxy: float
+    fwhm_qz: float
+    snr: float
+
+    def as_dict(self):
+        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def _nan_smooth(img, sigma):
+    ok = np.isfinite(img)
+    num = ndimage.gaussian_filter(np.where(ok, img, 0.0), sigma)
+    den = ndimage.gaussian_filter(ok.astype(float), sigma)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(ok & (den > 0.2), num / den, np.nan)
+
+
+def _binned_stat(values, labels, nbins, func):
+    out = np.full(nbins, np.nan)
+    ok = np.isfinite(values)
+    idx = np.argsort(labels[ok], kind="stable")
+    lab, val = labels[ok][idx], values[ok][idx]
+    bounds = np.searchsorted(lab, np.arange(nbins + 1))
+    for i in range(nbins):
+        seg = val[bounds[i]:bounds[i + 1]]
+        if seg.size >= 5:
+            out[i] = func(seg)
+    return out
+
+
+def _mad(v):
+    return 1.4826 * np.median(np.abs(v - np.median(v)))
+
+
+def ring_profile(qmap, step):
+    """Median over chi of a q_xy/q_z map in |q| bins of ``step`` (1/A): the powder-ring
+    (isotropic) profile, insensitive to textured spots. Returns (q centres, median)."""
+    qq = np.hypot(*np.meshgrid(qmap.x, qmap.y))
+    nb = int(np.nanmax(qq) / step) + 2
+    lab = np.minimum((qq / step).astype(int), nb - 1).ravel()
+    return (np.arange(nb) + 0.5) * step, _binned_stat(qmap.intensity.ravel(), lab, nb,
+                                                      np.median)
+
+
+def isotropic_background(qmap, ring_width):
+    """:func:`ring_profile` evaluated on the map grid (the powder-ring + diffuse part
+    of a GIWAXS map). Returns (background, |q| of each map bin)."""
+    centres, prof = ring_profile(qmap, ring_width)
+    qq = np.hypot(*np.meshgrid(qmap.x, qmap.y))
+    ok = np.isfinite(prof)
+    if not ok.any():
+        return np.zeros_like(qq), qq
+    return np.interp(qq, centres[ok], prof[ok]), qq
+
+
+def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings=True,
+                 max_spots=200):
+    """Find and fit Bragg spots in a q_xy/q_z map.
+
+    Parameters
+    ----------
+    qmap : Map2D
+        ``x`` = q_xy, ``y`` = q_z (1/A), NaN where no pixel lands.
+    spot_fwhm : float
+        Expected spot FWHM (1/A): sets the smoothing, the local-maximum footprint and
+        the ring-median bin width.
+    min_snr : float
+        Minimum smoothed height over the local noise (MAD at that |q|).
+    qz_min : float, optional
+        Ignore spots centred below this q_z (1/A), e.g. under the sample horizon.
+    remove_rings : bool
+        Subtract the chi-median at each |q| first, so powder rings are not spots.
+
+    Returns
+    -------
+    list of Spot, strongest first.
+    """
+    img = np.asarray(qmap.intensity, float)
+    dx = abs(float(qmap.x[1] - qmap.x[0]))
+    dy = abs(float(qmap.y[1] - qmap.y[0]))
+    sig_bins = (max(spot_fwhm / _FWHM / dx / 2, 0.7), max(spot_fwhm / _FWHM / dy / 2, 0.7))
+    bg, qq = isotropic_background(qmap, min(dx, dy, spot_fwhm / 2)) if remove_rings else (0.0, None)
+    res = img - bg
+    with np.errstate(all="ignore"):
+        rowmed = np.array([np.nanmedian(r) if np.isfinite(r).sum() > 5 else 0.0
+                           for r in res])
+    res = res - np.nan_to_num(rowmed)[:, None]
+    sm = _nan_smooth(res, sig_bins)
+    # noise model: Poisson-like variance of a bin mean ~ background / pixel count,
+    # scaled to the data by the robust spread of the normalised residual
+    level = np.nan_to_num(np.asarray(bg, float) + np.nan_to_num(rowmed)[:, None])
+    level = np.maximum(level, 0.1 * max(np.nanmedian(np.abs(img)), 1e-12))
+    count = np.maximum(np.asarray(qmap.count, float), 1.0)
+    noise = np.sqrt(level / count)
+    z = sm / noise
+    zf = z[np.isfinite(z)]
+    if zf.size == 0:
+        return []
+    # ... and per ring of width spot_fwhm (residuals of rings, low-count regions)
+    nb = int(qq.max() / spot_fwhm) + 2
+    lab = np.minimum((qq / spot_fwhm).astype(int), nb - 1)
+    scale_q = _binned_stat(z.ravel(), lab.ravel(), nb, _mad)
+    scale_q = np.where(np.isfinite(scale_q), scale_q, np.nanmax(scale_q))
+    noise = noise * np.maximum(scale_q[lab], _mad(zf))
+    foot = (max(int(round(spot_fwhm / dy)), 3), max(int(round(spot_fwhm / dx)), 3))
+    filled = np.where(np.isfinite(sm), sm, -np.inf)
+    peaks = (filled == ndimage.maximum_filter(filled, size=foot)) & (sm > min_snr * noise)
+    finite_frac = ndimage.uniform_filter(np.isfinite(img).astype(float), size=foot)
+    peaks &= finite_frac > 0.5
+    iy, ix = np.nonzero(peaks)
+    order = np.argsort(-sm[iy, ix])[:max_spots]
+    spots = []
+    for j in order:
+        spot = _fit_spot(res, qmap.x, qmap.y, iy[j], ix[j], spot_fwhm,
+                         sm[iy[j], ix[j]] / noise[iy[j], ix[j]])
+        if spot is None or (qz_min is not None and spot.qz < qz_min):
+            continue
+        if any(math.hypot(spot.qxy - s.qxy, spot.qz - s.qz) < spot_fwhm / 2 for s in spots):
+            continue
+        spots.append(spot)
+    return spots
+
+
+def _fit_spot(res, x, y, iy, ix, fwhm, snr):
+    hw_x = max(int(round(1.5 * fwhm / abs(x[1] - x[0]))), 3)
+    hw_y = max(int(round(1.5 * fwhm / abs(y[1] - y[0]))), 3)
+    sy = slice(max(iy - hw_y, 0), iy + hw_y + 1)
+    sx = slice(max(ix - hw_x, 0), ix + hw_x + 1)
+    patch = res[sy, sx]
+    xx, yy = np.meshgrid(x[sx], y[sy])
+    ok = np.isfinite(patch)
+    if ok.sum() < 8:
+        return None
+    px, py, pv = xx[ok], yy[ok], patch[ok]
+    s0 = fwhm / _FWHM
+    p0 = [pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)]
+
+    def model(p):
+        return p[0] * np.exp(-0.5 * ((px - p[1]) / p[3]) ** 2
+                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5]
+    lo = [0, x[sx][0], y[sy][0], s0 / 10, s0 / 10, -np.inf]
+    hi = [np.inf, x[sx][-1], y[sy][-1], s0 * 4, s0 * 4, np.inf]
+    lo[1], hi[1] = min(lo[1], hi[1]), max(lo[1], hi[1])
+    lo[2], hi[2] = min(lo[2], hi[2]), max(lo[2], hi[2])
+    p0 = np.clip(p0, np.array(lo) + 1e-12, np.array(hi) - 1e-12)
+    try:
+        fit = optimize.least_squares(lambda p: model(p) - pv, p0, bounds=(lo, hi),
+                                     max_nfev=200)
+        p = fit.x
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
+                                                         abs(y[1] - y[0])) / 2):
+        return None  # a one-bin spike, not a Bragg spot
+    return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
+                intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
+                fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr))
+
+
+# -- 1D peaks ----------------------------------------------------------------------------
+@dataclasses.dataclass(frozen=True)
+class Peak1D:
+    """A peak of a 1D profile: centre (x units), height above baseline, FWHM and
+    Gaussian area (x units x intensity units), significance."""
+
+    x: float
+    height: float
+    fwhm: float
+    area: float
+    snr: float
+
+    def as_dict(self):
+        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+
+
+def snip_baseline(y, half_width):
+    """SNIP baseline (iterative clipping of the sqrt-sqrt transformed profile) with
+    windows growing to ``half_width`` points."""
+    v = np.log(np.log(np.sqrt(np.clip(y, 0, None) + 1) + 1) + 1)
+    for w in range(1, int(max(half_width, 1)) + 1):
+        avg = np.empty_like(v)
+        avg[w:-w] = 0.5 * (v[:-2 * w] + v[2 * w:])
+        avg[:w], avg[-w:] = v[:w], v[-w:]
+        v = np.minimum(v, avg)
+    return (np.exp(np.exp(v) - 1) - 1) ** 2 - 1
+
+
+def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
+    """Find and fit peaks in a 1D profile ``y(x)`` (e.g. I(q), or a lab 2theta scan).
+
+    Parameters
+    ----------
+    x, y : array_like
+        Abscissa (increasing) and intensity; NaN marks missing data.
+    fwhm : float, optional
+        Expected peak FWHM (x units); sets the baseline window. Default 1/100 of the range.
+    min_snr : float
+        Minimum prominence over the noise (``sigma`` or a robust point-to-point estimate).
+    """
+    x = np.asarray(x, float)
+    y = np.asarray(y, float)
+    if x.shape != y.shape or x.ndim != 1:
+        raise ValueError(f"x and y must be 1D of equal length, got {x.shape} and {y.shape}")
+    ok = np.isfinite(x) & np.isfinite(y)
+    step = np.nanmedian(np.abs(np.diff(x))) if x.size > 1 else 1.0
+    fwhm = fwhm or (np.nanmax(x) - np.nanmin(x)) / 100
+    out = []
+    labels, nseg = ndimage.label(ok)
+    for seg in range(1, nseg + 1):
+        idx = np.nonzero(labels == seg)[0]
+        if idx.size < 7:
+            continue
+        xs, ys = x[idx], y[idx]
+        base = snip_baseline(ys, 3 * fwhm / step)
+        net = ys - base
+        if sigma is None:
+            noise = 1.4826 * np.median(np.abs(np.diff(ys))) / math.sqrt(2)
+            noise = np.full(ys.shape, max(noise, 1e-12))
+        else:
+            noise = np.broadcast_to(np.asarray(sigma, float), y.shape)[idx]
+        sm = ndimage.gaussian_filter1d(net, max(fwhm / step / _FWHM / 2, 0.5))
+        pk, props = signal.find_peaks(sm, prominence=min_snr * np.median(noise),
+                                      distance=max(int(fwhm / step / 2), 1))
+        for i in pk:
+            fit = _fit_1d(xs, net, i, fwhm)
+            if fit is not None:
+                c, h, w = fit
+                out.append(Peak1D(c, h, w, h * w * math.sqrt(math.pi / (4 * math.log(2))),
+                                  float(sm[i] / noise[i])))
+    out.sort(key=lambda p: p.x)
+    return out[:max_peaks] if len(out) <= max_peaks else sorted(
+        out, key=lambda p: -p.snr)[:max_peaks]
+
+
+def _fit_1d(x, y, i, fwhm):
+    sel = np.abs(x - x[i]) <= 1.5 * fwhm
+    if sel.sum() < 5:
+        sel = np.zeros_like(sel)
+        sel[max(i - 3, 0):i + 4] = True
+    xs, ys = x[sel], y[sel]
+    s0 = fwhm / _FWHM
+
+    def resid(p):
+        return p[0] * np.exp(-0.5 * ((xs - p[1]) / p[2]) ** 2) + p[3] + p[4] * (xs - x[i]) - ys
+    p0 = [max(y[i], 1e-12), x[i], s0, 0.0, 0.0]
+    lo = [0, xs[0], s0 / 20, -np.inf, -np.inf]
+    hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
+    try:
+        p = optimize.least_squares(resid, np.clip(p0, np.array(lo) + 1e-15,
+                                                  np.array(hi) - 1e-15),
+                                   bounds=(lo, hi), max_nfev=200).x
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+    if not p[0] > 0:
+        return None
+    return float(p[1]), float(p[0]), float(p[2] * _FWHM)

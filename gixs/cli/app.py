@@ -1,0 +1,75 @@
+"""The ``gixs`` command: parses arguments and calls the library, nothing more.
+
+Each subcommand lives in ``gixs/cli/<name>.py`` and provides
+``add_arguments(parser)`` and ``run(args) -> int`` plus a one-line ``HELP``.
+User errors (:class:`gixs.GixsError`, ``ValueError``, missing files) print one line
+``gixs <command>: error: <message>`` on stderr and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+import warnings
+
+from gixs._version import __version__
+from gixs.errors import GixsError, GixsWarning
+
+#: Subcommands in the order ``gixs --help`` lists them.
+COMMANDS = ("reduce", "calibrate", "spacing", "compare", "index", "batch", "demo")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="gixs", description="Grazing-incidence X-ray scattering reduction and film "
+        "metrics (q in 1/A, angles in deg, lengths in nm).")
+    parser.add_argument("--version", action="version", version=f"gixs {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            mod = importlib.import_module(f"gixs.cli.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name == f"gixs.cli.{name}":
+                continue  # command not built yet
+            raise
+        p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
+        mod.add_arguments(p)
+        p.set_defaults(_run=mod.run, _name=name)
+    return parser
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``gixs`` console script; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if getattr(args, "_run", None) is None:
+        parser.print_help()
+        return 2
+    warnings.simplefilter("default", GixsWarning)
+    logging.getLogger("fabio").setLevel(logging.ERROR)  # header chatter of TIFF readers
+    logging.getLogger("pyFAI").setLevel(logging.ERROR)
+    plain_format = warnings.formatwarning
+
+    def formatwarning(msg, cat, *a, **k):
+        if issubclass(cat, GixsWarning):
+            return f"gixs {args._name}: warning: {msg}\n"
+        return plain_format(msg, cat, *a, **k)
+
+    warnings.formatwarning = formatwarning
+    try:
+        return int(args._run(args) or 0)
+    except (GixsError, ValueError, FileNotFoundError, PermissionError) as exc:
+        msg = str(exc) or type(exc).__name__
+        if isinstance(exc, (FileNotFoundError, PermissionError)) and exc.filename:
+            msg = f"{exc.filename}: {exc.strerror}"
+        print(f"gixs {args._name}: error: {msg}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"gixs {args._name}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,83 @@
+"""Arguments shared by the subcommands: geometry, grazing incidence, corrections."""
+
+from __future__ import annotations
+
+import os
+
+from gixs.errors import GixsError
+
+
+def add_geometry_args(p, incidence_required=True):
+    """--poni, --incidence-deg, --tilt-deg, --orientation, --critical-angle-deg."""
+    p.add_argument("--poni", required=True, metavar="P.poni",
+                   help="detector geometry (pyFAI PONI file)")
+    p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
+                   metavar="A", help="incidence angle alpha_i (deg)")
+    p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
+                   help="sample tilt, roll about the beam (deg, default 0)")
+    p.add_argument("--orientation", type=int, default=1, choices=range(1, 9), metavar="N",
+                   help="sample orientation on the image, EXIF code 1-8 (default 1: "
+                        "normal towards increasing row index)")
+    p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
+                   help="film critical angle (deg) for refraction-corrected q_z")
+
+
+def add_correction_args(p):
+    """--mask, --dark, --flat, --no-solid-angle, --polarization, --normalize-by."""
+    p.add_argument("--mask", metavar="M", help="mask image, nonzero = masked")
+    p.add_argument("--dark", metavar="D", help="dark frame, subtracted")
+    p.add_argument("--flat", metavar="F", help="flat field, divided")
+    p.add_argument("--no-solid-angle", action="store_true",
+                   help="switch off the solid-angle correction")
+    p.add_argument("--polarization", type=float, default=0.99, metavar="P",
+                   help="polarization factor -1..1 (default 0.99, horizontal synchrotron); "
+                        "use 'none' via --no-polarization")
+    p.add_argument("--no-polarization", action="store_true",
+                   help="switch off the polarization correction")
+    p.add_argument("--normalize-by", type=float, default=None, metavar="X",
+                   help="divide intensities by X (exposure s x monitor); default: the "
+                        "file's exposure time when it has one, else 1")
+
+
+def geometry_from_args(args):
+    """(DetectorGeometry, GIGeometry) from parsed arguments."""
+    from gixs.geometry.model import GIGeometry, load_poni
+
+    geometry = load_poni(args.poni)
+    try:
+        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.orientation,
+                                     args.critical_angle_deg)
+    except ValueError as exc:
+        raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
+                         f"{' '.join(str(exc).split(' ')[1:])}") from None
+    return geometry, gi
+
+
+def corrections_from_args(args, shape):
+    """dict(mask=, dark=, flat=) read from files and checked against ``shape``."""
+    from gixs.io.frames import read_array, read_mask
+
+    out = {}
+    out["mask"] = read_mask(args.mask, shape) if args.mask else None
+    out["dark"] = read_array(args.dark, shape, "dark") if args.dark else None
+    out["flat"] = read_array(args.flat, shape, "flat") if args.flat else None
+    if out["flat"] is not None and (out["flat"] <= 0).all():
+        raise GixsError(f"{args.flat}: flat field has no positive pixel")
+    return out
+
+
+def settings_from_args(args, **extra):
+    """ReduceSettings from the correction switches."""
+    from gixs.reduce.frame import ReduceSettings
+
+    pol = None if getattr(args, "no_polarization", False) else args.polarization
+    return ReduceSettings(solid_angle=not getattr(args, "no_solid_angle", False),
+                          polarization_factor=pol, **extra)
+
+
+def output_dir(path):
+    """Create (if needed) and return an output folder; a file in the way is an error."""
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise GixsError(f"{path}: -o must name a folder, and this is a file")
+    os.makedirs(path, exist_ok=True)
+    return path

@@ -1,0 +1,219 @@
+"""gixs index: assign Bragg spots/rings of a GIWAXS frame, or peaks of a 1D pattern
+(lab XRD), to (hkl) of one or more phases and refine their lattice constants."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+
+from gixs.errors import GixsError
+from gixs.cli.common import add_correction_args, corrections_from_args, settings_from_args
+
+HELP = "index Bragg spots/rings (GIWAXS frame or 1D pattern) and refine lattices"
+
+_TEXT_EXT = (".xy", ".txt", ".dat", ".csv", ".chi", ".xye")
+
+
+def add_arguments(p):
+    p.add_argument("image", metavar="IMAGE", help="detector image, or a 2-column text "
+                   "pattern (.xy/.txt/.dat/.csv: 2theta in deg or q in A^-1, intensity)")
+    p.add_argument("--phase", action="append", required=True, metavar="NAME[:k=v,..]",
+                   help="phase: built-in name (LaB6, Si, CsPbBr3, CsPbBr3-ortho, CsPbI3, PbS,"
+                        " ITO, PbI2), a .cif file, or NAME:sg=GROUP,a=..; keys a,b,c (A), "
+                        "alpha,beta,gamma (deg) override the lattice; hkl=H/K/L (textured) "
+                        "or random set this phase's orientation; repeatable")
+    grp = p.add_mutually_exclusive_group()
+    grp.add_argument("--orientation", nargs=3, type=int, metavar=("H", "K", "L"),
+                     help="plane (hkl) parallel to the surface, for phases without their "
+                          "own hkl= (fibre texture)")
+    grp.add_argument("--random", action="store_true",
+                     help="phases without their own hkl= are random powders (default)")
+    p.add_argument("--refine", action="store_true",
+                   help="search a +-5%% lattice scale, then refine lattice constants")
+    p.add_argument("--fit-texture", action="store_true",
+                   help="with --refine, also refine the tilt of the texture axis")
+    p.add_argument("--tol", type=float, default=None, metavar="Q",
+                   help="match tolerance (A^-1; default 0.7 x median peak FWHM)")
+    p.add_argument("--min-snr", type=float, default=6.0, help="peak detection threshold")
+    p.add_argument("--spot-fwhm", type=float, default=0.03, metavar="Q",
+                   help="expected spot/peak FWHM (A^-1, default 0.03)")
+    p.add_argument("--poni", metavar="P.poni", help="detector geometry (images)")
+    p.add_argument("--incidence-deg", type=float, default=None, metavar="A",
+                   help="incidence angle (deg, images)")
+    p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
+                   help="sample tilt, roll about the beam (deg)")
+    p.add_argument("--sample-orientation", type=int, default=1, choices=range(1, 9),
+                   metavar="N", help="sample orientation on the image, EXIF code 1-8 "
+                                     "(what other commands call --orientation)")
+    p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
+                   help="film critical angle (deg): predicted q_z are shifted by refraction")
+    p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
+    add_correction_args(p)
+    p.add_argument("--pattern-axis", choices=("2theta_deg", "q_A^-1"), default=None,
+                   help="abscissa of a 1D text pattern (default 2theta_deg)")
+    p.add_argument("--wavelength-a", type=float, default=None, metavar="L",
+                   help="wavelength (A) of a 2theta pattern, e.g. 1.5406 for Cu K-alpha")
+    p.add_argument("--energy-kev", type=float, default=None, metavar="E",
+                   help="photon energy (keV) of a 2theta pattern")
+    p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
+
+
+def _models(args):
+    from gixs.bragg.index import PhaseModel
+    from gixs.bragg.lattice import parse_phase
+
+    out = []
+    for spec in args.phase:
+        name, _, rest = spec.partition(":")
+        keep, orient = [], "default"
+        for item in filter(None, (s.strip() for s in rest.split(","))):
+            key, _, val = item.partition("=")
+            if key.strip().lower() == "hkl":
+                try:
+                    orient = tuple(int(v) for v in val.replace(" ", "/").split("/") if v)
+                except ValueError:
+                    orient = ()
+                if len(orient) != 3:
+                    raise ValueError(f"--phase {spec!r}: hkl must be H/K/L, got {val!r}")
+            elif key.strip().lower() == "random":
+                orient = None
+            else:
+                keep.append(item)
+        phase = parse_phase(name + (":" + ",".join(keep) if keep else ""))
+        if orient == "default":
+            orient = tuple(args.orientation) if args.orientation else None
+        out.append(PhaseModel(phase, orient, refine=args.refine))
+    return out
+
+
+def _read_pattern(path, args):
+    import numpy as np
+
+    from gixs.units import energy_kev_to_wavelength_a
+
+    try:
+        data = np.loadtxt(path, comments=("#", ";", "!"), delimiter="," if path.lower()
+                          .endswith(".csv") else None, ndmin=2, usecols=(0, 1))
+    except (OSError, ValueError) as exc:
+        raise GixsError(f"{path}: expected a 2-column text pattern (x, intensity): "
+                        f"{exc}") from None
+    if data.shape[0] < 10:
+        raise GixsError(f"{path}: pattern has {data.shape[0]} rows, need >= 10")
+    x, y = data[:, 0], data[:, 1]
+    axis = args.pattern_axis or "2theta_deg"
+    if axis == "2theta_deg":
+        if args.wavelength_a is None and args.energy_kev is None:
+            raise ValueError("a 2theta pattern needs --wavelength-a (e.g. 1.5406 for Cu "
+                             "K-alpha) or --energy-kev")
+        lam = args.wavelength_a or energy_kev_to_wavelength_a(args.energy_kev)
+        if not lam > 0:
+            raise ValueError(f"--wavelength-a must be > 0 A, got {lam}")
+        if not (0 < x.min() and x.max() < 180):
+            raise GixsError(f"{path}: 2theta must lie within 0-180 deg, got "
+                            f"{x.min():g}-{x.max():g} (use --pattern-axis q_A^-1 for q)")
+        x = 4 * math.pi * np.sin(np.radians(x / 2)) / lam
+    order = np.argsort(x)
+    return x[order], y[order], axis
+
+
+def run(args) -> int:
+    models = _models(args)
+    is_text = args.image.lower().endswith(_TEXT_EXT) or args.pattern_axis is not None
+    meta = {"source": os.path.abspath(args.image)}
+    if is_text:
+        from gixs.bragg.index import assign
+        from gixs.bragg.spots import detect_peaks_1d
+
+        q, y, axis = _read_pattern(args.image, args)
+        step = float(abs(q[1] - q[0]))
+        fwhm = max(args.spot_fwhm / 3, 3 * step) if args.pattern_axis is None and \
+            args.spot_fwhm == 0.03 else args.spot_fwhm
+        peaks = detect_peaks_1d(q, y, fwhm=fwhm, min_snr=args.min_snr)
+        if not peaks:
+            raise GixsError(f"{args.image}: no peak above --min-snr {args.min_snr}")
+        result = assign(peaks, models, refine=args.refine, tol=args.tol,
+                        fit_texture=args.fit_texture)
+        meta.update(kind="pattern", pattern_axis=axis, wavelength_a=args.wavelength_a,
+                    energy_kev=args.energy_kev)
+    else:
+        result, qmap, extra = _index_image(args, models)
+        meta.update(extra)
+    d = result.to_dict()
+    d["input"] = meta
+    if args.json:
+        from gixs.io.frames import write_text
+
+        write_text(args.json, json.dumps(d, indent=1, default=_jsonable) + "\n")
+    if args.plot:
+        from gixs.plot.common import save
+
+        if is_text:
+            from gixs.plot.index import pattern_figure
+
+            fig = pattern_figure(q, y, result, title=os.path.basename(args.image))
+        else:
+            from gixs.plot.index import index_figure
+
+            fig = index_figure(qmap, result, title=os.path.basename(args.image),
+                               horizon_qz=extra["horizon_qz_A^-1"])
+        save(fig, args.plot)
+    _print_summary(result)
+    return 0
+
+
+def _index_image(args, models):
+    from gixs.geometry.model import GIGeometry, load_poni
+    from gixs.bragg.index import index_map
+    from gixs.reduce.frame import reduce_frame
+    from gixs.io.frames import read_frame
+
+    if not args.poni or args.incidence_deg is None:
+        raise ValueError("an image needs --poni and --incidence-deg (or give a text "
+                         "pattern with --pattern-axis)")
+    geometry = load_poni(args.poni)
+    gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.sample_orientation)
+    frame = read_frame(args.image, args.frame)
+    geometry.for_image_shape(frame.data.shape, source=args.image)
+    corr = corrections_from_args(args, frame.data.shape)
+    settings = settings_from_args(args, npt_map=(600, 600))
+    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    qmap = reduced.maps["qmap"]
+    k0 = 2 * math.pi / geometry.wavelength_a
+    horizon = k0 * math.sin(gi.incidence)
+    refraction = None
+    if args.critical_angle_deg:
+        refraction = (geometry.wavelength_a, gi.incidence, math.radians(args.critical_angle_deg))
+    result = index_map(qmap, models, spot_fwhm=args.spot_fwhm, min_snr=args.min_snr,
+                       horizon_qz=horizon, refine=args.refine, tol=args.tol,
+                       refraction=refraction, fit_texture=args.fit_texture)
+    return result, qmap, {"kind": "image", "frame": frame.index,
+                          "geometry": reduced.provenance["geometry"],
+                          "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon}
+
+
+def _print_summary(result):
+    for p in result.phases:
+        lat = p["lattice"]
+        cells = ", ".join(f"{k}={lat[k]:.5g}{' A' if k in 'abc' else ' deg'}"
+                          for k in ("a", "b", "c", "alpha", "beta", "gamma"))
+        orient = p["orientation"] if p["orientation"] == "random" else \
+            "(" + " ".join(map(str, p["orientation"])) + ") textured"
+        rms = "-" if p["rms_residual"] is None else f"{p['rms_residual']:.4f} A^-1"
+        print(f"{p['name']} [{orient}]{' refined' if p['refined'] else ''}: {cells}; "
+              f"{p['n_peaks']} peaks, rms residual {rms}")
+    amb = sum(p["ambiguous"] for p in result.peaks)
+    print(f"{len(result.peaks)} peaks assigned ({amb} ambiguous), "
+          f"{len(result.unassigned)} unassigned")
+
+
+def _jsonable(obj):
+    import numpy as np
+
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

@@ -1,0 +1,100 @@
+"""gixs spacing: superlattice spacing, ordering intensity and orientation of one frame."""
+
+from __future__ import annotations
+
+import json
+
+from gixs.cli.common import add_geometry_args, geometry_from_args
+
+HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coherence, "
+        "g, peak height/area/peak-to-valley, orders, orientation (JSON, PNG)")
+
+
+def add_arguments(p):
+    p.add_argument("image", metavar="IMAGE", help="GISAXS frame (TIFF, EDF, CBF, HDF5...)")
+    add_geometry_args(p)
+    p.add_argument("--mask", metavar="M", help="mask image, nonzero = masked")
+    p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
+    p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
+                   help="lattice model of the nn distance (default auto: from higher orders)")
+    p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="|q| range to analyse (A^-1)")
+    p.add_argument("--profile", default="ip", choices=("ip", "iq"),
+                   help="ip: in-plane cut at the horizon, |q_xy| (default); iq: azimuthal I(q)")
+    p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
+                   help="q_z band of the in-plane cut (A^-1); default from the horizon up")
+    p.add_argument("--npt", type=int, default=None,
+                   help="profile bins (default: the larger image dimension)")
+    p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
+                   help="instrumental width (A^-1), e.g. a calibrant ring's FWHM")
+    p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",
+                   help="Scherrer constant (default 0.9)")
+    p.add_argument("--valley", default="low", choices=("low", "high"),
+                   help="valley of the peak-to-valley metrics (default low: below q*)")
+    p.add_argument("--exposure-s", type=float, default=None,
+                   help="divide intensities by this exposure time (s); default: the "
+                        "file's exposure time when it has one")
+    p.add_argument("--monitor", type=float, default=None, help="divide intensities by this "
+                   "monitor count")
+    p.add_argument("--thickness-nm", type=float, default=None,
+                   help="divide intensities by the film thickness (nm)")
+    p.add_argument("--no-orientation", action="store_true", help="skip the orientation metrics")
+    p.add_argument("--json", metavar="OUT.json", help="write the metrics (with units) here")
+    p.add_argument("--plot", metavar="OUT.png", help="write a figure of profile and fit here")
+
+
+def normalization_from_args(args, metadata=None):
+    """(factor, description) from --exposure-s, --monitor, --thickness-nm."""
+    parts, factor = [], 1.0
+    exp = args.exposure_s
+    if exp is None and metadata and metadata.get("exposure_s"):
+        exp = float(metadata["exposure_s"])
+        parts.append(f"exposure {exp:g} s (from file)")
+    elif exp is not None:
+        parts.append(f"exposure {exp:g} s")
+    for name, val, unit in (("--exposure-s", exp, "s"), ("--monitor", args.monitor, ""),
+                            ("--thickness-nm", args.thickness_nm, "nm")):
+        if val is not None:
+            if not val > 0:
+                raise ValueError(f"{name} must be > 0, got {val:g}")
+            factor *= val
+    if args.monitor is not None:
+        parts.append(f"monitor {args.monitor:g}")
+    if args.thickness_nm is not None:
+        parts.append(f"thickness {args.thickness_nm:g} nm")
+    return factor, ", ".join(parts) or "none"
+
+
+def run(args) -> int:
+    from gixs.io.frames import read_frame, read_mask, write_text
+    from gixs.superlattice.ordering import measure_frame
+
+    geometry, gi = geometry_from_args(args)
+    frame = read_frame(args.image, args.frame)
+    geometry.for_image_shape(frame.data.shape, source=args.image)
+    mask = read_mask(args.mask, frame.data.shape) if args.mask else None
+    norm, norm_desc = normalization_from_args(args, frame.metadata)
+    if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
+        raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
+                         f"{args.q_range[0]:g} {args.q_range[1]:g}")
+    res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
+                        lattice=args.lattice, q_range=args.q_range,
+                        instrument_fwhm=args.instrument_fwhm, normalization=norm,
+                        K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
+                        ip_band=args.ip_band, orientation=not args.no_orientation)
+    d = res.to_dict()
+    d["normalization_description"] = norm_desc
+    d["grazing_incidence"] = gi.as_dict()
+    if args.json:
+        write_text(args.json, json.dumps(d, indent=1, allow_nan=False) + "\n")
+    if args.plot:
+        from gixs.plot.ordering import result_figure, save
+
+        save(result_figure(d), args.plot)
+    print(f"{args.image} (frame {frame.index}):")
+    print(res.summary())
+    if args.json:
+        print(f"-> {args.json}")
+    if args.plot:
+        print(f"-> {args.plot}")
+    return 0

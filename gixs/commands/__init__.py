@@ -1,1 +1,0 @@
-"""Subcommands of the gixs command line, one module each."""

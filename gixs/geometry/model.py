@@ -1,0 +1,332 @@
+"""Detector and grazing-incidence geometry: the one place the conventions live.
+
+Detector geometry
+-----------------
+The detector geometry is pyFAI's PONI model, kept in pyFAI's SI units:
+``dist_m`` (sample to point of normal incidence), ``poni1_m`` / ``poni2_m`` (that
+point on the detector, along rows / columns), ``rot1``..``rot3`` (rad) and the
+wavelength. A PONI file written by gixs loads in pyFAI unchanged, and pyFAI's in gixs.
+
+Pixel positions come from pyFAI (``calc_pos_zyx``): in that frame ``z`` is along the
+incident beam, ``y`` grows with the row index and ``x`` with the column index.
+
+Grazing incidence
+-----------------
+Lab frame of the sample: ``b`` the beam direction, ``v`` the image direction of the
+sample normal and ``h`` the in-plane direction across the beam, both given by the
+sample orientation code (EXIF 1-8, as in pyFAI; 1 = normal towards increasing row
+index, q_xy growing with the column index):
+
+======  ======  ======
+code    h       v
+======  ======  ======
+1       +x      +y
+2       -x      +y
+3       -x      -y
+4       +x      -y
+5       -y      -x
+6       -y      +x
+7       +y      +x
+8       +y      -x
+======  ======  ======
+
+With incidence angle ``a_i`` and tilt ``t`` (roll about the beam; positive turns the
+normal towards ``-h``) the surface normal and in-plane axis are::
+
+    n  = cos(a_i) * (cos(t) v - sin(t) h) - sin(a_i) b
+    h' = cos(t) h + sin(t) v
+
+For a pixel seen in direction ``u`` (unit vector), k0 = 2 pi / lambda,
+``q = k0 (u - b)``; ``q_z = q . n``, ``q_xy = sign(q . h') sqrt(|q|^2 - q_z^2)``,
+the exit angle ``a_f = asin(u . n)``. This equals science.md's
+``q_x = k0 (cos a_f cos 2th_f - cos a_i), q_y = k0 cos a_f sin 2th_f,
+q_z = k0 (sin a_f + sin a_i)``, and pyFAI's FiberIntegrator ``qip`` / ``qoop``
+(checked in tests/test_gi.py). ``chi = atan2(q_xy, q_z)`` (deg in files): 0 along
+the surface normal, +-90 deg in the film plane.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import math
+import os
+import tempfile
+import warnings
+
+import numpy as np
+
+from gixs.errors import GeometryError, GixsWarning
+from gixs.units import HC_KEV_A
+
+#: (h, v) image axes of each EXIF sample orientation code: (axis, sign) with axis "x"
+#: (column direction) or "y" (row direction).
+ORIENTATION_AXES = {
+    1: (("x", 1), ("y", 1)),
+    2: (("x", -1), ("y", 1)),
+    3: (("x", -1), ("y", -1)),
+    4: (("x", 1), ("y", -1)),
+    5: (("y", -1), ("x", -1)),
+    6: (("y", -1), ("x", 1)),
+    7: (("y", 1), ("x", 1)),
+    8: (("y", 1), ("x", -1)),
+}
+
+_PONI_REQUIRED = ("distance", "poni1", "poni2", "rot1", "rot2", "rot3", "wavelength")
+
+
+@dataclasses.dataclass(frozen=True)
+class DetectorGeometry:
+    """pyFAI PONI geometry (SI units: metres and radians).
+
+    Parameters
+    ----------
+    dist_m, poni1_m, poni2_m : float
+        Sample-detector distance and point of normal incidence (m).
+    rot1, rot2, rot3 : float
+        Detector rotations (rad), pyFAI convention.
+    wavelength_m : float
+        X-ray wavelength (m).
+    detector : str
+        pyFAI detector name ("Pilatus1M", "Rayonix SX165", ...) or "Detector" for a
+        generic one defined by ``detector_config``.
+    detector_config : str
+        JSON of pyFAI's detector configuration (pixel sizes, binning, orientation...).
+    """
+
+    dist_m: float
+    poni1_m: float
+    poni2_m: float
+    rot1: float
+    rot2: float
+    rot3: float
+    wavelength_m: float
+    detector: str = "Detector"
+    detector_config: str = "{}"
+
+    @property
+    def wavelength_a(self) -> float:
+        """Wavelength (angstrom)."""
+        return self.wavelength_m * 1e10
+
+    @property
+    def energy_kev(self) -> float:
+        """Photon energy (keV)."""
+        return HC_KEV_A / self.wavelength_a
+
+    # -- construction -------------------------------------------------------------
+    @classmethod
+    def from_integrator(cls, ai) -> "DetectorGeometry":
+        """Build from a pyFAI ``AzimuthalIntegrator`` (or any pyFAI Geometry)."""
+        name, config = detector_fields(ai.detector)
+        return cls(
+            dist_m=float(ai.dist), poni1_m=float(ai.poni1), poni2_m=float(ai.poni2),
+            rot1=float(ai.rot1), rot2=float(ai.rot2), rot3=float(ai.rot3),
+            wavelength_m=float(ai.wavelength), detector=name, detector_config=config,
+        )
+
+    def make_detector(self):
+        """A fresh pyFAI detector object for this geometry."""
+        import pyFAI.detectors
+
+        config = json.loads(self.detector_config)
+        return pyFAI.detectors.detector_factory(self.detector, config or None)
+
+    def make_integrator(self, fiber: bool = False):
+        """A fresh pyFAI integrator (``FiberIntegrator`` when ``fiber``)."""
+        if fiber:
+            from pyFAI.integrator.fiber import FiberIntegrator as cls_
+        else:
+            from pyFAI.integrator.azimuthal import AzimuthalIntegrator as cls_
+        return cls_(dist=self.dist_m, poni1=self.poni1_m, poni2=self.poni2_m,
+                    rot1=self.rot1, rot2=self.rot2, rot3=self.rot3,
+                    wavelength=self.wavelength_m, detector=self.make_detector())
+
+    def shape(self):
+        """Detector shape (rows, columns) or None when the detector does not say."""
+        shape = self.make_detector().shape
+        return tuple(int(s) for s in shape) if shape is not None else None
+
+    def for_image_shape(self, shape, source="image") -> "DetectorGeometry":
+        """Return a geometry whose detector matches an image of ``shape``.
+
+        A shape that is an integer fraction of the detector's full shape is taken as
+        binning (a 2048x2048 image on a 4096x4096 Rayonix SX165 is 2x2 binned). Any
+        other mismatch raises :class:`GeometryError` naming ``source``.
+        """
+        shape = tuple(int(s) for s in shape)
+        det = self.make_detector()
+        if det.shape is None or tuple(det.shape) == shape:
+            if det.shape is None:
+                det.shape = det.max_shape = shape
+                return dataclasses.replace(self, detector_config=json.dumps(
+                    _jsonable({**json.loads(self.detector_config), "max_shape": list(shape)}),
+                    sort_keys=True))
+            return self
+        full = tuple(int(s) for s in (det.max_shape or det.shape))
+        if full[0] % shape[0] == 0 and full[1] % shape[1] == 0:
+            binning = (full[0] // shape[0], full[1] // shape[1])
+            try:
+                det.binning = binning
+            except Exception as exc:  # pyFAI refuses binning for this detector
+                raise GeometryError(f"{source}: image shape {shape} does not fit detector "
+                                    f"{self.detector} of shape {full}: {exc}") from None
+            if tuple(det.shape) == shape:
+                name, config = detector_fields(det)
+                return dataclasses.replace(self, detector=name, detector_config=config)
+        raise GeometryError(
+            f"{source}: image shape {shape[0]}x{shape[1]} does not fit detector "
+            f"{self.detector} ({full[0]}x{full[1]} pixels, nor an integer binning of it)")
+
+    def fit2d(self) -> dict:
+        """Fit2D-style parameters: direct-beam distance (mm), centre (pixels), tilt (deg)."""
+        ai = self.make_integrator()
+        return {k: float(v) for k, v in ai.getFit2D().items() if isinstance(v, (int, float))}
+
+
+@dataclasses.dataclass(frozen=True)
+class GIGeometry:
+    """Grazing-incidence settings of the sample.
+
+    Parameters
+    ----------
+    incidence : float
+        Incidence angle alpha_i (rad), 0 <= alpha_i < 10 deg.
+    tilt : float
+        Sample tilt, a roll about the beam (rad); positive turns the normal towards -h.
+    orientation : int
+        EXIF sample orientation code 1-8 (see module docstring).
+    critical_angle : float or None
+        Film critical angle alpha_c (rad) for the refraction-corrected q_z, or None.
+    """
+
+    incidence: float = 0.0
+    tilt: float = 0.0
+    orientation: int = 1
+    critical_angle: float | None = None
+
+    def __post_init__(self):
+        check_incidence(self.incidence)
+        if not -math.pi / 2 < float(self.tilt) < math.pi / 2:
+            raise ValueError(f"tilt must lie within +-90 deg, got {math.degrees(self.tilt):g} deg")
+        if self.orientation not in ORIENTATION_AXES:
+            raise ValueError(f"orientation must be an EXIF code 1-8, got {self.orientation!r}")
+        if self.critical_angle is not None:
+            ac = float(self.critical_angle)
+            if not 0 <= ac < math.radians(2):
+                raise ValueError("critical_angle must lie within 0-2 deg, got "
+                                 f"{math.degrees(ac):g} deg")
+            if self.incidence < ac:
+                warnings.warn(f"incidence {math.degrees(self.incidence):.3f} deg is below the "
+                              f"critical angle {math.degrees(ac):.3f} deg: the beam does not "
+                              "enter the film (evanescent wave)", GixsWarning, stacklevel=3)
+
+    @classmethod
+    def from_degrees(cls, incidence_deg=0.0, tilt_deg=0.0, orientation=1,
+                     critical_angle_deg=None) -> "GIGeometry":
+        """Build from angles in degrees (as users and the command line give them)."""
+        for name, val in (("incidence_deg", incidence_deg), ("tilt_deg", tilt_deg)):
+            if val is None or not np.isfinite(float(val)):
+                raise ValueError(f"{name} must be a finite number of degrees, got {val!r}")
+        check_incidence(math.radians(float(incidence_deg)), name="incidence_deg",
+                        shown=float(incidence_deg))
+        return cls(incidence=math.radians(float(incidence_deg)),
+                   tilt=math.radians(float(tilt_deg)), orientation=int(orientation),
+                   critical_angle=None if critical_angle_deg is None
+                   else math.radians(float(critical_angle_deg)))
+
+    def as_dict(self) -> dict:
+        """Settings in degrees, for provenance."""
+        return {"incidence_deg": math.degrees(self.incidence),
+                "tilt_deg": math.degrees(self.tilt),
+                "sample_orientation": self.orientation,
+                "critical_angle_deg": None if self.critical_angle is None
+                else math.degrees(self.critical_angle)}
+
+
+def check_incidence(incidence, name="incidence", shown=None):
+    """Raise ValueError unless 0 <= incidence < 10 deg (given in rad)."""
+    if not (np.isfinite(incidence) and 0 <= incidence < math.radians(10)):
+        shown = math.degrees(incidence) if shown is None else shown
+        raise ValueError(f"{name} must lie within 0-10 deg (grazing incidence), "
+                         f"got {shown!r} deg")
+
+
+# -- PONI files -------------------------------------------------------------------
+def load_poni(path) -> DetectorGeometry:
+    """Read a pyFAI PONI file, checking that every field is present.
+
+    Raises
+    ------
+    GeometryError
+        The file is missing, unreadable, or lacks a field (named in the message).
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise GeometryError(f"{path}: PONI file not found")
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+    except OSError as exc:
+        raise GeometryError(f"{path}: cannot read PONI file ({exc.strerror})") from None
+    keys = set()
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#") and ":" in line:
+            keys.add(line.split(":", 1)[0].strip().lower())
+    missing = [k for k in _PONI_REQUIRED if k not in keys]
+    if "detector" not in keys and not {"pixelsize1", "pixelsize2"} <= keys:
+        missing.append("Detector (or PixelSize1/PixelSize2)")
+    if missing:
+        raise GeometryError(f"{path}: PONI file lacks field(s) {', '.join(missing)}")
+    import pyFAI
+
+    try:
+        ai = pyFAI.load(path)
+    except Exception as exc:
+        raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({exc})") from None
+    if not ai.wavelength or not ai.dist or ai.dist <= 0:
+        raise GeometryError(f"{path}: PONI file needs a positive Distance and Wavelength")
+    return DetectorGeometry.from_integrator(ai)
+
+
+def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> None:
+    """Write ``geometry`` as a pyFAI PONI file, atomically (temp file then rename)."""
+    path = os.fspath(path)
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(suffix=".poni", dir=folder)
+    os.close(fd)
+    os.unlink(tmp)  # pyFAI appends; start from no file
+    try:
+        geometry.make_integrator().write(tmp)
+        if comment:
+            with open(tmp, encoding="utf-8") as fh:
+                body = fh.read()
+            lines = "".join(f"# {c}\n" for c in comment.splitlines())
+            with open(tmp, "w", encoding="utf-8") as fh:
+                fh.write(lines + body)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def detector_fields(det):
+    """(name, JSON config) of a pyFAI detector, as :class:`DetectorGeometry` stores them:
+    the pyFAI name of a known detector, "Detector" for a generic one."""
+    name = "Detector" if det.__class__.__name__ == "Detector" else det.name
+    return name, json.dumps(_jsonable(det.get_config()), sort_keys=True)
+
+
+def _jsonable(obj):
+    """Detector configs hold enums and tuples; make them JSON-friendly."""
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_jsonable(v) for v in obj]
+    if hasattr(obj, "value") and not isinstance(obj, (int, float, str)):
+        return obj.value
+    if isinstance(obj, np.generic):
+        return obj.item()
+    return obj

@@ -1,0 +1,319 @@
+"""The frames of a batch: expanding inputs, numbering frames, reading them with prefetch.
+
+A batch input is a file, a glob (``run_*.cbf``), an HDF5 dataset (``FILE.h5::/path``), or
+``@LIST.txt`` (one input per line). Every frame of every input becomes a
+:class:`FrameRef` (its position in the batch, the file, the frame number inside the file
+and, for incidence scans, its own incidence angle). Workers receive refs, never arrays,
+and read the frames themselves (:func:`read_frames`), one frame ahead of the computation
+in a background thread, so that reading overlaps the reduction and at most two frames per
+worker are in memory.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime
+import glob
+import math
+import os
+import queue
+import threading
+
+import numpy as np
+
+from gixs.io import frames as gio
+from gixs.errors import FormatError
+
+#: HDF5 dataset names (lower case) holding per-frame metadata -> gixs metadata key.
+H5_METADATA_NAMES = {
+    "count_time": "exposure_s", "exposure_time": "exposure_s", "acquisition_time": "exposure_s",
+    "monitor": "monitor", "i0": "monitor", "mon": "monitor",
+    "timestamp": "time_s", "epoch": "time_s", "time_stamp": "time_s",
+    "incidence_angle": "file_incidence_deg", "incident_angle": "file_incidence_deg",
+    "alpha_i": "file_incidence_deg", "aoi": "file_incidence_deg",
+}
+#: Read one frame ahead in a background thread (:func:`read_frames`); off for comparisons.
+PREFETCH = True
+
+
+@dataclasses.dataclass(frozen=True)
+class FrameRef:
+    """One frame of a batch.
+
+    Attributes
+    ----------
+    index : int
+        Position in the batch (0-based), the order of the table and of the output entries.
+    source : str
+        File (or ``FILE.h5::/dataset``) holding the frame.
+    frame : int
+        Frame number inside ``source``.
+    incidence_deg : float or None
+        This frame's incidence angle (deg) from an incidence list, None = the batch's.
+    """
+
+    index: int
+    source: str
+    frame: int
+    incidence_deg: float | None = None
+
+
+def expand_inputs(inputs) -> list:
+    """Files of a batch, in order: globs expanded (sorted), ``@LIST.txt`` read.
+
+    Raises
+    ------
+    ValueError
+        An input names no existing file and matches nothing.
+    """
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    out = []
+    for item in inputs:
+        item = os.fspath(item)
+        if item.startswith("@"):
+            with open(item[1:], encoding="utf-8") as fh:
+                lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
+            base = os.path.dirname(item[1:])
+            out += expand_inputs([ln if os.path.isabs(ln) else os.path.join(base, ln)
+                                  for ln in lines])
+            continue
+        fname, dset = gio.split_h5_path(item)
+        if os.path.exists(fname):
+            out.append(item)
+            continue
+        matches = sorted(glob.glob(fname))
+        if not matches:
+            raise ValueError(f"{item}: no such file, and no file matches this pattern")
+        out += [m if dset is None else f"{m}::{dset}" for m in matches]
+    if not out:
+        raise ValueError("no input file given")
+    return out
+
+
+def count_frames(source) -> int:
+    """Frames in ``source``; 1 for a file that cannot be read (its read reports the error)."""
+    try:
+        if gio.is_hdf5(source):
+            return gio.count_frames(source)
+        import fabio
+
+        return int(getattr(fabio.openheader(source), "nframes", 1) or 1)
+    except Exception:  # noqa: BLE001 - reported per frame by the worker
+        return 1
+
+
+def read_incidence_list(path) -> list:
+    """Incidence angles (deg) from a text file: one per line, ``#`` comments allowed."""
+    path = os.fspath(path)
+    angles = []
+    with open(path, encoding="utf-8") as fh:
+        for n, line in enumerate(fh, 1):
+            text = line.split("#", 1)[0].strip().replace(",", " ")
+            if not text:
+                continue
+            try:
+                angles.append(float(text.split()[0]))
+            except ValueError:
+                raise ValueError(f"{path}: line {n}: expected an incidence angle in deg, "
+                                 f"got {line.strip()!r}") from None
+    if not angles:
+        raise ValueError(f"{path}: no incidence angle in this file (one angle in deg per line)")
+    return angles
+
+
+def enumerate_frames(sources, counts, incidence_list=None):
+    """Yield a :class:`FrameRef` per frame of ``sources`` (``counts[i]`` frames each)."""
+    total = int(sum(counts))
+    if incidence_list is not None and len(incidence_list) != total:
+        raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
+                         f"hold {total} frame(s): one angle per frame is expected")
+    index = 0
+    for source, n in zip(sources, counts):
+        for frame in range(int(n)):
+            inc = None if incidence_list is None else float(incidence_list[index])
+            yield FrameRef(index, source, frame, inc)
+            index += 1
+
+
+def parse_time(value):
+    """Seconds since the epoch (float) from a number or a date string; None if neither."""
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        value = value.decode(errors="replace")
+    try:
+        t = float(value)
+        return t if math.isfinite(t) else None
+    except (TypeError, ValueError):
+        pass
+    text = str(value).strip()
+    try:
+        dt = datetime.datetime.fromisoformat(text)
+    except ValueError:
+        dt = None
+        for fmt in ("%a %b %d %H:%M:%S %Y", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y %H:%M:%S"):
+            try:
+                dt = datetime.datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+    if dt is None:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=datetime.timezone.utc)
+    return dt.timestamp()
+
+
+def _h5_metadata(stack):
+    """Per-frame metadata arrays of an open HDF5 stack, keyed by gixs metadata names."""
+    import h5py
+
+    n = len(stack)
+    found = {}
+
+    def visit(name, obj):
+        key = H5_METADATA_NAMES.get(name.rsplit("/", 1)[-1].lower())
+        if key is None or key in found or not isinstance(obj, h5py.Dataset):
+            return
+        if obj.ndim > 1 or obj.size not in (1, n) or obj.size > 1_000_000:
+            return
+        try:
+            vals = np.atleast_1d(obj[()])
+            if key != "time_s":
+                vals = vals.astype(float)
+                unit = str(obj.attrs.get("units", "")).lower()
+                if key == "file_incidence_deg" and unit.startswith("rad"):
+                    vals = np.degrees(vals)
+                elif key == "exposure_s" and unit in ("ms", "millisecond"):
+                    vals = vals / 1000.0
+        except (TypeError, ValueError, OSError):
+            return
+        found[key] = vals
+
+    stack.h5.visititems(visit)
+    return found
+
+
+def _pick(values, i):
+    v = values[i] if values.size > 1 else values[0]
+    return v.item() if hasattr(v, "item") else v
+
+
+class _Sources:
+    """Opens each input once per chunk and reads frames (with metadata) from it."""
+
+    def __init__(self):
+        self.path = None
+        self.stack = None
+        self.image = None
+        self.meta = {}
+
+    def read(self, ref):
+        if not gio.is_hdf5(ref.source):
+            return self._read_fabio(ref)
+        if self.path != ref.source:
+            self.close()
+            self.stack = gio.H5Stack(ref.source)  # one open per file and chunk
+            self.path = ref.source
+            try:
+                self.meta = _h5_metadata(self.stack)
+            except Exception:  # noqa: BLE001 - metadata are optional
+                self.meta = {}
+        n = len(self.stack)
+        if ref.frame >= n:
+            raise FormatError(f"{ref.source}: has {n} frame(s), frame {ref.frame} asked")
+        try:
+            raw = self.stack.get(ref.frame)
+        except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
+            raise FormatError(f"{ref.source}: cannot read frame {ref.frame} ({exc})") from None
+        meta = {k: _pick(v, ref.frame) for k, v in self.meta.items()}
+        return gio.to_frame(raw, ref.source, ref.frame, meta)
+
+    def _read_fabio(self, ref):
+        if self.path != ref.source:
+            self.close()
+            self.image = gio.open_image(ref.source)  # one open per file and chunk
+            self.path = ref.source
+        img = self.image
+        n = int(getattr(img, "nframes", 1) or 1)
+        if ref.frame >= n:
+            raise FormatError(f"{ref.source}: has {n} frame(s), frame {ref.frame} asked")
+        try:
+            fr = img if ref.frame == 0 else img.getframe(ref.frame)
+            data = fr.data
+        except Exception as exc:  # noqa: BLE001 - corrupt data
+            raise FormatError(f"{ref.source}: cannot read frame {ref.frame} ({exc})") from None
+        if data is None or getattr(fr, "incomplete_data", False):
+            raise FormatError(f"{ref.source}: frame {ref.frame} is incomplete (truncated "
+                              "file?)")
+        return gio.to_frame(data, ref.source, ref.frame, gio.header_metadata(fr.header))
+
+    def close(self):
+        if self.image is not None:
+            with contextlib.suppress(Exception):
+                self.image.close()
+            self.image = None
+        if self.stack is not None:
+            self.stack.close()
+        self.stack, self.path, self.meta = None, None, {}
+
+
+def read_frames(refs, prefetch: bool | None = None):
+    """Yield ``(ref, Frame or exception)`` for each ref, reading one frame ahead.
+
+    A frame that cannot be read yields the exception instead of stopping the stream.
+    With ``prefetch`` (default :data:`PREFETCH`) a background thread reads the next frame
+    while the caller reduces the current one; the queue holds at most two frames. The
+    overlap needs a free core: the engine's kernels, scipy's sparse products, numpy and
+    file reads release the GIL, but h5py holds it while it decompresses, so the batch
+    turns prefetch off when every core already runs a worker.
+    """
+    refs = list(refs)
+    prefetch = PREFETCH if prefetch is None else prefetch
+    if not prefetch or len(refs) < 2:
+        src = _Sources()
+        try:
+            for ref in refs:
+                yield ref, _read_one(src, ref)
+        finally:
+            src.close()
+        return
+    q = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def reader():
+        src = _Sources()
+        try:
+            for ref in refs:
+                if stop.is_set():
+                    break
+                q.put((ref, _read_one(src, ref)))
+        finally:
+            src.close()
+            q.put(None)
+
+    th = threading.Thread(target=reader, name="gixs-prefetch", daemon=True)
+    th.start()
+    try:
+        while True:
+            item = q.get()
+            if item is None:
+                break
+            yield item
+    finally:
+        stop.set()
+        while th.is_alive():  # unblock the reader if the consumer stopped early
+            try:
+                q.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        th.join()
+
+
+def _read_one(src, ref):
+    try:
+        return src.read(ref)
+    except Exception as exc:  # noqa: BLE001 - becomes an error row
+        return exc

@@ -1,0 +1,103 @@
+"""QA figure of a calibration: the image with predicted rings and control points, the
+2theta residual per ring, and the residual versus azimuth (chi)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def plot_calibration(result, path=None, max_rings=60):
+    """Draw the QA figure of a :class:`gixs.calibrate.core.CalibrationResult`.
+
+    Parameters
+    ----------
+    result : CalibrationResult
+    path : str or Path, optional
+        PNG/PDF/SVG file to write (atomically); None returns the figure only.
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+    """
+    import matplotlib
+
+    if path is not None:
+        matplotlib.use("Agg", force=False)
+    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure
+
+    from gixs.calibrate import rings as cr
+
+    rep = result.report
+    geo = result.geometry
+    img = np.asarray(result.image, float)
+    mask = result.mask if result.mask is not None else np.zeros(img.shape, bool)
+    cp = result.control_points
+    inl = result.inlier
+    fig = Figure(figsize=(15, 5.2), layout="constrained") if path is not None else \
+        plt.figure(figsize=(15, 5.2), layout="constrained")
+    ax0, ax1, ax2 = fig.subplots(1, 3, width_ratios=[1.15, 1, 1])
+
+    # image (log scale) with predicted rings
+    shown = np.where(mask, np.nan, img)
+    pos = shown[np.isfinite(shown) & (shown > 0)]
+    lo, hi = (np.percentile(pos, [2, 99.7]) if pos.size else (1, 10))
+    ax0.imshow(np.log10(np.clip(shown, max(lo, 1e-3), None)), origin="lower", cmap="gray_r",
+               vmin=np.log10(max(lo, 1e-3)), vmax=np.log10(max(hi, lo * 10)),
+               interpolation="nearest")
+    ai = geo.make_integrator()
+    tth = ai.center_array(img.shape, unit="2th_rad", scale=False)
+    dsp = np.array([r["d_spacing_A"] for r in rep["rings"]])
+    from pyFAI.calibrant import get_calibrant
+
+    all_d = np.asarray(get_calibrant(rep["calibrant"]).dspacing, float)[:max_rings]
+    t_all = cr.ring_tth(all_d, geo.wavelength_m)
+    t_all = t_all[np.isfinite(t_all) & (t_all <= np.nanmax(tth))]
+    if t_all.size:
+        ax0.contour(tth, levels=np.unique(t_all), colors="tab:blue", linewidths=0.5,
+                    alpha=0.6)
+    if cp is not None and len(cp):
+        ax0.plot(cp.col[inl], cp.row[inl], ".", color="tab:red", ms=2, label="control points")
+        ax0.plot(cp.col[~inl], cp.row[~inl], "x", color="tab:orange", ms=3, label="rejected")
+    f2d = rep["fit2d"]
+    ax0.plot(f2d["beam_centre_x_px"] - 0.5, f2d["beam_centre_y_px"] - 0.5, "+", color="tab:green",
+             ms=14, mew=2, label="beam centre")
+    ax0.set_xlim(-0.5, img.shape[1] - 0.5)
+    ax0.set_ylim(-0.5, img.shape[0] - 0.5)
+    ax0.set_xlabel("column (px)")
+    ax0.set_ylabel("row (px)")
+    ax0.set_title(f"{rep['calibrant']}: predicted rings (blue), {rep['n_control_points']} points")
+    ax0.legend(loc="upper right", fontsize=7)
+
+    # residual per ring
+    rings = rep["rings"]
+    x = np.degrees(cr.ring_tth(dsp, geo.wavelength_m)) if len(dsp) else np.zeros(0)
+    ax1.errorbar(x, [r["mean_residual_deg"] for r in rings],
+                 yerr=[r["rms_residual_deg"] for r in rings], fmt="o", capsize=3)
+    ax1.axhline(0, color="k", lw=0.5)
+    for xi, r in zip(x, rings):
+        ax1.annotate(str(r["ring_index"]), (xi, r["mean_residual_deg"]), fontsize=7,
+                     xytext=(3, 3), textcoords="offset points")
+    ax1.set_xlabel("ring 2theta (deg)")
+    ax1.set_ylabel("2theta residual, mean +- rms (deg)")
+    ax1.set_title(f"RMS {rep['residual_rms_deg']:.4f} deg = {rep['residual_rms_px']:.2f} px, "
+                  f"{rep['n_rings']} rings")
+
+    # residual vs azimuth
+    if cp is not None and len(cp):
+        chi = np.degrees(ai.chi(cp.row, cp.col))
+        sc = ax2.scatter(chi[inl], result.residual_deg[inl], c=cp.ring[inl], s=4, cmap="viridis")
+        ax2.scatter(chi[~inl], result.residual_deg[~inl], marker="x", s=8, color="tab:orange")
+        fig.colorbar(sc, ax=ax2, label="ring index")
+    ax2.axhline(0, color="k", lw=0.5)
+    ax2.set_xlabel("azimuth chi (deg)")
+    ax2.set_ylabel("2theta residual (deg)")
+    ax2.set_title("residual vs azimuth")
+    if path is not None:
+        from gixs.io.frames import atomic_path
+        import os
+
+        ext = os.path.splitext(os.fspath(path))[1] or ".png"
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, dpi=110, format=ext.lstrip("."))
+    return fig

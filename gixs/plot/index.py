@@ -1,0 +1,94 @@
+"""Figures of Bragg indexing: predicted spots/rings over a q_xy/q_z map, tick marks
+over a 1D pattern. Axes in 1/A. Only the command line and notebooks import this."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from gixs.bragg.lattice import predict_gi_spots
+from gixs.plot.common import _figure, qmap as draw_qmap
+
+_COLOURS = ("#00e5ff", "#7CFC00", "#ff4df0", "#ffd21f", "#ff7f0e", "#ffffff")
+
+
+def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
+            min_rel_intensity=0.01):
+    """Draw each indexed phase (refined lattice) over a q_xy/q_z axes: textured phases as
+    circles at (+-q_xy, q_z), random phases as arcs at |G|; detected peaks as crosses
+    (assigned: the phase colour, unassigned: red); hkl labels of assigned spots."""
+    from gixs.bragg.lattice import apparent_qz
+
+    xlim, ylim = ax.get_xlim(), ax.get_ylim()
+    for k, (phase, orientation, normal) in enumerate(result.models):
+        col = _COLOURS[k % len(_COLOURS)]
+        if orientation is None:
+            r = phase.reflections(q_max, min_rel_intensity=min_rel_intensity)
+            t = np.linspace(-math.pi / 2, math.pi / 2, 181)
+            for g in r.q:
+                ax.plot(g * np.sin(t), g * np.cos(t), color=col, lw=0.6, ls="--", alpha=0.7)
+            ax.plot([], [], color=col, ls="--", label=f"{phase.name} (random)")
+            continue
+        s = predict_gi_spots(phase, orientation, q_max, normal=normal,
+                             min_rel_intensity=min_rel_intensity)
+        qz = s.qz if refraction is None else apparent_qz(s.qz, *refraction)
+        if horizon_qz is not None:
+            qz = np.maximum(qz, horizon_qz)
+        xs = np.concatenate([s.qxy, -s.qxy])
+        zs = np.concatenate([qz, qz])
+        ax.scatter(xs, zs, s=40, facecolors="none", edgecolors=col, linewidths=0.8,
+                   label=f"{phase.name} ({' '.join(map(str, orientation))}) textured")
+    names = [m[0].name for m in result.models]
+    for p in result.peaks:
+        if p["kind"] != "spot":
+            continue
+        col = _COLOURS[names.index(p["phase"]) % len(_COLOURS)]
+        ax.plot(p["qxy"], p["qz"], "x", color=col, ms=4, mew=0.8)
+        if labels and p["qxy"] >= 0:
+            ax.annotate("".join(str(v) if v >= 0 else f"-{-v}" for v in p["hkl"]),
+                        (p["qxy"], p["qz"]), xytext=(3, 3), textcoords="offset points",
+                        fontsize=6, color=col)
+    for u in result.unassigned:
+        if u["kind"] == "spot":
+            ax.plot(u["qxy"], u["qz"], "x", color="red", ms=5, mew=1.0)
+    ax.set_xlim(xlim)
+    ax.set_ylim(ylim)
+    ax.legend(fontsize="x-small", loc="upper right")
+
+
+def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None):
+    """q_xy/q_z map (log) with the indexed phases drawn over it."""
+    fig = _figure((8, 6.5))
+    ax = fig.subplots()
+    im = draw_qmap(ax, qmap, title or "Bragg indexing (circles: predicted, x: found)")
+    fig.colorbar(im, ax=ax, label="intensity (a.u.)")
+    q_max = float(np.hypot(np.abs(qmap.x).max(), np.abs(qmap.y).max()))
+    overlay(ax, result, q_max, horizon_qz=horizon_qz, refraction=refraction)
+    return fig
+
+
+def pattern_figure(q, intensity, result, *, title="", min_rel_intensity=0.005):
+    """1D pattern I(q) with each phase's reflections as tick marks below it and the
+    assigned peaks labelled (hkl)."""
+    fig = _figure((9, 5))
+    ax = fig.subplots()
+    ax.plot(q, intensity, lw=0.8, color="k")
+    ymin, ymax = np.nanmin(intensity), np.nanmax(intensity)
+    span = ymax - ymin
+    q_max = float(np.nanmax(q))
+    for k, (phase, _, _) in enumerate(result.models):
+        col = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")[k % 5]
+        r = phase.reflections(q_max, min_rel_intensity=min_rel_intensity)
+        y0 = ymin - span * (0.05 + 0.06 * k)
+        ax.vlines(r.q, y0 - span * 0.025, y0 + span * 0.025, color=col, lw=1,
+                  label=f"{phase.name} a={phase.a:.4f} A")
+    for p in result.peaks:
+        ax.annotate("".join(map(str, p["hkl"])), (p["q"], np.interp(p["q"], q, intensity)),
+                    xytext=(0, 4), textcoords="offset points", fontsize=6, ha="center")
+    ax.set_xlabel("q (A^-1)")
+    ax.set_ylabel("intensity (a.u.)")
+    ax.legend(fontsize="small")
+    if title:
+        ax.set_title(title)
+    return fig

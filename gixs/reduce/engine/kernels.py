@@ -1,0 +1,340 @@
+"""Numba kernels of :mod:`gixs.reduce.engine.block`: sparse pixel-to-bin sums over blocks of frames.
+
+Two layouts of the same sums, chosen per output by :class:`gixs.reduce.engine.block.StackKernel`:
+
+- :func:`scatter_sums` (outputs of up to ~32k bins: I(q), sectors, cuts): pixel-major.
+  Frames are streamed once in memory order, four at a time, each pixel scattered to its
+  bins (CSC) into per-thread accumulators that stay in L2; the pixel range is split
+  between threads and the partial sums added at the end. On 2048x2048 frames this was
+  4-8x faster than gathering by bin (CSR rows of rings jump across the image and are
+  latency-bound), measured while writing it.
+- :func:`block_sums` (large maps): bin-major. Tiles of CSR rows run in parallel and own
+  their bins; within a tile, frames are taken four at a time with the accumulators in
+  registers, so the tile's matrix is replayed from cache once per group of four frames.
+
+Either way the matrix is read once per block of frames and each frame once per layout.
+A pixel value ``x`` counts as valid when ``lo <= x <= hi`` (this also rejects NaN); an
+invalid pixel adds nothing to the signal and variance, and its normalisation, count and
+dark share are recorded in separate "missing" arrays (rare path) that the caller
+subtracts from the per-bin static totals. All accumulation is float64: the kernels are
+bound by memory latency and scattered updates, not arithmetic, and float32 accumulation
+over bins of thousands of pixels could reach 1e-4 relative error.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+
+def tile_bounds(row_nnz, target):
+    """Boundaries cutting rows (in processing order, non-zeros ``row_nnz``) into tiles
+    of about ``target`` non-zeros."""
+    cum = np.concatenate([[0], np.cumsum(row_nnz)])
+    n_tiles = max(1, int(np.ceil(cum[-1] / target)))
+    cuts = np.searchsorted(cum, np.linspace(0, cum[-1], n_tiles + 1)[1:-1])
+    return np.unique(np.concatenate([[0], cuts, [row_nnz.size]])).astype(np.int64)
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
+               pix_norm, pix_dark, pix_dvar, dark_sum,
+               out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
+    """Bin-major sums of a block of frames (for large outputs such as maps).
+
+    Each bin gathers its pixels (CSR rows); tiles of rows run in parallel and own their
+    bins. Within a tile, frames are taken four at a time with the accumulators in
+    registers, so a tile's matrix (about 0.5 MB) is replayed from cache once per group
+    of four frames.
+
+    Parameters
+    ----------
+    indptr, indices, weights : CSR arrays of the (bins x pixels) matrix.
+    order : int64 array
+        Every row once, in the order to process them (maps: small blocks along the
+        fastest axis, so that neighbouring bins reuse the frame's cache lines).
+    tiles : int64 boundaries (positions in ``order``) of the parallel tiles.
+    frames : (n, n_pixels) array, any numeric dtype.
+    lo, hi : float
+        Valid pixel values ``lo <= x <= hi``.
+    floor : float
+        Variance of a pixel is ``w**2 * max(x, floor)`` (0: gixs, 1: pyFAI Poisson).
+    pix_norm, pix_dark, pix_dvar : float64 per-pixel normalisation, dark, dark variance.
+    dark_sum : float64 per-bin sum ``w * dark`` over statically valid pixels.
+    out_sig, out_var : (n, n_bins) float64, written: ``sum w x - dark_sum``, ``sum w^2 var``.
+    miss_* : (n, n_bins) float64, n_miss : (n, n_bins) int32, accumulated (rare path).
+
+    Returns
+    -------
+    int
+        Number of invalid (pixel, bin) entries met in the block.
+    """
+    n = frames.shape[0]
+    ntiles = tiles.size - 1
+    total = np.zeros(ntiles, np.int64)
+    for t in prange(ntiles):
+        misses = 0
+        for f0 in range(0, n, 4):
+            g = min(4, n - f0)
+            x0 = frames[f0]
+            if g == 1:  # a lone frame: one lane
+                for q in range(tiles[t], tiles[t + 1]):
+                    r = order[q]
+                    s0 = 0.0
+                    v0 = 0.0
+                    for k in range(indptr[r], indptr[r + 1]):
+                        j = indices[k]
+                        w = np.float64(weights[k])
+                        b0 = np.float64(x0[j])
+                        if lo <= b0 <= hi:
+                            s0 += w * b0
+                            v0 += w * w * max(b0, floor)
+                        else:
+                            miss_norm[f0, r] += w * pix_norm[j]
+                            miss_cnt[f0, r] += w
+                            miss_dark[f0, r] += w * pix_dark[j]
+                            miss_dvar[f0, r] += w * w * pix_dvar[j]
+                            n_miss[f0, r] += 1
+                            misses += 1
+                    out_sig[f0, r] = s0 - dark_sum[r]
+                    out_var[f0, r] = v0
+                continue
+            x1 = frames[f0 + 1] if g > 1 else frames[f0]
+            x2 = frames[f0 + 2] if g > 2 else frames[f0]
+            x3 = frames[f0 + 3] if g > 3 else frames[f0]
+            for q in range(tiles[t], tiles[t + 1]):
+                r = order[q]
+                s0 = s1 = s2 = s3 = 0.0
+                v0 = v1 = v2 = v3 = 0.0
+                for k in range(indptr[r], indptr[r + 1]):
+                    j = indices[k]
+                    w = np.float64(weights[k])
+                    w2 = w * w
+                    b0 = np.float64(x0[j])
+                    b1 = np.float64(x1[j])
+                    b2 = np.float64(x2[j])
+                    b3 = np.float64(x3[j])
+                    ok0 = lo <= b0 <= hi
+                    ok1 = lo <= b1 <= hi
+                    ok2 = lo <= b2 <= hi
+                    ok3 = lo <= b3 <= hi
+                    if not (ok0 and ok1 and ok2 and ok3):  # rare path
+                        for i in range(g):
+                            if not (ok0, ok1, ok2, ok3)[i]:
+                                f = f0 + i
+                                miss_norm[f, r] += w * pix_norm[j]
+                                miss_cnt[f, r] += w
+                                miss_dark[f, r] += w * pix_dark[j]
+                                miss_dvar[f, r] += w2 * pix_dvar[j]
+                                n_miss[f, r] += 1
+                                misses += 1
+                        b0 = b0 if ok0 else 0.0
+                        b1 = b1 if ok1 else 0.0
+                        b2 = b2 if ok2 else 0.0
+                        b3 = b3 if ok3 else 0.0
+                    s0 += w * b0
+                    s1 += w * b1
+                    s2 += w * b2
+                    s3 += w * b3
+                    v0 += w2 * (max(b0, floor) if ok0 else 0.0)
+                    v1 += w2 * (max(b1, floor) if ok1 else 0.0)
+                    v2 += w2 * (max(b2, floor) if ok2 else 0.0)
+                    v3 += w2 * (max(b3, floor) if ok3 else 0.0)
+                d = dark_sum[r]
+                out_sig[f0, r] = s0 - d
+                out_var[f0, r] = v0
+                if g > 1:
+                    out_sig[f0 + 1, r] = s1 - d
+                    out_var[f0 + 1, r] = v1
+                if g > 2:
+                    out_sig[f0 + 2, r] = s2 - d
+                    out_var[f0 + 2, r] = v2
+                if g > 3:
+                    out_sig[f0 + 3, r] = s3 - d
+                    out_var[f0 + 3, r] = v3
+        total[t] = misses
+    return total.sum()
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def mask_corrections(col_ptr, col_rows, col_weights, row0, frames, inv_ptr, inv_idx, lo,
+                     hi, floor, pix_norm, pix_dark, pix_dvar,
+                     out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
+    """Take out pixels flagged invalid by a per-frame mask whose value looked valid.
+
+    ``col_ptr, col_rows, col_weights`` are the CSC form of the matrix (pixel -> bins);
+    ``inv_idx[inv_ptr[f]:inv_ptr[f+1]]`` are the flat pixel indices masked in frame ``f``;
+    rows are offset by ``row0`` in the outputs. Returns the number of (pixel, bin) entries removed.
+    """
+    count = 0
+    for f in range(inv_ptr.size - 1):
+        for p in range(inv_ptr[f], inv_ptr[f + 1]):
+            j = inv_idx[p]
+            x = np.float64(frames[f, j])
+            if not (lo <= x <= hi):
+                continue  # already left out by the main pass
+            var = max(x, floor)
+            for k in range(col_ptr[j], col_ptr[j + 1]):
+                r = row0 + col_rows[k]
+                w = np.float64(col_weights[k])
+                w2 = w * w
+                out_sig[f, r] -= w * x
+                out_var[f, r] -= w2 * var
+                miss_norm[f, r] += w * pix_norm[j]
+                miss_cnt[f, r] += w
+                miss_dark[f, r] += w * pix_dark[j]
+                miss_dvar[f, r] += w2 * pix_dvar[j]
+                n_miss[f, r] += 1
+                count += 1
+    return count
+
+
+
+@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
+                 with_var, partial_sig, partial_var, miss_f, miss_j, miss_count):
+    """Pixel-major sums: frames are streamed once in memory order, each pixel scattered to
+    its bins (CSC form ``col_ptr, col_rows, col_weights``) into per-chunk accumulators.
+
+    Pixels ``chunks[c]:chunks[c+1]`` go to chunk ``c`` (run in parallel). Frames are
+    taken four at a time (independent accumulation chains; two accumulator copies by
+    pixel parity break the chain between neighbouring pixels of the same bin).
+    ``partial_sig/var[c, f, b]`` receive each chunk's sums; with ``with_var`` False the
+    variance is not accumulated (unit weights, floor 0 and no negative valid value: it
+    equals the raw signal, which the caller derives). Invalid-looking pixels of
+    non-empty columns are listed in ``miss_f/miss_j[c, :]`` (``miss_count[c]`` of them;
+    a count above the buffer width means the list overflowed).
+    """
+    n = frames.shape[0]
+    nch = chunks.size - 1
+    cap = miss_f.shape[1]
+    for c in prange(nch):
+        acc = np.zeros((2, n_bins, 8))
+        nm = 0
+        for f0 in range(0, n, 4):
+            g = min(4, n - f0)
+            acc[:] = 0.0
+            if g == 1:  # a lone frame: one lane, chains broken by pixel parity only
+                x0 = frames[f0]
+                for j in range(chunks[c], chunks[c + 1]):
+                    k0 = col_ptr[j]
+                    k1 = col_ptr[j + 1]
+                    if k0 == k1:
+                        continue
+                    b0 = np.float64(x0[j])
+                    if not (lo <= b0 <= hi):
+                        if nm < cap:
+                            miss_f[c, nm] = f0
+                            miss_j[c, nm] = j
+                        nm += 1
+                        continue
+                    q0 = max(b0, floor)
+                    p = j & 1
+                    if with_var:
+                        for k in range(k0, k1):
+                            r = col_rows[k]
+                            w = np.float64(col_weights[k])
+                            acc[p, r, 0] += w * b0
+                            acc[p, r, 4] += w * w * q0
+                    else:
+                        for k in range(k0, k1):
+                            acc[p, col_rows[k], 0] += np.float64(col_weights[k]) * b0
+                for r in range(n_bins):
+                    partial_sig[c, f0, r] = acc[0, r, 0] + acc[1, r, 0]
+                    partial_var[c, f0, r] = acc[0, r, 4] + acc[1, r, 4]
+                continue
+            x0 = frames[f0]
+            x1 = frames[f0 + 1] if g > 1 else frames[f0]
+            x2 = frames[f0 + 2] if g > 2 else frames[f0]
+            x3 = frames[f0 + 3] if g > 3 else frames[f0]
+            for j in range(chunks[c], chunks[c + 1]):
+                k0 = col_ptr[j]
+                k1 = col_ptr[j + 1]
+                if k0 == k1:
+                    continue
+                b0 = np.float64(x0[j])
+                b1 = np.float64(x1[j])
+                b2 = np.float64(x2[j])
+                b3 = np.float64(x3[j])
+                ok0 = lo <= b0 <= hi
+                ok1 = lo <= b1 <= hi
+                ok2 = lo <= b2 <= hi
+                ok3 = lo <= b3 <= hi
+                if not (ok0 and ok1 and ok2 and ok3):  # rare: zero the invalid ones
+                    for i in range(g):
+                        okv = (ok0, ok1, ok2, ok3)[i]
+                        if not okv:
+                            if nm < cap:
+                                miss_f[c, nm] = f0 + i
+                                miss_j[c, nm] = j
+                            nm += 1
+                    b0 = b0 if ok0 else 0.0
+                    b1 = b1 if ok1 else 0.0
+                    b2 = b2 if ok2 else 0.0
+                    b3 = b3 if ok3 else 0.0
+                q0 = max(b0, floor) if ok0 else 0.0
+                q1 = max(b1, floor) if ok1 else 0.0
+                q2 = max(b2, floor) if ok2 else 0.0
+                q3 = max(b3, floor) if ok3 else 0.0
+                p = j & 1
+                if with_var:
+                    for k in range(k0, k1):
+                        r = col_rows[k]
+                        w = np.float64(col_weights[k])
+                        w2 = w * w
+                        a = acc[p, r]
+                        a[0] += w * b0
+                        a[1] += w * b1
+                        a[2] += w * b2
+                        a[3] += w * b3
+                        a[4] += w2 * q0
+                        a[5] += w2 * q1
+                        a[6] += w2 * q2
+                        a[7] += w2 * q3
+                else:
+                    for k in range(k0, k1):
+                        w = np.float64(col_weights[k])
+                        a = acc[p, col_rows[k]]
+                        a[0] += w * b0
+                        a[1] += w * b1
+                        a[2] += w * b2
+                        a[3] += w * b3
+            for i in range(g):
+                for r in range(n_bins):
+                    partial_sig[c, f0 + i, r] = acc[0, r, i] + acc[1, r, i]
+                    partial_var[c, f0 + i, r] = acc[0, r, 4 + i] + acc[1, r, 4 + i]
+        miss_count[c] = nm
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def scan_misses(col_ptr, frames, lo, hi, miss_f, miss_j):
+    """All invalid-looking (frame, pixel) pairs of non-empty columns (overflow fallback)."""
+    nm = 0
+    for f in range(frames.shape[0]):
+        for j in range(frames.shape[1]):
+            if col_ptr[j + 1] > col_ptr[j]:
+                x = np.float64(frames[f, j])
+                if not (lo <= x <= hi):
+                    if nm < miss_f.size:
+                        miss_f[nm] = f
+                        miss_j[nm] = j
+                    nm += 1
+    return nm
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def apply_misses(col_ptr, col_rows, col_weights, row0, miss_f, miss_j, pix_norm, pix_dark,
+                 pix_dvar, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
+    """Record the share of listed invalid (frame, pixel) pairs; rows offset by ``row0``."""
+    for p in range(miss_f.size):
+        f = miss_f[p]
+        j = miss_j[p]
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            r = row0 + col_rows[k]
+            w = np.float64(col_weights[k])
+            miss_norm[f, r] += w * pix_norm[j]
+            miss_cnt[f, r] += w
+            miss_dark[f, r] += w * pix_dark[j]
+            miss_dvar[f, r] += w * w * pix_dvar[j]
+            n_miss[f, r] += 1
+

@@ -1,0 +1,98 @@
+"""Comparing films: spacing change and ordering-intensity ratios against a reference.
+
+Rows carry units in their keys (``d_change_nm``, ``d_change_pct``) and the text table in
+its headers; the ratios are dimensionless. Used by ``gixs compare`` and notebooks.
+"""
+
+from __future__ import annotations
+
+import math
+
+from gixs.superlattice.ordering import OrderingResult
+
+COMPARE_COLUMNS = (
+    ("label", "label", ""), ("q_star", "q_star_A^-1", ".5f"), ("q_star_err", "q_star_err_A^-1",
+                                                                 ".5f"),
+    ("d_spacing", "d_nm", ".3f"), ("d_change_nm", "d_change_nm", "+.3f"),
+    ("d_change_pct", "d_change_%", "+.2f"), ("nn_distance", "nn_nm", ".3f"),
+    ("lattice_model", "lattice", ""), ("fwhm", "fwhm_A^-1", ".5f"),
+    ("coherence_length", "coherence_nm", ".1f"), ("paracrystal_g", "g", ".3f"),
+    ("peak_height", "height_a.u.", ".4g"), ("height_ratio", "height_ratio", ".3f"),
+    ("peak_area", "area_a.u.A^-1", ".4g"), ("area_ratio", "area_ratio", ".3f"),
+    ("peak_to_valley", "p2v_a.u.", ".4g"), ("p2v_ratio_vs_ref", "p2v_diff_ratio", ".3f"),
+    ("peak_to_valley_ratio", "peak/valley", ".3f"),
+)
+
+
+def compare(results, labels=None, reference=0):
+    """Compare films: spacing change and intensity ratios against a reference film.
+
+    Parameters
+    ----------
+    results : sequence of OrderingResult or dict
+        Results (dicts as written by ``to_dict()`` / the JSON files also work).
+    labels : sequence of str, optional
+        One per result; default "film 1", "film 2"...
+    reference : int
+        Index of the reference (control) film.
+
+    Returns
+    -------
+    list of dict
+        One row per film: the metrics plus ``d_change_nm``, ``d_change_pct``,
+        ``height_ratio``, ``area_ratio`` and ``p2v_ratio_vs_ref`` (peak-to-valley
+        difference over the reference's), errors propagated for d and height ratio.
+    """
+    rows = [r.to_dict(include_profile=False) if isinstance(r, OrderingResult) else dict(r)
+            for r in results]
+    if not rows:
+        raise ValueError("compare needs at least one result")
+    labels = list(labels) if labels is not None else [f"film {i + 1}" for i in range(len(rows))]
+    if len(labels) != len(rows):
+        raise ValueError(f"got {len(labels)} labels for {len(rows)} results")
+    if not 0 <= reference < len(rows):
+        raise ValueError(f"reference must index the results (0..{len(rows) - 1}), "
+                         f"got {reference}")
+    ref = rows[reference]
+    out = []
+    for lab, r in zip(labels, rows):
+        def ratio(key, r=r):
+            a, b = r.get(key), ref.get(key)
+            return a / b if a is not None and b not in (None, 0) else float("nan")
+        row = {"label": lab}
+        for key in ("q_star", "q_star_err", "d_spacing", "d_spacing_err", "nn_distance",
+                    "lattice_model", "fwhm", "coherence_length", "paracrystal_g",
+                    "peak_height", "peak_height_err", "peak_area", "peak_to_valley",
+                    "peak_to_valley_ratio", "normalization", "source"):
+            row[key] = r.get(key)
+        row["d_change_nm"] = r["d_spacing"] - ref["d_spacing"]
+        row["d_change_pct"] = 100 * (r["d_spacing"] / ref["d_spacing"] - 1)
+        row["d_change_err_nm"] = math.hypot(r.get("d_spacing_err") or 0,
+                                            ref.get("d_spacing_err") or 0)
+        row["height_ratio"] = ratio("peak_height")
+        hr = row["height_ratio"]
+        row["height_ratio_err"] = abs(hr) * math.hypot(
+            (r.get("peak_height_err") or 0) / r["peak_height"],
+            (ref.get("peak_height_err") or 0) / ref["peak_height"])
+        row["area_ratio"] = ratio("peak_area")
+        row["p2v_ratio_vs_ref"] = ratio("peak_to_valley")
+        out.append(row)
+    return out
+
+
+def format_table(rows) -> str:
+    """A fixed-width text table of :func:`compare` rows (headers carry units)."""
+    heads = [h for _, h, _ in COMPARE_COLUMNS]
+    cells = []
+    for r in rows:
+        line = []
+        for key, _, fmt in COMPARE_COLUMNS:
+            v = r.get(key)
+            if v is None or (isinstance(v, float) and not math.isfinite(v)):
+                line.append("-")
+            else:
+                line.append(format(v, fmt) if fmt else str(v))
+        cells.append(line)
+    widths = [max(len(h), *(len(c[i]) for c in cells)) for i, h in enumerate(heads)]
+    fmt_line = "  ".join("{:>%d}" % w for w in widths)
+    return "\n".join([fmt_line.format(*heads)] + [fmt_line.format(*c) for c in cells])

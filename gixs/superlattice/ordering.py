@@ -1,0 +1,583 @@
+"""Superlattice metrics of a quantum-dot film from one GISAXS profile.
+
+Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
+
+* ``q_star``: centre of the first-order peak from a fit of peak shape + background
+  (:func:`gixs.peaks.fit_peak`, model chosen by BIC), standard error from the
+  covariance (x sqrt(reduced chi2) when > 1). ``d_spacing = 2 pi / q_star``.
+* ``nn_distance``: centre-to-centre distance under ``lattice_model``:
+  hex2d (10): a = 2 d / sqrt3; fcc (111) and bcc (110): sqrt(3/2) d; sc (100): d.
+  ``lattice="auto"`` compares the higher orders found with each model's peak ratios
+  (hex2d 1:sqrt3:2:sqrt7:3, fcc 1:2/sqrt3:sqrt(8/3):sqrt(11/3):2, bcc and sc both
+  1:sqrt2:sqrt3:2:sqrt5, so those two cannot be told apart) and lists the models that
+  explain every order found; with no order found it falls back to hex2d, and says so.
+* ``fwhm`` of the fitted peak; ``coherence_length = 2 pi K / fwhm`` (Scherrer, K = 0.9
+  by default) using the width corrected for the instrument when ``instrument_fwhm`` is
+  given: quadrature for a Gaussian (F^2 - Fi^2), linear for a Lorentzian (F - Fi),
+  the eta-weighted mean of both for a pseudo-Voigt.
+* ``paracrystal_g = sqrt(fwhm * d) / (2 pi)`` with fwhm in 1/A and d in A (dimensionless;
+  equal to sqrt(fwhm / (2 pi q_star)), the single-peak estimate of Rivnay et al.,
+  Phys. Rev. B 84, 045203 (2011)), from the corrected width.
+* ``peak_height``: fitted height above the fitted background at q*; ``peak_area``:
+  integral of the fitted line shape (intensity x 1/A).
+* ``peak_to_valley`` (difference) and ``peak_to_valley_ratio``: peak value = fitted
+  peak + background at q*; valley (default ``"low"``) = minimum of the profile,
+  lightly smoothed (Gaussian, sigma = FWHM/8), between the low-q end of the analysed
+  range and q*; ``"high"`` uses q* .. second order (or 1.5 q* when none is found).
+* Intensities (height, area, valley, difference) are divided by ``normalization``
+  (exposure x monitor x thickness, as the caller chooses) so that films compare.
+
+A profile with no significant peak raises :class:`gixs.errors.NoPeakError`: a
+candidate must stand ``min_snr`` sigma above the noise in the curvature detector, and
+the fit must beat background alone by an F-test (p < 1e-4) with a height at least
+5 standard errors.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import warnings
+
+import numpy as np
+from scipy import ndimage
+
+from gixs.errors import GixsWarning, NoPeakError
+from gixs.peaks import fit_peak, find_peaks
+from gixs.results import Profile
+
+#: Peak positions relative to the first order of each lattice model (lowest first).
+LATTICE_RATIOS = {
+    "hex2d": (1.0, math.sqrt(3), 2.0, math.sqrt(7), 3.0),
+    "fcc": (1.0, 2 / math.sqrt(3), math.sqrt(8 / 3), math.sqrt(11 / 3), 2.0),
+    "bcc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
+    "sc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
+}
+#: Reflection of each model's first order and labels of its orders.
+LATTICE_LABELS = {
+    "hex2d": ("10", "11", "20", "21", "30"),
+    "fcc": ("111", "200", "220", "311", "222"),
+    "bcc": ("110", "200", "211", "220", "310"),
+    "sc": ("100", "110", "111", "200", "210"),
+}
+#: nn distance / d of the first order.
+NN_FACTOR = {"hex2d": 2 / math.sqrt(3), "fcc": math.sqrt(1.5), "bcc": math.sqrt(1.5),
+             "sc": 1.0}
+
+UNITS = {
+    "q_star": "A^-1", "q_star_err": "A^-1", "d_spacing": "nm", "d_spacing_err": "nm",
+    "nn_distance": "nm", "nn_distance_err": "nm", "fwhm": "A^-1", "fwhm_err": "A^-1",
+    "instrument_fwhm": "A^-1", "fwhm_corrected": "A^-1", "coherence_length": "nm",
+    "coherence_length_err": "nm", "scherrer_K": "1", "paracrystal_g": "1",
+    "paracrystal_g_err": "1", "peak_height": "intensity/normalization (a.u.)",
+    "peak_height_err": "intensity/normalization (a.u.)",
+    "peak_area": "intensity/normalization x A^-1", "peak_area_err":
+    "intensity/normalization x A^-1", "peak_value": "intensity/normalization (a.u.)",
+    "valley": "intensity/normalization (a.u.)", "valley_q": "A^-1",
+    "peak_to_valley": "intensity/normalization (a.u.)", "peak_to_valley_ratio": "1",
+    "snr": "1", "q_range": "A^-1", "orders.q": "A^-1", "orders.ratio": "1",
+    "orders.height": "intensity/normalization (a.u.)", "orders.fwhm": "A^-1",
+    "profile.q": "A^-1", "profile.intensity": "a.u. (not normalised)",
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class OrderingResult:
+    """Superlattice metrics of one profile (see module docstring for definitions).
+
+    q in 1/A, lengths in nm, intensities in the profile's unit divided by
+    ``normalization``. ``to_dict()`` gives the JSON form with a ``units`` object.
+    """
+
+    q_star: float
+    q_star_err: float
+    d_spacing: float
+    d_spacing_err: float
+    nn_distance: float
+    nn_distance_err: float
+    lattice_model: str
+    lattice_basis: str
+    lattice_fits: tuple
+    fwhm: float
+    fwhm_err: float
+    instrument_fwhm: float | None
+    instrument_correction: str
+    fwhm_corrected: float
+    coherence_length: float
+    coherence_length_err: float
+    scherrer_K: float
+    paracrystal_g: float
+    paracrystal_g_err: float
+    peak_height: float
+    peak_height_err: float
+    peak_area: float
+    peak_area_err: float
+    peak_value: float
+    valley: float
+    valley_q: float
+    valley_definition: str
+    peak_to_valley: float
+    peak_to_valley_ratio: float
+    normalization: float
+    snr: float
+    orders: tuple
+    fit: dict
+    profile_name: str
+    q_range: tuple
+    orientation: dict | None = None
+    source: str = ""
+    profile_x: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
+    profile_y: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
+    profile_sigma: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
+
+    def fit_curve(self, x=None):
+        """(x, peak + background) of the fit over its window (1/A, profile unit)."""
+        from gixs.peaks import PeakFit
+        pf = PeakFit(**{k: (tuple(v) if k == "window" else v) for k, v in self.fit.items()
+                        if k in PeakFit.__dataclass_fields__})
+        if x is None:
+            x = np.linspace(pf.window[0], pf.window[1], 400)
+        return x, pf(x), pf.baseline(x)
+
+    def to_dict(self, include_profile=True) -> dict:
+        """JSON-ready dict with a ``units`` object (q "A^-1", lengths "nm")."""
+        out = {}
+        for f in dataclasses.fields(self):
+            if f.name.startswith("profile_") and f.name != "profile_name":
+                continue
+            v = getattr(self, f.name)
+            out[f.name] = _jsonable(v)
+        if include_profile and self.profile_x is not None:
+            out["profile"] = {"q": self.profile_x.tolist(), "intensity": self.profile_y.tolist(),
+                              "sigma": self.profile_sigma.tolist()}
+        out["units"] = dict(UNITS)
+        if self.orientation:
+            out["units"].update(self.orientation.get("units", {}))
+        return out
+
+    def summary(self) -> str:
+        """A few lines for people, every number with its unit."""
+        lines = [
+            f"first-order peak ({self.profile_name}): q* = {self.q_star:.5f} +- "
+            f"{self.q_star_err:.5f} A^-1  (SNR {self.snr:.0f}, fit {self.fit['model']}, "
+            f"reduced chi2 {self.fit['redchi']:.2f})",
+            f"d = 2pi/q* = {self.d_spacing:.3f} +- {self.d_spacing_err:.3f} nm;  "
+            f"nn distance ({self.lattice_model}, {self.lattice_basis}) = "
+            f"{self.nn_distance:.3f} +- {self.nn_distance_err:.3f} nm",
+            f"FWHM = {self.fwhm:.5f} A^-1; coherence length (K={self.scherrer_K:g}) = "
+            f"{self.coherence_length:.1f} nm; paracrystal g = {self.paracrystal_g:.3f}",
+            f"peak height = {self.peak_height:.4g} +- {self.peak_height_err:.2g}; area = "
+            f"{self.peak_area:.4g} A^-1 x int.; peak-to-valley = {self.peak_to_valley:.4g} "
+            f"(ratio {self.peak_to_valley_ratio:.3f}, {self.valley_definition} valley at "
+            f"q = {self.valley_q:.4f} A^-1); normalization {self.normalization:g}",
+        ]
+        if self.orders:
+            lines.append("higher orders: " + ", ".join(
+                f"q = {o['q']:.4f} A^-1 (x{o['ratio']:.3f}" +
+                (f", {o['label']}" if o.get("label") else "") + ")" for o in self.orders))
+        else:
+            lines.append("higher orders: none found")
+        if self.orientation:
+            o = self.orientation
+            lines.append(f"orientation: {o.get('summary', '')}")
+        return "\n".join(lines)
+
+
+def _jsonable(v):
+    if isinstance(v, dict):
+        return {str(k): _jsonable(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_jsonable(x) for x in v]
+    if isinstance(v, np.ndarray):
+        return [_jsonable(x) for x in v.tolist()]
+    if isinstance(v, (np.floating, float)):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, (np.integer,)):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+# -- profile preparation ----------------------------------------------------------------
+def fold_profile(profile: Profile) -> Profile:
+    """An I(q_xy) profile folded onto |q_xy| (both sides of the beam merged).
+
+    Bins of the side with fewer valid bins are put into the nearest bin of the other
+    side (at most half a bin away); where both have data the intensities are averaged
+    with the pixel counts as weights. Profiles with one side only are just mirrored.
+    """
+    p = profile.valid()
+    neg, pos = p.x < 0, p.x > 0
+    if neg.sum() > pos.sum():
+        main, other = neg, pos
+    else:
+        main, other = pos, neg
+    x = np.abs(p.x[main])
+    inten, sig, cnt = p.intensity[main].copy(), p.sigma[main].copy(), p.count[main].astype(float)
+    order = np.argsort(x)
+    x, inten, sig, cnt = x[order], inten[order], sig[order], cnt[order]
+    if other.any() and x.size > 1:
+        dx = float(np.median(np.diff(x)))
+        xo = np.abs(p.x[other])
+        j = np.searchsorted(x, xo)
+        j = np.clip(j, 1, x.size - 1)
+        j = np.where(np.abs(x[j - 1] - xo) < np.abs(x[j] - xo), j - 1, j)
+        ok = np.abs(x[j] - xo) <= dx / 2
+        io, so, co = p.intensity[other][ok], p.sigma[other][ok], p.count[other][ok].astype(float)
+        j = j[ok]
+        s_w = cnt * inten
+        v_w = (cnt * sig) ** 2
+        np.add.at(s_w, j, co * io)
+        np.add.at(v_w, j, (co * so) ** 2)
+        np.add.at(cnt, j, co)
+        inten = s_w / cnt
+        sig = np.sqrt(v_w) / cnt
+    band = dict(p.band, folded="|q_xy|, both sides merged (pixel-count weights)")
+    return Profile(p.name, p.axis, x, inten, sig, cnt.astype(np.int64), band)
+
+
+def _prepare(profile, q_range):
+    if not isinstance(profile, Profile):
+        raise TypeError(f"profile must be a gixs Profile, got {type(profile).__name__}")
+    if profile.axis == "chi":
+        raise ValueError("profile must have a q axis (q, qxy or qz), got a chi profile")
+    p = fold_profile(profile) if profile.axis == "qxy" else profile.valid()
+    x, y, s = p.x, p.intensity, p.sigma
+    keep = x > 0
+    if q_range is not None:
+        lo, hi = (float(v) for v in q_range)
+        if not (0 <= lo < hi):
+            raise ValueError(f"q_range must be (low, high) in 1/A with 0 <= low < high, "
+                             f"got {q_range}")
+        keep &= (x >= lo) & (x <= hi)
+    x, y, s = x[keep], y[keep], s[keep]
+    order = np.argsort(x)
+    return p.name, x[order], y[order], s[order]
+
+
+# -- lattice models ---------------------------------------------------------------------
+def match_lattice(orders, tolerance=0.025):
+    """Which lattice models explain the higher orders (each with ``ratio``, ``ratio_err``).
+
+    Returns a list of dicts (model, matched, unexplained, max_deviation), best first;
+    a model fits when it explains every order and at least one.
+    """
+    out = []
+    for model, ratios in LATTICE_RATIOS.items():
+        matched, unexplained, dev = 0, 0, 0.0
+        for o in orders:
+            tol = max(tolerance, 2 * o.get("ratio_err", 0.0) / o["ratio"])
+            rel = [abs(o["ratio"] / r - 1) for r in ratios[1:]]
+            best = min(rel)
+            if best <= tol:
+                matched += 1
+                dev = max(dev, best)
+            else:
+                unexplained += 1
+        out.append({"model": model, "matched": matched, "unexplained": unexplained,
+                    "max_deviation": dev, "fits": matched > 0 and unexplained == 0})
+    out.sort(key=lambda d: (not d["fits"], -d["matched"], d["unexplained"],
+                            d["max_deviation"]))
+    return out
+
+
+def _label(model, ratio, tolerance=0.025):
+    for r, lab in zip(LATTICE_RATIOS[model], LATTICE_LABELS[model]):
+        if abs(ratio / r - 1) <= tolerance:
+            return lab
+    return ""
+
+
+# -- main entry -------------------------------------------------------------------------
+def _corrected_width(fit, fwhm, instrument_fwhm):
+    if instrument_fwhm is None:
+        return fwhm, "none"
+    fi = float(instrument_fwhm)
+    if not (math.isfinite(fi) and fi >= 0):
+        raise ValueError(f"instrument_fwhm must be a width >= 0 in 1/A, got {instrument_fwhm!r}")
+    quad = math.sqrt(fwhm ** 2 - fi ** 2) if fwhm > fi else float("nan")
+    lin = fwhm - fi if fwhm > fi else float("nan")
+    if fit["shape"] == "gaussian":
+        out, how = quad, "quadrature: sqrt(F^2 - Fi^2)"
+    elif fit["shape"] == "lorentzian":
+        out, how = lin, "linear: F - Fi"
+    else:
+        eta = fit["values"].get("eta", 0.0)
+        out = eta * lin + (1 - eta) * quad
+        how = f"pseudo-Voigt: eta*(F - Fi) + (1 - eta)*sqrt(F^2 - Fi^2), eta = {eta:.2f}"
+    if not math.isfinite(out):
+        warnings.warn(f"peak FWHM {fwhm:.5f} A^-1 is not larger than the instrument width "
+                      f"{fi:.5f} A^-1: coherence length not resolved", GixsWarning,
+                      stacklevel=3)
+    return out, how
+
+
+def _window(q, fwhm, x, upper_limit=None):
+    lo = max(q - 2.0 * fwhm, 0.5 * q, x[0])
+    hi = min(q + 2.0 * fwhm, upper_limit or 1.45 * q, x[-1])
+    return lo, hi
+
+
+def _fit_candidate(x, y, s, cand, upper_limit=None):
+    w = _window(cand.x, cand.fwhm * 0.75, x, upper_limit)
+    fit = fit_peak(x, y, s, centre=cand.x, fwhm=cand.fwhm / 1.5, height=cand.height, window=w)
+    # second pass: window from the fitted width
+    c, f = fit.values["centre"], fit.values["fwhm"]
+    if np.isfinite(c) and f > 0 and x[0] < c < x[-1]:
+        w2 = _window(c, f, x, upper_limit)
+        if np.sum((x >= w2[0]) & (x <= w2[1])) >= 12:
+            fit = fit_peak(x, y, s, centre=c, fwhm=f, height=fit.values["height"], window=w2)
+    return fit
+
+
+def _significant(fit, p_max=1e-4, min_sigma=5.0):
+    c = fit.values["centre"]
+    if not (fit.window[0] < c < fit.window[1]):
+        return f"fitted centre {c:.5f} A^-1 left the fit window"
+    if not (fit.f_test_p < p_max):
+        return f"F-test against background alone p = {fit.f_test_p:.2g} (need < {p_max:g})"
+    if not fit.significance >= min_sigma:
+        return (f"fitted height only {fit.significance:.1f} standard errors above the "
+                f"background (need {min_sigma:g})")
+    if fit.values["fwhm"] > 0.8 * c:
+        return f"fitted FWHM {fit.values['fwhm']:.4f} A^-1 is wider than 0.8 q*"
+    return None
+
+
+def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=None,
+            normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="") -> OrderingResult:
+    """Superlattice metrics of one profile.
+
+    Parameters
+    ----------
+    profile : Profile
+        ``"ip"`` (I(q_xy), folded onto |q_xy|) or ``"iq"`` (azimuthal I(|q|)); q in 1/A.
+    lattice : {"auto", "hex2d", "fcc", "bcc", "sc"}
+        Lattice model for the nn distance; "auto" tests the higher-order ratios.
+    q_range : (float, float), optional
+        |q| range analysed (1/A); the whole profile when None.
+    instrument_fwhm : float, optional
+        Instrumental peak width (1/A), e.g. a calibrant ring's width, removed from
+        the FWHM before coherence length and g (see module docstring).
+    normalization : float
+        Divides every intensity metric (exposure x monitor x thickness...).
+    K : float
+        Scherrer constant.
+    valley : {"low", "high"}
+        Which valley the peak-to-valley metrics use.
+    min_snr : float
+        Detection threshold (sigma) of the first-order candidate.
+    source : str
+        Recorded in the result.
+
+    Raises
+    ------
+    NoPeakError
+        No significant peak in the range; the message says why.
+    """
+    if lattice not in ("auto",) + tuple(LATTICE_RATIOS):
+        raise ValueError(f"lattice must be one of auto, {', '.join(LATTICE_RATIOS)}; "
+                         f"got {lattice!r}")
+    if valley not in ("low", "high"):
+        raise ValueError(f"valley must be 'low' or 'high', got {valley!r}")
+    if not (np.isfinite(normalization) and normalization > 0):
+        raise ValueError(f"normalization must be a positive number, got {normalization!r}")
+    if not (np.isfinite(K) and K > 0):
+        raise ValueError(f"K (Scherrer constant) must be > 0, got {K!r}")
+    name, x, y, s = _prepare(profile, q_range)
+    if x.size < 20:
+        raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
+                          f"{name} profile" + (f" within q_range {tuple(q_range)}"
+                                                if q_range is not None else ""))
+    rng = (float(x[0]), float(x[-1]))
+    cands = find_peaks(x, y, s, min_snr=min_snr)
+    if not cands:
+        raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
+                          f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
+                          f"{rng[1]:.4f} A^-1 of the {name} profile")
+    reasons = []
+    fit = first = None
+    for cand in cands[:3]:  # most significant first
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError as exc:
+            reasons.append(f"q = {cand.x:.4f}: {exc}")
+            continue
+        why = _significant(f)
+        if why is None:
+            fit, first = f, cand
+            break
+        reasons.append(f"q = {cand.x:.4f}: {why}")
+    if fit is None:
+        raise NoPeakError("no superlattice peak found: candidates rejected (" +
+                          "; ".join(reasons) + ")")
+    v, e = fit.values, fit.errors
+    q, qe = v["centre"], e["centre"]
+    # higher orders
+    orders = []
+    for cand in cands:
+        if cand is first or cand.x < 1.08 * q:
+            continue
+        try:
+            f = _fit_candidate(x, y, s, cand, upper_limit=cand.x * 1.25)
+        except ValueError:
+            continue
+        if _significant(f, p_max=1e-3, min_sigma=3.0) is not None:
+            continue
+        qc, qce = f.values["centre"], f.errors["centre"]
+        ratio = qc / q
+        if any(abs(qc - o["q"]) < 0.5 * f.values["fwhm"] for o in orders):
+            continue
+        orders.append({"q": qc, "q_err": qce, "ratio": ratio,
+                       "ratio_err": ratio * math.hypot(qce / qc, qe / q),
+                       "fwhm": f.values["fwhm"], "height": f.values["height"] / normalization,
+                       "snr": cand.snr, "model": f.model})
+    orders.sort(key=lambda o: o["q"])
+    fits = match_lattice(orders)
+    if lattice == "auto":
+        good = [d["model"] for d in fits if d["fits"]]
+        if good:
+            best = fits[0]
+            model = best["model"]
+            same = [d["model"] for d in fits if d["fits"] and d["matched"] == best["matched"]]
+            basis = (f"auto: {best['matched']} higher order(s) match; models that fit: "
+                     f"{', '.join(good)}" + (" (indistinguishable: " + ", ".join(same) + ")"
+                                             if len(same) > 1 else ""))
+        else:
+            model = "hex2d"
+            basis = ("auto: no higher order found" if not orders else
+                     "auto: no model explains the higher orders") + \
+                "; hex2d assumed (2D dot monolayer)"
+    else:
+        model, basis = lattice, "given"
+    for o in orders:
+        o["label"] = _label(model, o["ratio"])
+    d = 2 * math.pi / q / 10.0
+    de = d * qe / q
+    nn = NN_FACTOR[model] * d
+    # width, coherence, paracrystallinity
+    fw, fwe = v["fwhm"], e["fwhm"]
+    fc, how = _corrected_width(fit.to_dict(), fw, instrument_fwhm)
+    fc_e = fwe * fw / fc if fc and math.isfinite(fc) and fc > 0 else float("nan")
+    xi = 2 * math.pi * K / fc / 10.0 if fc > 0 else float("nan")
+    xie = xi * fc_e / fc if fc > 0 else float("nan")
+    g = math.sqrt(fc * d * 10.0) / (2 * math.pi) if fc > 0 else float("nan")
+    ge = g * 0.5 * math.hypot(fc_e / fc, de / d) if fc > 0 else float("nan")
+    # peak-to-valley
+    peak_value = float(fit(np.array([q]))[0])
+    dx = float(np.median(np.diff(x)))
+    ys = ndimage.gaussian_filter1d(y, max(1.0, fw / 8 / dx))
+    if valley == "low":
+        sel = (x >= x[0]) & (x <= q)
+        vdef = ("low: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
+                f"the low-q end {x[0]:.4f} A^-1 and q*")
+    else:
+        hi = orders[0]["q"] if orders else 1.5 * q
+        sel = (x >= q) & (x <= hi)
+        vdef = ("high: minimum of the smoothed profile (Gaussian sigma FWHM/8) between q* "
+                f"and {'the second order' if orders else '1.5 q*'} ({hi:.4f} A^-1)")
+    iv = int(np.argmin(np.where(sel, ys, np.inf)))
+    vval, vq = float(ys[iv]), float(x[iv])
+    n = float(normalization)
+    return OrderingResult(
+        q_star=q, q_star_err=qe, d_spacing=d, d_spacing_err=de, nn_distance=nn,
+        nn_distance_err=NN_FACTOR[model] * de, lattice_model=model, lattice_basis=basis,
+        lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
+        instrument_fwhm=None if instrument_fwhm is None else float(instrument_fwhm),
+        instrument_correction=how, fwhm_corrected=fc, coherence_length=xi,
+        coherence_length_err=xie, scherrer_K=float(K), paracrystal_g=g, paracrystal_g_err=ge,
+        peak_height=v["height"] / n, peak_height_err=e["height"] / n,
+        peak_area=v["area"] / n, peak_area_err=e["area"] / n, peak_value=peak_value / n,
+        valley=vval / n, valley_q=vq, valley_definition=vdef,
+        peak_to_valley=(peak_value - vval) / n,
+        peak_to_valley_ratio=peak_value / vval if vval > 0 else float("nan"),
+        normalization=n, snr=first.snr, orders=tuple(orders), fit=fit.to_dict(),
+        profile_name=name, q_range=rng, source=os.fspath(source),
+        profile_x=x, profile_y=y, profile_sigma=s)
+
+
+# -- from a frame ---------------------------------------------------------------------
+def _mean_abscissa(plan, name, data_valid):
+    """Mean q (or |q_xy|) of the valid pixels in each bin of profile ``name``.
+
+    Without pixel splitting a bin's intensity is the mean over the pixels whose centres
+    fall in it; their mean abscissa, not the bin centre, is where that mean belongs
+    (the difference reaches half a bin when bins are about one pixel wide).
+    """
+    block = next(b for b in plan.blocks if b.name == name)
+    coord = {"iq": plan.pq.q, "ip": plan.pq.qxy, "oop": plan.pq.qz}[name].ravel()
+    m = plan.matrix[block.rows]
+    w = data_valid.ravel().astype(np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        xm = (m @ (np.nan_to_num(coord) * w)) / (m @ w)
+    return xm
+
+
+def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame_index=0,
+                  lattice="auto", q_range=None, instrument_fwhm=None, normalization=1.0,
+                  K=0.9, valley="low", min_snr=5.0, npt_q=None, ip_band=None,
+                  orientation=True) -> OrderingResult:
+    """Reduce one frame and measure its superlattice peak (and orientation).
+
+    Parameters
+    ----------
+    frame_or_path : Frame, ndarray or path
+        The GISAXS frame (a path is read with :func:`gixs.io.frames.read_frame`).
+    geometry : DetectorGeometry
+    gi : GIGeometry
+    profile : {"ip", "iq"}
+        In-plane cut at the horizon (default; folded onto |q_xy|) or azimuthal I(|q|).
+    mask : ndarray of bool, optional
+        True = masked (beamstop...).
+    npt_q : int, optional
+        Profile bins; default the larger image dimension (about one pixel per bin).
+    ip_band : (float, float), optional
+        q_z band (1/A) of the in-plane cut; default the reduction's horizon band.
+    orientation : bool
+        Also compute :func:`gixs.superlattice.orientation.orientation_metrics`.
+    Other parameters are those of :func:`measure`.
+    """
+    from gixs.reduce.frame import ReduceSettings, get_plan, reduce_frame
+    from gixs.io.frames import Frame, read_frame
+    from gixs.superlattice.orientation import orientation_metrics
+
+    if profile not in ("ip", "iq"):
+        raise ValueError(f"profile must be 'ip' or 'iq', got {profile!r}")
+    if isinstance(frame_or_path, (str, os.PathLike)):
+        frame = read_frame(frame_or_path, frame_index)
+    elif isinstance(frame_or_path, Frame):
+        frame = frame_or_path
+    else:
+        arr = np.asarray(frame_or_path, np.float32)
+        if arr.ndim != 2:
+            raise ValueError(f"frame must be a 2D image, got shape {arr.shape}")
+        frame = Frame(arr, ~np.isfinite(arr), "", 0)
+    shape = frame.data.shape
+    npt = int(npt_q or max(shape))
+    settings = ReduceSettings(npt_q=npt, q_range=tuple(q_range) if (q_range and profile == "iq")
+                              else None, ip_band=tuple(ip_band) if ip_band else None,
+                              maps=False)
+    red = reduce_frame(frame, geometry, gi, settings, mask=mask)
+    plan = get_plan(geometry, gi, shape, settings, mask)
+    valid = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
+    prof = red.profiles[profile]
+    xm = _mean_abscissa(plan, profile, valid)
+    prof = dataclasses.replace(prof, x=np.where(np.isfinite(xm), xm, prof.x),
+                               band=dict(prof.band, abscissa="mean of the pixels in each bin"))
+    res = measure(prof, lattice=lattice, q_range=q_range, instrument_fwhm=instrument_fwhm,
+                  normalization=normalization, K=K, valley=valley, min_snr=min_snr,
+                  source=frame.source)
+    orient = None
+    if orientation:
+        hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)
+        qz_c = float(np.mean(prof.band["qz_A^-1"])) if profile == "ip" else 0.0
+        orient = orientation_metrics(frame.data, valid, plan.norm, plan.pq, res.q_star,
+                                     res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c)
+    src = frame.source + (f"#{frame.index}" if frame.index else "")
+    return dataclasses.replace(res, orientation=orient, source=src)
+
+
+# comparing films lives in its own module; re-exported here as part of the ordering API
+from gixs.superlattice.comparison import COMPARE_COLUMNS, compare, format_table  # noqa: E402,F401

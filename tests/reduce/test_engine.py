@@ -1,0 +1,218 @@
+"""The block engine reproduces gixs's Plan.sums and pyFAI's own integrations.
+
+Truth: ``Plan.sums`` (scipy sparse products, the existing path) on the same frames, and
+pyFAI's ``integrate1d`` default / ``FiberIntegrator.integrate2d_grazing_incidence`` on
+the same frames. Frames are a Pilatus 1M (1043 x 981) with its module gaps.
+"""
+
+import math
+
+import numpy as np
+import pyFAI
+import pytest
+from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+from pyFAI.integrator.fiber import FiberIntegrator
+
+from gixs.reduce.engine import block as engine
+from gixs.geometry.model import DetectorGeometry, GIGeometry
+from gixs.reduce.frame import ReduceSettings, get_plan
+from gixs.io.frames import Frame
+
+SHAPE = (1043, 981)
+PONI = dict(dist=0.25, poni1=0.16, poni2=0.085, rot1=0.01, rot2=-0.005,
+            wavelength=1.0e-10)
+
+
+@pytest.fixture(scope="module")
+def ai():
+    return AzimuthalIntegrator(detector=pyFAI.detector_factory("Pilatus1M"), **PONI)
+
+
+@pytest.fixture(scope="module")
+def plan(ai):
+    geo = DetectorGeometry.from_integrator(ai)
+    settings = ReduceSettings(npt_q=300, npt_map=(120, 100), npt_chi=90,
+                              sectors=((-30.0, 30.0), (60.0, 120.0)))
+    return get_plan(geo, GIGeometry.from_degrees(0.3), SHAPE, settings)
+
+
+@pytest.fixture(scope="module")
+def frames():
+    """Six Poisson frames with dead (negative), NaN and saturated-looking pixels."""
+    rng = np.random.default_rng(7)
+    yy, xx = np.mgrid[0:SHAPE[0], 0:SHAPE[1]]
+    base = 40 + 400 * np.exp(-((np.hypot(yy - 500, xx - 400) - 300) / 8.0) ** 2)
+    fr = rng.poisson(base, (6,) + SHAPE).astype(np.float32)
+    fr[0, 100:160, 100:700] = -1       # > 4096 invalid pixels: overflow fallback path
+    fr[1, 5, 5] = np.nan
+    fr[1, 600, 300] = -2
+    fr[2] = -1                         # a fully dead frame: every bin empty
+    fr[4, 700, 700] = np.inf
+    return fr
+
+
+def reference(plan, frames, invalid, dark=None, flat=None):
+    out = []
+    for f in range(frames.shape[0]):
+        inv = ~np.isfinite(frames[f]) | (frames[f] < 0)
+        if invalid is not None:
+            inv |= invalid[f]
+        out.append(plan.sums(frames[f], inv, dark, flat))
+    return [np.stack([o[i] for o in out]) for i in range(4)]
+
+
+def assert_sums_equal(got, ref, rtol=1e-6):
+    for name, g, r in zip(("signal", "norm", "variance", "count"), got, ref):
+        scale = np.abs(r).max() or 1.0
+        # 1e-6 relative on every bin, plus 1e-12 of the largest bin for bins that cancel
+        np.testing.assert_allclose(g, r, rtol=rtol, atol=1e-12 * scale, err_msg=name)
+
+
+@pytest.mark.parametrize("scatter_max", [32768, 2000])
+def test_block_sums_equal_plan_sums(plan, frames, monkeypatch, scatter_max):
+    """Both kernels (pixel-major scatter, bin-major gather) with dark, flat, masks."""
+    monkeypatch.setattr(engine, "SCATTER_MAX_BINS", scatter_max)
+    rng = np.random.default_rng(3)
+    dark = rng.uniform(0, 5, SHAPE)
+    flat = rng.uniform(0.8, 1.2, SHAPE)
+    invalid = np.zeros(frames.shape, bool)
+    invalid[3, 300:400, 200:500] = True           # per-frame mask (values look valid)
+    invalid[0, 120:130, 100:200] = True           # overlaps already-negative pixels
+    kern = engine.StackKernel.from_plan(plan, dark=dark, flat=flat)
+    kinds = {p["kind"] for p in kern.parts}
+    assert kinds == ({"scatter"} if scatter_max == 32768 else {"scatter", "gather"})
+    got = kern.sums_block(frames, invalid)
+    ref = reference(plan, frames, invalid, dark, flat)
+    assert_sums_equal(got, ref)
+    # the dead frame: every bin empty, exactly
+    assert np.all(got[3][2] == 0) and np.all(got[1][2] == 0)
+    # the masked block left fewer pixels in frame 3 than in frame 5
+    assert got[3][3].sum() < got[3][5].sum()
+
+
+def test_clean_block_gives_static_norm(plan, frames):
+    kern = engine.StackKernel.from_plan(plan)
+    sig, norm, var, count = kern.sums_block(frames[[3, 5]])
+    np.testing.assert_array_equal(norm[0], kern.norm_sum)
+    np.testing.assert_array_equal(count[1], kern.count_sum)
+    assert_sums_equal((sig, norm, var, count), reference(plan, frames[[3, 5]], None))
+
+
+def test_integer_frames_saturation_is_invalid(plan):
+    rng = np.random.default_rng(11)
+    raw = rng.poisson(30, (3,) + SHAPE).astype(np.uint32)
+    raw[1, 200:210, 200:400] = np.iinfo(np.uint32).max     # saturated / dead (gixs.io.frames)
+    kern = engine.StackKernel.from_plan(plan)
+    got = kern.sums_block(raw)
+    ref = reference(plan, raw.astype(np.float64), raw == np.iinfo(np.uint32).max)
+    assert_sums_equal(got, ref)
+
+
+def test_reduce_stack_sums_blocks_and_engines(plan, frames, monkeypatch):
+    items = [Frame(data=np.where(frames[f] < 0, 0, frames[f]),
+                   invalid=~np.isfinite(frames[f]) | (frames[f] < 0),
+                   source="synthetic", index=f, metadata={}) for f in range(6)]
+    ref = reference(plan, frames, None)
+    for eng in ("gixs", "pyfai"):
+        out = list(engine.reduce_stack_sums(plan, iter(items), block=4, engine=eng))
+        assert len(out) == 6
+        got = [np.stack([o[i] for o in out]) for i in range(4)]
+        with np.errstate(invalid="ignore"):
+            assert_sums_equal([np.nan_to_num(g) for g in got], ref)
+    # a 3D array is cut into blocks without copies; GIXS_ENGINE picks the path
+    monkeypatch.setenv("GIXS_ENGINE", "pyfai")
+    assert engine.default_engine() == "pyfai"
+    clean = np.abs(np.nan_to_num(frames[3:6], posinf=0.0))
+    a = list(engine.reduce_stack_sums(plan, clean, block=2))
+    monkeypatch.setenv("GIXS_ENGINE", "gixs")
+    b = list(engine.reduce_stack_sums(plan, clean, block=2))
+    for x, y in zip(a, b):
+        assert_sums_equal(y, x)
+    with pytest.raises(ValueError, match="engine"):
+        list(engine.reduce_stack_sums(plan, clean, engine="gpu"))
+    with pytest.raises(ValueError, match="block"):
+        list(engine.reduce_stack_sums(plan, clean, block=0))
+    monkeypatch.setenv("GIXS_ENGINE", "cuda")
+    with pytest.raises(ValueError, match="GIXS_ENGINE"):
+        engine.default_engine()
+
+
+def test_bad_frames_shape(plan):
+    kern = engine.StackKernel.from_plan(plan)
+    with pytest.raises(ValueError, match="frames must have shape"):
+        kern.sums_block(np.zeros((2, 100, 100), np.float32))
+
+
+def _valid(*arrays):
+    return np.all([np.isfinite(a) for a in arrays], axis=0)
+
+
+def test_azimuthal_kernel_equals_pyfai_integrate1d(ai, frames):
+    """pyFAI's own bbox CSR: intensity and Poisson sigma within 1e-4 on non-empty bins."""
+    rng = np.random.default_rng(5)
+    mask = ai.detector.mask.astype(bool).copy()
+    mask[400:440, 300:360] = True                          # a beamstop
+    dark = rng.uniform(0, 3, SHAPE).astype(np.float32)
+    flat = rng.uniform(0.9, 1.1, SHAPE).astype(np.float32)
+    good = np.clip(np.nan_to_num(frames[[3, 5]], nan=0.0, posinf=0.0), 0, None)
+    kern = engine.azimuthal_kernel(None, SHAPE, 500, "q_A^-1", mask=mask,
+                                   polarization_factor=0.99, dark=dark, flat=flat,
+                                   integrator=ai)
+    sig, norm, var, count = kern.sums_block(good)
+    for f in range(2):
+        res = ai.integrate1d(good[f], 500, unit="q_A^-1", mask=mask, dark=dark, flat=flat,
+                             polarization_factor=0.99, error_model="poisson")
+        assert res.method.split_lower == "bbox" and res.method.algo_lower == "csr"
+        np.testing.assert_allclose(kern.centres, res.radial, rtol=1e-9)
+        inten, sigma = kern.intensity(sig[f], norm[f], variance=var[f])
+        filled = res.count > 0
+        assert filled.sum() > 400
+        np.testing.assert_allclose(inten[filled], res.intensity[filled], rtol=1e-4)
+        np.testing.assert_allclose(sigma[filled], res.sigma[filled], rtol=1e-4)
+        np.testing.assert_allclose(count[f][filled], res.count[filled], rtol=1e-4)
+
+
+def test_fiber_map_kernel_equals_fiber_integrator(ai):
+    """No-split q_ip/q_oop map == FiberIntegrator's default histogram, bin by bin."""
+    fi = FiberIntegrator(detector=ai.detector, **PONI)
+    rng = np.random.default_rng(9)
+    img = rng.poisson(50, SHAPE).astype(np.float32)
+    inc = math.radians(0.25)
+    kw = dict(incident_angle=inc, tilt_angle=0.0, sample_orientation=1)
+    ranges = dict(ip_range=(-1.5, 1.5), oop_range=(-0.5, 2.5))
+    kern = engine.fiber_map_kernel(None, SHAPE, (150, 120), integrator=fi,
+                                   polarization_factor=0.99, **kw, **ranges)
+    sig, norm, var, count = kern.sums_block(img[None])
+    res = fi.integrate2d_grazing_incidence(img, npt_ip=150, npt_oop=120,
+                                           unit_ip="qip_A^-1", unit_oop="qoop_A^-1",
+                                           polarization_factor=0.99, **kw, **ranges)
+    inten = kern.intensity(sig[0], norm[0]).reshape(150, 120).T
+    cnt = np.asarray(count[0]).reshape(150, 120).T
+    np.testing.assert_allclose(kern.centres[0], res.inplane, rtol=1e-6, atol=1e-9)
+    np.testing.assert_allclose(kern.centres[1], res.outofplane, rtol=1e-6, atol=1e-9)
+    both = (cnt > 0) & (res.count > 0)
+    assert both.sum() > 5000
+    # pixels exactly on a bin edge may land on either side (float32 vs float64 positions)
+    same = np.isclose(cnt, res.count)
+    assert same[both].mean() > 0.999
+    np.testing.assert_allclose(inten[both & same], res.intensity[both & same], rtol=1e-4)
+
+
+def test_negative_values_counted_when_asked(plan):
+    """negative_invalid=False: negatives count in signal and count, clipped in variance."""
+    rng = np.random.default_rng(2)
+    img = (rng.normal(0, 5, SHAPE)).astype(np.float32)      # dark-subtracted-like data
+    kern = engine.StackKernel.from_plan(plan, negative_invalid=False)
+    got = kern.sums_block(img[None])
+    ref = plan.sums(img, ~np.isfinite(img))
+    assert_sums_equal([g[0] for g in got], ref)
+
+
+def test_kernel_for_plan_is_cached_and_matches_reduce_frame_semantics(plan, frames):
+    kern = engine.kernel_for_plan(plan, negative_invalid=False)
+    assert engine.kernel_for_plan(plan, negative_invalid=False) is kern
+    img = np.nan_to_num(frames[5], nan=0.0, posinf=0.0)
+    inv = np.zeros(SHAPE, bool)
+    inv[10:20, 10:900] = True
+    got = [a[0] for a in kern.sums_block(img[None], inv[None])]
+    assert_sums_equal(got, plan.sums(img, inv))
