@@ -29,7 +29,7 @@ import numpy as np
 from scipy import optimize
 
 from gixs.errors import IndexingError
-from gixs.bragg.lattice import Phase, apparent_qz, surface_normal
+from gixs.bragg.lattice import CHANNELS, Phase, gi_exit_qz, surface_normal
 
 UNITS = {"q": "A^-1", "qxy": "A^-1", "qz": "A^-1", "residual": "A^-1", "a": "A", "b": "A",
          "c": "A", "alpha": "deg", "beta": "deg", "gamma": "deg",
@@ -90,34 +90,64 @@ def _obs_table(peaks):
 
 
 class _Predictor:
-    """Fast predicted positions of one phase model for trial lattices."""
+    """Fast predicted positions of one phase model for trial lattices.
 
-    def __init__(self, model, q_max, horizon_qz, refraction):
+    Textured phases get one row per (hkl, channel); ``rows`` and ``channel`` give the
+    reflection and the exit channel of each row. ``positions`` returns
+    ``(qxy, qz, q, qz_lo)``: a spot may sit anywhere in ``[qz_lo, qz]`` on q_z (equal
+    except for in-plane reflections placed at the Yoneda, which spread from the
+    sample horizon up to it).
+    """
+
+    def __init__(self, model, q_max, horizon_qz, refraction, channels=("transmitted",)):
         self.model = model
-        self.hkl = model.phase.all_hkl(q_max)
-        f2 = model.phase.structure_factor2(self.hkl) if len(self.hkl) else np.zeros(0)
-        self.hkl, self.f2 = self.hkl[f2 > 1e-4 * f2.max(initial=0)], f2[f2 > 1e-4 * f2.max(
-            initial=0)]
+        hkl = model.phase.all_hkl(q_max)
+        f2 = model.phase.structure_factor2(hkl) if len(hkl) else np.zeros(0)
+        keep = f2 > 1e-4 * f2.max(initial=0)
+        self.hkl, self.f2 = hkl[keep], f2[keep]
         self.horizon_qz = horizon_qz
         self.refraction = refraction
+        self.channels = tuple(channels) if (refraction is not None
+                                            and model.orientation is not None) else (
+            "transmitted",)
+        n = len(self.hkl)
+        self.rows = np.tile(self.hkl, (len(self.channels), 1))
+        self.channel = np.repeat(np.array(self.channels), n)
 
     def positions(self, phase, tilt=(0.0, 0.0)):
-        """(qxy, qz) for spots (q, NaN for rings), per hkl row, for the trial phase."""
+        """(qxy, qz, q, qz_lo) per row for the trial phase (rings: qz, qz_lo NaN)."""
         g = self.hkl @ phase.reciprocal_matrix()
         q = np.linalg.norm(g, axis=1)
         if self.model.orientation is None:
-            return q, np.full_like(q, np.nan), q
+            nan = np.full_like(q, np.nan)
+            return q, nan, q, nan
         n = surface_normal(phase, self.model.orientation)
         if any(tilt):
             n = _tilted(n, tilt)
-        qz = g @ n
-        qxy = np.sqrt(np.clip(q * q - qz * qz, 0, None))
-        if self.refraction is not None:
-            qz = apparent_qz(qz, *self.refraction)
-        qz = np.where(qz < -1e-6, np.nan, qz)  # below the film plane: not seen
-        if self.horizon_qz is not None:
-            qz = np.maximum(qz, self.horizon_qz)
-        return qxy, qz, q
+        qz_in = g @ n
+        qxy = np.sqrt(np.clip(q * q - qz_in * qz_in, 0, None))
+        qz_in = np.where(qz_in < -1e-6, np.nan, np.clip(qz_in, 0, None))  # mirrors exist
+        if self.refraction is None:
+            qz = qz_in if self.horizon_qz is None else np.maximum(qz_in, self.horizon_qz)
+            return qxy, qz, q, qz
+        wl, ai, ac = self.refraction
+        out_z, out_lo = [], []
+        horizon = 2 * math.pi / wl * math.sin(ai)
+        for ch in self.channels:
+            with np.errstate(invalid="ignore"):
+                qz, yon = gi_exit_qz(qz_in, wl, ai, ac, channel=ch)
+            qz = np.where(np.isnan(qz_in), np.nan, qz)
+            out_z.append(qz)
+            out_lo.append(np.where(yon, horizon, qz))
+        k = len(self.channels)
+        return (np.tile(qxy, k), np.concatenate(out_z), np.tile(q, k),
+                np.concatenate(out_lo))
+
+
+def _qz_gap(obs_qz, qz, qz_lo):
+    """Signed q_z distance (1/A) from an observed q_z to the interval [qz_lo, qz]."""
+    gap = np.where(obs_qz > qz, obs_qz - qz, np.where(obs_qz < qz_lo, obs_qz - qz_lo, 0.0))
+    return np.where(np.isnan(qz), np.nan, gap)  # NaN: not seen (below the film plane)
 
 
 def _tilted(n, tilt):
@@ -131,11 +161,12 @@ def _tilted(n, tilt):
 
 def _distances(obs, pred, textured):
     """(n_obs, n_pred) distances (1/A); spots vs textured spots, rings vs rings."""
-    qxy, qz, q = pred
+    qxy, qz, q, qz_lo = pred
     d = np.full((len(obs), len(q)), np.inf)
     for i, o in enumerate(obs):
         if o["kind"] == "spot" and textured:
-            d[i] = np.nan_to_num(np.hypot(abs(o["qxy"]) - qxy, o["qz"] - qz), nan=np.inf)
+            d[i] = np.nan_to_num(np.hypot(abs(o["qxy"]) - qxy, _qz_gap(o["qz"], qz, qz_lo)),
+                                 nan=np.inf)
         elif o["kind"] == "ring" and not textured:
             d[i] = np.abs(o["q"] - q)
     return d
@@ -146,12 +177,12 @@ def _score(dmin, tol):
 
 
 def _scale_search(obs, pred, model, tol, scale_range):
-    base = pred.positions(model.phase)
     qmax = max((o["q"] for o in obs), default=1.0)
     step = max(tol / qmax / 3, 2e-4)
     best = (-1.0, 1.0)
     for s in np.arange(1 - scale_range, 1 + scale_range + step / 2, step):
-        d = _distances(obs, tuple(v / s for v in base), model.orientation is not None)
+        d = _distances(obs, pred.positions(model.phase.scaled(s)),
+                       model.orientation is not None)
         score = _score(d.min(axis=1) if d.size else np.zeros(0), tol) if d.size else 0.0
         if score > best[0] + 1e-9 or (abs(score - best[0]) < 1e-9 and abs(s - 1) < abs(
                 best[1] - 1)):
@@ -173,15 +204,16 @@ def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
     phase = phase0.with_parameters(**lat) if lat else phase0
     tilt = tuple(vals[names.index(k)] for k in ("tilt_u", "tilt_v")) if "tilt_u" in names \
         else (0.0, 0.0)
-    qxy, qz, q = pred.positions(phase, tilt)
+    qxy, qz, q, qz_lo = pred.positions(phase, tilt)
     res = []
     for o, j in zip(obs_rows, hkl_idx):
         if o["kind"] == "ring":
             res.append(o["q"] - q[j])
         else:
             res.append(abs(o["qxy"]) - qxy[j])
-            near = horizon_qz is not None and qz[j] <= horizon_qz + 1e-9
-            res.append(0.0 if near else o["qz"] - qz[j])
+            near = pred.refraction is None and horizon_qz is not None and \
+                qz[j] <= horizon_qz + 1e-9
+            res.append(0.0 if near else float(_qz_gap(o["qz"], qz[j], qz_lo[j])))
     return np.array(res)
 
 
@@ -208,7 +240,8 @@ def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
 
 
 def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz=None,
-           refraction=None, fit_texture=False, ambiguity=0.5, iterations=4) -> IndexResult:
+           refraction=None, channels=("transmitted",), fit_texture=False, ambiguity=0.5,
+           iterations=4) -> IndexResult:
     """Index observed peaks with one or more phases and refine their lattices.
 
     Parameters
@@ -227,7 +260,13 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
     horizon_qz : float, optional
         q_z of the sample horizon (1/A): predicted q_z below it are clipped to it.
     refraction : (wavelength_a, incidence_rad, critical_angle_rad), optional
-        Predicted q_z shifted to where a map without refraction correction shows them.
+        Predicted q_z shifted to where a map without refraction correction shows them
+        (:func:`gixs.bragg.lattice.gi_exit_qz`); in-plane reflections of the transmitted
+        channel sit at the Yoneda (``at_yoneda`` in the peak entry) and match anywhere
+        between the sample horizon and it.
+    channels : tuple of str
+        Exit channels predicted with ``refraction``: "transmitted" and/or "reflected"
+        (Busch et al., J. Appl. Cryst. 39, 433 (2006)); each peak names its channel.
     fit_texture : bool
         Also refine the tilt of the texture axis (two small angles).
     ambiguity : float
@@ -251,7 +290,10 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         widths = widths[np.isfinite(widths)]
         tol = float(np.clip(0.7 * np.median(widths), 0.01, 0.05)) if widths.size else 0.03
     q_max = max(o["q"] for o in obs) * (1 + scale_range) + 2 * tol
-    preds = [_Predictor(m, q_max, horizon_qz, refraction) for m in models]
+    bad = [c for c in channels if c not in CHANNELS]
+    if bad or not channels:
+        raise ValueError(f"channels must be some of {CHANNELS}, got {channels!r}")
+    preds = [_Predictor(m, q_max, horizon_qz, refraction, channels) for m in models]
     current = []
     for m, pr in zip(models, preds):
         s = _scale_search(obs, pr, m, 2 * tol, scale_range) if refine and m.refine else 1.0
@@ -271,7 +313,9 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             current[k], errors[k], tilts[k] = _refine(
                 m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
                 fit_texture, horizon_qz, tol)
-    return _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+    out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+    out.notes += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
+    return out
 
 
 def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):
@@ -304,12 +348,15 @@ def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):
 
 
 def _members(pred, phase, tilt, j):
-    qxy, qz, q = pred.positions(phase, tilt)
+    qxy, qz, q, qz_lo = pred.positions(phase, tilt)
     same_z = (np.abs(qz - qz[j]) < 1e-6) if np.isfinite(qz[j]) else np.isnan(qz)
-    same = np.nonzero((np.abs(qxy - qxy[j]) < 1e-6) & same_z)[0]
-    hkls = [tuple(int(v) for v in pred.hkl[m]) for m in same]
+    same = np.nonzero((np.abs(qxy - qxy[j]) < 1e-6) & same_z
+                      & (pred.channel == pred.channel[j]))[0]
+    hkls = [tuple(int(v) for v in pred.rows[m]) for m in same]
     rep = max(hkls, key=lambda t: (sum(v >= 0 for v in t), t))
-    return rep, hkls, float(qxy[j]), float(qz[j]), float(q[j])
+    at_yoneda = bool(np.isfinite(qz[j]) and qz_lo[j] < qz[j] - 1e-9 and
+                     pred.refraction is not None)
+    return rep, hkls, float(qxy[j]), float(qz[j]), float(q[j]), str(pred.channel[j]), at_yoneda
 
 
 def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine):
@@ -322,7 +369,8 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
             unassigned.append({"index": i, **entry})
             continue
         k = c["phase"]
-        rep, hkls, qxy_p, qz_p, q_p = _members(preds[k], phases[k], tilts[k], c["hkl_index"])
+        rep, hkls, qxy_p, qz_p, q_p, channel, at_yoneda = _members(
+            preds[k], phases[k], tilts[k], c["hkl_index"])
         textured = models[k].orientation is not None
         alts = []
         for d, kk, jj in c["alternatives"]:
@@ -332,6 +380,8 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
                       "equivalent_hkl": [list(h) for h in hkls[:24]],
                       "q_pred": q_p, "qxy_pred": qxy_p if textured else None,
                       "qz_pred": qz_p if textured else None, "residual": c["distance"],
+                      "channel": channel if textured else None,
+                      "at_yoneda": at_yoneda,
                       "ambiguous": bool(alts), "alternatives": alts})
     out_phases = []
     for k, m in enumerate(models):
@@ -360,6 +410,25 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
                 normal = _tilted(normal, tilts[k])
         fitted.append((phases[k], m.orientation, normal))
     return IndexResult(out_phases, peaks, unassigned, notes, fitted)
+
+
+def _refraction_check(peaks, models, refraction, horizon_qz, tol):
+    """A note when the q_z residuals of textured spots are systematically positive
+    (observed above predicted), the signature of refraction left out."""
+    if refraction is not None:
+        return []
+    textured = {m.phase.name for m in models if m.orientation is not None}
+    dz = np.array([p["qz"] - p["qz_pred"] for p in peaks
+                   if p["kind"] == "spot" and p["phase"] in textured
+                   and not (horizon_qz is not None and p["qz_pred"] <= horizon_qz + 1e-9)])
+    if dz.size < 3:
+        return []
+    mean, sem = float(dz.mean()), float(dz.std(ddof=1) / math.sqrt(dz.size))
+    if mean > max(3 * sem, tol / 8):
+        return [f"q_z residuals of textured spots are systematically positive "
+                f"({mean:+.4f} +- {sem:.4f} A^-1 over {dz.size} spots): refraction is "
+                "likely needed (give the film critical angle)"]
+    return []
 
 
 def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,

@@ -400,22 +400,67 @@ def predict_gi_spots(phase: Phase, normal_hkl, q_max: float, *, normal=None,
                    tuple(members[i] for i in order), inten[order])
 
 
-def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float):
-    """q_z at which a reflection of internal (refraction-corrected) ``qz`` appears on a
-    map computed without refraction correction (1/A; angles in rad).
+#: Exit channels of a reflection in a refracting film (Busch et al., J. Appl. Cryst. 39,
+#: 433 (2006)): "transmitted" (the refracted incident wave is scattered) and "reflected"
+#: (the incident wave reflected at the substrate is scattered).
+CHANNELS = ("transmitted", "reflected")
 
-    Inside the film ``qz = k0 (sin a_f' + sin a_i')`` with ``a' = sqrt(a^2 - a_c^2)``
-    (:func:`gixs.geometry.gi.refract`); outside, ``k0 (sin a_f + sin a_i)``. Reflections whose
-    exit wave stays inside the film (a_f' < 0) give NaN.
+
+def gi_exit_qz(qz, wavelength_a: float, incidence: float, critical_angle: float, *,
+               channel: str = "transmitted"):
+    """Where a reflection of internal (refraction-corrected) ``qz`` appears on a q_z axis
+    computed without refraction correction (1/A; angles in rad), DWBA in one film.
+
+    Inside the film the waves travel at ``a' = sqrt(a^2 - a_c^2)``
+    (:func:`gixs.geometry.gi.refract`). The scattered wave leaves upward with
+    ``k_z = k0 sin a_f'``; the wave it came from travels down (transmitted channel,
+    ``k_z = -k0 sin a_i'``) or up after the substrate reflection (reflected channel,
+    ``+k0 sin a_i'``). So ``sin a_f' = qz / k0 - sin a_i'`` (transmitted) or
+    ``qz / k0 + sin a_i'`` (reflected); outside, ``a_f = sqrt(a_f'^2 + a_c^2)`` and the
+    map shows ``k0 (sin a_f + sin a_i)``.
+
+    A transmitted reflection with ``qz < k0 sin a_i'`` (below the refracted horizon, e.g.
+    every in-plane q_z = 0 reflection) has no upward exit wave: its rod intensity, seen
+    through the exit transmission ``|t(a_f)|^2``, peaks at the Yoneda angle
+    ``a_f = a_c``; it is placed there and flagged.
+
+    Returns
+    -------
+    qz_apparent : ndarray
+        q_z (1/A) on the uncorrected map.
+    at_yoneda : ndarray of bool
+        True where the reflection was placed at the Yoneda (transmitted channel only).
+
+    Examples
+    --------
+    >>> import math
+    >>> qz, flag = gi_exit_qz([0.0, 0.5], 0.9763, math.radians(0.3), math.radians(0.24))
+    >>> bool(flag[0]), bool(flag[1])
+    (True, False)
     """
+    if channel not in CHANNELS:
+        raise ValueError(f"channel must be one of {CHANNELS}, got {channel!r}")
     k0 = 2 * math.pi / wavelength_a
-    ai_in = float(refract(incidence, critical_angle))
-    sin_af_in = np.asarray(qz, float) / k0 - math.sin(ai_in)
-    with np.errstate(invalid="ignore"):
-        af_in = np.where(sin_af_in >= 0, np.arcsin(np.clip(sin_af_in, -1, 1)), np.nan)
-        af = np.sqrt(af_in ** 2 + critical_angle ** 2)
-    return k0 * (np.sin(af) + math.sin(incidence))
+    qz = np.asarray(qz, float)
+    sin_ai_in = math.sin(float(refract(incidence, critical_angle)))
+    sign = -1.0 if channel == "transmitted" else 1.0
+    sin_af_in = qz / k0 + sign * sin_ai_in
+    at_yoneda = sin_af_in < 0
+    af_in = np.arcsin(np.clip(sin_af_in, 0.0, 1.0))
+    af = np.sqrt(af_in ** 2 + critical_angle ** 2)
+    return k0 * (np.sin(af) + math.sin(incidence)), at_yoneda
 
 
-# -- built-in library (data and spec parsing live in gixs.bragg.phases) ------------------------
-from gixs.bragg.phases import BUILTIN_NAMES, builtin_phase, parse_phase  # noqa: E402,F401
+def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float, *,
+                channel: str = "transmitted"):
+    """q_z (1/A) at which a reflection of internal ``qz`` appears on a map computed
+    without refraction correction: the first output of :func:`gi_exit_qz` (in-plane
+    reflections of the transmitted channel at the Yoneda, never NaN).
+
+    Examples
+    --------
+    >>> import math
+    >>> float(apparent_qz(0.0, 1.0, 0.005, 0.0))  # no refraction: q_z at the horizon
+    0.0
+    """
+    return gi_exit_qz(qz, wavelength_a, incidence, critical_angle, channel=channel)[0]

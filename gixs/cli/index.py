@@ -62,7 +62,7 @@ def add_arguments(p):
 
 def _models(args):
     from gixs.bragg.index import PhaseModel
-    from gixs.bragg.lattice import parse_phase
+    from gixs.bragg.phases import parse_phase
 
     out = []
     for spec in args.phase:
