@@ -1,0 +1,89 @@
+"""Refracted GI spot positions against an analytic DWBA calculation (exact Snell's law,
+written here independently of gixs.bragg.lattice), and assignment of refracted films."""
+
+import math
+
+import numpy as np
+import pytest
+
+from gixs.bragg.index import assign
+from gixs.bragg.lattice import gi_exit_qz, predict_gi_spots
+from gixs.bragg.phases import builtin_phase
+
+
+def _dwba_qz(qz, lam, ai, ac, channel):
+    """Exact Snell: cos a = n cos a' with n = cos a_c; transmitted sin a_f' = qz/k0 -
+    sin a_i', reflected qz/k0 + sin a_i'; no upward exit wave -> Yoneda (a_f = a_c)."""
+    k0 = 2 * math.pi / lam
+    n = math.cos(ac)
+    ai_in = math.acos(math.cos(ai) / n)
+    s = qz / k0 + (-1 if channel == "transmitted" else 1) * math.sin(ai_in)
+    if s < 0:
+        return k0 * (math.sin(ac) + math.sin(ai)), True
+    af = math.acos(n * math.cos(math.asin(s)))
+    return k0 * (math.sin(af) + math.sin(ai)), False
+
+
+@pytest.mark.parametrize("kev,ai_deg,ratio", [(12.7, 0.3, 0.6), (18.0, 0.2, 0.9),
+                                               (10.0, 0.5, 0.75)])
+@pytest.mark.parametrize("channel", ["transmitted", "reflected"])
+def test_exit_qz_matches_exact_dwba(kev, ai_deg, ratio, channel):
+    lam = 12.398419843 / kev
+    ai = math.radians(ai_deg)
+    ac = ratio * ai
+    qz = np.array([0.0, 0.005, 0.02, 0.05, 0.1, 0.3, 1.0, 2.5])
+    got, flag = gi_exit_qz(qz, lam, ai, ac, channel=channel)
+    for z, g, f in zip(qz, got, flag):
+        want, yon = _dwba_qz(z, lam, ai, ac, channel)
+        assert f == yon
+        assert g == pytest.approx(want, abs=2e-5)  # small-angle vs exact Snell
+    assert np.isfinite(got).all()
+
+
+def _observed(film, orient, lam, ai, ac, q_max, rng):
+    """Spots at their exact-DWBA apparent positions (transmitted channel), in-plane ones
+    at the Yoneda minus a random part of the Yoneda band, with 0.003 1/A noise."""
+    truth = predict_gi_spots(film, orient, q_max, min_rel_intensity=0.01)
+    k0 = 2 * math.pi / lam
+    horizon = k0 * math.sin(ai)
+    peaks, keys = [], []
+    for x, z, h in zip(truth.qxy, truth.qz, truth.hkl):
+        zz, yon = _dwba_qz(z, lam, ai, ac, "transmitted")
+        if yon:
+            zz -= rng.uniform(0, 0.6) * (zz - horizon)
+        peaks.append({"qxy": x + rng.normal(0, 0.003), "qz": zz + rng.normal(0, 0.003),
+                      "fwhm_qxy": 0.03, "fwhm_qz": 0.03})
+        keys.append((round(x, 3), round(z, 3), yon))
+    return peaks, keys
+
+
+@pytest.mark.parametrize("orient,kev,ai_deg,ratio", [((0, 0, 1), 12.7, 0.3, 0.9),
+                                                      ((1, 0, 1), 12.7, 0.3, 0.6),
+                                                      ((0, 0, 1), 18.0, 0.15, 0.75),
+                                                      ((1, 0, 1), 18.0, 0.2, 0.8)])
+def test_refracted_film_assigned_with_in_plane_spots(orient, kev, ai_deg, ratio):
+    lam = 12.398419843 / kev
+    ai, rng = math.radians(ai_deg), np.random.default_rng(7)
+    ac = ratio * ai
+    film = builtin_phase("CsPbI3").with_parameters(a=6.33)
+    peaks, keys = _observed(film, orient, lam, ai, ac, 3.0, rng)
+    horizon = 2 * math.pi / lam * math.sin(ai)
+    start = builtin_phase("CsPbI3")  # a = 6.29 A: 0.6 % off
+    res = assign(peaks, [(start, orient)], refraction=(lam, ai, ac), horizon_qz=horizon)
+    assert res.phases[0]["lattice"]["a"] == pytest.approx(6.33, rel=1e-3)
+    right = 0
+    n_in_plane = sum(k[2] for k in keys)
+    assert n_in_plane >= 3
+    got_in_plane = 0
+    by_index = {p["index"]: p for p in res.peaks}
+    for i, (x, z, yon) in enumerate(keys):
+        p = by_index.get(i)
+        if p and abs(p["qxy_pred"] - x) < 2e-3 * x + 1e-3 and p["at_yoneda"] == yon:
+            right += 1
+            got_in_plane += yon
+    assert right / len(keys) >= 0.9, (right, len(keys))
+    assert got_in_plane / n_in_plane >= 0.9
+    # refraction off: the residuals say refraction is needed
+    off = assign(peaks, [(start, orient)], horizon_qz=horizon)
+    assert any("refraction is likely needed" in n for n in off.notes), off.notes
+    assert not any("refraction is likely needed" in n for n in res.notes)
