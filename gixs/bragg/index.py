@@ -294,9 +294,13 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
     if bad or not channels:
         raise ValueError(f"channels must be some of {CHANNELS}, got {channels!r}")
     preds = [_Predictor(m, q_max, horizon_qz, refraction, channels) for m in models]
-    current = []
-    for m, pr in zip(models, preds):
+    current, warnings = [], [[] for _ in models]
+    for k, (m, pr) in enumerate(zip(models, preds)):
         s = _scale_search(obs, pr, m, 2 * tol, scale_range) if refine and m.refine else 1.0
+        if abs(s - 1) >= 0.98 * scale_range:
+            warnings[k].append(f"lattice scale search ended at its edge ({s - 1:+.1%} of the "
+                               f"+-{scale_range:.0%} range): the start lattice or the phase "
+                               "may be wrong")
         current.append(m.phase.scaled(s))
     tilts = [(0.0, 0.0)] * len(models)
     errors = [{} for _ in models]
@@ -310,10 +314,30 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
                     if c["phase"] == k and not c["cross_phase"]]
             if not rows:
                 continue
+            n_free = len(_param_vector(m, current[k], fit_texture)[0])
+            if n_free and len(rows) < n_free + 2:
+                if it == iterations - 1 or current[k] is not m.phase:
+                    msg = (f"refinement refused: {len(rows)} peaks for {n_free} free "
+                           f"parameters (needs >= {n_free + 2}); lattice kept at its start")
+                    if msg not in warnings[k]:
+                        warnings[k].append(msg)
+                current[k], errors[k], tilts[k] = m.phase, {}, (0.0, 0.0)
+                continue
             current[k], errors[k], tilts[k] = _refine(
                 m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
                 fit_texture, horizon_qz, tol)
+    for k, m in enumerate(models):
+        for key in [f for f in m.phase.free_parameters if f in ("a", "b", "c")]:
+            rel = getattr(current[k], key) / getattr(m.phase, key) - 1
+            if abs(rel) > scale_range + 1e-9:
+                warnings[k].append(f"refined {key} moved {rel:+.2%} from the start, farther "
+                                   f"than the +-{scale_range:.0%} prior")
     out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+    for k, ph in enumerate(out.phases):
+        ph["warnings"] = warnings[k]
+        if any(w.startswith("refinement refused") for w in warnings[k]):
+            ph["refined"] = False
+        out.notes += [f"WARNING {ph['name']}: {w}" for w in warnings[k]]
     out.notes += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
     return out
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 import os
+import sys
 
 from gixs.errors import GixsError
 from gixs.cli.common import add_correction_args, corrections_from_args, settings_from_args
@@ -204,6 +205,8 @@ def _print_summary(result):
         rms = "-" if p["rms_residual"] is None else f"{p['rms_residual']:.4f} A^-1"
         print(f"{p['name']} [{orient}]{' refined' if p['refined'] else ''}: {cells}; "
               f"{p['n_peaks']} peaks, rms residual {rms}")
+        for w in p.get("warnings", ()):
+            print(f"WARNING {p['name']}: {w}", file=sys.stderr)
     amb = sum(p["ambiguous"] for p in result.peaks)
     print(f"{len(result.peaks)} peaks assigned ({amb} ambiguous), "
           f"{len(result.unassigned)} unassigned")

@@ -87,3 +87,22 @@ def test_refracted_film_assigned_with_in_plane_spots(orient, kev, ai_deg, ratio)
     off = assign(peaks, [(start, orient)], horizon_qz=horizon)
     assert any("refraction is likely needed" in n for n in off.notes), off.notes
     assert not any("refraction is likely needed" in n for n in res.notes)
+
+
+def test_guard_rails_refuse_and_warn():
+    film = builtin_phase("CsPbI3").with_parameters(a=6.33)
+    rings = film.reflections(3.0)
+    two = [{"q": float(q), "fwhm": 0.03} for q in rings.q[:2]]
+    res = assign(two, [builtin_phase("CsPbI3")], scale_range=0.05)
+    ph = res.phases[0]
+    # cubic: 1 free parameter, 2 peaks < 1 + 2: refused, lattice at its start
+    assert not ph["refined"] and ph["lattice"]["a"] == pytest.approx(6.29)
+    assert any("refinement refused" in w for w in ph["warnings"])
+    # a start 3.6 % off with a +-3 % search: the search ends at its edge, the refined
+    # a lands beyond the prior, and both are said
+    many = [{"q": float(q), "fwhm": 0.03} for q in rings.q]
+    res = assign(many, [builtin_phase("CsPbI3").with_parameters(a=6.1)], scale_range=0.03)
+    w = res.phases[0]["warnings"]
+    assert any("edge" in x for x in w) and any("farther than" in x for x in w), w
+    ok = assign(many, [builtin_phase("CsPbI3")], scale_range=0.05).phases[0]
+    assert ok["warnings"] == [] and ok["lattice"]["a"] == pytest.approx(6.33, rel=1e-3)
