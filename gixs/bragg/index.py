@@ -326,6 +326,18 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             current[k], errors[k], tilts[k] = _refine(
                 m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
                 fit_texture, horizon_qz, tol)
+    reverted = False
+    for k, m in enumerate(models):
+        n_free = len(_param_vector(m, m.phase, fit_texture)[0])
+        n_k = sum(1 for c in table.values() if c["phase"] == k and not c["cross_phase"])
+        if refine and n_free and n_k < n_free + 2 and current[k] is not m.phase:
+            msg = (f"refinement refused: {n_k} peaks for {n_free} free parameters (needs "
+                   f">= {n_free + 2}); lattice kept at its start")
+            if msg not in warnings[k]:
+                warnings[k].append(msg)
+            current[k], errors[k], tilts[k], reverted = m.phase, {}, (0.0, 0.0), True
+    if reverted:
+        table = _assign_table(obs, models, preds, current, tilts, tol, ambiguity)
     for k, m in enumerate(models):
         for key in [f for f in m.phase.free_parameters if f in ("a", "b", "c")]:
             rel = getattr(current[k], key) / getattr(m.phase, key) - 1

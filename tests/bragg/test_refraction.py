@@ -106,3 +106,27 @@ def test_guard_rails_refuse_and_warn():
     assert any("edge" in x for x in w) and any("farther than" in x for x in w), w
     ok = assign(many, [builtin_phase("CsPbI3")], scale_range=0.05).phases[0]
     assert ok["warnings"] == [] and ok["lattice"]["a"] == pytest.approx(6.33, rel=1e-3)
+
+
+@pytest.mark.slow
+def test_real_mai_pbi2_film_no_silent_edge(tmp_path):
+    """sam27 (MAI:PbI2 on Si): --refine used to drive MAPbI3 to a = 6.62 A (+5 % edge) on
+    2 peaks without a word; now a refinement on too few peaks is refused and said."""
+    from ..conftest import REAL, needs_real  # noqa: F401
+    from gixs.cli.app import main
+
+    d = REAL / "pywaxs_cms_giwaxs_perovskite"
+    if not d.exists():
+        pytest.skip("real data absent")
+    img = next(d.glob("sam27_*.tiff"))
+    poni = next(d.glob("may23_poni4_*.poni"))
+    out = tmp_path / "r.json"
+    assert main(["index", str(img), "--poni", str(poni), "--incidence-deg", "0.3",
+                 "--phase", "MAPbI3:sg=Pm-3m,a=6.30", "--refine", "--json", str(out)]) == 0
+    import json
+
+    ph = json.loads(out.read_text())["phases"][0]
+    a = ph["lattice"]["a"]
+    at_edge = abs(a / 6.30 - 1) > 0.049
+    assert not at_edge or ph["warnings"]
+    assert ph["n_peaks"] >= 3 + 0 or any("refused" in w for w in ph["warnings"])
