@@ -10,7 +10,8 @@ from gixs.errors import GixsError
 def add_geometry_args(p, incidence_required=True):
     """--poni, --incidence-deg, --tilt-deg, --orientation, --critical-angle-deg."""
     p.add_argument("--poni", required=True, metavar="P.poni",
-                   help="detector geometry (pyFAI PONI file)")
+                   help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                        "geometry (gixs geometry --list)")
     p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
@@ -41,9 +42,9 @@ def add_correction_args(p):
 
 def geometry_from_args(args):
     """(DetectorGeometry, GIGeometry) from parsed arguments."""
-    from gixs.geometry.model import GIGeometry, load_poni
+    from gixs.geometry.model import GIGeometry
 
-    geometry = load_poni(args.poni)
+    geometry = load_geometry(args.poni)
     try:
         gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.orientation,
                                      args.critical_angle_deg)
@@ -51,6 +52,26 @@ def geometry_from_args(args):
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
                          f"{' '.join(str(exc).split(' ')[1:])}") from None
     return geometry, gi
+
+
+def load_geometry(spec):
+    """DetectorGeometry from a PONI file, or from a stored geometry's name.
+
+    A path that exists is read as a PONI file; a bare name (no folder, no ``.poni``) is
+    looked up among the stored geometries (:func:`gixs.calibrate.core.known_geometry`).
+    """
+    from gixs.calibrate.core import known_geometries, known_geometry
+    from gixs.errors import GeometryError
+    from gixs.geometry.model import load_poni
+
+    spec = os.fspath(spec)
+    if os.path.exists(spec) or os.sep in spec or spec.endswith(".poni"):
+        return load_poni(spec)
+    if spec in known_geometries():
+        return known_geometry(spec)
+    raise GeometryError(f"{spec}: neither a PONI file nor a stored geometry (stored: "
+                        f"{', '.join(known_geometries()) or 'none'}; see gixs geometry "
+                        "--list)")
 
 
 def corrections_from_args(args, shape):
