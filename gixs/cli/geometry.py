@@ -86,15 +86,15 @@ def run(args) -> int:
         raise ValueError("-o OUT.poni is required (or --list / --show)")
     shape = tuple(args.shape) if args.shape else None
     header_note = ""
-    meta = {}
+    meta, sensor = {}, None
     if args.from_header:
-        meta, shape = _header(args.from_header, shape)
+        meta, shape, sensor = image_header(args.from_header, shape)
     numbers = dict(beam_center_px=args.beam_center_px, distance_mm=args.distance_mm,
                    energy_kev=args.energy_kev, wavelength_a=args.wavelength_a)
     if args.from_header and not any(v is not None for v in numbers.values()) \
             and args.convention == "fit2d" and args.y_from == "top":
         geometry, used = geometry_from_header(meta, shape=shape, detector=args.detector,
-                                              source=args.from_header)
+                                              sensor=sensor, source=args.from_header)
         header_note = f"; from {args.from_header} header: {', '.join(used)}"
     else:
         used = []
@@ -124,7 +124,7 @@ def run(args) -> int:
                                  "--from-header IMAGE)")
             from gixs.geometry.from_numbers import infer_detector
 
-            name = infer_detector(shape, source=args.from_header or "--shape")
+            name = infer_detector(shape, sensor=sensor, source=args.from_header or "--shape")
         elif name is not None and not args.detector:
             used.append("detector")
         if args.pixel_um is not None and len(args.pixel_um) > 2:
@@ -143,21 +143,25 @@ def run(args) -> int:
     return 0
 
 
-def _header(path, shape):
-    """(parsed header metadata, image shape) of an image file."""
-    from gixs.io.frames import open_image, read_frame
+def image_header(path, shape=None):
+    """(parsed header metadata, image shape, sensor material or None) of an image file;
+    the metadata is {} when gixs.io.headers is not installed."""
+    from gixs.geometry.from_numbers import sensor_from_header
+    from gixs.io.frames import open_image
 
+    raw = open_image(path.split("::")[0])
+    data_shape = tuple(int(s) for s in raw.data.shape[-2:])
+    if shape is not None and tuple(shape) != data_shape:
+        raise ValueError(f"{path}: image is {data_shape[0]}x{data_shape[1]}, --shape says "
+                         f"{shape[0]}x{shape[1]}")
+    header = dict(getattr(raw, "header", {}) or {})
     try:
         from gixs.io.headers import parse_header
     except ImportError:
-        raise ValueError("--from-header needs gixs.io.headers (not in this install)") from None
-    frame = read_frame(path, 0)
-    if shape is not None and tuple(shape) != tuple(frame.data.shape):
-        raise ValueError(f"{path}: image is {frame.data.shape[0]}x{frame.data.shape[1]}, "
-                         f"--shape says {shape[0]}x{shape[1]}")
-    raw = open_image(path)
-    header = dict(getattr(raw, "header", {}) or {})
-    return parse_header(header, source=path), tuple(frame.data.shape)
+        meta = {}
+    else:
+        meta = parse_header(header, source=path)
+    return meta, data_shape, sensor_from_header(header)
 
 
 def _given(args):

@@ -6,6 +6,7 @@ import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, corrections_from_args,
                      geometry_from_args, output_dir, settings_from_args)
+from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
 
@@ -41,6 +42,7 @@ def run(args) -> int:
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    reduced.provenance["setup"] = effective_setup(args)
     _check_orientation(frame, geometry, gi, settings, corr["mask"])
     out = output_dir(args.output)
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]

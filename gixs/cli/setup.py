@@ -194,4 +194,7 @@ def effective_setup(args) -> dict:
             continue
         out[key] = list(val) if isinstance(val, tuple) else val
     out["command"] = getattr(args, "_name", None)
+    setup = getattr(args, "_setup", None)
+    out["setup_file"] = setup["file"] if setup else None
+    out["from_setup_file"] = sorted(setup["applied"]) if setup else []
     return out

@@ -256,19 +256,38 @@ def format_fit2d(geometry: DetectorGeometry, shape=None) -> str:
             f"detector {geometry.detector}")
 
 
-def infer_detector(shape, *, header_name=None, source="image"):
-    """pyFAI detector name for an image: the header's name, else the one detector layout
-    of that shape.
+def sensor_from_header(header) -> str | None:
+    """Sensor material a Pilatus/Eiger header states ("Si" or "CdTe"), or None.
 
-    Detectors that differ only in sensor material (Pilatus vs Pilatus CdTe) share pixel
-    size, shape and module gaps, so their geometry is the same: such a group counts as
-    one layout and its first (Si) name is returned. Raises ValueError, naming the
-    candidates, when the shape fits several layouts or none.
+    Pilatus headers carry a line ``# Silicon sensor, thickness 0.000450 m`` (fabio makes
+    it the key ``Silicon`` of TIFF headers, or keeps it inside a text block).
 
     Examples
     --------
-    >>> infer_detector((1043, 981))
-    'Pilatus1M'
+    >>> sensor_from_header({"Silicon": "sensor, thickness 0.000450 m"})
+    'Si'
+    """
+    for key, val in (header or {}).items():
+        text = f"{key} {val}".lower()
+        if "cdte sensor" in text or ("cdte" in str(key).lower() and "sensor" in text):
+            return "CdTe"
+        if "silicon sensor" in text or (str(key).lower() == "silicon" and "sensor" in text):
+            return "Si"
+    return None
+
+
+def infer_detector(shape, *, header_name=None, sensor=None, source="image"):
+    """pyFAI detector name for an image: the header's name, else the one detector of that
+    shape (and ``sensor`` material, "Si" or "CdTe", when given).
+
+    Detectors are told apart by pixel size and module-gap mask; Si and CdTe versions of
+    a Pilatus differ in their masks, so the sensor must be known for those. Raises
+    ValueError, naming the candidates, when the shape fits several or none.
+
+    Examples
+    --------
+    >>> infer_detector((1043, 981), sensor="Si")
+    'Pilatus 1M'
     """
     import pyFAI.detectors
 
@@ -276,31 +295,35 @@ def infer_detector(shape, *, header_name=None, source="image"):
     if header_name:
         det = make_detector(header_name, shape=shape, source=source)
         return detector_fields(det)[0]
+    if sensor not in (None, "Si", "CdTe"):
+        raise ValueError(f"sensor must be 'Si' or 'CdTe', got {sensor!r}")
     layouts = {}
     for cls in dict.fromkeys(pyFAI.detectors.ALL_DETECTORS.values()):
         try:
             det = cls()
         except Exception:  # noqa: BLE001 - detectors that need arguments
             continue
-        if det.shape is None or tuple(det.shape) != shape or det.__class__.__name__ == "Detector":
+        if det.shape is None or tuple(det.shape) != shape or cls is pyFAI.detectors.Detector:
+            continue
+        if sensor is not None and ("cdte" in det.name.lower()) != (sensor == "CdTe"):
             continue
         mask = det.mask
         key = (float(det.pixel1), float(det.pixel2),
                None if mask is None else hash(np.asarray(mask, bool).tobytes()))
         layouts.setdefault(key, []).append(det.name)
     if len(layouts) == 1:
-        names = next(iter(layouts.values()))
-        plain = [n for n in names if "cdte" not in n.lower()]
-        return (plain or names)[0]
+        return next(iter(layouts.values()))[0]
+    what = f"shape {shape[0]}x{shape[1]}" + (f" and a {sensor} sensor" if sensor else "")
     if not layouts:
-        raise ValueError(f"{source}: no pyFAI detector has shape {shape[0]}x{shape[1]}; "
-                         "give --detector NAME or --pixel-um")
-    raise ValueError(f"{source}: shape {shape[0]}x{shape[1]} fits several detectors ("
+        raise ValueError(f"{source}: no pyFAI detector has {what}; give --detector NAME "
+                         "or --pixel-um")
+    raise ValueError(f"{source}: {what} fits several detectors ("
                      + ", ".join(sorted(v[0] for v in layouts.values()))
                      + "); give --detector NAME")
 
 
-def geometry_from_header(meta: dict, *, shape=None, detector=None, source="header"):
+def geometry_from_header(meta: dict, *, shape=None, detector=None, sensor=None,
+                         source="header"):
     """Detector geometry from parsed header metadata (:func:`gixs.io.headers.parse_header`).
 
     Parameters
@@ -312,6 +335,8 @@ def geometry_from_header(meta: dict, *, shape=None, detector=None, source="heade
         Image shape; used to infer the detector when the header names none.
     detector : str, optional
         Detector name overriding the header's.
+    sensor : {"Si", "CdTe"}, optional
+        Sensor material (:func:`sensor_from_header`), to tell detectors of one shape apart.
 
     Returns
     -------
@@ -355,14 +380,16 @@ def geometry_from_header(meta: dict, *, shape=None, detector=None, source="heade
         py, px = (float(v) * 1e6 for v in meta["pixel_size_m"])
         if shape is not None:
             try:
-                det = make_detector(infer_detector(shape, source=source), shape=shape)
+                det = make_detector(infer_detector(shape, sensor=sensor, source=source),
+                                shape=shape)
             except ValueError:
                 det = make_detector(pixel_size_um=(py, px), shape=shape)
         else:
             det = make_detector(pixel_size_um=(py, px), shape=shape)
         used.append("pixel_size_m")
     elif shape is not None:
-        det = make_detector(infer_detector(shape, source=source), shape=shape)
+        det = make_detector(infer_detector(shape, sensor=sensor, source=source),
+                                shape=shape)
     else:
         raise GeometryError(f"{source}: header names no detector or pixel size; give "
                             "--detector")
@@ -380,5 +407,6 @@ def geometry_from_header(meta: dict, *, shape=None, detector=None, source="heade
 
 __all__ = ["CONVENTIONS", "make_detector", "wavelength_m", "fit2d_rotations",
            "geometry_from_beam_center", "fit2d_view", "format_fit2d", "infer_detector",
+           "sensor_from_header",
            "geometry_from_header"]
 

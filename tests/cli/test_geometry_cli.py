@@ -1,0 +1,53 @@
+"""gixs geometry: PONI from numbers, stored names, Fit2D view printed back."""
+
+import pyFAI
+import pytest
+from pyFAI.geometry import Geometry
+import pyFAI.detectors
+
+from gixs.cli.app import main
+from gixs.cli.common import load_geometry
+from gixs.errors import GeometryError
+
+
+def test_geometry_writes_poni_equal_to_setfit2d(tmp_path, capsys):
+    out = tmp_path / "g.poni"
+    assert main(["geometry", "--detector", "Pilatus1M", "--beam-center-px", "487.259",
+                 "512.548", "--distance-mm", "208.689", "--wavelength-a", "0.4066",
+                 "--detector-tilt-deg", "1.083", "--tilt-plane-deg", "12.646",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "direct distance 208.689 mm" in printed and "x=487.26 y=512.55" in printed
+    ai = pyFAI.load(str(out))
+    ref = Geometry(detector=pyFAI.detectors.detector_factory("Pilatus1M"))
+    ref.setFit2D(208.689, 487.259, 512.548, 1.083, 12.646)
+    for k in ("dist", "poni1", "poni2", "rot1", "rot2", "rot3"):
+        assert getattr(ai, k) == pytest.approx(getattr(ref, k), abs=1e-10), k
+    assert ai.wavelength == pytest.approx(0.4066e-10)
+
+
+def test_geometry_y_from_bottom_and_missing_numbers(tmp_path, capsys):
+    out = tmp_path / "p03.poni"
+    assert main(["geometry", "--detector", "Pilatus2M", "--beam-center-px", "791.51", "368",
+                 "--y-from", "bottom", "--distance-mm", "2565", "--energy-kev", "12",
+                 "-o", str(out)]) == 0
+    assert "y=1311.00 px from top (y from bottom 368.00)" in capsys.readouterr().out
+    assert pyFAI.load(str(out)).poni1 == pytest.approx(1311 * 172e-6)
+    assert main(["geometry", "--detector", "Pilatus2M", "--beam-center-px", "1", "2",
+                 "-o", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "missing --distance-mm, --energy-kev or --wavelength-a" in err
+
+
+def test_stored_geometry_names(capsys):
+    assert main(["geometry", "--list"]) == 0
+    listed = capsys.readouterr().out
+    assert "cms_lab6_jun23: Pilatus 1M" in listed
+    g = load_geometry("cms_lab6_jun23")
+    assert g.dist_m == pytest.approx(0.23377455241071443)  # the stored file's value
+    with pytest.raises(GeometryError, match="neither a PONI file nor a stored geometry"):
+        load_geometry("cms_lab6_jun99")
+    with pytest.raises(GeometryError, match="PONI file not found"):
+        load_geometry("missing.poni")
+    assert main(["geometry", "--show", "dioptas_ceo2_pilatus1m"]) == 0
+    assert "tilt 1.083 deg" in capsys.readouterr().out
