@@ -49,5 +49,18 @@ def test_stored_geometry_names(capsys):
         load_geometry("cms_lab6_jun99")
     with pytest.raises(GeometryError, match="PONI file not found"):
         load_geometry("missing.poni")
-    assert main(["geometry", "--show", "dioptas_ceo2_pilatus1m"]) == 0
-    assert "tilt 1.083 deg" in capsys.readouterr().out
+
+
+
+def test_show_prints_the_fit2d_view_dioptas_quotes(tmp_path, capsys):
+    """The Dioptas CeO2 PONI; its .xy header quotes the Fit2D view (data set README)."""
+    poni = tmp_path / "ceo2.poni"
+    poni.write_text("poni_version: 2\nDetector: Pilatus1M\nDistance: 0.208651380603\n"
+                    "Poni1: 0.0872948482846\nPoni2: 0.0799601126306\n"
+                    "Rot1: -0.0184422457059\nRot2: 0.00413760084465\n"
+                    "Rot3: -2.77645988275e-08\nWavelength: 4.066e-11\n")
+    assert main(["geometry", "--show", str(poni)]) == 0
+    out = capsys.readouterr().out
+    for text in ("direct distance 208.689 mm", "x=487.26 y=512.55", "tilt 1.083 deg",
+                 "tilt plane 12.65 deg"):
+        assert text in out, text
