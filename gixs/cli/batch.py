@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -22,6 +23,11 @@ def add_arguments(p):
                    help="image files, globs ('run_*.cbf'), multi-frame HDF5/NeXus (Eiger "
                         "master files; FILE.h5::/dataset), multi-frame TIFF/EDF/CBF, or "
                         "@LIST.txt (one input per line)")
+    add_batch_options(p)
+
+
+def add_batch_options(p):
+    """The options of ``gixs batch`` besides its inputs (``gixs watch`` shares them)."""
     add_geometry_args(p, incidence_required=False)
     p.set_defaults(incidence_deg=None)  # required unless --incidence-list
     p.add_argument("--incidence-list", metavar="FILE.txt",
@@ -58,8 +64,9 @@ def add_arguments(p):
                    help="progress bar on stderr (auto: only on a terminal)")
 
 
-def run(args) -> int:
-    from gixs.batch.run import reduce_stack
+def batch_inputs(args):
+    """(geometry, gi, keyword arguments of reduce_stack) from the batch options."""
+    from gixs.cli.setup import effective_setup
     from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
 
@@ -80,16 +87,21 @@ def run(args) -> int:
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     progress = {"auto": None, "on": True, "off": False}[args.progress]
+    kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
+                  scheduler=args.scheduler, output=args.output, table=table,
+                  metrics=not args.no_metrics, incidence_list=incidence, engine=args.engine,
+                  normalization=args.normalize_by, metrics_profile=args.metrics_profile,
+                  metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
+                  attrs={"setup": json.dumps(effective_setup(args), default=str)})
+    return geometry, gi, kwargs
+
+
+def run(args) -> int:
+    from gixs.batch.run import reduce_stack
+
+    geometry, gi, kwargs = batch_inputs(args)
     try:
-        res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask,
-                           dark=dark, flat=flat, workers=args.workers,
-                           scheduler=args.scheduler, output=args.output, table=table,
-                           resume=args.resume, metrics=not args.no_metrics,
-                           incidence_list=incidence, engine=args.engine,
-                           normalization=args.normalize_by,
-                           metrics_profile=args.metrics_profile,
-                           metrics_kwargs=metrics_kwargs, chunk_size=args.chunk,
-                           progress=progress)
+        res = reduce_stack(args.inputs, geometry, gi, resume=args.resume, **kwargs)
     except KeyboardInterrupt:
         print(f"gixs batch: interrupted; finished chunks are kept in {args.output}.parts/: "
               "run the same command with --resume to continue", file=sys.stderr)
