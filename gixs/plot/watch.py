@@ -7,9 +7,12 @@ import numpy as np
 from gixs.plot.common import _figure, _log_norm
 
 
-def _column(rows, prefix):
-    keys = [k for r in rows for k in r if k.startswith(prefix)]
-    return keys[0] if keys else None
+def _column(rows, prefixes):
+    for prefix in prefixes:
+        keys = [k for r in rows for k in r if k.startswith(prefix)]
+        if keys:
+            return keys[0]
+    return None
 
 
 def live_figure(output, rows, times=None, title="gixs watch"):
@@ -59,9 +62,10 @@ def live_figure(output, rows, times=None, title="gixs watch"):
     else:
         t = np.asarray([r.get("index", i) for i, r in enumerate(ok)], float)
         tlabel = "frame"
-    for ax, prefix, label in ((axes[1], "d_spacing", "d"), (axes[2], "peak_to_valley",
-                                                            "peak/valley")):
-        col = _column(ok, prefix)
+    for ax, prefixes, label in ((axes[1], ("d_spacing",), "d"),
+                                (axes[2], ("peak_to_valley_ratio", "peak_to_valley"),
+                                 "peak/valley")):
+        col = _column(ok, prefixes)
         if col is None:
             ax.set_title(f"{label}: no such column yet", fontsize=9)
             continue
