@@ -26,12 +26,17 @@ def add_arguments(p):
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
+                        "(deg), for Dioptas, GSAS-II, FullProf")
+    p.add_argument("--chi", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as a Fit2D .chi file (STEM_iq.chi)")
 
 
 def run(args) -> int:
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
-    from gixs.io.output import write_profile_csv, write_reduced_h5
+    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
 
     geometry, gi = geometry_from_args(args)
     frame = read_frame(args.image, args.frame)
@@ -53,6 +58,12 @@ def run(args) -> int:
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     for key, prof in reduced.profiles.items():
         write_profile_csv(base + names.get(key, f"_{key}.csv"), prof, reduced.provenance)
+    if args.xy:
+        write_xy(base + "_iq.xy", reduced.profiles["iq"], unit=args.xy,
+                 wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
+    if args.chi:
+        write_chi(base + "_iq.chi", reduced.profiles["iq"], unit=args.chi,
+                  wavelength_a=geometry.wavelength_a, title=stem)
     if not args.no_plot:
         from gixs.plot.common import reduction_figure, save
 

@@ -276,3 +276,62 @@ def read_profile_csv(path):
     header = lines[0].strip().split(",")
     arr = np.loadtxt(lines[1:], delimiter=",", ndmin=2)
     return header[0], arr[:, 0], arr[:, 1], arr[:, 2], arr[:, 3]
+
+
+def xy_columns(profile: Profile, unit: str, wavelength_a: float):
+    """(x, intensity, sigma, x label) of an I(|q|) profile in ``unit`` "q" (1/A) or
+    "2th" (deg); empty bins left out. 2theta = 2 asin(q lambda / 4 pi)."""
+    if unit not in ("q", "2th"):
+        raise ValueError(f"unit must be 'q' or '2th', got {unit!r}")
+    if profile.axis != "q":
+        raise ValueError(f"profile {profile.name} is along {profile.axis}, not |q|: only "
+                         "I(q) profiles have a 2theta (write the iq profile)")
+    ok = np.isfinite(profile.intensity) & (profile.count > 0)
+    x = profile.x[ok]
+    if unit == "2th":
+        s = x * wavelength_a / (4 * np.pi)
+        if np.any(s > 1):
+            raise ValueError("q beyond 4 pi / lambda: not a scattering angle")
+        return np.degrees(2 * np.arcsin(s)), profile.intensity[ok], profile.sigma[ok], \
+            "2th_deg"
+    return x, profile.intensity[ok], profile.sigma[ok], "q_A^-1"
+
+
+def write_xy(path, profile: Profile, *, unit: str = "q", wavelength_a: float,
+             provenance: dict | None = None) -> None:
+    """Write an I(q) profile as a ``.xy`` text file (``# `` header lines, then columns
+    x, intensity, sigma), read by Dioptas, GSAS-II, FullProf (free format) and numpy.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from gixs.results import Profile
+    >>> p = Profile(name="iq", axis="q", x=np.array([1.0]), intensity=np.array([5.0]),
+    ...             sigma=np.array([1.0]), count=np.array([3]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.xy")
+    >>> write_xy(path, p, unit="2th", wavelength_a=1.0)
+    >>> open(path).read().splitlines()[-1].split()[0]
+    '9.12855842'
+    """
+    x, i, s, label = xy_columns(profile, unit, wavelength_a)
+    head = [f"gixs profile {profile.name}, wavelength {wavelength_a:.6f} A"]
+    if provenance:
+        head.append(f"source {provenance.get('source', '')} frame {provenance.get('frame', 0)}")
+    head.append(f"{label} intensity_au sigma_au")
+    body = "".join(f"{a:.9g} {b:.7g} {c:.5g}\n" for a, b, c in zip(x, i, s))
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("".join(f"# {h}\n" for h in head) + body)
+
+
+def write_chi(path, profile: Profile, *, unit: str = "2th", wavelength_a: float,
+              title: str = "gixs") -> None:
+    """Write an I(q) profile in Fit2D's ``.chi`` format: title, x label, y label, number
+    of points, then ``x intensity`` lines (GSAS-II and FullProf read it)."""
+    x, i, _, label = xy_columns(profile, unit, wavelength_a)
+    lines = [title, "2-Theta Angle (Degrees)" if unit == "2th" else "Q (1/Angstrom)",
+             "Intensity", f"{len(x):14d}"]
+    lines += [f"{a:17.7E} {b:17.7E}" for a, b in zip(x, i)]
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            fh.write("\n".join(lines) + "\n")

@@ -110,3 +110,38 @@ def test_batch_file_stacks_frames_and_table(tmp_path):
         assert nxd.is_valid and nxd.signal.shape == (3, 150)
         assert nxd.axes_dataset_names == ["frame", "q"]
         assert math.isfinite(float(np.nanmax(nxd.signal[()])))
+
+
+def test_xy_and_chi_in_two_theta_match_pyfai(tmp_path):
+    """q -> 2theta as pyFAI relates them pixel by pixel; .chi has Fit2D's header lines."""
+    from gixs.io.output import write_chi, write_xy
+    from gixs.results import Profile
+
+    lam = 0.9
+    q = np.linspace(0.5, 4.0, 8)
+    prof = Profile(name="iq", axis="q", x=q, intensity=np.arange(8.0), sigma=np.ones(8),
+                   count=np.r_[np.ones(7, int), 0])
+    write_xy(tmp_path / "a.xy", prof, unit="2th", wavelength_a=lam)
+    arr = np.loadtxt(tmp_path / "a.xy")
+    # truth: pyFAI's per-pixel q and 2theta of a geometry at this wavelength
+    ai = _geometry(0.3, 0.2).make_integrator()
+    ai.wavelength = lam * 1e-10
+    q_pix = ai.array_from_unit(shape=(128, 160), unit="q_A^-1").ravel()
+    tth_pix = ai.array_from_unit(shape=(128, 160), unit="2th_deg").ravel()
+    order = np.argsort(q_pix)
+    q = np.interp(np.linspace(0.1, 0.9, 8), np.linspace(0, 1, q_pix.size), q_pix[order])
+    prof = Profile(name="iq", axis="q", x=q, intensity=np.arange(8.0), sigma=np.ones(8),
+                   count=np.r_[np.ones(7, int), 0])
+    write_xy(tmp_path / "a.xy", prof, unit="2th", wavelength_a=lam)
+    arr = np.loadtxt(tmp_path / "a.xy")
+    np.testing.assert_allclose(arr[:, 0], np.interp(q[:7], q_pix[order], tth_pix[order]),
+                               rtol=1e-4)
+    assert arr.shape == (7, 3)  # the empty bin is left out
+    write_xy(tmp_path / "q.xy", prof, unit="q", wavelength_a=lam)
+    np.testing.assert_allclose(np.loadtxt(tmp_path / "q.xy")[:, 0], q[:7], rtol=1e-6)
+    write_chi(tmp_path / "a.chi", prof, unit="2th", wavelength_a=lam, title="t")
+    lines = (tmp_path / "a.chi").read_text().splitlines()
+    assert lines[1].startswith("2-Theta") and int(lines[3]) == 7 and len(lines) == 11
+    with pytest.raises(ValueError, match="not \\|q\\|"):
+        write_xy(tmp_path / "b.xy", Profile("ip", "qxy", q, q, q, np.ones(8, int)),
+                 unit="2th", wavelength_a=lam)
