@@ -39,7 +39,7 @@ WARN_RMS_PX = 1.0
 MIN_RINGS = 3
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CalibrationResult:
     """Refined geometry and its quality report.
 
@@ -66,9 +66,9 @@ class CalibrationResult:
 
     def to_json(self, path) -> None:
         """Write the report as JSON, atomically."""
-        from gixs.io.frames import write_text
+        from gixs.io.jsonout import write_json
 
-        write_text(path, json.dumps(self.report, indent=2, sort_keys=False) + "\n")
+        write_json(path, self.report, schema="gixs.calibration")
 
     def write_poni(self, path, comment=None) -> None:
         """Write the geometry as a pyFAI PONI file (atomic), with a provenance comment."""
@@ -78,12 +78,6 @@ class CalibrationResult:
             f"{r['n_control_points']} points, residual RMS {r['residual_rms_deg']:.4f} deg "
             f"= {r['residual_rms_px']:.2f} px")
         write_poni(self.geometry, path, comment=note)
-
-    def plot(self, path) -> None:
-        """Save the QA figure (image with predicted rings, residuals per ring and vs chi)."""
-        from gixs.plot.calibration import plot_calibration
-
-        plot_calibration(self, path)
 
 
 # -- inputs ------------------------------------------------------------------------
