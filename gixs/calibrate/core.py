@@ -81,7 +81,7 @@ class CalibrationResult:
 
 
 # -- inputs ------------------------------------------------------------------------
-def detector_geometry(detector=None, pixel_size_um=None, shape=None, source="image"):
+def detector_geometry(detector=None, *, pixel_size_um=None, shape=None, source="image"):
     """A start :class:`DetectorGeometry` (placeholder PONI) for a detector and image shape.
 
     ``detector`` is a pyFAI detector name ("Pilatus1M", "Rayonix SX165", "Eiger2 4M"...),
@@ -167,7 +167,7 @@ def _load(image, mask):
 
 
 # -- the calibration ---------------------------------------------------------------
-def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detector=None,
+def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, detector=None,
               distance_mm=None, mask=None, refine_wavelength=False, pixel_size_um=None,
               max_rings=None, refine_rot3=False) -> CalibrationResult:
     """Calibrate the detector geometry from a powder image of a standard.
@@ -209,7 +209,8 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
     lam = _wavelength_m(wavelength_a, energy_kev)
     dspacing = _calibrant(calibrant)
     data, bad, source = _load(image, mask)
-    geo0 = detector_geometry(detector, pixel_size_um, data.shape, source=source)
+    geo0 = detector_geometry(detector, pixel_size_um=pixel_size_um, shape=data.shape,
+                             source=source)
     det = geo0.make_detector()
     if det.mask is not None and det.mask.shape == data.shape:
         bad = bad | (det.mask != 0)
