@@ -30,12 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     parser.subcommands = {}
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"gixs.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"gixs.cli.{name}":
-                continue  # command not built yet
-            raise
+        mod = importlib.import_module(f"gixs.cli.{name}")
         p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
         p.add_argument("--setup", metavar="FILE.toml",
