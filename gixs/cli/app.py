@@ -49,7 +49,7 @@ def _apply_setup(parser, argv):
     command = next((a for a in argv if a in parser.subcommands), None)
     if path is None or command is None:
         return None
-    setup = read_setup(path)
+    setup = read_setup(path, commands=tuple(parser.subcommands))
     dests = {a.dest for p in parser.subcommands.values() for a in p._actions
              if a.option_strings}
     applied = apply_setup(parser.subcommands[command], setup, command, argv, dests)

@@ -34,9 +34,10 @@ PATH_KEYS = {"poni", "mask", "dark", "flat", "incidence_list", "output", "table"
              "plot", "from_header", "show", "live_png", "reference", "cif"}
 
 
-def read_setup(path) -> dict:
+def read_setup(path, commands=()) -> dict:
     """Read a setup file: ``{"values": {key: value}, "commands": {name: {key: value}},
-    "path": absolute path}``; paths resolved relative to the file.
+    "path": absolute path}``; paths resolved relative to the file. A table whose name is
+    in ``commands`` (subcommand names) holds that subcommand's own values.
 
     Examples
     --------
@@ -48,8 +49,6 @@ def read_setup(path) -> dict:
     """
     import tomllib
 
-    from gixs.cli.app import COMMANDS
-
     path = os.path.abspath(os.fspath(path))
     if not os.path.isfile(path):
         raise GixsError(f"{path}: setup file not found")
@@ -59,16 +58,16 @@ def read_setup(path) -> dict:
     except tomllib.TOMLDecodeError as exc:
         raise GixsError(f"{path}: not a valid TOML setup file ({exc})") from None
     folder = os.path.dirname(path)
-    values, commands = {}, {}
+    values, per_command = {}, {}
     for key, val in data.items():
-        if isinstance(val, dict) and key in COMMANDS:
-            commands[key] = {k: _resolve(k, v, folder, path) for k, v in _flat(val, path)}
+        if isinstance(val, dict) and key in commands:
+            per_command[key] = {k: _resolve(k, v, folder, path) for k, v in _flat(val, path)}
         elif isinstance(val, dict):
             for k, v in _flat(val, path):
                 values[k] = _resolve(k, v, folder, path)
         else:
             values[key] = _resolve(key, val, folder, path)
-    return {"values": values, "commands": commands, "path": path}
+    return {"values": values, "commands": per_command, "path": path}
 
 
 def _flat(table, path):

@@ -30,7 +30,7 @@ def test_setup_values_relative_paths_and_tables(tmp_path):
                     'sample_orientation = 4\nsector = [[-10, 10], [80, 100]]\n'
                     '[corrections]\npolarization = 0.95\nno_solid_angle = true\n'
                     '[batch]\nworkers = 2\n')
-    s = read_setup(toml)
+    s = read_setup(toml, commands=("batch", "reduce"))
     assert s["values"]["poni"] == str(tmp_path / "cfg" / "setup.poni")
     assert s["values"]["mask"] == str(tmp_path / "masks" / "m.edf")
     assert s["values"]["polarization"] == 0.95
