@@ -100,6 +100,10 @@ def run(args) -> int:
         used = []
         if meta:
             if numbers["beam_center_px"] is None and meta.get("beam_center_px") is not None:
+                if args.convention != "fit2d" or args.y_from != "top":
+                    raise ValueError(f"{args.from_header}: the header's beam centre is in "
+                                     "array coordinates (x column, y row from the top); "
+                                     "--convention/--y-from apply to --beam-center-px only")
                 numbers["beam_center_px"] = meta["beam_center_px"]
                 used.append("beam_center_px")
             if numbers["distance_mm"] is None and meta.get("distance_m") is not None:

@@ -158,3 +158,67 @@ def test_geometry_from_header_dicts():
         geometry_from_header({"distance_m": 0.2, "beam_center_px": (1, 2)})
     with pytest.raises(GeometryError, match="pixel size"):
         geometry_from_header(dict(meta, pixel_size_m=(75e-6, 75e-6), detector="Pilatus1M"))
+
+
+# -- real Pilatus headers (skipped without ../shared/data/real) ----------------------
+from ..conftest import REAL, needs_real  # noqa: E402
+
+
+@needs_real
+def test_header_geometry_of_the_dioptas_pilatus_tiff(tmp_path, capsys):
+    """Beam_xy (498.18, 515.77) px and Detector_distance 0.21143 m from the TIFF header;
+    the header has no wavelength, so it is given; Pilatus 1M from shape + Si sensor."""
+    import pyFAI
+
+    from gixs.cli.app import main
+
+    tif = REAL / "dioptas_ceo2_pilatus1m" / "CeO2_Pilatus1M.tif"
+    out = tmp_path / "h.poni"
+    assert main(["geometry", "--from-header", str(tif), "-o", str(out)]) == 2
+    assert "no wavelength_a" in capsys.readouterr().err
+    assert main(["geometry", "--from-header", str(tif), "--wavelength-a", "0.4066",
+                 "-o", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "header: beam_center_px, distance_m" in printed
+    ai = pyFAI.load(str(out))
+    assert ai.detector.name == "Pilatus 1M"
+    assert (ai.dist, ai.poni2, ai.poni1) == pytest.approx(
+        (0.21143, 498.18 * 172e-6, 515.77 * 172e-6))
+    assert ai.wavelength == pytest.approx(0.4066e-10)
+
+
+@needs_real
+def test_header_geometry_refused_where_the_header_holds_defaults(tmp_path, capsys):
+    """CMS TIFFs carry camserver defaults (Beam_xy (0, 0), 1 m, 1.54 A): not a geometry."""
+    from gixs.cli.app import main
+
+    tif = sorted((REAL / "pywaxs_cms_giwaxs_perovskite").glob("sam0_*.tiff"))[0]
+    assert main(["geometry", "--from-header", str(tif), "-o", str(tmp_path / "x.poni")]) == 2
+    err = capsys.readouterr().err
+    assert "header has no wavelength_a, distance_m, beam_center_px" in err
+
+
+@needs_real
+def test_p03_cbf_detector_from_header_and_hint_from_bottom(tmp_path, capsys):
+    import pyFAI
+
+    from gixs.cli.app import main
+
+    cbf = sorted((REAL / "p03_gisaxs_4nm_insitu").glob("*.cbf"))[0]
+    out = tmp_path / "p03.poni"
+    assert main(["geometry", "--from-header", str(cbf), "--beam-center-px", "791.51", "368",
+                 "--y-from", "bottom", "--distance-mm", "2565", "--energy-kev", "12",
+                 "-o", str(out)]) == 0
+    assert "header: detector" in capsys.readouterr().out
+    ai = pyFAI.load(str(out))
+    assert ai.detector.shape == (1679, 1475)
+    assert ai.poni1 == pytest.approx(1311 * 172e-6)
+
+
+@needs_real
+def test_smi_wavelength_from_header():
+    from gixs.cli.geometry import image_header
+
+    meta, shape, sensor = image_header(str(REAL / "smi_waxs_tutorial" / "900kw_wa0.0.tif"))
+    assert meta["wavelength_a"] == pytest.approx(0.77012) and shape == (619, 1475)
+    assert infer_detector(shape, sensor=sensor) == "Pilatus 900k"
