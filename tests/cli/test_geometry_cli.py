@@ -64,3 +64,35 @@ def test_show_prints_the_fit2d_view_dioptas_quotes(tmp_path, capsys):
     for text in ("direct distance 208.689 mm", "x=487.26 y=512.55", "tilt 1.083 deg",
                  "tilt plane 12.65 deg"):
         assert text in out, text
+
+
+def test_calibrate_without_detector_refuses_an_unknown_shape(tmp_path, capsys):
+    import fabio
+    import numpy as np
+
+    tif = tmp_path / "odd.tif"
+    fabio.tifimage.TifImage(data=np.ones((123, 457), np.int32)).write(str(tif))
+    assert main(["calibrate", str(tif), "--calibrant", "LaB6", "--energy-kev", "12",
+                 "-o", str(tmp_path / "c.poni")]) == 2
+    assert "no pyFAI detector has shape 123x457" in capsys.readouterr().err
+
+
+from ..conftest import REAL, needs_real  # noqa: E402
+
+
+@pytest.mark.slow
+@needs_real
+def test_calibrate_infers_pilatus1m_on_the_cms_lab6_frame(tmp_path, capsys):
+    """No --detector: Pilatus 1M from shape and the header's Si sensor; the result equals
+    the stored cms_lab6_jun23 geometry made with --detector Pilatus1M."""
+    d = REAL / "pywaxs_cms_giwaxs_perovskite"
+    out = tmp_path / "c.poni"
+    assert main(["calibrate", str(d / "LaB6_5.6m_12.7keV_957.4s_x-1.601_th0.500_5.00s_"
+                                  "1116948_maxs.tiff"), "--calibrant", "LaB6",
+                 "--energy-kev", "12.7", "--mask",
+                 str(d / "jun23_nslsii11bmcms_WAXS2pil1M_mask_01.edf"), "--distance-mm",
+                 "230", "-o", str(out)]) == 0
+    assert "detector Pilatus 1M (from the image shape and sensor" in capsys.readouterr().out
+    got, ref = pyFAI.load(str(out)), load_geometry("cms_lab6_jun23")
+    assert got.dist == pytest.approx(ref.dist_m, abs=1e-5)
+    assert (got.poni1, got.poni2) == pytest.approx((ref.poni1_m, ref.poni2_m), abs=2e-5)
