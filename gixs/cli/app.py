@@ -82,6 +82,8 @@ def main(argv=None) -> int:
         return plain_format(msg, cat, *a, **k)
 
     warnings.formatwarning = formatwarning
+    for note in getattr(args, "_deprecated", None) or []:
+        warnings.warn(note, GixsWarning, stacklevel=1)
     try:
         return int(args._run(args) or 0)
     except (GixsError, ValueError, FileNotFoundError, PermissionError) as exc:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from gixs.errors import GixsError
 
 
+class DeprecatedAlias(argparse.Action):
+    """An old option name kept working; the run warns once that it is deprecated."""
+
+    def __init__(self, option_strings, dest, new=None, **kw):
+        self.new = new
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        notes = list(getattr(namespace, "_deprecated", []) or [])
+        notes.append(f"{option_string} is deprecated, use {self.new}")
+        namespace._deprecated = notes
+
+
 def add_geometry_args(p, incidence_required=True):
-    """--poni, --incidence-deg, --tilt-deg, --orientation, --critical-angle-deg."""
+    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg."""
     p.add_argument("--poni", required=True, metavar="P.poni",
                    help="detector geometry: a pyFAI PONI file, or the name of a stored "
                         "geometry (gixs geometry --list)")
@@ -16,9 +31,13 @@ def add_geometry_args(p, incidence_required=True):
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg, default 0)")
-    p.add_argument("--orientation", type=int, default=1, choices=range(1, 9), metavar="N",
-                   help="sample orientation on the image, EXIF code 1-8 (default 1: "
-                        "normal towards increasing row index)")
+    p.add_argument("--sample-orientation", type=int, default=1, choices=range(1, 9),
+                   metavar="N", help="sample orientation on the image, EXIF code 1-8 "
+                                     "(default 1: normal towards increasing row index; 4: "
+                                     "normal towards row 0)")
+    p.add_argument("--orientation", dest="sample_orientation", type=int, choices=range(1, 9),
+                   metavar="N", action=DeprecatedAlias, new="--sample-orientation",
+                   help="deprecated name of --sample-orientation")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg) for refraction-corrected q_z")
 
@@ -46,7 +65,7 @@ def geometry_from_args(args):
 
     geometry = load_geometry(args.poni)
     try:
-        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.orientation,
+        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.sample_orientation,
                                      args.critical_angle_deg)
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "

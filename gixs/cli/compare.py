@@ -22,9 +22,12 @@ def add_arguments(p):
         if a.dest == "poni":
             a.required = False
     p.add_argument("--mask", metavar="M", help="mask image for frames")
-    p.add_argument("--profile", default="ip", choices=("ip", "iq"))
-    p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"))
-    p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"))
+    p.add_argument("--profile", default="ip", choices=("ip", "iq"),
+                   help="frames: ip = in-plane cut |q_xy| (default), iq = azimuthal I(q)")
+    p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
+                   help="frames: lattice model of the nn distance (default auto)")
+    p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="frames: |q| range to analyse (A^-1)")
     p.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV (units in headers)")
     p.add_argument("--plot", metavar="OUT.png", help="write a comparison figure")
 

@@ -78,7 +78,7 @@ def run(args) -> int:
 
 
 def _check_orientation(frame, geometry, gi, settings, mask):
-    """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
+    """Warn when most scattering lies below the sample horizon: a wrong --sample-orientation."""
     import warnings
 
 
@@ -93,5 +93,5 @@ def _check_orientation(frame, geometry, gi, settings, mask):
     total = float(frame.data[ok].sum())
     if total > 0 and below / total > 0.7:
         warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "
-                      f"(q_z < 0): is --orientation {gi.orientation} right? Code 4 puts the "
+                      f"(q_z < 0): is --sample-orientation {gi.orientation} right? Code 4 puts the "
                       "surface normal towards row 0", GixsWarning, stacklevel=2)
