@@ -66,6 +66,7 @@ def add_batch_options(p):
 
 def batch_inputs(args):
     """(geometry, gi, keyword arguments of reduce_stack) from the batch options."""
+    from gixs.cli.common import batch_normalization
     from gixs.cli.setup import effective_setup
     from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
@@ -90,7 +91,8 @@ def batch_inputs(args):
     kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
                   scheduler=args.scheduler, output=args.output, table=table,
                   metrics=not args.no_metrics, incidence_list=incidence, engine=args.engine,
-                  normalization=args.normalize_by, metrics_profile=args.metrics_profile,
+                  normalization=batch_normalization(args.normalize_by),
+                  metrics_profile=args.metrics_profile,
                   metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
                   attrs={"setup": json.dumps(effective_setup(args), default=str)})
     return geometry, gi, kwargs

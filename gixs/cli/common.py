@@ -54,9 +54,90 @@ def add_correction_args(p):
                         "use 'none' via --no-polarization")
     p.add_argument("--no-polarization", action="store_true",
                    help="switch off the polarization correction")
-    p.add_argument("--normalize-by", type=float, default=None, metavar="X",
-                   help="divide intensities by X (exposure s x monitor); default: the "
-                        "file's exposure time when it has one, else 1")
+    add_normalization_arg(p)
+
+
+#: Named parts of --normalize-by and the unit each names.
+NORM_PARTS = {"exposure_s": "s", "monitor": "", "thickness_nm": "nm"}
+
+
+def add_normalization_arg(p):
+    """--normalize-by SPEC: the one normalisation option of every command."""
+    p.add_argument("--normalize-by", default=None, metavar="SPEC",
+                   help="divide intensities by the product of comma-separated parts: a "
+                        "number, 'exposure' / 'monitor' (the file's values), "
+                        "'exposure_s=X', 'monitor=X', 'thickness_nm=X', or 'none'; "
+                        "default: the file's exposure time when it has one, else 1")
+
+
+def normalization_from_spec(spec, metadata=None, source="image"):
+    """(factor, description) of a ``--normalize-by`` SPEC for a frame's metadata.
+
+    Examples
+    --------
+    >>> normalization_from_spec("exposure,thickness_nm=30", {"exposure_s": 2.0})
+    (60.0, 'exposure 2 s (from file), thickness 30 nm')
+    >>> normalization_from_spec(None, {})
+    (1.0, 'none')
+    """
+    metadata = metadata or {}
+    if spec is None or str(spec).strip() == "":
+        exp = metadata.get("exposure_s")
+        return (float(exp), f"exposure {float(exp):g} s (from file)") if exp else (1.0, "none")
+    factor, parts = 1.0, []
+    for raw in str(spec).split(","):
+        part = raw.strip().lower()
+        if part == "none":
+            continue
+        if part in ("exposure", "monitor"):
+            key = "exposure_s" if part == "exposure" else "monitor"
+            val = metadata.get(key)
+            if not val:
+                raise ValueError(f"--normalize-by {part}: {source} has no {part} in its "
+                                 "header; give the value (e.g. "
+                                 f"{key}=...)")
+            val = float(val)
+            desc = f"exposure {val:g} s (from file)" if part == "exposure" else \
+                f"monitor {val:g} (from file)"
+        elif "=" in part:
+            key, _, num = part.partition("=")
+            key = key.strip()
+            if key not in NORM_PARTS:
+                raise ValueError(f"--normalize-by: unknown part {key!r} (known: "
+                                 f"{', '.join(NORM_PARTS)}, exposure, monitor, a number)")
+            val = _positive(num, f"--normalize-by {key}")
+            desc = {"exposure_s": f"exposure {val:g} s", "monitor": f"monitor {val:g}",
+                    "thickness_nm": f"thickness {val:g} nm"}[key]
+        else:
+            val = _positive(part, "--normalize-by")
+            desc = f"factor {val:g}"
+        factor *= val
+        parts.append(desc)
+    return factor, ", ".join(parts) or "none"
+
+
+def batch_normalization(spec):
+    """A ``--normalize-by`` SPEC for a batch: None (each frame's exposure time, the
+    default and 'exposure') or one fixed factor; per-frame parts mixed with others are
+    refused (the batch takes one number or each frame's exposure)."""
+    if spec is None or str(spec).strip().lower() in ("", "exposure"):
+        return None
+    parts = [p.strip().lower() for p in str(spec).split(",")]
+    if any(p in ("exposure", "monitor") for p in parts):
+        raise ValueError("--normalize-by: a batch takes one fixed factor (numbers, "
+                         "exposure_s=, monitor=, thickness_nm=) or 'exposure' alone (each "
+                         "frame's exposure time); per-frame monitor is not supported")
+    return normalization_from_spec(spec, {})[0]
+
+
+def _positive(text, name):
+    try:
+        val = float(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected a positive number, got {text.strip()!r}") from None
+    if not val > 0 or val != val or val == float("inf"):
+        raise ValueError(f"{name} must be > 0, got {text.strip()}")
+    return val
 
 
 def geometry_from_args(args):

@@ -169,7 +169,7 @@ def run(args) -> int:
 
 
 def _index_image(args, models):
-    from gixs.cli.common import load_geometry
+    from gixs.cli.common import load_geometry, normalization_from_spec
     from gixs.geometry.model import GIGeometry
     from gixs.bragg.index import index_map
     from gixs.reduce.frame import reduce_frame
@@ -184,7 +184,7 @@ def _index_image(args, models):
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
     settings = settings_from_args(args, npt_map=(600, 600))
-    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     qmap = reduced.maps["qmap"]
     k0 = 2 * math.pi / geometry.wavelength_a

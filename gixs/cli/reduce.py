@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, corrections_from_args,
-                     geometry_from_args, output_dir, settings_from_args)
+                     geometry_from_args, normalization_from_spec, output_dir,
+                     settings_from_args)
 from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
@@ -45,7 +46,7 @@ def run(args) -> int:
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
-    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     reduced.provenance["setup"] = effective_setup(args)
     _check_orientation(frame, geometry, gi, settings, corr["mask"])

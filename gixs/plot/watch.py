@@ -47,7 +47,7 @@ def live_figure(output, rows, times=None, title="gixs watch"):
             axes[0].set_title(f"latest: {names[-1]}", fontsize=9)
         elif last is not None and "iq" in last:
             q, i = np.asarray(last["iq/q"]), np.asarray(last["iq/intensity"])
-            axes[0].loglog(q, np.where(i > 0, i, np.nan))
+            axes[0].semilogy(q, np.where(i > 0, i, np.nan))
             axes[0].set_xlabel("q (A^-1)")
             axes[0].set_ylabel("I (a.u.)")
             axes[0].set_title(f"latest I(q): {names[-1]}", fontsize=9)

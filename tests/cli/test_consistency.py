@@ -66,3 +66,45 @@ def test_index_texture_and_old_orientation_name(tmp_path):
     with pytest.warns(GixsWarning, match="--orientation is deprecated, use --texture"):
         assert main(["index", str(tmp_path / "none.xy"), "--phase", "LaB6",
                      "--orientation", "1", "1", "1"]) == 2
+
+
+@pytest.mark.parametrize("name", ("reduce", "spacing", "index", "batch", "watch"))
+def test_one_normalisation_option(name):
+    _, opts = _options(name)
+    assert opts["--normalize-by"].type is None  # a SPEC string, parsed in one place
+
+
+def test_normalization_spec():
+    from gixs.cli.common import batch_normalization, normalization_from_spec as spec
+
+    meta = {"exposure_s": 0.5, "monitor": 2e4}
+    assert spec(None, meta) == (0.5, "exposure 0.5 s (from file)")
+    assert spec("none", meta) == (1.0, "none")
+    assert spec("exposure,monitor", meta)[0] == pytest.approx(1e4)
+    assert spec("exposure_s=2,thickness_nm=30", meta) == (
+        60.0, "exposure 2 s, thickness 30 nm")
+    assert spec("3.5", {}) == (3.5, "factor 3.5")
+    with pytest.raises(ValueError, match="f.cbf has no monitor"):
+        spec("monitor", {}, "f.cbf")
+    with pytest.raises(ValueError, match="unknown part 'flux'"):
+        spec("flux=3", meta)
+    with pytest.raises(ValueError, match="must be > 0"):
+        spec("thickness_nm=-1", meta)
+    assert batch_normalization(None) is None and batch_normalization("exposure") is None
+    assert batch_normalization("exposure_s=2,monitor=10") == 20.0
+    with pytest.raises(ValueError, match="per-frame monitor"):
+        batch_normalization("exposure,monitor")
+
+
+def test_spacing_old_normalisation_flags_still_work():
+    from gixs.cli.spacing import normalization_from_args
+
+    args = build_parser().parse_args(["spacing", "f.tif", "--poni", "p", "--incidence-deg",
+                                      "0.3", "--thickness-nm", "30"])
+    assert args._deprecated == ["--thickness-nm is deprecated, use --normalize-by "
+                                "thickness_nm=X"]
+    assert normalization_from_args(args, {"exposure_s": 2.0}) == (
+        60.0, "exposure 2 s (from file), thickness 30 nm")
+    args = build_parser().parse_args(["spacing", "f.tif", "--poni", "p", "--incidence-deg",
+                                      "0.3", "--normalize-by", "exposure_s=1,thickness_nm=30"])
+    assert normalization_from_args(args, {"exposure_s": 2.0})[0] == 30.0
