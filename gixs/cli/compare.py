@@ -65,18 +65,23 @@ def _load(path, args):
                          orientation=False).to_dict()
 
 
-CSV_KEYS = (("label", "label"), ("q_star", "q_star_A^-1"), ("q_star_err", "q_star_err_A^-1"),
-            ("d_spacing", "d_nm"), ("d_spacing_err", "d_err_nm"),
-            ("d_change_nm", "d_change_nm"), ("d_change_err_nm", "d_change_err_nm"),
-            ("d_change_pct", "d_change_%"), ("nn_distance", "nn_distance_nm"),
-            ("lattice_model", "lattice_model"), ("fwhm", "fwhm_A^-1"),
-            ("coherence_length", "coherence_length_nm"), ("paracrystal_g", "paracrystal_g"),
-            ("peak_height", "peak_height_a.u."), ("height_ratio", "height_ratio"),
-            ("height_ratio_err", "height_ratio_err"), ("peak_area", "peak_area_a.u.A^-1"),
-            ("area_ratio", "area_ratio"), ("peak_to_valley", "peak_to_valley_a.u."),
-            ("p2v_ratio_vs_ref", "peak_to_valley_ratio_vs_ref"),
-            ("peak_to_valley_ratio", "peak_over_valley"), ("normalization", "normalization"),
-            ("source", "source"))
+def _csv_keys():
+    """(row key, CSV header): metrics named by :func:`gixs.units.metric_column`."""
+    from gixs.superlattice.ordering import UNITS
+    from gixs.units import metric_column
+
+    def m(key):
+        return key, metric_column(key, UNITS.get(key))
+
+    return (("label", "label"), m("q_star"), m("q_star_err"), m("d_spacing"),
+            m("d_spacing_err"), ("d_change_nm", "d_change_nm"),
+            ("d_change_err_nm", "d_change_err_nm"), ("d_change_pct", "d_change_%"),
+            m("nn_distance"), ("lattice_model", "lattice_model"), m("fwhm"),
+            m("coherence_length"), m("paracrystal_g"), m("peak_height"),
+            ("height_ratio", "height_ratio"), ("height_ratio_err", "height_ratio_err"),
+            m("peak_area"), ("area_ratio", "area_ratio"), m("peak_to_valley"),
+            ("p2v_ratio_vs_ref", "peak_to_valley_ratio_vs_ref"), m("peak_to_valley_ratio"),
+            ("normalization", "normalization"), ("source", "source"))
 
 
 def to_csv(rows) -> str:
@@ -85,10 +90,11 @@ def to_csv(rows) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([h for _, h in CSV_KEYS])
+    keys = _csv_keys()
+    w.writerow([h for _, h in keys])
     for r in rows:
         w.writerow(["" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float)
-                                                 else r[k]) for k, _ in CSV_KEYS])
+                                                 else r[k]) for k, _ in keys])
     return buf.getvalue()
 
 

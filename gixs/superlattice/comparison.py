@@ -8,19 +8,24 @@ from __future__ import annotations
 
 import math
 
-from gixs.superlattice.ordering import OrderingResult
+from gixs.superlattice.ordering import UNITS, OrderingResult
+from gixs.units import metric_column
 
+def _metric(key, fmt):
+    return key, metric_column(key, UNITS.get(key)), fmt
+
+
+#: (row key, text-table header, format); metric headers from gixs.units.metric_column.
 COMPARE_COLUMNS = (
-    ("label", "label", ""), ("q_star", "q_star_A^-1", ".5f"), ("q_star_err", "q_star_err_A^-1",
-                                                                 ".5f"),
-    ("d_spacing", "d_nm", ".3f"), ("d_change_nm", "d_change_nm", "+.3f"),
-    ("d_change_pct", "d_change_%", "+.2f"), ("nn_distance", "nn_nm", ".3f"),
-    ("lattice_model", "lattice", ""), ("fwhm", "fwhm_A^-1", ".5f"),
-    ("coherence_length", "coherence_nm", ".1f"), ("paracrystal_g", "g", ".3f"),
-    ("peak_height", "height_a.u.", ".4g"), ("height_ratio", "height_ratio", ".3f"),
-    ("peak_area", "area_a.u.A^-1", ".4g"), ("area_ratio", "area_ratio", ".3f"),
-    ("peak_to_valley", "p2v_a.u.", ".4g"), ("p2v_ratio_vs_ref", "p2v_diff_ratio", ".3f"),
-    ("peak_to_valley_ratio", "peak/valley", ".3f"),
+    ("label", "label", ""), _metric("q_star", ".5f"), _metric("q_star_err", ".5f"),
+    _metric("d_spacing", ".3f"), ("d_change_nm", "d_change_nm", "+.3f"),
+    ("d_change_pct", "d_change_%", "+.2f"), _metric("nn_distance", ".3f"),
+    ("lattice_model", "lattice", ""), _metric("fwhm", ".5f"),
+    _metric("coherence_length", ".1f"), _metric("paracrystal_g", ".3f"),
+    _metric("peak_height", ".4g"), ("height_ratio", "height_ratio", ".3f"),
+    _metric("peak_area", ".4g"), ("area_ratio", "area_ratio", ".3f"),
+    _metric("peak_to_valley", ".4g"), ("p2v_ratio_vs_ref", "p2v_diff_ratio", ".3f"),
+    _metric("peak_to_valley_ratio", ".3f"),
 )
 
 

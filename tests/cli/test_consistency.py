@@ -108,3 +108,21 @@ def test_spacing_old_normalisation_flags_still_work():
     args = build_parser().parse_args(["spacing", "f.tif", "--poni", "p", "--incidence-deg",
                                       "0.3", "--normalize-by", "exposure_s=1,thickness_nm=30"])
     assert normalization_from_args(args, {"exposure_s": 2.0})[0] == 30.0
+
+
+def test_metric_columns_have_one_name_everywhere():
+    """batch table, compare CSV and compare text table name metrics alike."""
+    from gixs.cli.compare import _csv_keys
+    from gixs.superlattice.comparison import COMPARE_COLUMNS
+    from gixs.superlattice.ordering import UNITS
+    from gixs.units import metric_column
+
+    csv_names = dict(_csv_keys())
+    text_names = {k: h for k, h, _ in COMPARE_COLUMNS}
+    for key in ("q_star", "d_spacing", "nn_distance", "fwhm", "coherence_length",
+                "paracrystal_g", "peak_height", "peak_area", "peak_to_valley",
+                "peak_to_valley_ratio"):
+        want = metric_column(key, UNITS[key])
+        assert csv_names[key] == want and text_names[key] == want, key
+    assert csv_names["d_spacing"] == "d_spacing_nm"
+    assert csv_names["peak_to_valley_ratio"] == "peak_to_valley_ratio"

@@ -99,7 +99,7 @@ def test_ordering_intensity_ratio(pair):
     assert rows[1]["height_ratio"] == pytest.approx(t.peak_height / c.peak_height)
     assert rows[1]["d_change_nm"] == pytest.approx(t.d_spacing - c.d_spacing)
     text = format_table(rows)
-    assert "d_nm" in text and "treated" in text
+    assert "d_spacing_nm" in text and "peak_to_valley_ratio" in text and "treated" in text
 
 
 def test_orders_lattice_and_orientation(pair):
