@@ -68,6 +68,9 @@ def run(args) -> int:
                     max_rings=args.max_rings)
     res.write_poni(args.output)
     if args.report:
+        from gixs.cli.setup import effective_setup
+
+        res.report["setup"] = effective_setup(args)
         res.to_json(args.report)
     if args.plot:
         from gixs.plot.calibration import plot_calibration

@@ -147,6 +147,9 @@ def run(args) -> int:
         meta.update(extra)
     d = result.to_dict()
     d["input"] = meta
+    from gixs.cli.setup import effective_setup
+
+    d["setup"] = effective_setup(args)
     if args.json:
         from gixs.io.jsonout import write_json
 

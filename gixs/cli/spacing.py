@@ -80,6 +80,9 @@ def run(args) -> int:
     d = res.to_dict()
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
+    from gixs.cli.setup import effective_setup
+
+    d["setup"] = effective_setup(args)
     if args.json:
         write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
