@@ -127,7 +127,7 @@ def _window_excess(x, d, w, centre, fwhm, avoid=None):
     return ii - isd, math.sqrt(var)
 
 
-def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, nslices=6):
+def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nslices=6):
     """Rod, ring or mixed for a peak seen at (|q_xy|, q_z) = (q_xy, qz_base) (1/A).
 
     Parameters
@@ -140,6 +140,10 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, nslices=6):
         Where the peak was found (1/A): its in-plane position and the q_z there.
     fwhm : float
         Its width (1/A).
+    q_ring : float, optional
+        |q| (1/A) of the ring hypothesis, when measured on its own (I(|q|)); default the
+        ring through (q_xy, qz_base). Given apart, a film with rods and a ring at
+        different places (mixed) has each window on its own feature.
 
     Returns
     -------
@@ -164,7 +168,7 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, nslices=6):
     aq = np.abs(pq.qxy.ravel())
     qz = pq.qz.ravel()
     w = np.asarray(norm, float).ravel()
-    big_q = math.hypot(q_xy, qz_base)
+    big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
     near = keep & (aq > 0.2 * big_q) & (aq < big_q + 3 * fwhm)
     if near.sum() < 100:

@@ -755,10 +755,33 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         qz_b = float(pq.qz[keep].min())
         q_xy = math.sqrt(max(big ** 2 - qz_b ** 2, 0.0))
     big_q = math.hypot(q_xy, qz_b)
+    clean_band = None
+    if rod_c is not None and ring_c is not None:
+        # the profile of the wrong kind smears the peak: the sharper width is the peak's;
+        # each hypothesis is tested where its own profile puts it
+        fwhm = min(rod_c.fwhm, ring_c.fwhm)
+        q_xy, qz_b = rod_c.q_star_centre, float(np.mean(band0))
+        big_q = ring_c.q_star_centre
+        # near the horizon a ring's q_xy and a rod blend in the cut: where is the rod
+        # above the ring's top (q_z > Q + FWHM), if there is one?
+        hi_band = (big_q + ring_c.fwhm, big_q + ring_c.fwhm + max(
+            ROD_BAND_FRACTION * big_q, ROD_BAND_PIXELS * px_qz))
+        if not ip_band and hi_band[0] > band0[1]:
+            hs = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=hi_band, **corr)
+            try:
+                prof_h, _, _ = _reduced_profile(frame, geometry, gi, hs, mask, "ip")
+                rod_h, _ = _try_measure(prof_h, q_range=q_range, **kw)
+            except ValueError:
+                rod_h = None
+            if rod_h is not None:
+                q_xy, seed = rod_h.q_star_centre, "in-plane cut above the ring's top"
+                clean_band = hi_band
+                fwhm = min(fwhm, rod_h.fwhm)
     keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q)
     rod_keep = region2.pop("_rod_keep")
     region.pop("_rod_keep", None)
-    ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm)
+    ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
+                       q_ring=big_q)
     ev["seed"] = seed
     ev["candidates"] = {
         "in-plane cut": None if rod_c is None else {"q": rod_c.q_star_centre,
@@ -789,6 +812,10 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         if ip_band:
             band = tuple(ip_band)
             how = "given"
+        elif kind == "mixed" and clean_band is not None:
+            band = clean_band
+            how = ("mixed film: the rods measured in a band above the ring's top "
+                   "(q_z > Q + FWHM), where no ring pixel blends in")
         else:
             q_rod = q_xy
             band = (qz_floor, qz_floor + max(ROD_BAND_FRACTION * q_rod, ROD_BAND_PIXELS * px_qz))
@@ -803,6 +830,19 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq")
         choice = {"requested": profile, "used": "iq", "axis": "q",
                   "pixels": region2["definition"]}
+    if use == "iq" and rod_c is not None:
+        # the first-order ring may lie in the horizon/Yoneda band the ring profile leaves
+        # out; the in-plane cut near the horizon then shows it below what I(|q|) found
+        q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
+        q_first = (ring_c.q_star_centre if ring_c is not None else float("nan"))
+        if not q_first < 1.3 * q_low:
+            raise NoPeakError(
+                f"the first-order ring is not measurable: the in-plane cut near the horizon "
+                f"shows a peak at |q| ~ {q_low:.4f} A^-1, below what I(|q|) of the film "
+                f"pixels finds ({q_first:.4f} A^-1); at this incidence the first ring lies "
+                f"in the horizon/Yoneda band (exit angle < "
+                f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
+                "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
     choice["orientation_check"] = check
     res = measure(prof, q_range=q_range, source=frame.source, **kw)
