@@ -23,6 +23,7 @@ horizon and is not checked.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 
@@ -36,37 +37,54 @@ NORMAL_DIRECTIONS = {1: "towards increasing row index", 4: "towards row 0",
 WARN_FRACTION = 0.7
 
 
-def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None, pq=None):
+@functools.lru_cache(maxsize=2)
+def _pixels(geometry, shape):
+    """Unit vectors to the pixel centres (3, n), solid angle x polarization, detector mask."""
+    geom = geometry.for_image_shape(shape)
+    ai = geom.make_integrator()
+    z, y, x = ai.calc_pos_zyx(corners=False)
+    r = np.sqrt(x * x + y * y + z * z)
+    u = np.stack([(x / r).ravel(), (y / r).ravel(), (z / r).ravel()])
+    norm = (ai.solidAngleArray(shape) * ai.polarization(shape, factor=0.99)).ravel()
+    det_mask = ai.detector.mask
+    ok = np.ones(int(np.prod(shape)), bool)
+    if det_mask is not None and tuple(det_mask.shape) == tuple(shape):
+        ok &= det_mask.ravel() == 0
+    return u, norm, ok
+
+
+def _weights(data, norm, ok, mask, invalid):
+    d = np.asarray(data, float).ravel()
+    ok = ok & np.isfinite(d)
+    if invalid is not None:
+        ok &= ~np.asarray(invalid, bool).ravel()
+    if mask is not None:
+        ok &= ~np.asarray(mask, bool).ravel()
+    return np.where(ok, np.clip(np.nan_to_num(d), 0, None) / norm, 0.0)
+
+
+def _below(w, u, gi):
+    from gixs.geometry.gi import sample_axes
+
+    total = float(w.sum())
+    if not total > 0:
+        return float("nan")
+    _, _, n = sample_axes(gi)
+    return float(w[(n @ u) < 0].sum()) / total
+
+
+def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
     """Share (0-1) of the frame's counts at exit angle < 0 for ``gi``'s orientation.
 
     Counts are divided by solid angle x polarization (0.99) so that distance effects
     do not weigh; NaN when the frame has no positive count.
     """
-    from gixs.geometry.gi import pixel_q
-
-    data = np.asarray(data, float)
-    geom = geometry.for_image_shape(data.shape)
-    ai = geom.make_integrator()
-    if pq is None:
-        pq = pixel_q(geom, gi, ai=ai)
-    ok = np.isfinite(data)
-    if invalid is not None:
-        ok &= ~np.asarray(invalid, bool)
-    if mask is not None:
-        ok &= ~np.asarray(mask, bool)
-    det_mask = ai.detector.mask
-    if det_mask is not None and det_mask.shape == data.shape:
-        ok &= det_mask == 0
-    norm = ai.solidAngleArray(data.shape) * ai.polarization(data.shape, factor=0.99)
-    w = np.where(ok, np.clip(data, 0, None) / norm, 0.0)
-    total = float(w.sum())
-    if not total > 0:
-        return float("nan")
-    return float(w[pq.exit_angle < 0].sum()) / total
+    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
+    return _below(_weights(data, norm, ok, mask, invalid), u, gi)
 
 
-def check_orientation(data, geometry, gi, *, mask=None, invalid=None, pq=None,
-                      warn=True, source=""):
+def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
+                      source=""):
     """Below-horizon test of the sample orientation; a dict (and a warning when wrong).
 
     Returns ``{"below_horizon_fraction", "ok", "message", "orientation"}``; ``ok`` is
@@ -86,7 +104,7 @@ def check_orientation(data, geometry, gi, *, mask=None, invalid=None, pq=None,
     if gi.incidence <= 0:
         return {"below_horizon_fraction": None, "ok": None, "orientation": gi.orientation,
                 "message": "incidence 0: no horizon, orientation not checked"}
-    f = below_horizon_fraction(data, geometry, gi, mask=mask, invalid=invalid, pq=pq)
+    f = below_horizon_fraction(data, geometry, gi, mask=mask, invalid=invalid)
     ok = not (f > WARN_FRACTION)
     msg = (f"{100 * f:.0f}% of the counts lie below the sample horizon for sample "
            f"orientation {gi.orientation}")
@@ -124,10 +142,10 @@ def detect_orientation(data, geometry, gi, *, mask=None, invalid=None, source=""
     if gi.incidence <= 0:
         raise GeometryError(f"{where}sample orientation 'auto' needs an incidence angle > 0 "
                             "(the horizon tells where the normal points)")
-    shares = {}
-    for code in NORMAL_DIRECTIONS:
-        g2 = dataclasses.replace(gi, orientation=code)
-        shares[code] = below_horizon_fraction(data, geometry, g2, mask=mask, invalid=invalid)
+    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
+    w = _weights(data, norm, ok, mask, invalid)
+    shares = {code: _below(w, u, dataclasses.replace(gi, orientation=code))
+              for code in NORMAL_DIRECTIONS}
     if not all(math.isfinite(v) for v in shares.values()):
         raise GeometryError(f"{where}sample orientation 'auto': the frame has no counts")
     order = sorted(shares, key=shares.get)

@@ -644,6 +644,11 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
                   orientation=True, settings=None) -> OrderingResult:
     """Reduce one frame, tell rods from rings, and measure the superlattice peak.
 
+    A failure raises :class:`NoPeakError` whose ``details`` attribute holds what was
+    looked at (``profiles``: the Profiles reduced, ``candidates``: the candidates and
+    why each was rejected, ``scattering_evidence``), so that callers can still write
+    their JSON and figure.
+
     The one measurement path of ``gixs spacing``, ``gixs batch`` metrics and the API.
 
     1. The film pixels (:func:`gixs.superlattice.classify.film_region`): above the
@@ -697,6 +702,21 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     >>> res.scattering_type, res.q_star_axis, round(res.d_spacing, 1)
     ('rod', 'qxy', 12.5)
     """
+    diag = {"profiles": {}, "candidates": {}, "scattering_evidence": None}
+    try:
+        return _measure_frame(frame_or_path, geometry, gi, diag, profile=profile, mask=mask,
+                              frame_index=frame_index, lattice=lattice, q_range=q_range,
+                              instrument_fwhm=instrument_fwhm, normalization=normalization,
+                              K=K, valley=valley, min_snr=min_snr, npt_q=npt_q,
+                              ip_band=ip_band, orientation=orientation, settings=settings)
+    except NoPeakError as exc:
+        exc.details = diag
+        raise
+
+
+def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_index,
+                   lattice, q_range, instrument_fwhm, normalization, K, valley, min_snr,
+                   npt_q, ip_band, orientation, settings):
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
     from gixs.superlattice.classify import classify_peak, film_region, pixel_angle
@@ -716,7 +736,7 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     valid = plan0.static_valid & ~frame.invalid & np.isfinite(frame.data)
     norm = plan0.norm.reshape(shape)
     notes = []
-    check = check_orientation(frame.data, geom, gi, mask=mask, invalid=frame.invalid, pq=pq,
+    check = check_orientation(frame.data, geom, gi, mask=mask, invalid=frame.invalid,
                               warn=False, source=frame.source)
     if check["ok"] is False:
         notes.append(check["message"])
@@ -737,11 +757,16 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     rod_set = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band0, **corr)
     prof_r, _, _ = _reduced_profile(frame, geometry, gi, rod_set, mask, "ip")
     rod_c, rod_why = _try_measure(prof_r, q_range=q_range, **kw)
+    diag["profiles"]["in-plane cut near the horizon (q_xy)"] = prof_r
+    diag["candidates"]["in-plane cut"] = rod_why or {"q": rod_c.q_star_centre,
+                                                    "snr": rod_c.snr}
     ring_mask = ~keep if mask is None else (np.asarray(mask, bool) | ~keep)
     ring_set = ReduceSettings(npt_q=npt, maps=False, cuts=False,
                               q_range=tuple(q_range) if q_range else None, **corr)
     prof_g, _, _ = _reduced_profile(frame, geometry, gi, ring_set, ring_mask, "iq")
     ring_c, ring_why = _try_measure(prof_g, q_range=q_range, **kw)
+    diag["profiles"]["I(|q|) of the film pixels"] = prof_g
+    diag["candidates"]["I(|q|)"] = ring_why or {"q": ring_c.q_star_centre, "snr": ring_c.snr}
     if rod_c is None and ring_c is None:
         raise NoPeakError(f"{rod_why} [in-plane cut, q_z {band0[0]:.4f}..{band0[1]:.4f} "
                           f"A^-1]; and {ring_why.replace('no superlattice peak found: ', '')}"
@@ -783,6 +808,7 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
                        q_ring=big_q)
     ev["seed"] = seed
+    diag["scattering_evidence"] = ev
     ev["candidates"] = {
         "in-plane cut": None if rod_c is None else {"q": rod_c.q_star_centre,
                                                     "fwhm": rod_c.fwhm, "snr": rod_c.snr},
@@ -830,11 +856,11 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq")
         choice = {"requested": profile, "used": "iq", "axis": "q",
                   "pixels": region2["definition"]}
-    if use == "iq" and rod_c is not None:
+    if use == "iq" and rod_c is not None and ring_c is not None:
         # the first-order ring may lie in the horizon/Yoneda band the ring profile leaves
         # out; the in-plane cut near the horizon then shows it below what I(|q|) found
         q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
-        q_first = (ring_c.q_star_centre if ring_c is not None else float("nan"))
+        q_first = ring_c.q_star_centre
         if not q_first < 1.3 * q_low:
             raise NoPeakError(
                 f"the first-order ring is not measurable: the in-plane cut near the horizon "
@@ -845,6 +871,7 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
                 "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
     choice["orientation_check"] = check
+    diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, **kw)
     orient = None
     if orientation:
