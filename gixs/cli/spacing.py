@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from gixs.cli.common import add_geometry_args, geometry_from_args
 
@@ -76,7 +75,8 @@ def normalization_from_args(args, metadata=None):
 def run(args) -> int:
     from gixs.cli.common import resolve_orientation
     from gixs.errors import NoPeakError
-    from gixs.io.frames import read_frame, read_mask, write_text
+    from gixs.io.frames import read_frame, read_mask
+    from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
     geometry, gi = geometry_from_args(args, allow_auto=True)
@@ -95,13 +95,13 @@ def run(args) -> int:
                             K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
                             ip_band=args.ip_band, orientation=not args.no_orientation)
     except NoPeakError as exc:
-        _write_failure(args, exc, gi, write_text)
+        _write_failure(args, exc, gi, write_json)
         raise
     d = res.to_dict()
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
     if args.json:
-        write_text(args.json, json.dumps(d, indent=1, allow_nan=False) + "\n")
+        write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import result_figure, save
 
@@ -115,9 +115,9 @@ def run(args) -> int:
     return 0
 
 
-def _write_failure(args, exc, gi, write_text):
+def _write_failure(args, exc, gi, write_json):
     """A failed measurement still writes its JSON (error, rejected candidates) and figure."""
-    from gixs.superlattice.ordering import _jsonable
+    from gixs.io.jsonout import to_jsonable as _jsonable
 
     details = getattr(exc, "details", None) or {}
     profiles = details.get("profiles", {})
@@ -131,7 +131,7 @@ def _write_failure(args, exc, gi, write_text):
          "units": {"profiles.q": "A^-1 (q_xy or |q| as the axis says)",
                    "profiles.intensity": "a.u.", "candidates.q": "A^-1"}}
     if args.json:
-        write_text(args.json, json.dumps(d, indent=1, allow_nan=False) + "\n")
+        write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import failure_figure, save
 

@@ -44,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from gixs.errors import GixsWarning, NoPeakError
+from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
 
@@ -156,7 +157,7 @@ class OrderingResult:
             if f.name.startswith("profile_") and f.name != "profile_name":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = _jsonable(v)
+            out[f.name] = to_jsonable(v)
         if include_profile and self.profile_x is not None:
             out["profile"] = {"q": self.profile_x.tolist(), "intensity": self.profile_y.tolist(),
                               "sigma": self.profile_sigma.tolist()}
@@ -193,22 +194,6 @@ class OrderingResult:
             o = self.orientation
             lines.append(f"orientation: {o.get('summary', '')}")
         return "\n".join(lines)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 # -- profile preparation ----------------------------------------------------------------
@@ -662,6 +647,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
        (``q_star_axis = "q"``). ``profile="ip"``/``"iq"`` forces the choice; one that
        contradicts the measured type warns.
 
+    Parameters not listed here are those of :func:`measure`.
+
     Parameters
     ----------
     frame_or_path : Frame, ndarray or path
@@ -680,7 +667,6 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         Also compute :func:`gixs.superlattice.orientation.orientation_metrics`.
     settings : ReduceSettings, optional
         Corrections (solid angle, polarization); bins and bands are set here.
-    Other parameters are those of :func:`measure`.
 
     Raises
     ------
@@ -883,7 +869,3 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     return dataclasses.replace(res, orientation=orient, source=src, scattering_type=kind,
                                scattering_evidence=ev, profile_choice=choice,
                                warnings=tuple(notes))
-
-
-# comparing films lives in its own module; re-exported here as part of the ordering API
-from gixs.superlattice.comparison import COMPARE_COLUMNS, compare, format_table  # noqa: E402,F401
