@@ -602,11 +602,11 @@ def _as_frame(frame_or_path, frame_index):
     return Frame(arr, ~np.isfinite(arr), "", 0)
 
 
-def _reduced_profile(frame, geometry, gi, settings, mask, name):
+def _reduced_profile(frame, geometry, gi, settings, mask, name, corrections=None):
     """Profile ``name`` of ``frame`` reduced by reduce_frame, on the pixels' mean abscissa."""
     from gixs.reduce.frame import get_plan, reduce_frame
 
-    red = reduce_frame(frame, geometry, gi, settings, mask=mask)
+    red = reduce_frame(frame, geometry, gi, settings, mask=mask, **(corrections or {}))
     plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
     valid = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
     prof = red.profiles[name]
@@ -626,7 +626,7 @@ def _try_measure(prof, **kw):
 def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, frame_index=0,
                   lattice="auto", q_range=None, instrument_fwhm=None, normalization=1.0,
                   K=0.9, valley="low", min_snr=5.0, npt_q=None, ip_band=None,
-                  orientation=True, settings=None) -> OrderingResult:
+                  orientation=True, settings=None, dark=None, flat=None) -> OrderingResult:
     """Reduce one frame, tell rods from rings, and measure the superlattice peak.
 
     A failure raises :class:`NoPeakError` whose ``details`` attribute holds what was
@@ -667,6 +667,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         Also compute :func:`gixs.superlattice.orientation.orientation_metrics`.
     settings : ReduceSettings, optional
         Corrections (solid angle, polarization); bins and bands are set here.
+    dark, flat : ndarray, optional
+        Dark frame (subtracted) and flat field (divided), as in reduce_frame.
 
     Raises
     ------
@@ -694,7 +696,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
                               frame_index=frame_index, lattice=lattice, q_range=q_range,
                               instrument_fwhm=instrument_fwhm, normalization=normalization,
                               K=K, valley=valley, min_snr=min_snr, npt_q=npt_q,
-                              ip_band=ip_band, orientation=orientation, settings=settings)
+                              ip_band=ip_band, orientation=orientation, settings=settings,
+                              dark=dark, flat=flat)
     except NoPeakError as exc:
         exc.details = diag
         raise
@@ -702,7 +705,7 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
 
 def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_index,
                    lattice, q_range, instrument_fwhm, normalization, K, valley, min_snr,
-                   npt_q, ip_band, orientation, settings):
+                   npt_q, ip_band, orientation, settings, dark, flat):
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
     from gixs.superlattice.classify import classify_peak, film_region, pixel_angle
@@ -741,7 +744,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(
         k0 * math.sin(math.radians(0.2)), ROD_BAND_PIXELS * px_qz))
     rod_set = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band0, **corr)
-    prof_r, _, _ = _reduced_profile(frame, geometry, gi, rod_set, mask, "ip")
+    dc = {"dark": dark, "flat": flat}
+    prof_r, _, _ = _reduced_profile(frame, geometry, gi, rod_set, mask, "ip", dc)
     rod_c, rod_why = _try_measure(prof_r, q_range=q_range, **kw)
     diag["profiles"]["in-plane cut near the horizon (q_xy)"] = prof_r
     diag["candidates"]["in-plane cut"] = rod_why or {"q": rod_c.q_star_centre,
@@ -749,7 +753,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     ring_mask = ~keep if mask is None else (np.asarray(mask, bool) | ~keep)
     ring_set = ReduceSettings(npt_q=npt, maps=False, cuts=False,
                               q_range=tuple(q_range) if q_range else None, **corr)
-    prof_g, _, _ = _reduced_profile(frame, geometry, gi, ring_set, ring_mask, "iq")
+    prof_g, _, _ = _reduced_profile(frame, geometry, gi, ring_set, ring_mask, "iq", dc)
     ring_c, ring_why = _try_measure(prof_g, q_range=q_range, **kw)
     diag["profiles"]["I(|q|) of the film pixels"] = prof_g
     diag["candidates"]["I(|q|)"] = ring_why or {"q": ring_c.q_star_centre, "snr": ring_c.snr}
@@ -780,7 +784,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         if not ip_band and hi_band[0] > band0[1]:
             hs = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=hi_band, **corr)
             try:
-                prof_h, _, _ = _reduced_profile(frame, geometry, gi, hs, mask, "ip")
+                prof_h, _, _ = _reduced_profile(frame, geometry, gi, hs, mask, "ip", dc)
                 rod_h, _ = _try_measure(prof_h, q_range=q_range, **kw)
             except ValueError:
                 rod_h = None
@@ -834,12 +838,12 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
             how = (f"from the peak: q_z from exit angle {region2['rod_floor_deg']:.3f} deg "
                    f"({region2['rod_definition']}) up by max(0.3 q*, {ROD_BAND_PIXELS} pixels)")
         s_use = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band, **corr)
-        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, s_use, mask, "ip")
+        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, s_use, mask, "ip", dc)
         choice = {"requested": profile, "used": "ip", "axis": "qxy",
                   "band_qz_A^-1": list(band), "band": how}
     else:
         m2 = ~keep2 if mask is None else (np.asarray(mask, bool) | ~keep2)
-        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq")
+        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq", dc)
         choice = {"requested": profile, "used": "iq", "axis": "q",
                   "pixels": region2["definition"]}
     if use == "iq" and rod_c is not None and ring_c is not None:
