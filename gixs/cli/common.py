@@ -31,11 +31,11 @@ def add_geometry_args(p, incidence_required=True):
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg, default 0)")
-    p.add_argument("--sample-orientation", type=int, default=1, choices=range(1, 9),
-                   metavar="N", help="sample orientation on the image, EXIF code 1-8 "
-                                     "(default 1: normal towards increasing row index; 4: "
-                                     "normal towards row 0)")
-    p.add_argument("--orientation", dest="sample_orientation", type=int, choices=range(1, 9),
+    p.add_argument("--sample-orientation", type=orientation_code, default=1, metavar="N",
+                   help="sample orientation on the image, EXIF code 1-8 (default 1: "
+                        "normal towards increasing row index; 4: towards row 0), or 'auto' "
+                        "(where the command supports it): found from the frame's horizon")
+    p.add_argument("--orientation", dest="sample_orientation", type=orientation_code,
                    metavar="N", action=DeprecatedAlias, new="--sample-orientation",
                    help="deprecated name of --sample-orientation")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
@@ -140,13 +140,37 @@ def _positive(text, name):
     return val
 
 
-def geometry_from_args(args):
-    """(DetectorGeometry, GIGeometry) from parsed arguments."""
+def orientation_code(text):
+    """argparse type of --orientation: an EXIF code 1-8 or 'auto'."""
+    import argparse
+
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        code = int(text)
+    except ValueError:
+        code = 0
+    if not 1 <= code <= 8:
+        raise argparse.ArgumentTypeError(f"expected an EXIF code 1-8 or 'auto', got {text!r}")
+    return code
+
+
+def geometry_from_args(args, allow_auto=False):
+    """(DetectorGeometry, GIGeometry) from parsed arguments.
+
+    ``--sample-orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
+    (the command then calls :func:`resolve_orientation` on its frame); else it is an error.
+    """
     from gixs.geometry.model import GIGeometry
 
     geometry = load_geometry(args.poni)
+    code = args.sample_orientation
+    if code == "auto" and not allow_auto:
+        raise ValueError("--sample-orientation auto is not supported by this command; find the "
+                         "code with `gixs spacing IMAGE --sample-orientation auto` and give it")
     try:
-        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.sample_orientation,
+        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg,
+                                     1 if code == "auto" else code,
                                      args.critical_angle_deg)
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
@@ -202,3 +226,24 @@ def output_dir(path):
         raise GixsError(f"{path}: -o must name a folder, and this is a file")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+def resolve_orientation(args, frame, geometry, gi, mask=None, option="--sample-orientation"):
+    """``gi`` with the orientation the frame supports when ``option`` was 'auto'.
+
+    Prints the code chosen and why on stderr; raises GeometryError when the frame does
+    not tell (see :func:`gixs.reduce.orientation_check.detect_orientation`).
+    """
+    import dataclasses
+    import sys
+
+    from gixs.reduce.orientation_check import detect_orientation
+
+    value = getattr(args, option.lstrip("-").replace("-", "_"))
+    if value != "auto":
+        return gi
+    code, ev = detect_orientation(frame.data, geometry, gi, mask=mask, invalid=frame.invalid,
+                                  source=frame.source)
+    print(f"{option} auto: {ev['why']}", file=sys.stderr)
+    return dataclasses.replace(gi, orientation=code)
+
