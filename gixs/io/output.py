@@ -299,7 +299,7 @@ def xy_columns(profile: Profile, unit: str, wavelength_a: float):
 
 def write_xy(path, profile: Profile, *, unit: str = "q", wavelength_a: float,
              provenance: dict | None = None) -> None:
-    """Write an I(q) profile as a ``.xy`` text file (``# `` header lines, then columns
+    """Write an I(q) profile as a ``.xy`` text file (header lines starting with ``#``, then columns
     x, intensity, sigma), read by Dioptas, GSAS-II, FullProf (free format) and numpy.
 
     Examples
