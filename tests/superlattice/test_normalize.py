@@ -1,0 +1,59 @@
+"""Fair-comparison normalisation: xraydb critical angles, Fresnel transmission, pairs."""
+
+import math
+
+import pytest
+
+from gixs.superlattice.normalize import (critical_angle_deg, normalization, optical_constants,
+                                         transmission_sq)
+
+
+@pytest.mark.parametrize("formula,density,kev,ac_deg", [
+    ("Si", 2.33, 8.048, 0.223),     # tabulated Si critical angle at Cu K-alpha
+])
+def test_critical_angle_from_xraydb(formula, density, kev, ac_deg):
+    d, _ = optical_constants(formula, density, kev)
+    assert critical_angle_deg(d) == pytest.approx(ac_deg, rel=0.02)
+
+
+def test_transmission_limits():
+    d = 5e-6
+    ac = critical_angle_deg(d)
+    assert transmission_sq(ac, d, 1e-10) == pytest.approx(4.0, rel=0.05)  # |t| -> 2 at a_c
+    assert transmission_sq(20 * ac, d, 1e-8) == pytest.approx(1.0, abs=0.01)
+    assert transmission_sq(0.2 * ac, d, 1e-8) < 0.2
+
+
+def _delta(ac_deg):
+    return math.radians(ac_deg) ** 2 / 2
+
+
+@pytest.mark.parametrize("ai,af", [(0.3, 0.2), (0.3, 0.14), (0.2, 0.18), (0.5, 0.3)])
+def test_treated_control_ratio_recovered(ai, af):
+    """Films with a_c 0.13 / 0.15 deg (issue's pair), true height ratio 1.7."""
+    truth = 1.7
+    films = {"control": _delta(0.13), "treated": _delta(0.15)}
+    beta = 2e-8
+    heights = {}
+    for name, d in films.items():
+        intrinsic = truth if name == "treated" else 1.0
+        heights[name] = (intrinsic * transmission_sq(ai, d, beta) * transmission_sq(af, d, beta)
+                         / math.sin(math.radians(ai)) * 2.0)
+    raw = heights["treated"] / heights["control"]
+    norm = {n: normalization(exposure_s=2.0, incidence_deg=ai, exit_deg=af, footprint=True,
+                             fresnel=True, film={"delta": d, "beta": beta})["factor"]
+            for n, d in films.items()}
+    fair = (heights["treated"] / norm["treated"]) / (heights["control"] / norm["control"])
+    assert fair == pytest.approx(truth, rel=0.05)
+    assert abs(raw / truth - 1) > 0.02  # the raw ratio is biased by the Fresnel terms
+
+
+def test_terms_recorded_and_switchable():
+    n = normalization(exposure_s=1.0, thickness_nm=50.0, incidence_deg=0.2, footprint=True)
+    assert set(n["terms"]) == {"exposure", "thickness", "footprint"}
+    assert "fresnel" in n["off"] and "monitor" in n["off"]
+    assert n["factor"] == pytest.approx(50.0 / math.sin(math.radians(0.2)))
+    with pytest.raises(ValueError, match="exit_deg"):
+        normalization(incidence_deg=0.2, fresnel=True, film={"delta": 1e-6})
+    with pytest.raises(ValueError, match="exposure"):
+        normalization(exposure_s=0.0)
