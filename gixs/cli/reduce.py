@@ -32,16 +32,21 @@ def run(args) -> int:
     from gixs.io.frames import read_frame
     from gixs.io.output import write_profile_csv, write_reduced_h5
 
-    geometry, gi = geometry_from_args(args)
+    from gixs.cli.common import resolve_orientation
+    from gixs.reduce.orientation_check import check_orientation
+
+    geometry, gi = geometry_from_args(args, allow_auto=True)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
+    gi = resolve_orientation(args, frame, geometry, gi, corr["mask"])
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    _check_orientation(frame, geometry, gi, settings, corr["mask"])
+    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
+                      source=args.image)
     out = output_dir(args.output)
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
     if args.frame:
@@ -62,23 +67,3 @@ def run(args) -> int:
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")
     return 0
-
-
-def _check_orientation(frame, geometry, gi, settings, mask):
-    """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
-    import warnings
-
-
-    from gixs.errors import GixsWarning
-    from gixs.reduce.frame import get_plan
-
-    if gi.incidence <= 0:
-        return
-    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
-    ok = plan.static_valid & ~frame.invalid
-    below = float(frame.data[ok & (plan.pq.exit_angle < 0)].sum())
-    total = float(frame.data[ok].sum())
-    if total > 0 and below / total > 0.7:
-        warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "
-                      f"(q_z < 0): is --orientation {gi.orientation} right? Code 4 puts the "
-                      "surface normal towards row 0", GixsWarning, stacklevel=2)
