@@ -57,3 +57,24 @@ def test_terms_recorded_and_switchable():
         normalization(incidence_deg=0.2, fresnel=True, film={"delta": 1e-6})
     with pytest.raises(ValueError, match="exposure"):
         normalization(exposure_s=0.0)
+
+
+def test_compare_with_fresnel_normalisation_recovers_ratio_and_flags():
+    from gixs.superlattice.comparison import compare
+
+    ai, af, beta, truth = 0.3, 0.16, 2e-8, 1.04
+    rows, norms = [], []
+    for ac, intrinsic in ((0.13, 1.0), (0.15, truth)):
+        d = _delta(ac)
+        h = 1000.0 * intrinsic * transmission_sq(ai, d, beta) * transmission_sq(af, d, beta)
+        rows.append({"q_star": 0.1, "d_spacing": 6.0, "d_spacing_err": 0.01,
+                     "peak_height": h, "peak_height_err": 0.03 * h, "peak_area": h / 50,
+                     "peak_area_err": 0.03 * h / 50, "peak_to_valley": h / 2})
+        norms.append(normalization(incidence_deg=ai, exit_deg=af, fresnel=True,
+                                   film={"delta": d, "beta": beta}))
+    raw = compare(rows)[1]
+    fair = compare(rows, normalizations=norms)[1]
+    assert fair["height_ratio"] == pytest.approx(truth, rel=0.05)
+    assert abs(raw["height_ratio"] - truth) > 0.05 * truth  # raw: Fresnel bias
+    assert fair["height_within_error"] is True  # 4% with 4% error: not a difference
+    assert fair["normalization_terms"]["terms"]["fresnel"]["value"] > 0
