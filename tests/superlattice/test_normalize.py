@@ -78,3 +78,27 @@ def test_compare_with_fresnel_normalisation_recovers_ratio_and_flags():
     assert abs(raw["height_ratio"] - truth) > 0.05 * truth  # raw: Fresnel bias
     assert fair["height_within_error"] is True  # 4% with 4% error: not a difference
     assert fair["normalization_terms"]["terms"]["fresnel"]["value"] > 0
+
+
+def test_cli_compare_fresnel(tmp_path, capsys):
+    from gixs.cli.app import main
+    from gixs.io.jsonout import write_json
+
+    base = {"q_star": 0.1, "q_star_err": 1e-4, "d_spacing": 6.0, "d_spacing_err": 0.01,
+            "peak_height": 10.0, "peak_height_err": 0.3, "peak_area": 1.0,
+            "peak_area_err": 0.03, "peak_to_valley": 5.0, "fit": {}}
+    write_json(tmp_path / "c.json", base, schema="gixs.spacing")
+    write_json(tmp_path / "t.json", dict(base, peak_height=11.0), schema="gixs.spacing")
+    args = [str(tmp_path / "c.json"), str(tmp_path / "t.json"), "--fresnel", "--footprint",
+            "--film", "PbS:7.6", "PbS:6.5", "--energy-kev", "12", "--incidence-deg", "0.3",
+            "--exit-deg", "0.16"]
+    assert main(["compare", *args]) == 0
+    out = capsys.readouterr().out
+    # expected factor ratio from the library, independent of the CLI's parsing
+    f = [normalization(incidence_deg=0.3, exit_deg=0.16, footprint=True, fresnel=True,
+                       film={"formula": "PbS", "density": rho}, energy_kev=12.0)["factor"]
+         for rho in (7.6, 6.5)]
+    assert f"peak height x{1.1 * f[0] / f[1]:.3f}" in out
+    assert "fresnel" in out and "xraydb" in out
+    assert main(["compare", *args[:2], "--fresnel", "--film", "PbS:7.6", "--energy-kev",
+                 "12", "--exit-deg", "0.16"]) == 2
