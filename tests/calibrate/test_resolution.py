@@ -47,3 +47,23 @@ def test_fwhm_q_conversion_and_constant_fallback():
                                         math.radians(0.2), rel=1e-6)
     with pytest.raises(ValueError, match="no calibrant ring"):
         fit_caglioti([], wavelength_a=1.0)
+
+
+def test_cli_calibrate_stores_resolution(tmp_path, capsys):
+    import json
+
+    import fabio
+
+    from gixs.cli.app import main
+    from tests.calibrate.test_calibrate import planted, ring_image
+
+    truth = planted("Pilatus1M", (700.0, 300.0), 0.22, 0.01, 0.005, 1.0)
+    img = ring_image(truth, "CeO2", seed=7)
+    fabio.tifimage.TifImage(data=img.astype(np.int32)).write(str(tmp_path / "ceo2.tif"))
+    assert main(["calibrate", str(tmp_path / "ceo2.tif"), "--calibrant", "CeO2",
+                 "--wavelength-a", "1.0", "--detector", "Pilatus1M", "--distance-mm", "190",
+                 "-o", str(tmp_path / "out.poni"), "--report", str(tmp_path / "out.json")]) == 0
+    assert "resolution:" in capsys.readouterr().out
+    res = json.loads((tmp_path / "out.json").read_text())["resolution"]
+    assert len(res["points"]) >= 3
+    assert all(p["fwhm_deg"] > 0 for p in res["points"])
