@@ -195,6 +195,7 @@ def _frame_metadata(meta):
     if "timestamp" in meta:
         out["timestamp"] = str(meta["timestamp"])
     out["time_s"] = stack.parse_time(t)
+    out["exposure_s"] = None  # the table always has the column (None: not in the header)
     for key in ("exposure_s", "monitor", "file_incidence_deg"):
         if key in meta:
             try:

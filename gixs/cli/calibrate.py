@@ -67,6 +67,17 @@ def run(args) -> int:
                     mask=args.mask, refine_wavelength=args.refine_wavelength,
                     max_rings=args.max_rings)
     res.write_poni(args.output)
+    try:
+        model = res.resolution_model()
+        res.report["resolution"] = model.to_dict()
+        pts = model.points
+        print(f"resolution: {len(pts)} ring widths, FWHM(2theta) "
+              f"{min(p['fwhm_deg'] for p in pts):.4f}..{max(p['fwhm_deg'] for p in pts):.4f}"
+              f" deg over 2theta {model.tth_range_deg[0]:.2f}..{model.tth_range_deg[1]:.2f} "
+              f"deg; U={model.U:.3g} V={model.V:.3g} W={model.W:.3g} deg^2 (Caglioti)")
+    except ValueError as exc:
+        res.report["resolution"] = {"error": str(exc)}
+        print(f"resolution: not measured ({exc})")
     if args.report:
         from gixs.cli.setup import effective_setup
 

@@ -29,7 +29,11 @@ COMPARE_COLUMNS = (
 )
 
 
-def compare(results, labels=None, reference=0):
+#: A difference is "within error" when |value - reference| <= WITHIN_SIGMA x its error.
+WITHIN_SIGMA = 2.0
+
+
+def compare(results, labels=None, reference=0, *, normalizations=None):
     """Compare films: spacing change and intensity ratios against a reference film.
 
     Parameters
@@ -40,13 +44,20 @@ def compare(results, labels=None, reference=0):
         One per result; default "film 1", "film 2"...
     reference : int
         Index of the reference (control) film.
+    normalizations : sequence of dict, optional
+        One :func:`gixs.superlattice.normalize.normalization` per film; heights, areas
+        and peak-to-valley are divided by each film's ``factor`` before the ratios, and
+        the terms are recorded in the rows (``normalization_terms``).
 
     Returns
     -------
     list of dict
         One row per film: the metrics plus ``d_change_nm``, ``d_change_pct``,
         ``height_ratio``, ``area_ratio`` and ``p2v_ratio_vs_ref`` (peak-to-valley
-        difference over the reference's), errors propagated for d and height ratio.
+        difference over the reference's), errors propagated for d, height and area
+        ratios, and flags ``d_within_error``, ``height_within_error``,
+        ``area_within_error``: True when the difference from the reference is within
+        ``WITHIN_SIGMA`` (2) standard errors.
     """
     rows = [r.to_dict(include_profile=False) if isinstance(r, OrderingResult) else dict(r)
             for r in results]
@@ -58,6 +69,18 @@ def compare(results, labels=None, reference=0):
     if not 0 <= reference < len(rows):
         raise ValueError(f"reference must index the results (0..{len(rows) - 1}), "
                          f"got {reference}")
+    if normalizations is not None:
+        if len(normalizations) != len(rows):
+            raise ValueError(f"got {len(normalizations)} normalizations for {len(rows)} "
+                             "results")
+        rows = [dict(r) for r in rows]
+        for r, n in zip(rows, normalizations):
+            f = float(n["factor"])
+            for key in ("peak_height", "peak_height_err", "peak_area", "peak_area_err",
+                        "peak_to_valley"):
+                if r.get(key) is not None:
+                    r[key] = r[key] / f
+            r["normalization_terms"] = {k: v for k, v in n.items()}
     ref = rows[reference]
     out = []
     for lab, r in zip(labels, rows):
@@ -80,7 +103,20 @@ def compare(results, labels=None, reference=0):
             (r.get("peak_height_err") or 0) / r["peak_height"],
             (ref.get("peak_height_err") or 0) / ref["peak_height"])
         row["area_ratio"] = ratio("peak_area")
+        ar = row["area_ratio"]
+        if r.get("peak_area") and ref.get("peak_area"):
+            row["area_ratio_err"] = abs(ar) * math.hypot(
+                (r.get("peak_area_err") or 0) / r["peak_area"],
+                (ref.get("peak_area_err") or 0) / ref["peak_area"])
+        else:
+            row["area_ratio_err"] = float("nan")
         row["p2v_ratio_vs_ref"] = ratio("peak_to_valley")
+        row["d_within_error"] = bool(abs(row["d_change_nm"]) <=
+                                     WITHIN_SIGMA * row["d_change_err_nm"])
+        row["height_within_error"] = bool(abs(hr - 1) <= WITHIN_SIGMA * row["height_ratio_err"])
+        row["area_within_error"] = bool(abs(ar - 1) <= WITHIN_SIGMA * row["area_ratio_err"])
+        if "normalization_terms" in r:
+            row["normalization_terms"] = r["normalization_terms"]
         out.append(row)
     return out
 

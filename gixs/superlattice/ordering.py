@@ -47,6 +47,7 @@ from gixs.errors import GixsWarning, NoPeakError
 from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
+from gixs.superlattice.widths import corrected_width
 
 #: Peak positions relative to the first order of each lattice model (lowest first).
 LATTICE_RATIOS = {
@@ -287,29 +288,6 @@ def _label(model, ratio, tolerance=0.025):
 
 
 # -- main entry -------------------------------------------------------------------------
-def _corrected_width(fit, fwhm, instrument_fwhm):
-    if instrument_fwhm is None:
-        return fwhm, "none"
-    fi = float(instrument_fwhm)
-    if not (math.isfinite(fi) and fi >= 0):
-        raise ValueError(f"instrument_fwhm must be a width >= 0 in 1/A, got {instrument_fwhm!r}")
-    quad = math.sqrt(fwhm ** 2 - fi ** 2) if fwhm > fi else float("nan")
-    lin = fwhm - fi if fwhm > fi else float("nan")
-    if fit["shape"] == "gaussian":
-        out, how = quad, "quadrature: sqrt(F^2 - Fi^2)"
-    elif fit["shape"] == "lorentzian":
-        out, how = lin, "linear: F - Fi"
-    else:
-        eta = fit["values"].get("eta", 0.0)
-        out = eta * lin + (1 - eta) * quad
-        how = f"pseudo-Voigt: eta*(F - Fi) + (1 - eta)*sqrt(F^2 - Fi^2), eta = {eta:.2f}"
-    if not math.isfinite(out):
-        warnings.warn(f"peak FWHM {fwhm:.5f} A^-1 is not larger than the instrument width "
-                      f"{fi:.5f} A^-1: coherence length not resolved", GixsWarning,
-                      stacklevel=3)
-    return out, how
-
-
 def profile_maximum(fit) -> float:
     """Abscissa (1/A) of the maximum of the fitted profile (line shape + background).
 
@@ -525,7 +503,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     nn = NN_FACTOR[model] * d
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
-    fc, how = _corrected_width(fit.to_dict(), fw, instrument_fwhm)
+    fc, how = corrected_width(fit.to_dict(), fw, instrument_fwhm, x=x, y=y, sigma=s)
     fc_e = fwe * fw / fc if fc and math.isfinite(fc) and fc > 0 else float("nan")
     xi = 2 * math.pi * K / fc / 10.0 if fc > 0 else float("nan")
     xie = xi * fc_e / fc if fc > 0 else float("nan")
