@@ -3,16 +3,16 @@
 A scattered intensity I is divided by the product of the terms switched on, each
 recorded with its value and definition (:func:`normalization`):
 
-``exposure``  exposure time t (s) from the header or given;
-``monitor``   incident-flux monitor counts M (same monitor for both films);
-``thickness`` film thickness d (nm): scattering volume per illuminated area;
-``footprint`` 1 / sin a_i: a beam of height h lights a length h / sin a_i of the sample
-              (while that is shorter than the sample), so the illuminated volume, and the
-              intensity, scale as 1 / sin a_i;
-``fresnel``   |t(a_i)|^2 |t(a_f)|^2, the Fresnel transmission of the film surface into the
-              film at incidence a_i and at the peak's exit angle a_f (distorted-wave Born
-              approximation: the field inside the film carries t on the way in and out),
-              t(a) = 2 sin a / (sin a + sqrt(n^2 - cos^2 a)), n = 1 - delta + i beta.
+- ``exposure``: exposure time t (s) from the header or given;
+- ``monitor``: incident-flux monitor counts M (same monitor for both films);
+- ``thickness``: film thickness d (nm): scattering volume per illuminated area;
+- ``footprint``: 1 / sin a_i: a beam of height h lights a length h / sin a_i of the
+  sample (while that is shorter than the sample), so the illuminated volume, and the
+  intensity, scale as 1 / sin a_i;
+- ``fresnel``: |t(a_i)|^2 |t(a_f)|^2, the Fresnel transmission of the film surface into
+  the film at incidence a_i and at the peak's exit angle a_f (distorted-wave Born
+  approximation: the field inside the film carries t on the way in and out),
+  t(a) = 2 sin a / (sin a + sqrt(n^2 - cos^2 a)), n = 1 - delta + i beta.
 
 delta and beta come from the film's composition (chemical formula) and mass density
 through xraydb (``xraydb.xray_delta_beta``, Elam/Chantler tables), or are given; the
