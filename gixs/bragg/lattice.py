@@ -460,7 +460,7 @@ def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float
     Examples
     --------
     >>> import math
-    >>> float(apparent_qz(0.0, 1.0, 0.005, 0.0))  # no refraction: q_z at the horizon
-    0.0
+    >>> round(float(apparent_qz(0.0, 1.0, 0.005, 0.0)), 4)  # no refraction: the horizon
+    0.0314
     """
     return gi_exit_qz(qz, wavelength_a, incidence, critical_angle, channel=channel)[0]
