@@ -333,8 +333,8 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         if refine and n_free and n_k < n_free + 2 and current[k] is not m.phase:
             msg = (f"refinement refused: {n_k} peaks for {n_free} free parameters (needs "
                    f">= {n_free + 2}); lattice kept at its start")
-            if msg not in warnings[k]:
-                warnings[k].append(msg)
+            warnings[k] = [w for w in warnings[k] if not w.startswith("refinement refused")]
+            warnings[k].append(msg)
             current[k], errors[k], tilts[k], reverted = m.phase, {}, (0.0, 0.0), True
     if reverted:
         table = _assign_table(obs, models, preds, current, tilts, tol, ambiguity)

@@ -56,6 +56,9 @@ def add_arguments(p):
                                      "or 'auto': found from the frame's horizon")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg): predicted q_z are shifted by refraction")
+    p.add_argument("--reflected-channel", action="store_true",
+                   help="with --critical-angle-deg, also predict the reflected exit channel "
+                        "(Busch et al. 2006); each peak names its channel")
     p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
     add_correction_args(p)
     p.add_argument("--pattern-axis", choices=("2theta_deg", "q_A^-1"), default=None,
@@ -209,7 +212,9 @@ def _index_image(args, models):
         refraction = (geometry.wavelength_a, gi.incidence, math.radians(args.critical_angle_deg))
     result = index_map(qmap, models, spot_fwhm=args.spot_fwhm, min_snr=args.min_snr,
                        horizon_qz=horizon, refine=args.refine, tol=args.tol,
-                       refraction=refraction, fit_texture=args.fit_texture)
+                       refraction=refraction, fit_texture=args.fit_texture,
+                       channels=("transmitted", "reflected") if args.reflected_channel
+                       else ("transmitted",))
     return result, qmap, {"kind": "image", "frame": frame.index,
                           "geometry": reduced.provenance["geometry"],
                           "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon}
