@@ -7,10 +7,14 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   covariance (x sqrt(reduced chi2) when > 1). ``d_spacing = 2 pi / q_star``.
 * ``nn_distance``: centre-to-centre distance under ``lattice_model``:
   hex2d (10): a = 2 d / sqrt3; fcc (111) and bcc (110): sqrt(3/2) d; sc (100): d.
-  ``lattice="auto"`` compares the higher orders found with each model's peak ratios
-  (hex2d 1:sqrt3:2:sqrt7:3, fcc 1:2/sqrt3:sqrt(8/3):sqrt(11/3):2, bcc and sc both
-  1:sqrt2:sqrt3:2:sqrt5, so those two cannot be told apart) and lists the models that
-  explain every order found; with no order found it falls back to hex2d, and says so.
+  ``lattice="auto"`` compares the higher orders found with the peak ratios of the
+  models the profile can show: in-plane ratios for rods (q_xy: hex2d 1:sqrt3:2:sqrt7:3),
+  powder ratios for rings (|q|: fcc 1:2/sqrt3:sqrt(8/3):sqrt(11/3):2, bcc
+  1:sqrt2:sqrt3:2:sqrt5:sqrt6:sqrt7, sc the same up to sqrt6 then sqrt8, so bcc and sc
+  are told apart at sqrt7 when that order is in range) and lists the models that
+  explain every order found; with no order found it assumes hex2d (rods) or fcc
+  (rings), and says so. The first in-plane peak of a (111)-oriented fcc/hcp film is the
+  hexagonal (10) rod: ``lattice="fcc"`` on a q_xy profile gives nn = 2 d / sqrt3.
 * ``fwhm`` of the fitted peak; ``coherence_length = 2 pi K / fwhm`` (Scherrer, K = 0.9
   by default) using the width corrected for the instrument when ``instrument_fwhm`` is
   given: quadrature for a Gaussian (F^2 - Fi^2), linear for a Lorentzian (F - Fi),
@@ -52,19 +56,21 @@ from gixs.results import Profile
 LATTICE_RATIOS = {
     "hex2d": (1.0, math.sqrt(3), 2.0, math.sqrt(7), 3.0),
     "fcc": (1.0, 2 / math.sqrt(3), math.sqrt(8 / 3), math.sqrt(11 / 3), 2.0),
-    "bcc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
-    "sc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
+    "bcc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5), math.sqrt(6), math.sqrt(7)),
+    "sc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5), math.sqrt(6), math.sqrt(8)),
 }
 #: Reflection of each model's first order and labels of its orders.
 LATTICE_LABELS = {
     "hex2d": ("10", "11", "20", "21", "30"),
     "fcc": ("111", "200", "220", "311", "222"),
-    "bcc": ("110", "200", "211", "220", "310"),
-    "sc": ("100", "110", "111", "200", "210"),
+    "bcc": ("110", "200", "211", "220", "310", "222", "321"),
+    "sc": ("100", "110", "111", "200", "210", "211", "220"),
 }
 #: nn distance / d of the first order.
 NN_FACTOR = {"hex2d": 2 / math.sqrt(3), "fcc": math.sqrt(1.5), "bcc": math.sqrt(1.5),
              "sc": 1.0}
+#: Models whose ratios a profile can test: in-plane (rods, q_xy) or powder (rings, |q|).
+MODELS_BY_AXIS = {"qxy": ("hex2d",), "q": ("fcc", "bcc", "sc")}
 
 UNITS = {
     "q_star": "A^-1", "q_star_err": "A^-1", "q_star_centre": "A^-1",
@@ -254,14 +260,17 @@ def _prepare(profile, q_range):
 
 
 # -- lattice models ---------------------------------------------------------------------
-def match_lattice(orders, tolerance=0.025):
+def match_lattice(orders, tolerance=0.025, models=None):
     """Which lattice models explain the higher orders (each with ``ratio``, ``ratio_err``).
 
     Returns a list of dicts (model, matched, unexplained, max_deviation), best first;
-    a model fits when it explains every order and at least one.
+    a model fits when it explains every order and at least one. ``models`` limits the
+    models tested (default all).
     """
     out = []
     for model, ratios in LATTICE_RATIOS.items():
+        if models is not None and model not in models:
+            continue
         matched, unexplained, dev = 0, 0, 0.0
         for o in orders:
             tol = max(tolerance, 2 * o.get("ratio_err", 0.0) / o["ratio"])
@@ -501,28 +510,44 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
                        "fwhm": f.values["fwhm"], "height": f.values["height"] / normalization,
                        "snr": cand.snr, "model": f.model})
     orders.sort(key=lambda o: o["q"])
-    fits = match_lattice(orders)
+    axis = profile.axis
+    models = MODELS_BY_AXIS.get(axis, tuple(LATTICE_RATIOS))
+    fits = match_lattice(orders, models=models)
+    kind = "in-plane (rods, q_xy)" if axis == "qxy" else "powder (rings, |q|)"
     if lattice == "auto":
         good = [d["model"] for d in fits if d["fits"]]
         if good:
             best = fits[0]
             model = best["model"]
             same = [d["model"] for d in fits if d["fits"] and d["matched"] == best["matched"]]
-            basis = (f"auto: {best['matched']} higher order(s) match; models that fit: "
+            basis = (f"auto, {kind} ratios: {best['matched']} higher order(s) match; "
+                     f"models that fit: "
                      f"{', '.join(good)}" + (" (indistinguishable: " + ", ".join(same) + ")"
                                              if len(same) > 1 else ""))
         else:
-            model = "hex2d"
-            basis = ("auto: no higher order found" if not orders else
-                     "auto: no model explains the higher orders") + \
-                "; hex2d assumed (2D dot monolayer)"
+            model = models[0]
+            basis = (f"auto, {kind} ratios: " + ("no higher order found" if not orders else
+                                                 "no model explains the higher orders") +
+                     ("; hex2d assumed (2D hexagonal in-plane order)" if axis == "qxy" else
+                      f"; {model} assumed (dense packing)"))
     else:
         model, basis = lattice, "given"
+        if axis == "qxy" and lattice in ("bcc", "sc"):
+            raise ValueError(f"lattice {lattice!r} has no single in-plane first order: its "
+                             "rods depend on the texture; measure rings (--profile iq) or use "
+                             "hex2d / fcc for a rod profile")
+    label_model = "hex2d" if axis == "qxy" else model
     for o in orders:
-        o["label"] = _label(model, o["ratio"])
+        o["label"] = _label(label_model, o["ratio"])
     d = 2 * math.pi / q / 10.0
     de = d * qe_obs / q
-    nn = NN_FACTOR[model] * d
+    if axis == "qxy" and model == "fcc":
+        # the first in-plane peak of a (111)-oriented fcc/hcp film is the hexagonal (10) rod
+        nn_factor = NN_FACTOR["hex2d"]
+        basis += "; (111)-oriented fcc/hcp: the first in-plane peak is the hexagonal (10) rod"
+    else:
+        nn_factor = NN_FACTOR[model]
+    nn = nn_factor * d
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
     fc, how = _corrected_width(fit.to_dict(), fw, instrument_fwhm)
@@ -549,7 +574,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     n = float(normalization)
     return OrderingResult(
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
-        nn_distance_err=NN_FACTOR[model] * de, lattice_model=model, lattice_basis=basis,
+        nn_distance_err=nn_factor * de, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
         instrument_fwhm=None if instrument_fwhm is None else float(instrument_fwhm),
         instrument_correction=how, fwhm_corrected=fc, coherence_length=xi,
