@@ -409,6 +409,52 @@ def _significant(fit, p_max=1e-4, min_sigma=5.0):
     return None
 
 
+def first_order(profile, *, q_range=None, min_snr=5.0):
+    """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
+
+    Returns (name, x, y, sigma, q range, candidates, PeakFit, its candidate); raises
+    :class:`NoPeakError` like :func:`measure`, which uses it.
+    """
+    name, x, y, s = _prepare(profile, q_range)
+    if x.size < 20:
+        raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
+                          f"{name} profile" + (f" within q_range {tuple(q_range)}"
+                                                if q_range is not None else ""))
+    rng = (float(x[0]), float(x[-1]))
+    cands = find_peaks(x, y, s, min_snr=min_snr)
+    if not cands:
+        raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
+                          f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
+                          f"{rng[1]:.4f} A^-1 of the {name} profile")
+    reasons = []
+    fit = first = None
+    for cand in cands[:3]:  # most significant first
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError as exc:
+            reasons.append(f"q = {cand.x:.4f}: {exc}")
+            continue
+        why = _significant(f)
+        if why is None:
+            fit, first = f, cand
+            break
+        reasons.append(f"q = {cand.x:.4f}: {why}")
+    if fit is None:
+        raise NoPeakError("no superlattice peak found: candidates rejected (" +
+                          "; ".join(reasons) + ")")
+    # the first order is the lowest significant peak, not the strongest one (a steep form
+    # factor can make the second order the stronger)
+    for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x)[:4]:
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError:
+            continue
+        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
+            fit, first = f, cand
+            break
+    return name, x, y, s, rng, cands, fit, first
+
+
 def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=None,
             normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="") -> OrderingResult:
     """Superlattice metrics of one profile.
@@ -449,43 +495,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         raise ValueError(f"normalization must be a positive number, got {normalization!r}")
     if not (np.isfinite(K) and K > 0):
         raise ValueError(f"K (Scherrer constant) must be > 0, got {K!r}")
-    name, x, y, s = _prepare(profile, q_range)
-    if x.size < 20:
-        raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
-                          f"{name} profile" + (f" within q_range {tuple(q_range)}"
-                                                if q_range is not None else ""))
-    rng = (float(x[0]), float(x[-1]))
-    cands = find_peaks(x, y, s, min_snr=min_snr)
-    if not cands:
-        raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
-                          f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
-                          f"{rng[1]:.4f} A^-1 of the {name} profile")
-    reasons = []
-    fit = first = None
-    for cand in cands[:3]:  # most significant first
-        try:
-            f = _fit_candidate(x, y, s, cand)
-        except ValueError as exc:
-            reasons.append(f"q = {cand.x:.4f}: {exc}")
-            continue
-        why = _significant(f)
-        if why is None:
-            fit, first = f, cand
-            break
-        reasons.append(f"q = {cand.x:.4f}: {why}")
-    if fit is None:
-        raise NoPeakError("no superlattice peak found: candidates rejected (" +
-                          "; ".join(reasons) + ")")
-    # the first order is the lowest significant peak, not the strongest one (a steep form
-    # factor can make the second order the stronger)
-    for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x):
-        try:
-            f = _fit_candidate(x, y, s, cand)
-        except ValueError:
-            continue
-        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
-            fit, first = f, cand
-            break
+    name, x, y, s, rng, cands, fit, first = first_order(profile, q_range=q_range,
+                                                        min_snr=min_snr)
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
@@ -641,11 +652,21 @@ def _reduced_profile(frame, geometry, gi, settings, mask, name, corrections=None
     return prof, plan, valid
 
 
-def _try_measure(prof, **kw):
+class _Candidate:
+    """First-order candidate of a profile: centre, FWHM (1/A) and SNR."""
+
+    def __init__(self, fit, cand):
+        self.q_star_centre = fit.values["centre"]
+        self.fwhm = fit.values["fwhm"]
+        self.snr = cand.snr
+
+
+def _try_measure(prof, *, q_range=None, min_snr=5.0, **_):
     try:
-        return measure(prof, **kw), None
+        out = first_order(prof, q_range=q_range, min_snr=min_snr)
     except NoPeakError as exc:
         return None, str(exc)
+    return _Candidate(out[6], out[7]), None
 
 
 def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, frame_index=0,
