@@ -571,17 +571,39 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     peak_value = float(fit(np.array([q]))[0])
     dx = float(np.median(np.diff(x)))
     ys = ndimage.gaussian_filter1d(y, max(1.0, fw / 8 / dx))
-    if valley == "low":
-        sel = (x >= x[0]) & (x <= q)
-        vdef = ("low: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
-                f"the low-q end {x[0]:.4f} A^-1 and q*")
-    else:
-        hi = orders[0]["q"] if orders else 1.5 * q
-        sel = (x >= q) & (x <= hi)
-        vdef = ("high: minimum of the smoothed profile (Gaussian sigma FWHM/8) between q* "
-                f"and {'the second order' if orders else '1.5 q*'} ({hi:.4f} A^-1)")
-    iv = int(np.argmin(np.where(sel, ys, np.inf)))
-    vval, vq = float(ys[iv]), float(x[iv])
+    hi = orders[0]["q"] if orders else 1.5 * q
+
+    def _valley(kind):
+        # the valley must lie at least FWHM/2 from q* and below the peak value
+        if kind == "low":
+            sel = (x >= x[0]) & (x <= q - fw / 2)
+            text = ("low: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
+                    f"the low-q end {x[0]:.4f} A^-1 and q* - FWHM/2")
+        else:
+            sel = (x >= q + fw / 2) & (x <= hi)
+            text = ("high: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
+                    f"q* + FWHM/2 and {'the second order' if orders else '1.5 q*'} "
+                    f"({hi:.4f} A^-1)")
+        if not sel.any():
+            return None, f"{kind}: no profile point at least FWHM/2 from q*"
+        k = int(np.argmin(np.where(sel, ys, np.inf)))
+        if not ys[k] < peak_value:
+            return None, (f"{kind}: the smoothed profile's minimum {ys[k]:.4g} is not below "
+                          f"the peak value {peak_value:.4g} (a dip, e.g. dark columns?)")
+        return (float(ys[k]), float(x[k])), text
+
+    got, vdef = _valley(valley)
+    if got is None:
+        other = "high" if valley == "low" else "low"
+        got2, vdef2 = _valley(other)
+        if got2 is not None:
+            got, vdef = got2, f"{vdef2} (fallback: {vdef})"
+            warnings.warn(f"peak-to-valley: the {valley} valley is unusable ({vdef}); used "
+                          f"the {other} one", GixsWarning, stacklevel=2)
+        else:
+            vdef = f"none: {vdef}; {vdef2}"
+            warnings.warn(f"peak-to-valley not measured: {vdef}", GixsWarning, stacklevel=2)
+    vval, vq = got if got is not None else (float("nan"), float("nan"))
     n = float(normalization)
     return OrderingResult(
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
@@ -759,8 +781,15 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    from gixs.superlattice.hotpixels import hot_pixels
+
     frame = _as_frame(frame_or_path, frame_index)
     shape = frame.data.shape
+    hot, hot_info = hot_pixels(frame.data, ~frame.invalid & np.isfinite(frame.data) & (
+        True if mask is None else ~np.asarray(mask, bool)),
+        count_cutoff=(frame.metadata or {}).get("count_cutoff"))
+    if hot.any():
+        mask = hot if mask is None else (np.asarray(mask, bool) | hot)
     npt = int(npt_q or max(shape))
     corr = {} if settings is None else {"solid_angle": settings.solid_angle,
                                         "polarization_factor": settings.polarization_factor}
@@ -906,6 +935,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
                 "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
+    choice["hot_pixels"] = hot_info
     choice["orientation_check"] = check
     diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, **kw)
