@@ -1,6 +1,9 @@
-"""Compiled engine that applies a reduction plan to frames and blocks of frames."""
+"""Compiled engine that applies a reduction plan to frames and blocks of frames.
 
-from gixs.reduce.engine.block import (default_engine, StackKernel, reduce_stack_sums, kernel_for_plan)
-from gixs.reduce.engine.pyfai_check import azimuthal_kernel, fiber_map_kernel
+The pyFAI exporters (:mod:`gixs.reduce.engine.pyfai_check`) build kernels from pyFAI's own
+matrices; they exist to check the engine against pyFAI (equality tests, benchmarks).
+"""
 
-__all__ = ['default_engine', 'StackKernel', 'reduce_stack_sums', 'kernel_for_plan', 'azimuthal_kernel', 'fiber_map_kernel']
+from gixs.reduce.engine.block import StackKernel, reduce_stack_sums
+
+__all__ = ['StackKernel', 'reduce_stack_sums']
