@@ -52,8 +52,9 @@ def add_arguments(p):
                    help="lattice model of the nearest-neighbour distance (default auto)")
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="frames per task and per committed part (default up to 8)")
-    p.add_argument("--engine", choices=("auto", "gixs", "pyfai", "scipy"), default="auto",
-                   help="auto: block engine when available; pyfai/scipy: per-frame path")
+    p.add_argument("--engine", choices=("gixs", "reference"), default="gixs",
+                   help="gixs: compiled block engine; reference: scipy sparse products "
+                   "(slow, for checking)")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: only on a terminal)")
 
