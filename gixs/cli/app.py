@@ -18,7 +18,7 @@ from gixs._version import __version__
 from gixs.errors import GixsError, GixsWarning
 
 #: Subcommands in the order ``gixs --help`` lists them.
-COMMANDS = ("reduce", "calibrate", "spacing", "compare", "index", "batch", "demo")
+COMMANDS = ("reduce", "calibrate", "spacing", "compare", "index", "batch", "demo", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -36,6 +36,10 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
+        p.add_argument("--no-plot", action="store_true",
+                       help="write no figure (overrides --plot)")
+        p.add_argument("-q", "--quiet", action="store_true",
+                       help="no stage lines or progress bar on stderr")
         p.set_defaults(_run=mod.run, _name=name)
     return parser
 
@@ -47,6 +51,11 @@ def main(argv=None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    from gixs.cli import progress
+
+    progress.configure(args._name, args.quiet)
+    if args.no_plot and getattr(args, "plot", None):
+        args.plot = None
     warnings.simplefilter("default", GixsWarning)
     logging.getLogger("fabio").setLevel(logging.ERROR)  # header chatter of TIFF readers
     logging.getLogger("pyFAI").setLevel(logging.ERROR)

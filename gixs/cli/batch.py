@@ -80,7 +80,7 @@ def run(args) -> int:
     metrics_kwargs = {"lattice": args.lattice}
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
-    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    progress = False if args.quiet else {"auto": None, "on": True, "off": False}[args.progress]
     try:
         res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask,
                            dark=dark, flat=flat, workers=args.workers,

@@ -49,6 +49,9 @@ def run(args) -> int:
     if args.pixel_um is not None and len(args.pixel_um) > 2:
         raise ValueError("--pixel-um takes one or two sizes (um)")
     frame = read_frame(args.image, args.frame)
+    from gixs.cli.progress import stage
+
+    stage("calibrating")
     res = calibrate(frame, calibrant=args.calibrant, wavelength_a=args.wavelength_a,
                     energy_kev=args.energy_kev, detector=args.detector,
                     pixel_size_um=args.pixel_um, distance_mm=args.distance_mm,

@@ -24,15 +24,16 @@ def add_arguments(p):
     p.add_argument("--oop-band", nargs=2, type=float, metavar=("QXY_LO", "QXY_HI"),
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
 
 
 def run(args) -> int:
+    from gixs.cli.progress import stage
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
     from gixs.io.output import write_profile_csv, write_reduced_h5
 
     geometry, gi = geometry_from_args(args)
+    stage(f"reading {args.image}")
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
@@ -40,6 +41,7 @@ def run(args) -> int:
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    stage("reducing (the plan of a new setup is built once, then read from the plan cache)")
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     _check_orientation(frame, geometry, gi, settings, corr["mask"])
     out = output_dir(args.output)
@@ -47,6 +49,7 @@ def run(args) -> int:
     if args.frame:
         stem += f"_{args.frame:05d}"
     base = os.path.join(out, stem)
+    stage(f"writing {base}.h5 and CSV profiles")
     write_reduced_h5(base + ".h5", reduced)
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     for key, prof in reduced.profiles.items():
@@ -54,6 +57,7 @@ def run(args) -> int:
     if not args.no_plot:
         from gixs.plot.common import reduction_figure, save
 
+        stage(f"drawing {base}_qmap.png")
         fig = reduction_figure(reduced, frame.data, frame.invalid | (
             corr["mask"] if corr["mask"] is not None else False), title=stem)
         save(fig, base + "_qmap.png")
@@ -76,7 +80,7 @@ def _check_orientation(frame, geometry, gi, settings, mask):
         return
     plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
     ok = plan.static_valid & ~frame.invalid
-    below = float(frame.data[ok & (plan.pq.exit_angle < 0)].sum())
+    below = float(frame.data[ok & plan.below_horizon].sum())
     total = float(frame.data[ok].sum())
     if total > 0 and below / total > 0.7:
         warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "

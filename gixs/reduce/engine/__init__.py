@@ -1,9 +1,27 @@
 """Compiled engine that applies a reduction plan to frames and blocks of frames.
 
 The pyFAI exporters (:mod:`gixs.reduce.engine.pyfai_check`) build kernels from pyFAI's own
-matrices; they exist to check the engine against pyFAI (equality tests, benchmarks).
-"""
+matrices; they exist to check the engine against pyFAI (equality tests, benchmarks)."""
 
-from gixs.reduce.engine.block import StackKernel, reduce_stack_sums
+import importlib
+
+#: Public name -> module that defines it (imported on first use).
+_LAZY = {
+    'StackKernel': 'gixs.reduce.engine.block',
+    'reduce_stack_sums': 'gixs.reduce.engine.block',
+}
 
 __all__ = ['StackKernel', 'reduce_stack_sums']
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))
