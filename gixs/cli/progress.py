@@ -1,6 +1,7 @@
 """Stage lines on stderr for long commands (``gixs <command>: <what it is doing>``).
 
-Never on stdout (pipes get results only); silenced by ``-q/--quiet``. Loops use tqdm on
+Never on stdout (pipes get results only); shown when stderr is a terminal (so logs and
+captured error output keep their one-line errors), silenced by ``-q/--quiet``. Loops use tqdm on
 stderr (:func:`gixs.batch.run.reduce_stack`'s progress bar).
 """
 
@@ -14,7 +15,11 @@ _STATE = {"quiet": False, "command": "gixs", "t0": time.perf_counter()}
 
 def configure(command: str, quiet: bool) -> None:
     """Set the command name shown and whether stage lines are printed."""
-    _STATE.update(command=command, quiet=bool(quiet), t0=time.perf_counter())
+    try:
+        tty = sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        tty = False
+    _STATE.update(command=command, quiet=bool(quiet) or not tty, t0=time.perf_counter())
 
 
 def quiet() -> bool:
