@@ -38,8 +38,8 @@ import sys
 import fabio, numpy as np, pyFAI
 poni, image, mask, out = sys.argv[1:5]
 ai = pyFAI.load(poni)
-img = fabio.open(image).data
-m = fabio.open(mask).data
+img = np.array(fabio.open(image).data)
+m = np.array(fabio.open(mask).data)
 res = ai.integrate1d(img, 1000, unit="q_A^-1", mask=m, polarization_factor=0.99)
 np.savetxt(out, np.c_[res.radial, res.intensity, res.sigma if res.sigma is not None else
                       np.zeros_like(res.radial)])
@@ -75,17 +75,16 @@ def make_inputs(folder):
 
 
 def run(cmd, env):
-    """(wall s, peak RSS MB) of one new process."""
-    t = time.perf_counter()
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    wall = time.perf_counter() - t
-    err = proc.stderr.read().decode()
-    proc.stderr.close()
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    if proc.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n{err}")
-    return wall, usage.ru_maxrss / 1024
+    """(wall s, peak RSS MB) of one new process (RSS from GNU time: the process's own)."""
+    with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
+        t = time.perf_counter()
+        proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        wall = time.perf_counter() - t
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
+                             f"{proc.stderr.decode()}")
+        return wall, float(rss.read().split()[-1]) / 1024
 
 
 def main():

@@ -126,10 +126,9 @@ def _reduce_chunk(job, refs, part):
             if isinstance(reduced, Exception):
                 _fail(row, reduced)
                 continue
-            reduced.provenance["batch"] = {"run": job.run_id, "position": ref.index,
-                                           "pid": os.getpid(), "started": started,
-                                           "processed": _now(),
-                                           "metadata": frame.metadata}
+            reduced = reduced.with_provenance(batch={
+                "run": job.run_id, "position": ref.index, "pid": os.getpid(),
+                "started": started, "processed": _now(), "metadata": frame.metadata})
             row.update(_metrics(job, reduced))
             if part is not None:
                 entry = write_entry(part, f"e{ref.index}", reduced)

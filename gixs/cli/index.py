@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
@@ -62,7 +61,7 @@ def add_arguments(p):
 
 def _models(args):
     from gixs.bragg.index import PhaseModel
-    from gixs.bragg.lattice import parse_phase
+    from gixs.bragg.phases import parse_phase
 
     out = []
     for spec in args.phase:
@@ -146,9 +145,9 @@ def run(args) -> int:
     d = result.to_dict()
     d["input"] = meta
     if args.json:
-        from gixs.io.frames import write_text
+        from gixs.io.jsonout import write_json
 
-        write_text(args.json, json.dumps(d, indent=1, default=_jsonable) + "\n")
+        write_json(args.json, d, schema="gixs.index")
     if args.plot:
         from gixs.plot.common import save
 
@@ -212,11 +211,3 @@ def _print_summary(result):
           f"{len(result.unassigned)} unassigned")
 
 
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

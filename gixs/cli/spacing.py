@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from gixs.cli.common import add_geometry_args, geometry_from_args
 
@@ -66,7 +65,8 @@ def normalization_from_args(args, metadata=None):
 
 
 def run(args) -> int:
-    from gixs.io.frames import read_frame, read_mask, write_text
+    from gixs.io.frames import read_frame, read_mask
+    from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
     geometry, gi = geometry_from_args(args)
@@ -89,7 +89,7 @@ def run(args) -> int:
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
     if args.json:
-        write_text(args.json, json.dumps(d, indent=1, allow_nan=False) + "\n")
+        write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import result_figure, save
 

@@ -208,28 +208,11 @@ def to_frame(raw, source, index, metadata):
     return Frame(data=data, invalid=invalid, source=source, index=index, metadata=metadata)
 
 
-def header_metadata(header):
-    """Exposure time (s), monitor and time stamp from an image header, when present."""
-    meta = {}
-    for key in ("Exposure_time", "ExposureTime", "exposure_time", "count_time", "Count_time"):
-        if key in header:
-            try:
-                meta["exposure_s"] = float(str(header[key]).split()[0])
-                break
-            except ValueError:
-                pass
-    for key in ("Monitor", "monitor", "I0", "i0"):
-        if key in header:
-            try:
-                meta["monitor"] = float(str(header[key]).split()[0])
-                break
-            except ValueError:
-                pass
-    for key in ("Date", "DateTime", "time", "Time"):
-        if key in header:
-            meta["timestamp"] = str(header[key])
-            break
-    return meta
+def header_metadata(header, source=""):
+    """Acquisition metadata of an image header (see :func:`gixs.io.headers.parse_header`)."""
+    from gixs.io.headers import parse_header
+
+    return parse_header(header, source=source)
 
 
 def iter_frames(path):
@@ -247,7 +230,7 @@ def iter_frames(path):
     n = int(getattr(img, "nframes", 1) or 1)
     for i in range(n):
         fr = img if i == 0 else img.getframe(i)
-        yield to_frame(fr.data, path, i, header_metadata(fr.header))
+        yield to_frame(fr.data, path, i, header_metadata(fr.header, path))
 
 
 def read_frame(path, frame: int = 0) -> Frame:
@@ -283,7 +266,7 @@ def read_frame(path, frame: int = 0) -> Frame:
         raise FormatError(f"{path}: cannot read frame {frame} ({exc})") from None
     if data is None:
         raise FormatError(f"{path}: no image data (truncated file?)")
-    return to_frame(data, path, frame, header_metadata(fr.header))
+    return to_frame(data, path, frame, header_metadata(fr.header, path))
 
 
 def read_array(path, shape=None, what="image"):

@@ -44,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from gixs.errors import GixsWarning, NoPeakError
+from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
 
@@ -147,7 +148,7 @@ class OrderingResult:
             if f.name.startswith("profile_") and f.name != "profile_name":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = _jsonable(v)
+            out[f.name] = to_jsonable(v)
         if include_profile and self.profile_x is not None:
             out["profile"] = {"q": self.profile_x.tolist(), "intensity": self.profile_y.tolist(),
                               "sigma": self.profile_sigma.tolist()}
@@ -182,22 +183,6 @@ class OrderingResult:
             o = self.orientation
             lines.append(f"orientation: {o.get('summary', '')}")
         return "\n".join(lines)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 # -- profile preparation ----------------------------------------------------------------
@@ -521,6 +506,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame
                   orientation=True) -> OrderingResult:
     """Reduce one frame and measure its superlattice peak (and orientation).
 
+    Parameters not listed here are those of :func:`measure`.
+
     Parameters
     ----------
     frame_or_path : Frame, ndarray or path
@@ -537,7 +524,6 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame
         q_z band (1/A) of the in-plane cut; default the reduction's horizon band.
     orientation : bool
         Also compute :func:`gixs.superlattice.orientation.orientation_metrics`.
-    Other parameters are those of :func:`measure`.
     """
     from gixs.reduce.frame import ReduceSettings, get_plan, reduce_frame
     from gixs.io.frames import Frame, read_frame
@@ -577,7 +563,3 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame
                                      res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c)
     src = frame.source + (f"#{frame.index}" if frame.index else "")
     return dataclasses.replace(res, orientation=orient, source=src)
-
-
-# comparing films lives in its own module; re-exported here as part of the ordering API
-from gixs.superlattice.comparison import COMPARE_COLUMNS, compare, format_table  # noqa: E402,F401

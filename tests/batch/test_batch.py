@@ -132,6 +132,7 @@ def test_metrics_columns_follow_planted_spacing(series):
     assert all(r["note"].startswith("no peak") for r in res.rows if r not in found)
 
 
+@pytest.mark.slow
 def test_serial_pool_dask_tables_equal(series):
     distributed = pytest.importorskip("distributed")
     root, geo = series
@@ -297,6 +298,7 @@ def test_engine_and_reference_paths_agree(tmp_path, monkeypatch):
             np.testing.assert_allclose(ea[k][i], eb[k][i], rtol=1e-9, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     geo = _geometry()
     n = 40

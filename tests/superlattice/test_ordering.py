@@ -21,7 +21,8 @@ import pytest
 from gixs import simulate
 from gixs.errors import NoPeakError
 from gixs.geometry.model import DetectorGeometry, GIGeometry
-from gixs.superlattice.ordering import (compare, format_table, fold_profile, measure, measure_frame)
+from gixs.superlattice.comparison import compare, format_table
+from gixs.superlattice.ordering import fold_profile, measure, measure_frame
 from gixs.peaks import gaussian
 from gixs.results import Profile
 
