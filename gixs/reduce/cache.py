@@ -105,10 +105,12 @@ def plan_key(geometry, gi, shape, settings, mask) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def get_plan(geometry, gi, shape, settings, mask):
-    """The plan for these inputs: from memory, else from disk, else built (and stored)."""
-    from gixs.reduce.frame import Plan
+def get_plan(geometry, gi, shape, settings, mask, *, plan_cls):
+    """The plan for these inputs: from memory, else from disk, else built (and stored).
 
+    ``plan_cls`` is :class:`gixs.reduce.frame.Plan` (passed in, so that this module
+    does not import its caller).
+    """
     key = plan_key(geometry, gi, shape, settings, mask)
     while True:
         with _LOCK:
@@ -123,9 +125,9 @@ def get_plan(geometry, gi, shape, settings, mask):
         event.wait()
     try:
         folder = cache_dir()
-        plan = load(folder, key) if folder else None
+        plan = load(folder, key, plan_cls) if folder else None
         if plan is None:
-            plan = Plan(geometry, gi, shape, settings, mask)
+            plan = plan_cls(geometry, gi, shape, settings, mask)
             if folder:
                 try:
                     store(folder, key, plan)
@@ -150,10 +152,9 @@ def entry_path(folder, key) -> str:
     return os.path.join(folder, f"{key}.npz")
 
 
-def load(folder, key):
-    """The plan stored under ``key``, or None (missing, or corrupt: then deleted)."""
-    from gixs.reduce.frame import Plan
-
+def load(folder, key, plan_cls):
+    """The plan stored under ``key`` (a ``plan_cls`` rebuilt with its ``from_arrays``), or
+    None (missing, or corrupt: then deleted)."""
     path = entry_path(folder, key)
     try:
         with np.load(path, allow_pickle=False) as z:
@@ -161,7 +162,7 @@ def load(folder, key):
         meta = json.loads(bytes(arrays.pop("meta")).decode())
         if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
             raise ValueError("format or key mismatch")
-        plan = Plan.from_arrays(meta["plan"], arrays)
+        plan = plan_cls.from_arrays(meta["plan"], arrays)
         _check(plan)
     except FileNotFoundError:
         return None

@@ -419,7 +419,8 @@ def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
     from gixs.reduce import cache
 
     settings = settings or ReduceSettings()
-    return cache.get_plan(geometry, gi, tuple(int(s) for s in shape), settings, mask)
+    return cache.get_plan(geometry, gi, tuple(int(s) for s in shape), settings, mask,
+                          plan_cls=Plan)
 
 
 #: Reduction engines: the compiled block kernel, or scipy's sparse products (the test

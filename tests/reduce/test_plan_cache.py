@@ -207,7 +207,7 @@ def test_concurrent_writers_leave_one_valid_entry(small, folder):
         assert all(pool.map(_write_entry, [(str(folder), key, plan)] * 8))
     names = os.listdir(folder)
     assert names == [f"{key}.npz"]  # one entry, no temporary file left
-    assert_same_plan(cache.load(str(folder), key), plan)
+    assert_same_plan(cache.load(str(folder), key, Plan), plan)
 
 
 def test_corrupt_entry_is_rebuilt_never_used(small, folder):
@@ -229,7 +229,7 @@ def test_corrupt_entry_is_rebuilt_never_used(small, folder):
         assert again._pq is not None  # rebuilt, not loaded
         assert_same_plan(again, fresh)
         cache.clear_memory()
-        assert cache.load(str(folder), os.path.basename(path)[:-4]) is not None  # rewritten
+        assert cache.load(str(folder), os.path.basename(path)[:-4], Plan) is not None  # rewritten
 
 
 def test_lru_bound_evicts_oldest(small, folder, monkeypatch):
