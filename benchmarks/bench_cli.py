@@ -74,12 +74,13 @@ def make_inputs(folder):
     return poni, paths, mask
 
 
-def run(cmd, env):
+def run(cmd, env, cwd=None):
     """(wall s, peak RSS MB) of one new process (RSS from GNU time: the process's own)."""
     with tempfile.NamedTemporaryFile("r", suffix=".rss") as rss:
         t = time.perf_counter()
         proc = subprocess.run(["/usr/bin/time", "-f", "%M", "-o", rss.name, *cmd], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                              cwd=env.get("GIXS_BENCH_ROOT"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE)
         wall = time.perf_counter() - t
         if proc.returncode != 0:
             raise SystemExit(f"{' '.join(cmd)} failed ({proc.returncode}):\n"
@@ -96,7 +97,8 @@ def main():
     root = args.gixs_path or os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     with tempfile.TemporaryDirectory(prefix="gixs-bench-cli-") as tmp:
         poni, (img1, img2), mask = make_inputs(tmp)
-        env = dict(os.environ, PYTHONPATH=root)
+        # run from the checkout's root: ``python -c`` puts the cwd first on sys.path
+        env = dict(os.environ, PYTHONPATH=root, GIXS_BENCH_ROOT=root)
         inc = ["--poni", poni, "--incidence-deg", "0.2", "--mask", mask]
 
         def reduce_cmd(img, out, plot=True):

@@ -147,11 +147,9 @@ class StackKernel:
         self.has_dark = dark is not None
         self.dark_variance = bool(dark_variance) and dark is not None
         self._mat64_cache = self._sq_cache = None
-        if self._csc is not None:  # pixel-major sums: sequential reads
-            cols = (*self._csc, np.ones(self._csc[1].size, np.float32))
-
+        if self._csc is not None:  # unit weights, pixel-major sums: sequential reads
             def sums(vec, power):
-                return _k.col_dots(*cols, vec, power, n_bins)
+                return _k.col_sums_unit(*self._csc, vec, n_bins)
         else:
             def sums(vec, power):
                 return _k.row_dots(self.indptr, self.indices, self.weights, vec, power)
@@ -166,8 +164,8 @@ class StackKernel:
         # variance == raw signal sum: skip accumulating it in the scatter kernel
         self._var_is_raw = (self.variance_floor == 0.0 and self.negative_invalid
                             and bool(np.all(self.weights == 1)))
+        self._csc_ones = None
         self.parts = self._make_parts(row_blocks)
-        self._csc = None
 
     @property
     def _mat64(self):
@@ -202,22 +200,23 @@ class StackKernel:
             else:
                 groups.append([a, b, "gather" if big else "scatter"])
         parts = []
-        if self._csc is not None:
-            bounds = np.array([g[0] for g in groups] + [self.n_bins], np.int64)
-            split_ptr, split_rows, split_base = _k.csc_split(*self._csc, bounds)
-        for gi, (r0, r1, kind) in enumerate(groups):
+        for r0, r1, kind in groups:
             ptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
             part = {"r0": r0, "r1": r1, "kind": kind,
                     "indptr": ptr, "indices": self.indices[self.indptr[r0]:self.indptr[r1]],
                     "weights": self.weights[self.indptr[r0]:self.indptr[r1]]}
-            if self._csc is not None:
-                col_ptr = split_ptr[gi]
-                col_rows = split_rows[split_base[gi]:split_base[gi + 1]]
+            if self._csc is not None and kind == "gather":
+                # per-frame masks are taken out through the whole CSC form at once
+                col_ptr = col_rows = col_weights = None
+            elif self._csc is not None:
+                col_ptr, col_rows = _k.csc_row_slice(*self._csc, r0, r1)
                 col_weights = np.ones(col_rows.size, self.weights.dtype)
             else:
                 col_ptr, col_rows, col_weights = _k.transpose_csr(
                     ptr, part["indices"], part["weights"], self.n_pixels)
-            part["col_ptr"] = col_ptr.astype(np.int32) if col_rows.size < 2**31 else col_ptr
+            if col_ptr is not None and col_rows.size < 2**31:
+                col_ptr = col_ptr.astype(np.int32)
+            part["col_ptr"] = col_ptr
             part["col_rows"] = col_rows
             part["col_weights"] = col_weights
             if kind == "gather":
@@ -337,9 +336,15 @@ class StackKernel:
                 ptr = np.zeros(n + 1, np.int64)
                 ptr[1:] = np.cumsum([i.size for i in idx])
                 idx = np.concatenate(idx).astype(np.int64)
-                for p in self.parts:
-                    total += _k.mask_corrections(p["col_ptr"], p["col_rows"],
-                                                 p["col_weights"], p["r0"], flat, ptr, idx,
+                if self._csc is not None:  # every part through the plan's CSC form
+                    if self._csc_ones is None:
+                        self._csc_ones = np.ones(self._csc[1].size, np.float32)
+                    csc = [(*self._csc, self._csc_ones, 0)]
+                else:
+                    csc = [(p["col_ptr"], p["col_rows"], p["col_weights"], p["r0"])
+                           for p in self.parts]
+                for cp, cr, cw, r0 in csc:
+                    total += _k.mask_corrections(cp, cr, cw, r0, flat, ptr, idx,
                                                  lo, hi, floor, self.pix_norm,
                                                  self.pix_dark, self.pix_dvar, sig, var,
                                                  *miss, n_miss)

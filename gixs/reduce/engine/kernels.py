@@ -447,3 +447,16 @@ def csc_split(col_ptr, col_rows, bounds):
             ptr[p, j] = ptr[p, j - 1]
         ptr[p, 0] = 0
     return ptr, rows, base
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def col_sums_unit(col_ptr, col_rows, vec, n_rows):
+    """Per-row ``sum vec[pixel]`` of a unit-weight matrix from its CSC form (pixel-major)."""
+    out = np.zeros(n_rows)
+    for j in range(col_ptr.size - 1):
+        x = vec[j]
+        if x == 0.0:
+            continue
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            out[col_rows[k]] += x
+    return out
