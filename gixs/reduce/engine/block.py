@@ -32,8 +32,6 @@ cache holds both); frames of a plan are reduced by :func:`gixs.reduce.frame.redu
 
 from __future__ import annotations
 
-import os
-
 import numba
 import numpy as np
 import scipy.sparse as sp

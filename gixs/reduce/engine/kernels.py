@@ -400,56 +400,6 @@ def csc_row_slice(col_ptr, col_rows, r0, r1):
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def col_dots(col_ptr, col_rows, col_weights, vec, power, n_rows):
-    """Per-row ``sum weights**power * vec[pixel]`` from the CSC form (pixel-major)."""
-    out = np.zeros(n_rows)
-    for j in range(col_ptr.size - 1):
-        x = vec[j]
-        if x == 0.0:
-            continue
-        for k in range(col_ptr[j], col_ptr[j + 1]):
-            w = np.float64(col_weights[k])
-            out[col_rows[k]] += (w * w if power == 2 else w) * x
-    return out
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
-def csc_split(col_ptr, col_rows, bounds):
-    """Split a CSC matrix (rows sorted within each column) into row ranges
-    ``bounds[p]:bounds[p+1]`` in one sequential pass: ``ptr[p]`` (n_cols + 1 each) and
-    the renumbered rows of part ``p`` at ``rows[base[p]:base[p+1]]``."""
-    n_cols = col_ptr.size - 1
-    n_parts = bounds.size - 1
-    ptr = np.zeros((n_parts, n_cols + 1), np.int64)
-    for j in range(n_cols):
-        p = 0
-        for k in range(col_ptr[j], col_ptr[j + 1]):
-            r = col_rows[k]
-            while r >= bounds[p + 1]:
-                p += 1
-            ptr[p, j + 1] += 1
-    base = np.zeros(n_parts + 1, np.int64)
-    for p in range(n_parts):
-        for j in range(n_cols):
-            ptr[p, j + 1] += ptr[p, j]
-        base[p + 1] = base[p] + ptr[p, n_cols]
-    rows = np.empty(col_rows.size, np.int32)
-    for j in range(n_cols):
-        p = 0
-        for k in range(col_ptr[j], col_ptr[j + 1]):
-            r = col_rows[k]
-            while r >= bounds[p + 1]:
-                p += 1
-            rows[base[p] + ptr[p, j]] = r - bounds[p]
-            ptr[p, j] += 1
-    for p in range(n_parts):  # the fill advanced each pointer by its column: shift back
-        for j in range(n_cols, 0, -1):
-            ptr[p, j] = ptr[p, j - 1]
-        ptr[p, 0] = 0
-    return ptr, rows, base
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
 def col_sums_unit(col_ptr, col_rows, vec, n_rows):
     """Per-row ``sum vec[pixel]`` of a unit-weight matrix from its CSC form (pixel-major)."""
     out = np.zeros(n_rows)
