@@ -23,11 +23,13 @@ import numpy as np
 from gixs.batch import store as batch_store
 from gixs.io import stack
 from gixs.errors import GixsError, NoPeakError
+from gixs.units import metric_column
 
 #: Metrics keys left out of the table (constant, structured, or a batch column already).
 SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_range",
                 "orientation", "source", "normalization", "scherrer_K", "instrument_fwhm",
-                "instrument_correction", "profile"}
+                "instrument_correction", "profile", "q_star_method", "warnings",
+                "scattering_evidence", "profile_choice"}
 #: Version of :meth:`Job.fingerprint`'s layout (a resumed batch must match it).
 FINGERPRINT_FORMAT = 1
 #: Bytes of frames stacked into one engine block at most.
@@ -129,7 +131,7 @@ def _reduce_chunk(job, refs, part):
             reduced = reduced.with_provenance(batch={
                 "run": job.run_id, "position": ref.index, "pid": os.getpid(),
                 "started": started, "processed": _now(), "metadata": frame.metadata})
-            row.update(_metrics(job, reduced))
+            row.update(_metrics(job, reduced, frame, gi, row["normalization"]))
             if part is not None:
                 entry = write_entry(part, f"e{ref.index}", reduced)
                 entry.attrs["source"] = ref.source
@@ -189,6 +191,7 @@ def _frame_metadata(meta):
     if "timestamp" in meta:
         out["timestamp"] = str(meta["timestamp"])
     out["time_s"] = stack.parse_time(t)
+    out["exposure_s"] = None  # the table always has the column (None: not in the header)
     for key in ("exposure_s", "monitor", "file_incidence_deg"):
         if key in meta:
             try:
@@ -225,35 +228,60 @@ def _ordering():
     return _ORDERING[0]
 
 
-def _metrics(job, reduced) -> dict:
-    """Metrics columns of a reduced frame (names carry units); a note when no peak."""
+def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
+    """Metrics columns of a frame (names carry units); a note when no peak.
+
+    "auto", "ip" and "iq" go through :func:`gixs.superlattice.ordering.measure_frame` on
+    the frame itself, the one measurement path of ``gixs spacing`` and the API (rods
+    or rings decided from the frame; ``scattering_type`` and ``q_star_axis`` columns);
+    "oop" (a layer spacing along q_z) measures the reduced out-of-plane cut. The note
+    column also carries the below-horizon orientation check.
+    """
+    from gixs.reduce.orientation_check import check_orientation
+
     ordering = _ordering() if job.metrics else None
-    if ordering is None:
-        return {}
+    note = ""
+    if ordering is None or job.metrics_profile == "oop":
+        if frame is not None and gi is not None:
+            chk = check_orientation(frame.data, job.geometry, gi, mask=job.mask,
+                                    invalid=frame.invalid, warn=False)
+            if chk["ok"] is False:
+                note = "orientation: " + chk["message"]
+        if ordering is None:
+            return {"note": note} if note else {}
     try:
-        res = ordering.measure(reduced.profiles[job.metrics_profile], **job.metrics_kwargs)
+        if job.metrics_profile == "oop" or frame is None:
+            res = ordering.measure(reduced.profiles[job.metrics_profile],
+                                   **job.metrics_kwargs)
+        else:
+            import warnings
+
+            kw = dict(job.metrics_kwargs)
+            kw.setdefault("normalization", normalization)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # they are in the result (note column)
+                res = ordering.measure_frame(frame, job.geometry, gi, profile=job.metrics_profile,
+                                             mask=job.mask, dark=job.dark, flat=job.flat,
+                                             settings=job.settings, orientation=False, **kw)
+            note = "; ".join(res.warnings)
     except NoPeakError as exc:
-        return {"note": f"no peak: {exc}"}
+        return {"note": "; ".join(x for x in (note, f"no peak: {exc}") if x)}
     except Exception as exc:  # noqa: BLE001 - the frame is reduced; the metrics failed
-        return {"note": f"metrics failed ({type(exc).__name__}: {exc})"}
+        return {"note": "; ".join(x for x in (note, f"metrics failed ({type(exc).__name__}: "
+                                                    f"{exc})") if x)}
     d = res.to_dict(include_profile=False)
     units = d.get("units", {})
     out = {}
     for key, val in d.items():
         if key in SKIP_METRICS or not (val is None or isinstance(val, (int, float, str))):
             continue
-        out[column_name(key, units.get(key))] = val
+        out[metric_column(key, units.get(key))] = val
     out["n_orders"] = len(d.get("orders") or ())
+    ev = d.get("scattering_evidence") or {}
+    out["rod_fraction"] = ev.get("rod_fraction")
+    if note:
+        out["note"] = note
     return out
-
-
-def column_name(key, unit) -> str:
-    """Table column of a metric: ``q_star_A^-1``, ``d_spacing_nm``, ``peak_height_au``."""
-    if not unit or unit == "1":
-        return key
-    if "a.u." in unit or "intensity" in unit:
-        return f"{key}_au_A^-1" if "A^-1" in unit else f"{key}_au"
-    return f"{key}_{unit.replace(' ', '')}"
 
 
 def _now():

@@ -140,8 +140,9 @@ def read_table(path) -> list:
 def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, flat=None,
                  workers: int = 1, scheduler=None, output=None, table=None,
                  resume: bool = False, metrics: bool = True, incidence_list=None,
-                 engine: str = "gixs", normalization=None, metrics_profile: str = "ip",
-                 metrics_kwargs=None, chunk_size=None, progress=None) -> BatchResult:
+                 engine: str = "gixs", normalization=None, metrics_profile: str = "auto",
+                 metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
+                 keep_parts: bool = False) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
     Parameters
@@ -170,9 +171,12 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     resume : bool
         Skip the frames already committed in ``OUTPUT.parts/`` by an interrupted run.
     metrics : bool
-        Measure the superlattice metrics of the ``metrics_profile`` profile ("ip", "iq"
-        or "oop") with :func:`gixs.superlattice.ordering.measure` (``metrics_kwargs`` passed on); left
-        out when gixs.superlattice.ordering is not installed.
+        Measure the superlattice metrics: ``metrics_profile`` "auto" (default), "ip" or
+        "iq" with :func:`gixs.superlattice.ordering.measure_frame` on each frame (the
+        path of ``gixs spacing``; columns ``scattering_type``, ``q_star_axis``,
+        ``rod_fraction`` among them), "oop" with :func:`gixs.superlattice.ordering.measure`
+        on the out-of-plane cut (``metrics_kwargs`` passed on); left out when
+        gixs.superlattice.ordering is not installed.
     incidence_list : sequence of float or path, optional
         One incidence angle (deg) per frame (incidence scans), or a text file of them.
     engine : {"gixs", "reference"}
@@ -185,6 +189,11 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         Frames per task (and per part file); default up to 8.
     progress : bool, optional
         Progress bar (tqdm) on stderr; default only when stderr is a terminal.
+    attrs : dict, optional
+        Extra attributes of the output file (e.g. the effective command-line setup).
+    keep_parts : bool
+        Keep ``OUTPUT.parts/`` after the merge, so a later call with ``resume`` adds only
+        new frames (:mod:`gixs.batch.watch`).
 
     Returns
     -------
@@ -198,8 +207,9 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     engine = str(engine).lower()
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if metrics_profile not in ("ip", "iq", "oop"):
-        raise ValueError(f"metrics_profile must be 'ip', 'iq' or 'oop', got {metrics_profile!r}")
+    if metrics_profile not in ("auto", "ip", "iq", "oop"):
+        raise ValueError("metrics_profile must be 'auto', 'ip', 'iq' or 'oop', got "
+                         f"{metrics_profile!r}")
     if isinstance(incidence_list, (str, os.PathLike)):
         incidence_list = stack.read_incidence_list(incidence_list)
     sources = stack.expand_inputs(inputs)
@@ -266,12 +276,13 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         index_of = {(r["source"], r["frame"]): r["index"] for r in result.rows}
         batch_store.merge(work, output, index_of, text, {
             "frames": total, "frames_ok": result.n_ok,
-            "frames_error": len(result.errors), "units_note": "q in 1/angstrom"})
+            "frames_error": len(result.errors), "units_note": "q in 1/angstrom",
+            **(attrs or {})})
         result.output = os.fspath(output)
     if table is not None:
         result.to_csv(table)
         result.table = os.fspath(table)
-    if work is not None:
+    if work is not None and not keep_parts:
         batch_store.remove(work)
     result.elapsed_s = time.perf_counter() - t0
     return result

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -22,6 +23,11 @@ def add_arguments(p):
                    help="image files, globs ('run_*.cbf'), multi-frame HDF5/NeXus (Eiger "
                         "master files; FILE.h5::/dataset), multi-frame TIFF/EDF/CBF, or "
                         "@LIST.txt (one input per line)")
+    add_batch_options(p)
+
+
+def add_batch_options(p):
+    """The options of ``gixs batch`` besides its inputs (``gixs watch`` shares them)."""
     add_geometry_args(p, incidence_required=False)
     p.set_defaults(incidence_deg=None)  # required unless --incidence-list
     p.add_argument("--incidence-list", metavar="FILE.txt",
@@ -44,8 +50,10 @@ def add_arguments(p):
     p.add_argument("--npt", type=int, default=1000, help="bins of the 1D profiles")
     p.add_argument("--no-metrics", action="store_true",
                    help="skip the superlattice metrics (gixs.superlattice.ordering)")
-    p.add_argument("--metrics-profile", choices=("ip", "iq", "oop"), default="ip",
-                   help="profile measured for the metrics (default ip: in-plane cut)")
+    p.add_argument("--metrics-profile", choices=("auto", "ip", "iq", "oop"), default="auto",
+                   help="profile measured for the metrics: auto (default) as gixs spacing "
+                        "(rods on q_xy, rings on |q|, decided from each frame); ip / iq "
+                        "force one; oop the out-of-plane cut")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("Q_LO", "Q_HI"),
                    help="q range of the metrics (A^-1)")
     p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
@@ -59,8 +67,10 @@ def add_arguments(p):
                    help="progress bar on stderr (auto: only on a terminal)")
 
 
-def run(args) -> int:
-    from gixs.batch.run import reduce_stack
+def batch_inputs(args):
+    """(geometry, gi, keyword arguments of reduce_stack) from the batch options."""
+    from gixs.cli.common import batch_normalization
+    from gixs.cli.setup import effective_setup
     from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
 
@@ -81,16 +91,22 @@ def run(args) -> int:
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     progress = False if args.quiet else {"auto": None, "on": True, "off": False}[args.progress]
+    kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
+                  scheduler=args.scheduler, output=args.output, table=table,
+                  metrics=not args.no_metrics, incidence_list=incidence, engine=args.engine,
+                  normalization=batch_normalization(args.normalize_by),
+                  metrics_profile=args.metrics_profile,
+                  metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
+                  attrs={"setup": json.dumps(effective_setup(args), default=str)})
+    return geometry, gi, kwargs
+
+
+def run(args) -> int:
+    from gixs.batch.run import reduce_stack
+
+    geometry, gi, kwargs = batch_inputs(args)
     try:
-        res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask,
-                           dark=dark, flat=flat, workers=args.workers,
-                           scheduler=args.scheduler, output=args.output, table=table,
-                           resume=args.resume, metrics=not args.no_metrics,
-                           incidence_list=incidence, engine=args.engine,
-                           normalization=args.normalize_by,
-                           metrics_profile=args.metrics_profile,
-                           metrics_kwargs=metrics_kwargs, chunk_size=args.chunk,
-                           progress=progress)
+        res = reduce_stack(args.inputs, geometry, gi, resume=args.resume, **kwargs)
     except KeyboardInterrupt:
         print(f"gixs batch: interrupted; finished chunks are kept in {args.output}.parts/: "
               "run the same command with --resume to continue", file=sys.stderr)

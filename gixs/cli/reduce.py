@@ -5,7 +5,9 @@ from __future__ import annotations
 import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, corrections_from_args,
-                     geometry_from_args, output_dir, settings_from_args)
+                     geometry_from_args, normalization_from_spec, output_dir,
+                     settings_from_args)
+from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
 
@@ -24,26 +26,37 @@ def add_arguments(p):
     p.add_argument("--oop-band", nargs=2, type=float, metavar=("QXY_LO", "QXY_HI"),
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
+                        "(deg), for Dioptas, GSAS-II, FullProf")
+    p.add_argument("--chi", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as a Fit2D .chi file (STEM_iq.chi)")
 
 
 def run(args) -> int:
     from gixs.cli.progress import stage
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
-    from gixs.io.output import write_profile_csv, write_reduced_h5
+    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
 
-    geometry, gi = geometry_from_args(args)
+    from gixs.cli.common import resolve_orientation
+    from gixs.reduce.orientation_check import check_orientation
+
+    geometry, gi = geometry_from_args(args, allow_auto=True)
     stage(f"reading {args.image}")
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
+    gi = resolve_orientation(args, frame, geometry, gi, corr["mask"])
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
-    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
     stage("reducing (the plan of a new setup is built once, then read from the plan cache)")
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    _check_orientation(frame, geometry, gi, settings, corr["mask"])
+    reduced.provenance["setup"] = effective_setup(args)
+    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
+                      source=args.image)
     out = output_dir(args.output)
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
     if args.frame:
@@ -54,6 +67,12 @@ def run(args) -> int:
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     for key, prof in reduced.profiles.items():
         write_profile_csv(base + names.get(key, f"_{key}.csv"), prof, reduced.provenance)
+    if args.xy:
+        write_xy(base + "_iq.xy", reduced.profiles["iq"], unit=args.xy,
+                 wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
+    if args.chi:
+        write_chi(base + "_iq.chi", reduced.profiles["iq"], unit=args.chi,
+                  wavelength_a=geometry.wavelength_a, title=stem)
     if not args.no_plot:
         from gixs.plot.common import reduction_figure, save
 
@@ -66,23 +85,3 @@ def run(args) -> int:
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")
     return 0
-
-
-def _check_orientation(frame, geometry, gi, settings, mask):
-    """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
-    import warnings
-
-
-    from gixs.errors import GixsWarning
-    from gixs.reduce.frame import get_plan
-
-    if gi.incidence <= 0:
-        return
-    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
-    ok = plan.static_valid & ~frame.invalid
-    below = float(frame.data[ok & plan.below_horizon].sum())
-    total = float(frame.data[ok].sum())
-    if total > 0 and below / total > 0.7:
-        warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "
-                      f"(q_z < 0): is --orientation {gi.orientation} right? Code 4 puts the "
-                      "surface normal towards row 0", GixsWarning, stacklevel=2)

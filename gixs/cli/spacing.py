@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-from gixs.cli.common import add_geometry_args, geometry_from_args
+from gixs.cli.common import (DeprecatedAlias, add_geometry_args, add_normalization_arg,
+                             geometry_from_args, normalization_from_spec)
 
 HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coherence, "
         "g, peak height/area/peak-to-valley, orders, orientation (JSON, PNG)")
@@ -18,10 +19,18 @@ def add_arguments(p):
                    help="lattice model of the nn distance (default auto: from higher orders)")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
                    help="|q| range to analyse (A^-1)")
-    p.add_argument("--profile", default="ip", choices=("ip", "iq"),
-                   help="ip: in-plane cut at the horizon, |q_xy| (default); iq: azimuthal I(q)")
+    p.add_argument("--profile", default="auto", choices=("auto", "ip", "iq"),
+                   help="auto (default): decide from the frame whether the peak is a rod "
+                        "(constant q_xy: 2D film) or a ring (constant |q|: 3D-isotropic "
+                        "film) and measure rods on |q_xy| (in-plane cut 0.3 q* tall from "
+                        "just above the horizon, or the Yoneda when --critical-angle-deg is "
+                        "given) and rings on |q| (pixels above the horizon and the Yoneda "
+                        "band, off the specular rod); ip / iq force one (a choice the frame "
+                        "contradicts warns). Output keys: q_star / d_spacing = observed "
+                        "peak (maximum of the profile), q_star_centre = line-shape centre, "
+                        "scattering_type = rod|ring|mixed, q_star_axis = qxy|q")
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
-                   help="q_z band of the in-plane cut (A^-1); default from the horizon up")
+                   help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
                    help="profile bins (default: the larger image dimension)")
     p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
@@ -30,49 +39,46 @@ def add_arguments(p):
                    help="Scherrer constant (default 0.9)")
     p.add_argument("--valley", default="low", choices=("low", "high"),
                    help="valley of the peak-to-valley metrics (default low: below q*)")
-    p.add_argument("--exposure-s", type=float, default=None,
-                   help="divide intensities by this exposure time (s); default: the "
-                        "file's exposure time when it has one")
-    p.add_argument("--monitor", type=float, default=None, help="divide intensities by this "
-                   "monitor count")
-    p.add_argument("--thickness-nm", type=float, default=None,
-                   help="divide intensities by the film thickness (nm)")
+    add_normalization_arg(p)
+    for flag, part in (("--exposure-s", "exposure_s"), ("--monitor", "monitor"),
+                       ("--thickness-nm", "thickness_nm")):
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+                       new=f"--normalize-by {part}=X",
+                       help=f"deprecated: use --normalize-by {part}=X")
     p.add_argument("--no-orientation", action="store_true", help="skip the orientation metrics")
     p.add_argument("--json", metavar="OUT.json", help="write the metrics (with units) here")
     p.add_argument("--plot", metavar="OUT.png", help="write a figure of profile and fit here")
 
 
 def normalization_from_args(args, metadata=None):
-    """(factor, description) from --exposure-s, --monitor, --thickness-nm."""
-    parts, factor = [], 1.0
-    exp = args.exposure_s
-    if exp is None and metadata and metadata.get("exposure_s"):
-        exp = float(metadata["exposure_s"])
-        parts.append(f"exposure {exp:g} s (from file)")
-    elif exp is not None:
-        parts.append(f"exposure {exp:g} s")
-    for name, val, unit in (("--exposure-s", exp, "s"), ("--monitor", args.monitor, ""),
-                            ("--thickness-nm", args.thickness_nm, "nm")):
-        if val is not None:
-            if not val > 0:
-                raise ValueError(f"{name} must be > 0, got {val:g}")
-            factor *= val
-    if args.monitor is not None:
-        parts.append(f"monitor {args.monitor:g}")
-    if args.thickness_nm is not None:
-        parts.append(f"thickness {args.thickness_nm:g} nm")
-    return factor, ", ".join(parts) or "none"
+    """(factor, description) from --normalize-by (or the deprecated --exposure-s,
+    --monitor, --thickness-nm, which mean the parts of that name)."""
+    old = [(k, getattr(args, k)) for k in ("exposure_s", "monitor", "thickness_nm")
+           if getattr(args, k, None) is not None]
+    if old and args.normalize_by:
+        raise ValueError("give --normalize-by or the old --exposure-s/--monitor/"
+                         "--thickness-nm, not both")
+    spec = args.normalize_by
+    if old:
+        parts = [f"{k}={v!r}" for k, v in old]
+        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
+            parts.insert(0, "exposure")
+        spec = ",".join(parts)
+    return normalization_from_spec(spec, metadata, args.image)
 
 
 def run(args) -> int:
+    from gixs.cli.common import resolve_orientation
+    from gixs.errors import NoPeakError
     from gixs.io.frames import read_frame, read_mask
     from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
-    geometry, gi = geometry_from_args(args)
+    geometry, gi = geometry_from_args(args, allow_auto=True)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     mask = read_mask(args.mask, frame.data.shape) if args.mask else None
+    gi = resolve_orientation(args, frame, geometry, gi, mask)
     norm, norm_desc = normalization_from_args(args, frame.metadata)
     if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
         raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
@@ -80,14 +86,21 @@ def run(args) -> int:
     from gixs.cli.progress import stage
 
     stage("reducing and measuring")
-    res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
-                        lattice=args.lattice, q_range=args.q_range,
-                        instrument_fwhm=args.instrument_fwhm, normalization=norm,
-                        K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
-                        ip_band=args.ip_band, orientation=not args.no_orientation)
+    try:
+        res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
+                            lattice=args.lattice, q_range=args.q_range,
+                            instrument_fwhm=args.instrument_fwhm, normalization=norm,
+                            K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
+                            ip_band=args.ip_band, orientation=not args.no_orientation)
+    except NoPeakError as exc:
+        _write_failure(args, exc, gi, write_json)
+        raise
     d = res.to_dict()
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
+    from gixs.cli.setup import effective_setup
+
+    d["setup"] = effective_setup(args)
     if args.json:
         write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
@@ -101,3 +114,26 @@ def run(args) -> int:
     if args.plot:
         print(f"-> {args.plot}")
     return 0
+
+
+def _write_failure(args, exc, gi, write_json):
+    """A failed measurement still writes its JSON (error, rejected candidates) and figure."""
+    from gixs.io.jsonout import to_jsonable as _jsonable
+
+    details = getattr(exc, "details", None) or {}
+    profiles = details.get("profiles", {})
+    d = {"error": str(exc), "image": args.image, "frame": args.frame,
+         "candidates": _jsonable(details.get("candidates", {})),
+         "scattering_evidence": _jsonable(details.get("scattering_evidence")),
+         "grazing_incidence": gi.as_dict(),
+         "profiles": {name: {"axis": p.axis, "q": _jsonable(p.x),
+                             "intensity": _jsonable(p.intensity),
+                             "sigma": _jsonable(p.sigma)} for name, p in profiles.items()},
+         "units": {"profiles.q": "A^-1 (q_xy or |q| as the axis says)",
+                   "profiles.intensity": "a.u.", "candidates.q": "A^-1"}}
+    if args.json:
+        write_json(args.json, d, schema="gixs.spacing")
+    if args.plot:
+        from gixs.plot.ordering import failure_figure, save
+
+        save(failure_figure(d), args.plot)

@@ -61,7 +61,9 @@ def test_spacing_within_1p5_percent_and_error_covers_noise(d_nm, dist_m):
 def test_disordered_broad_peak_within_6_percent():
     d = 12.5
     g, img, mask = frame(d, 3.0, rel_width=0.3, orders=2, dot_radius_nm=0.3 * d)
+    # a peak 30% wide: the rods are told from rings above the ring's top
     res = measure_frame(img, g, GI, mask=mask, orientation=False)
+    assert res.q_star_axis == "qxy" and res.scattering_type == "rod"
     assert res.d_spacing == pytest.approx(d, rel=0.06)
     assert res.fwhm == pytest.approx(0.3 * 2 * math.pi / (10 * d), rel=0.25)
     assert res.paracrystal_g > 0.15
@@ -99,7 +101,7 @@ def test_ordering_intensity_ratio(pair):
     assert rows[1]["height_ratio"] == pytest.approx(t.peak_height / c.peak_height)
     assert rows[1]["d_change_nm"] == pytest.approx(t.d_spacing - c.d_spacing)
     text = format_table(rows)
-    assert "d_nm" in text and "treated" in text
+    assert "d_spacing_nm" in text and "peak_to_valley_ratio" in text and "treated" in text
 
 
 def test_orders_lattice_and_orientation(pair):
