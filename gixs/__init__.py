@@ -1,21 +1,41 @@
 """gixs: grazing-incidence X-ray scattering reduction and film metrics.
 
 q is in 1/A everywhere in the code, angles in rad (deg at the command line and in
-files, where the name says so), film lengths in nm.
-"""
+files, where the name says so), film lengths in nm."""
 
-from gixs._version import __version__  # noqa: E402
+import importlib
 
-from gixs.errors import (CalibrationError, FormatError, GeometryError, GixsError,  # noqa: E402
-                     GixsWarning, IndexingError, NoPeakError)
-from gixs.geometry.model import DetectorGeometry, GIGeometry, load_poni, write_poni  # noqa: E402
-from gixs.reduce.frame import ReduceSettings, reduce_frame  # noqa: E402
-from gixs.io.frames import Frame, iter_frames, read_frame, read_mask  # noqa: E402
-from gixs.results import Map2D, Profile, ReducedFrame  # noqa: E402
+from gixs._version import __version__  # noqa: F401 (light)
+from gixs.errors import CalibrationError, FormatError, GeometryError, GixsError, GixsWarning, IndexingError, NoPeakError  # noqa: F401 (light)
 
-__all__ = [
-    "__version__", "GixsError", "FormatError", "GeometryError", "CalibrationError",
-    "IndexingError", "NoPeakError", "GixsWarning", "DetectorGeometry", "GIGeometry",
-    "load_poni", "write_poni", "ReduceSettings", "reduce_frame", "Frame", "iter_frames",
-    "read_frame", "read_mask", "Map2D", "Profile", "ReducedFrame",
-]
+#: Public name -> module that defines it (imported on first use).
+_LAZY = {
+    'DetectorGeometry': 'gixs.geometry.model',
+    'GIGeometry': 'gixs.geometry.model',
+    'load_poni': 'gixs.geometry.model',
+    'write_poni': 'gixs.geometry.model',
+    'ReduceSettings': 'gixs.reduce.frame',
+    'reduce_frame': 'gixs.reduce.frame',
+    'Frame': 'gixs.io.frames',
+    'iter_frames': 'gixs.io.frames',
+    'read_frame': 'gixs.io.frames',
+    'read_mask': 'gixs.io.frames',
+    'Map2D': 'gixs.results',
+    'Profile': 'gixs.results',
+    'ReducedFrame': 'gixs.results',
+}
+
+__all__ = ['__version__', 'CalibrationError', 'FormatError', 'GeometryError', 'GixsError', 'GixsWarning', 'IndexingError', 'NoPeakError', 'DetectorGeometry', 'GIGeometry', 'load_poni', 'write_poni', 'ReduceSettings', 'reduce_frame', 'Frame', 'iter_frames', 'read_frame', 'read_mask', 'Map2D', 'Profile', 'ReducedFrame']
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,5 +1,6 @@
 """Shared fixtures: example geometries, seeded generators, the real-data folder."""
 
+import os
 import pathlib
 
 import numpy as np
@@ -8,6 +9,14 @@ import pytest
 #: ../shared/data/real beside the repository (absent on a bare clone: tests skip).
 REAL = pathlib.Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
 needs_real = pytest.mark.skipif(not REAL.exists(), reason="../shared/data/real absent")
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _plan_cache_dir(tmp_path_factory):
+    """Keep the suite's reduction plans out of the user's cache (subprocesses inherit)."""
+    if "GIXS_CACHE_DIR" not in os.environ:
+        os.environ["GIXS_CACHE_DIR"] = str(tmp_path_factory.mktemp("plan-cache"))
+    yield
 
 
 @pytest.fixture

@@ -2,16 +2,16 @@
 
 :func:`process_chunk` runs wherever the batch sends it (this process, a local worker
 process, a Dask worker). It reads its frames itself (:func:`gixs.io.stack.read_frames`, one
-frame ahead in a thread), reduces them with the cached plan of its process
-(:func:`gixs.reduce.frame.get_plan`), a block of frames at a time through
-:mod:`gixs.reduce.engine.block` when available, measures the superlattice metrics
+frame ahead in a thread), reduces them a block of frames at a time with
+:func:`gixs.reduce.frame.reduce_frames` (the one reduction path; the plan comes from the
+plan cache, :mod:`gixs.reduce.cache`, so a worker loads the plan the parent stored
+instead of rebuilding it), measures the superlattice metrics
 (:func:`gixs.superlattice.ordering.measure`) and writes the chunk's entries and table rows to one part
 file (:mod:`gixs.batch.store`). It returns the rows only (small).
 """
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime
 import hashlib
@@ -30,6 +30,8 @@ SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_ran
                 "orientation", "source", "normalization", "scherrer_K", "instrument_fwhm",
                 "instrument_correction", "profile", "q_star_method", "warnings",
                 "scattering_evidence", "profile_choice"}
+#: Version of :meth:`Job.fingerprint`'s layout (a resumed batch must match it).
+FINGERPRINT_FORMAT = 1
 #: Bytes of frames stacked into one engine block at most.
 BLOCK_BYTES = 64 * 2 ** 20
 
@@ -57,21 +59,29 @@ class Job:
     prefetch: bool | None = None
 
     def fingerprint(self) -> dict:
-        """What the results depend on (a resumed batch must match it)."""
+        """What the results depend on (a resumed batch must match it): a stable dict of
+        plain values with a format version (no ``repr``), arrays by their SHA-256."""
         def digest(a):
-            return None if a is None else hashlib.sha1(np.ascontiguousarray(a)).hexdigest()
+            if a is None:
+                return None
+            a = np.ascontiguousarray(a)
+            return f"sha256:{hashlib.sha256(a.view(np.uint8)).hexdigest()}:{a.dtype.str}:" \
+                + "x".join(str(n) for n in a.shape)
 
-        return {"geometry": dataclasses.asdict(self.geometry), "gi": self.gi.as_dict(),
-                "settings": repr(self.settings), "normalization": self.normalization,
+        return {"fingerprint_format": FINGERPRINT_FORMAT,
+                "geometry": dataclasses.asdict(self.geometry),
+                "gi": dataclasses.asdict(self.gi),
+                "settings": dataclasses.asdict(self.settings),
+                "normalization": self.normalization,
                 "metrics": self.metrics, "metrics_profile": self.metrics_profile,
-                "metrics_kwargs": repr(sorted(self.metrics_kwargs.items())),
+                "metrics_kwargs": {str(k): self.metrics_kwargs[k]
+                                   for k in sorted(self.metrics_kwargs)},
                 "mask": digest(self.mask), "dark": digest(self.dark),
                 "flat": digest(self.flat), "entries": self.write_entries,
                 "engine": self.engine}
 
 
 _WORKER_JOB = None
-_KERNELS: "collections.OrderedDict" = collections.OrderedDict()
 _ORDERING = []
 
 
@@ -90,45 +100,31 @@ def process_chunk(job, refs) -> list:
     ``job`` None means the job given to :func:`worker_init` (local worker processes).
     """
     job = job or _WORKER_JOB
-    engine = _engine(job)
-    if engine is not None and job.threads:
+    if job.engine == "gixs" and job.threads:
         import numba
 
         numba.set_num_threads(max(1, min(job.threads, numba.config.NUMBA_NUM_THREADS)))
     if job.parts is None:
-        return _reduce_chunk(job, refs, engine, None)
+        return _reduce_chunk(job, refs, None)
     with batch_store.open_part(job.parts, refs[0].index, job.run_id,
                                job.write_entries) as part:
-        rows = _reduce_chunk(job, refs, engine, part if job.write_entries else None)
+        rows = _reduce_chunk(job, refs, part if job.write_entries else None)
         batch_store.write_rows(part, rows)
     return rows
 
 
-def _engine(job):
-    if job.engine in ("pyfai", "scipy"):
-        return None
-    try:
-        from gixs.reduce.engine import block as engine
-    except ImportError:
-        if job.engine == "gixs":
-            raise
-        return None
-    return engine
-
-
-def _reduce_chunk(job, refs, engine, part):
+def _reduce_chunk(job, refs, part):
     from gixs.io.output import write_entry
 
     rows = []
     block = []  # (ref, frame, row, gi) waiting for the engine
-    limit = 1 if engine is None else max(1, min(16, BLOCK_BYTES // max(
-        1, 4 * int(np.prod(job.shape or (1,))))))
+    limit = max(1, min(16, BLOCK_BYTES // max(1, 4 * int(np.prod(job.shape or (1,))))))
 
     def flush():
         if not block:
             return
         started = _now()
-        for (ref, frame, row, gi), reduced in zip(block, _reduce_block(job, engine, block)):
+        for (ref, frame, row, gi), reduced in zip(block, _reduce_block(job, block)):
             if isinstance(reduced, Exception):
                 _fail(row, reduced)
                 continue
@@ -205,52 +201,21 @@ def _frame_metadata(meta):
     return out
 
 
-def _reduce_block(job, engine, block):
-    """ReducedFrame (or the exception) of each (ref, frame, row, gi) of a block."""
-    from gixs.reduce.frame import get_plan, provenance, reduce_frame
+def _reduce_block(job, block):
+    """ReducedFrame (or the exception) of each (ref, frame, row, gi) of a block, through
+    :func:`gixs.reduce.frame.reduce_frames` (one incidence per block)."""
+    from gixs.reduce.frame import reduce_frames
 
-    corr = {"mask": job.mask, "dark": job.dark, "flat": job.flat}
-    if engine is None or len(block) == 0:
-        out = []
-        for ref, frame, row, gi in block:
-            try:
-                out.append(reduce_frame(frame, job.geometry, gi, job.settings,
-                                        normalization=row["normalization"], **corr))
-            except Exception as exc:  # noqa: BLE001
-                out.append(exc)
-        return out
-    from gixs.results import ReducedFrame
-
-    gi = block[0][3]
+    if not block:
+        return []
     try:
-        plan = get_plan(job.geometry, gi, block[0][1].data.shape, job.settings, job.mask)
-        kern = _kernel(engine, plan, job)
-        data = np.stack([b[1].data for b in block])
-        invalid = np.stack([b[1].invalid for b in block])
-        sig, norm, var, cnt = kern.sums_block(data, invalid)
+        return list(reduce_frames(
+            [b[1] for b in block], job.geometry, block[0][3], job.settings, mask=job.mask,
+            dark=job.dark, flat=job.flat, normalization=[b[2]["normalization"] for b in block],
+            sources=[b[0].source for b in block], indices=[b[0].frame for b in block],
+            block=len(block), engine=job.engine))
     except Exception as exc:  # noqa: BLE001 - the whole block fails alike
         return [exc] * len(block)
-    out = []
-    for i, (ref, frame, row, _) in enumerate(block):
-        profiles, maps = plan.unpack(sig[i], norm[i], var[i], cnt[i],
-                                     normalization=row["normalization"])
-        prov = provenance(plan.geometry, gi, job.settings, source=ref.source, index=ref.frame,
-                          dark=job.dark is not None, flat=job.flat is not None,
-                          mask=job.mask is not None, normalization=row["normalization"])
-        out.append(ReducedFrame(profiles=profiles, maps=maps, provenance=prov))
-    return out
-
-
-def _kernel(engine, plan, job):
-    key = id(plan)
-    hit = _KERNELS.get(key)
-    if hit is not None and hit[0] is plan:
-        return hit[1]
-    kern = engine.StackKernel.from_plan(plan, dark=job.dark, flat=job.flat)
-    _KERNELS[key] = (plan, kern)
-    while len(_KERNELS) > 4:
-        _KERNELS.popitem(last=False)
-    return kern
 
 
 def _ordering():

@@ -38,7 +38,9 @@ BASE_COLUMNS = ("source", "frame", "status", "error", "note")
 #: Per-frame metadata columns, in order, when any frame has them.
 META_COLUMNS = ("time_s", "timestamp", "exposure_s", "monitor", "incidence_deg",
                 "file_incidence_deg", "normalization")
-ENGINES = ("auto", "gixs", "pyfai", "scipy")
+#: Reduction engines (:data:`gixs.reduce.frame.ENGINES`): the compiled kernel, or the
+#: scipy reference (slow; for checking).
+ENGINES = ("gixs", "reference")
 
 
 @dataclasses.dataclass
@@ -138,7 +140,7 @@ def read_table(path) -> list:
 def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, flat=None,
                  workers: int = 1, scheduler=None, output=None, table=None,
                  resume: bool = False, metrics: bool = True, incidence_list=None,
-                 engine: str = "auto", normalization=None, metrics_profile: str = "auto",
+                 engine: str = "gixs", normalization=None, metrics_profile: str = "auto",
                  metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
                  keep_parts: bool = False) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
@@ -177,9 +179,9 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         gixs.superlattice.ordering is not installed.
     incidence_list : sequence of float or path, optional
         One incidence angle (deg) per frame (incidence scans), or a text file of them.
-    engine : {"auto", "gixs", "pyfai", "scipy"}
-        "auto"/"gixs": the block engine :mod:`gixs.reduce.engine.block` when importable; "pyfai"/"scipy":
-        the per-frame scipy path of :func:`gixs.reduce.frame.reduce_frame`.
+    engine : {"gixs", "reference"}
+        "gixs": the compiled block engine; "reference": scipy's sparse products (the test
+        reference, slow), both through :func:`gixs.reduce.frame.reduce_frames`.
     normalization : float, optional
         Divide intensities by this; default each frame's exposure time when the file has
         it, else 1.

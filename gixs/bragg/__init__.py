@@ -1,8 +1,43 @@
 """Bragg indexing: phases, reflections, GI spot positions, assignment and refinement."""
 
-from gixs.bragg.lattice import (Site, Reflections, Phase, GISpots, surface_normal, predict_gi_spots, apparent_qz)
-from gixs.bragg.phases import builtin_phase, parse_phase
-from gixs.bragg.spots import (render_film, Spot, ring_profile, isotropic_background, detect_spots, Peak1D, snip_baseline, detect_peaks_1d)
-from gixs.bragg.index import PhaseModel, IndexResult, assign, index_map
+import importlib
+
+#: Public name -> module that defines it (imported on first use).
+_LAZY = {
+    'Site': 'gixs.bragg.lattice',
+    'Reflections': 'gixs.bragg.lattice',
+    'Phase': 'gixs.bragg.lattice',
+    'GISpots': 'gixs.bragg.lattice',
+    'surface_normal': 'gixs.bragg.lattice',
+    'predict_gi_spots': 'gixs.bragg.lattice',
+    'apparent_qz': 'gixs.bragg.lattice',
+    'builtin_phase': 'gixs.bragg.phases',
+    'parse_phase': 'gixs.bragg.phases',
+    'render_film': 'gixs.bragg.spots',
+    'Spot': 'gixs.bragg.spots',
+    'ring_profile': 'gixs.bragg.spots',
+    'isotropic_background': 'gixs.bragg.spots',
+    'detect_spots': 'gixs.bragg.spots',
+    'Peak1D': 'gixs.bragg.spots',
+    'snip_baseline': 'gixs.bragg.spots',
+    'detect_peaks_1d': 'gixs.bragg.spots',
+    'PhaseModel': 'gixs.bragg.index',
+    'IndexResult': 'gixs.bragg.index',
+    'assign': 'gixs.bragg.index',
+    'index_map': 'gixs.bragg.index',
+}
 
 __all__ = ['Site', 'Reflections', 'Phase', 'GISpots', 'surface_normal', 'predict_gi_spots', 'apparent_qz', 'builtin_phase', 'parse_phase', 'render_film', 'Spot', 'ring_profile', 'isotropic_background', 'detect_spots', 'Peak1D', 'snip_baseline', 'detect_peaks_1d', 'PhaseModel', 'IndexResult', 'assign', 'index_map']
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

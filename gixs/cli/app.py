@@ -19,7 +19,7 @@ from gixs.errors import GixsError, GixsWarning
 
 #: Subcommands in the order ``gixs --help`` lists them.
 COMMANDS = ("geometry", "reduce", "calibrate", "spacing", "compare", "index", "batch", "watch",
-            "demo")
+            "demo", "cache")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -33,6 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
         mod = importlib.import_module(f"gixs.cli.{name}")
         p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
+        p.add_argument("--no-plot", action="store_true",
+                       help="write no figure (overrides --plot)")
+        p.add_argument("-q", "--quiet", action="store_true",
+                       help="no stage lines or progress bar on stderr")
         p.add_argument("--setup", metavar="FILE.toml",
                        help="setup file: option values (keys = long option names with _), "
                             "overridden by the command line (see gixs.cli.setup)")
@@ -71,6 +75,11 @@ def main(argv=None) -> int:
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
+    from gixs.cli import progress
+
+    progress.configure(args._name, args.quiet)
+    if args.no_plot and getattr(args, "plot", None):
+        args.plot = None
     warnings.simplefilter("default", GixsWarning)
     logging.getLogger("fabio").setLevel(logging.ERROR)  # header chatter of TIFF readers
     logging.getLogger("pyFAI").setLevel(logging.ERROR)

@@ -60,8 +60,9 @@ def add_batch_options(p):
                    help="lattice model of the nearest-neighbour distance (default auto)")
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="frames per task and per committed part (default up to 8)")
-    p.add_argument("--engine", choices=("auto", "gixs", "pyfai", "scipy"), default="auto",
-                   help="auto: block engine when available; pyfai/scipy: per-frame path")
+    p.add_argument("--engine", choices=("gixs", "reference"), default="gixs",
+                   help="gixs: compiled block engine; reference: scipy sparse products "
+                   "(slow, for checking)")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: only on a terminal)")
 
@@ -89,7 +90,7 @@ def batch_inputs(args):
     metrics_kwargs = {"lattice": args.lattice}
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
-    progress = {"auto": None, "on": True, "off": False}[args.progress]
+    progress = False if args.quiet else {"auto": None, "on": True, "off": False}[args.progress]
     kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
                   scheduler=args.scheduler, output=args.output, table=table,
                   metrics=not args.no_metrics, incidence_list=incidence, engine=args.engine,

@@ -61,6 +61,9 @@ def run(args) -> int:
         print(f"{args.image}: detector {detector} (from the "
               f"{'header' if meta.get('detector') else 'image shape and sensor'}; "
               "--detector overrides)")
+    from gixs.cli.progress import stage
+
+    stage("calibrating")
     res = calibrate(frame, calibrant=args.calibrant, wavelength_a=args.wavelength_a,
                     energy_kev=args.energy_kev, detector=detector,
                     pixel_size_um=args.pixel_um, distance_mm=args.distance_mm,

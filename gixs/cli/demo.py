@@ -44,8 +44,15 @@ def run(args) -> int:
     from gixs.io.output import write_profile_csv, write_reduced_h5
     from gixs.bragg import index, phases, spots
     from gixs.calibrate.core import calibrate
-    from gixs.plot.common import reduction_figure, save
+    from gixs.cli.progress import stage
     from gixs.superlattice import ordering
+
+    def figure(make, path):
+        if not args.no_plot:
+            from gixs.plot.common import save
+
+            save(make(), path)
+
 
     out = output_dir(args.output)
     saxs, waxs = _geometries()
@@ -54,6 +61,7 @@ def run(args) -> int:
     summary = {}
 
     # 1. GISAXS of a hexagonal superlattice, d(10) = 8 nm
+    stage("1/3 GISAXS: simulating and reducing a hexagonal superlattice, d = 8 nm")
     gi = GIGeometry.from_degrees(0.3)
     d_true = 8.0
     img, bs = simulate.hex_superlattice(saxs, gi, d_true, rng=args.seed, return_mask=True)
@@ -63,8 +71,8 @@ def run(args) -> int:
     for k in ("iq", "ip", "oop"):
         write_profile_csv(os.path.join(out, f"gisaxs_hex_{k}.csv"), red.profiles[k],
                           red.provenance)
-    save(reduction_figure(red, img, bs, "demo GISAXS: hexagonal superlattice, d = 8 nm"),
-         os.path.join(out, "gisaxs_hex.png"))
+    figure(lambda: _reduction_figure(red, img, bs, "demo GISAXS: hexagonal superlattice, "
+                                     "d = 8 nm"), os.path.join(out, "gisaxs_hex.png"))
     ip = red.profiles["ip"].valid()
     sel = np.abs(ip.x) > 0.03
     q_peak = float(np.abs(ip.x[sel][np.nanargmax(ip.intensity[sel])]))
@@ -75,6 +83,7 @@ def run(args) -> int:
                                     if k in ("q_star", "q_star_err", "d_spacing",
                                              "nn_distance", "lattice_model", "units")}
 
+    stage("2/3 GIWAXS: simulating, reducing and indexing a textured CsPbBr3 film")
     # 2. GIWAXS of a (001)-textured CsPbBr3 film, lattice extended by iodine (a = 6.03 A
     #    instead of 5.87 A), on an ITO substrate (random, rings)
     gi_w = GIGeometry.from_degrees(0.2)
@@ -89,7 +98,8 @@ def run(args) -> int:
     write_reduced_h5(os.path.join(out, "giwaxs_film.h5"), red_w)
     write_profile_csv(os.path.join(out, "giwaxs_film_iq.csv"), red_w.profiles["iq"],
                       red_w.provenance)
-    save(reduction_figure(red_w, img_w, None, title), os.path.join(out, "giwaxs_film.png"))
+    figure(lambda: _reduction_figure(red_w, img_w, None, title),
+           os.path.join(out, "giwaxs_film.png"))
     m = red_w.maps["qmap"]
     summary["giwaxs"] = {"planted_a_film_A": a_film, "planted_a_ito_A": a_ito,
                          "missing_wedge_empty_bins_percent":
@@ -103,6 +113,7 @@ def run(args) -> int:
         for p in res.phases}
     summary["giwaxs"]["unassigned_peaks"] = len(res.unassigned)
 
+    stage("3/3 calibrating a simulated LaB6 frame")
     # 3. LaB6 calibrant frame, calibrated automatically from a 200 mm guess
     lab6 = simulate.calibrant_image(waxs, "LaB6", rng=args.seed)
     summary["calibrant"] = {"frame_shape": list(lab6.shape)}
@@ -135,3 +146,9 @@ def run(args) -> int:
           f"{c['max_2theta_error_deg']:.4f} deg of the truth on every pixel")
     print("  files: *.h5 (NeXus), *.csv (profiles, q in A^-1), *.png (figures), *.poni")
     return 0
+
+
+def _reduction_figure(*a):
+    from gixs.plot.common import reduction_figure
+
+    return reduction_figure(*a)

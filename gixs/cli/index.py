@@ -149,6 +149,9 @@ def run(args) -> int:
         meta.update(kind="pattern", pattern_axis=axis, wavelength_a=args.wavelength_a,
                     energy_kev=args.energy_kev)
     else:
+        from gixs.cli.progress import stage
+
+        stage("reducing to a q map and indexing")
         result, qmap, extra = _index_image(args, models)
         meta.update(extra)
     d = result.to_dict()

@@ -26,7 +26,6 @@ def add_arguments(p):
     p.add_argument("--oop-band", nargs=2, type=float, metavar=("QXY_LO", "QXY_HI"),
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
                    help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
                         "(deg), for Dioptas, GSAS-II, FullProf")
@@ -35,6 +34,7 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from gixs.cli.progress import stage
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
     from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
@@ -43,6 +43,7 @@ def run(args) -> int:
     from gixs.reduce.orientation_check import check_orientation
 
     geometry, gi = geometry_from_args(args, allow_auto=True)
+    stage(f"reading {args.image}")
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
@@ -51,6 +52,7 @@ def run(args) -> int:
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
+    stage("reducing (the plan of a new setup is built once, then read from the plan cache)")
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     reduced.provenance["setup"] = effective_setup(args)
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
@@ -60,6 +62,7 @@ def run(args) -> int:
     if args.frame:
         stem += f"_{args.frame:05d}"
     base = os.path.join(out, stem)
+    stage(f"writing {base}.h5 and CSV profiles")
     write_reduced_h5(base + ".h5", reduced)
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     for key, prof in reduced.profiles.items():
@@ -73,6 +76,7 @@ def run(args) -> int:
     if not args.no_plot:
         from gixs.plot.common import reduction_figure, save
 
+        stage(f"drawing {base}_qmap.png")
         fig = reduction_figure(reduced, frame.data, frame.invalid | (
             corr["mask"] if corr["mask"] is not None else False), title=stem)
         save(fig, base + "_qmap.png")

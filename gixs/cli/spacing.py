@@ -83,6 +83,9 @@ def run(args) -> int:
     if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
         raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
                          f"{args.q_range[0]:g} {args.q_range[1]:g}")
+    from gixs.cli.progress import stage
+
+    stage("reducing and measuring")
     try:
         res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
                             lattice=args.lattice, q_range=args.q_range,

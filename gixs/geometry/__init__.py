@@ -1,6 +1,33 @@
 """Detector and grazing-incidence geometry: PONI model, conventions, pixel q."""
 
-from gixs.geometry.model import (DetectorGeometry, GIGeometry, check_incidence, load_poni, write_poni, detector_fields)
-from gixs.geometry.gi import PixelQ, sample_axes, refract, pixel_q, analytic_q
+import importlib
+
+#: Public name -> module that defines it (imported on first use).
+_LAZY = {
+    'DetectorGeometry': 'gixs.geometry.model',
+    'GIGeometry': 'gixs.geometry.model',
+    'check_incidence': 'gixs.geometry.model',
+    'load_poni': 'gixs.geometry.model',
+    'write_poni': 'gixs.geometry.model',
+    'detector_fields': 'gixs.geometry.model',
+    'PixelQ': 'gixs.geometry.gi',
+    'sample_axes': 'gixs.geometry.gi',
+    'refract': 'gixs.geometry.gi',
+    'pixel_q': 'gixs.geometry.gi',
+    'analytic_q': 'gixs.geometry.gi',
+}
 
 __all__ = ['DetectorGeometry', 'GIGeometry', 'check_incidence', 'load_poni', 'write_poni', 'detector_fields', 'PixelQ', 'sample_axes', 'refract', 'pixel_q', 'analytic_q']
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

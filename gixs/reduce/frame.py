@@ -16,7 +16,6 @@ the raw counts); ``count`` = valid pixels in the bin. Empty bins are NaN.
 
 from __future__ import annotations
 
-import collections
 import dataclasses
 import datetime
 import hashlib
@@ -115,27 +114,39 @@ class _Block:
 class Plan:
     """The pixel-to-bin matrix and per-pixel factors of one geometry (cached).
 
+    Built by direct CSR construction (:mod:`gixs.reduce.binning`: each block is a counting
+    sort of its pixels by bin). :func:`get_plan` keeps plans in memory and on disk
+    (:mod:`gixs.reduce.cache`).
+
     Attributes
     ----------
+    indptr : ndarray of int64, shape (n_bins + 1,)
+        CSR row pointer of the (bins x pixels) matrix of unit weights.
+    indices : ndarray of int32
+        CSR column indices (flat pixel indices), sorted within each row.
     matrix : scipy.sparse.csr_matrix, shape (n_bins, n_pixels)
-        1 where a pixel falls in a bin.
+        The same matrix as scipy's float64 CSR (made on first use).
     columns : ndarray of int
-        The pixels (flat indices) that fall in at least one bin; the frame is gathered
-        on these before the products, so unused pixels cost nothing.
+        The pixels (flat indices) that fall in at least one bin.
     norm : ndarray, float64
-        Per-pixel solid angle x polarization factor.
+        Per-pixel solid angle x polarization factor (flat).
     static_valid : ndarray, bool
-        Pixels not masked by the user or the detector.
+        Pixels not masked by the user or the detector (image shape).
+    below_horizon : ndarray, bool
+        Pixels whose exit angle is negative (below the sample horizon), image shape.
+    pq : gixs.geometry.gi.PixelQ
+        Scattering coordinates of every pixel (recomputed on first use for a plan loaded
+        from the disk cache).
     """
 
     def __init__(self, geometry: DetectorGeometry, gi: GIGeometry, shape, settings,
                  mask=None):
         self.geometry = geometry.for_image_shape(shape)
         self.gi = gi
-        self.shape = tuple(shape)
+        self.shape = tuple(int(s) for s in shape)
         self.settings = settings
         ai = self.geometry.make_integrator()
-        self.pq = pixel_q(self.geometry, gi, ai=ai)
+        self._pq = pixel_q(self.geometry, gi, ai=ai)
         norm = np.ones(self.shape)
         if settings.solid_angle:
             norm *= ai.solidAngleArray(self.shape)
@@ -149,58 +160,159 @@ class Plan:
             valid &= ~np.asarray(mask, bool)
         self.static_valid = valid
         self.norm = norm.ravel()
+        self.below_horizon = self._pq.exit_angle < 0
         self.k0 = 2 * math.pi / self.geometry.wavelength_a
         self.blocks = []
-        self._parts = []
+        self._ptrs, self._idx, self._bins = [], [], []
         self._nrows = 0
         self._build()
-        self.matrix = sp.vstack(self._parts, format="csr", dtype=np.float64)
-        del self._parts
-        self.columns = np.unique(self.matrix.indices).astype(np.intp)
-        self._compact = self.matrix[:, self.columns].tocsr()
-        self._norm_c = self.norm[self.columns]
-        self._valid_c = self.static_valid.ravel()[self.columns]
+        self._finish()
+        del self._ptrs, self._idx, self._bins
+
+    def _finish(self):
+        """Join the blocks' CSR parts into one matrix; its CSC form from the blocks' bins."""
+        from gixs.reduce import binning
+
+        ptrs = self._ptrs
+        offsets = np.cumsum([0] + [p[-1] for p in ptrs])
+        self.indptr = np.concatenate([ptrs[0][:1]] + [p[1:] + o for p, o in zip(ptrs, offsets)])
+        self.indices = np.concatenate(self._idx)
+        rows0 = np.array([b.rows.start for b in self.blocks], np.int64)
+        bins = np.stack([b.astype(np.int32, copy=False) for b in self._bins])
+        self._bins.clear()
+        self.col_ptr, self.col_rows = binning.csc_from_bins(bins, rows0)
+        self._setup()
+
+    def _setup(self):
+        self.n_bins = self.indptr.size - 1
+        self.n_pixels = int(np.prod(self.shape))
+        self.columns = np.flatnonzero(np.diff(self.col_ptr) > 0)
+        self._matrix = self._compact = None
+        self._kernels = {}
+        self._lock = threading.Lock()
+
+    def __getstate__(self):  # pickled without its lock and derived caches
+        state = dict(self.__dict__)
+        for name in ("_lock", "_kernels", "_matrix", "_compact"):
+            state.pop(name, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self._matrix = self._compact = None
+        self._kernels = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_arrays(cls, meta: dict, arrays: dict) -> "Plan":
+        """Rebuild a plan from :meth:`to_arrays` output (the disk cache)."""
+        self = cls.__new__(cls)
+        self.geometry = DetectorGeometry(**meta["geometry"])
+        self.gi = GIGeometry(**meta["gi"])
+        self.shape = tuple(meta["shape"])
+        self.settings = ReduceSettings(**{k: _untuple(k, v)
+                                          for k, v in meta["settings"].items()})
+        self.k0 = float(meta["k0"])
+        self.blocks = [_Block(b["kind"], b["name"], tuple(b["axes"]),
+                              tuple(np.asarray(arrays[f"centres_{i}_{a}"], np.float64)
+                                    for a in range(len(b["axes"]))),
+                              slice(*b["rows"]), dict(b["band"]))
+                       for i, b in enumerate(meta["blocks"])]
+        n = int(np.prod(self.shape))
+        self.indptr = np.asarray(arrays["indptr"], np.int64)
+        self.indices = np.asarray(arrays["indices"], np.int32)
+        self.col_ptr = np.asarray(arrays["col_ptr"], np.int64)
+        self.col_rows = np.asarray(arrays["col_rows"], np.int32)
+        self.norm = np.asarray(arrays["norm"], np.float64)
+        self.static_valid = np.unpackbits(arrays["static_valid"], count=n).astype(
+            bool).reshape(self.shape)
+        self.below_horizon = np.unpackbits(arrays["below_horizon"], count=n).astype(
+            bool).reshape(self.shape)
+        self._pq = None
+        self._setup()
+        return self
+
+    def to_arrays(self):
+        """(meta, arrays) describing the plan completely (see :meth:`from_arrays`)."""
+        meta = {"geometry": dataclasses.asdict(self.geometry),
+                "gi": dataclasses.asdict(self.gi), "shape": list(self.shape),
+                "settings": dataclasses.asdict(self.settings), "k0": self.k0,
+                "blocks": [{"kind": b.kind, "name": b.name, "axes": list(b.axes),
+                            "rows": [b.rows.start, b.rows.stop], "band": b.band}
+                           for b in self.blocks]}
+        arrays = {"indptr": self.indptr, "indices": self.indices, "col_ptr": self.col_ptr,
+                  "col_rows": self.col_rows, "norm": self.norm,
+                  "static_valid": np.packbits(self.static_valid.ravel()),
+                  "below_horizon": np.packbits(self.below_horizon.ravel())}
+        for i, b in enumerate(self.blocks):
+            for a, c in enumerate(b.centres):
+                arrays[f"centres_{i}_{a}"] = np.asarray(c, np.float64)
+        return meta, arrays
+
+    @property
+    def pq(self):
+        """Pixel scattering coordinates (:func:`gixs.geometry.gi.pixel_q`)."""
+        if self._pq is None:
+            self._pq = pixel_q(self.geometry, self.gi)
+        return self._pq
+
+    @property
+    def matrix(self):
+        """The (bins x pixels) matrix as a scipy float64 CSR matrix (unit weights)."""
+        with self._lock:
+            if self._matrix is None:
+                self._matrix = sp.csr_matrix(
+                    (np.ones(self.indices.size), self.indices, self.indptr),
+                    shape=(self.n_bins, self.n_pixels))
+            return self._matrix
+
+    def kernel(self, dark=None, flat=None):
+        """The compiled :class:`~gixs.reduce.engine.block.StackKernel` of this plan with
+        ``dark`` and ``flat`` folded in, built once per (dark, flat) and kept on the plan."""
+        from gixs.reduce.engine.block import StackKernel
+
+        key = (_digest(dark), _digest(flat))
+        with self._lock:
+            kern = self._kernels.get(key)
+        if kern is None:
+            kern = StackKernel.from_plan(self, dark=dark, flat=flat, negative_invalid=False)
+            with self._lock:
+                while len(self._kernels) >= 2:
+                    self._kernels.pop(next(iter(self._kernels)))
+                kern = self._kernels.setdefault(key, kern)
+        return kern
 
     # -- building ---------------------------------------------------------------------
     def _add(self, kind, name, axes, coords, ranges, npts, select, band):
         """Add a block binning pixels where ``select`` by ``coords`` on regular bins."""
-        sel = (select & self.static_valid).ravel()
-        for c in coords:
-            sel &= np.isfinite(c.ravel())
-        idx = np.flatnonzero(sel)
-        flat_bin = np.zeros(idx.size, np.int64)
-        keep = np.ones(idx.size, bool)
-        centres = []
-        stride = 1
-        for c, (lo, hi), n in reversed(list(zip(coords, ranges, npts))):
-            vals = c.ravel()[idx].astype(np.float64)
-            width = (hi - lo) / n
-            b = np.floor((vals - lo) / width).astype(np.int64)
-            keep &= (b >= 0) & (b < n)
-            flat_bin += np.clip(b, 0, n - 1) * stride
-            stride *= n
-            centres.insert(0, lo + width * (np.arange(n) + 0.5))
-        nbins = int(np.prod(npts))
-        mat = sp.csr_matrix((np.ones(int(keep.sum())), (flat_bin[keep], idx[keep])),
-                            shape=(nbins, sel.size))
-        self._parts.append(mat)
-        self.blocks.append(_Block(kind, name, axes, tuple(centres),
+        from gixs.reduce import binning
+
+        indptr, indices, centres, bins = binning.block_csr(select & self.static_valid,
+                                                           coords, ranges, npts)
+        nbins = indptr.size - 1
+        self._ptrs.append(indptr)
+        self._idx.append(indices)
+        self._bins.append(bins)
+        self.blocks.append(_Block(kind, name, axes, centres,
                                   slice(self._nrows, self._nrows + nbins), band))
         self._nrows += nbins
 
     def _range(self, arr, select=None, default=None):
+        from gixs.reduce import binning
+
         sel = self.static_valid if select is None else self.static_valid & select
-        vals = arr[sel & np.isfinite(arr)]
-        if vals.size == 0:
+        lo, hi, n = binning.finite_range(np.ascontiguousarray(arr, np.float64).ravel(),
+                                         np.ascontiguousarray(sel).ravel())
+        if n == 0:
             if default is not None:
                 return default
             raise ValueError("no valid pixel in the selection")
-        lo, hi = float(vals.min()), float(vals.max())
+        lo, hi = float(lo), float(hi)
         pad = (hi - lo) * 1e-6 + 1e-9
         return lo, hi + pad
 
     def _build(self):
-        s, pq = self.settings, self.pq
+        s, pq = self.settings, self._pq
         everywhere = np.ones(self.shape, bool)
         q_range = s.q_range or self._range(pq.q)
         chi_deg = np.degrees(pq.chi)
@@ -233,14 +345,20 @@ class Plan:
 
     # -- applying ---------------------------------------------------------------------
     def sums(self, data, invalid=None, dark=None, flat=None):
-        """The four per-bin sums (signal, norm, variance, count) of one frame.
-
-        Only the pixels that fall in some bin are read (gathered once into a compact
-        vector); the four products share one pass over the sparse matrix.
+        """The four per-bin sums (signal, norm, variance, count) of one frame, with scipy's
+        sparse product: the reference that the compiled engine is tested against
+        (``reduce_frame(..., engine="reference")``).
         """
         cols = self.columns
+        with self._lock:
+            if self._compact is None:
+                pos = np.zeros(self.n_pixels, np.int64)
+                pos[cols] = np.arange(cols.size)
+                self._compact = sp.csr_matrix(
+                    (np.ones(self.indices.size), pos[self.indices], self.indptr),
+                    shape=(self.n_bins, cols.size))
         raw = np.asarray(data).ravel()[cols].astype(np.float64)
-        valid = self._valid_c & np.isfinite(raw)
+        valid = self.static_valid.ravel()[cols] & np.isfinite(raw)
         if invalid is not None:
             valid &= ~np.asarray(invalid).ravel()[cols]
         v = np.empty((cols.size, 4))
@@ -249,7 +367,7 @@ class Plan:
         v[:, 0] = v[:, 2]
         if dark is not None:
             v[:, 0] -= np.asarray(dark).ravel()[cols] * valid
-        np.multiply(self._norm_c, valid, out=v[:, 1])
+        np.multiply(self.norm[cols], valid, out=v[:, 1])
         if flat is not None:
             v[:, 1] *= np.asarray(flat, np.float64).ravel()[cols]
         np.clip(v[:, 2], 0, None, out=v[:, 2])
@@ -277,41 +395,167 @@ class Plan:
         return profiles, maps
 
 
-_CACHE: "collections.OrderedDict[tuple, Plan]" = collections.OrderedDict()
-_CACHE_LOCK = threading.Lock()
-_CACHE_SIZE = 4
+def _untuple(key, value):
+    """JSON lists back to the tuples of :class:`ReduceSettings`."""
+    if isinstance(value, list):
+        return tuple(tuple(v) if isinstance(v, list) else v for v in value)
+    return value
 
 
 def _digest(arr):
     if arr is None:
         return None
     arr = np.ascontiguousarray(arr)
-    return hashlib.sha1(arr.view(np.uint8)).hexdigest() + str(arr.shape)
+    return hashlib.sha256(arr.view(np.uint8)).hexdigest() + str(arr.shape) + str(arr.dtype)
 
 
 def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
-    """The cached :class:`Plan` for this geometry, image shape, settings and mask."""
+    """The :class:`Plan` for this geometry, image shape, settings and mask.
+
+    Plans are kept in memory (this process) and on disk (:mod:`gixs.reduce.cache`, the
+    user cache directory or ``GIXS_CACHE_DIR``), keyed by a content hash of everything
+    they depend on; a plan is built only when neither has it.
+    """
+    from gixs.reduce import cache
+
     settings = settings or ReduceSettings()
-    key = (geometry, gi, tuple(shape), settings,
-           _digest(None if mask is None else np.asarray(mask, bool)))
-    with _CACHE_LOCK:
-        plan = _CACHE.get(key)
-        if plan is not None:
-            _CACHE.move_to_end(key)
-            return plan
-    plan = Plan(geometry, gi, shape, settings, mask)
-    with _CACHE_LOCK:
-        _CACHE[key] = plan
-        while len(_CACHE) > _CACHE_SIZE:
-            _CACHE.popitem(last=False)
-    return plan
+    return cache.get_plan(geometry, gi, tuple(int(s) for s in shape), settings, mask,
+                          plan_cls=Plan)
+
+
+#: Reduction engines: the compiled block kernel, or scipy's sparse products (the test
+#: reference, chosen explicitly, never as a fallback).
+ENGINES = ("gixs", "reference")
+
+
+def reduce_frames(frames, geometry: DetectorGeometry, gi: GIGeometry, settings=None, *,
+                  mask=None, dark=None, flat=None, normalization=1.0, sources=None,
+                  indices=None, block: int = 8, engine: str = "gixs", plan=None):
+    """Reduce frames of one geometry to GI profiles and maps, a block at a time.
+
+    The one reduction path of gixs: :func:`reduce_frame`, ``gixs batch``, ``gixs
+    spacing`` and :func:`gixs.superlattice.ordering.measure_frame` all come here.
+
+    Parameters
+    ----------
+    frames : iterable of Frame or ndarray, or ndarray (n, rows, cols)
+        Images (counts) of one shape. A :class:`gixs.io.frames.Frame` brings its invalid
+        pixels (the reader's valid-pixel rule) and origin; a bare array counts its
+        non-finite pixels as invalid.
+    geometry, gi, settings, mask, dark, flat
+        As :func:`reduce_frame`.
+    normalization : float or sequence of float
+        Per-frame divisor (exposure time, monitor, ...); one number for all frames.
+    sources, indices : sequence, optional
+        Per-frame source name and frame number for the provenance (default: the Frame's).
+    block : int
+        Frames per pass of the compiled kernel.
+    engine : {"gixs", "reference"}
+        "gixs": the compiled block kernel (:mod:`gixs.reduce.engine.block`);
+        "reference": scipy's sparse products (:meth:`Plan.sums`), kept as the test
+        reference only.
+    plan : Plan, optional
+        A plan already obtained with :func:`get_plan` for these arguments.
+
+    Yields
+    ------
+    ReducedFrame
+        One per input frame, in order.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs import GIGeometry, ReduceSettings
+    >>> from gixs.geometry.model import DetectorGeometry
+    >>> from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+    >>> from pyFAI.detectors import Detector
+    >>> ai = AzimuthalIntegrator(dist=0.2, poni1=0.001, poni2=0.006, wavelength=1e-10,
+    ...                          detector=Detector(1e-4, 1e-4, max_shape=(64, 128)))
+    >>> geo = DetectorGeometry.from_integrator(ai)
+    >>> s = ReduceSettings(npt_q=50, npt_map=(20, 20), npt_chi=36)
+    >>> frames = np.ones((3, 64, 128), np.float32)
+    >>> out = list(reduce_frames(frames, geo, GIGeometry.from_degrees(0.2), s))
+    >>> len(out), out[0].profiles["iq"].intensity.shape
+    (3, (50,))
+    """
+    settings = settings or ReduceSettings()
+    engine = str(engine).lower()
+    if engine not in ENGINES:
+        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    block = int(block)
+    if block < 1:
+        raise ValueError(f"block must be >= 1 frame, got {block}")
+    items = iter(frames if not (isinstance(frames, np.ndarray) and frames.ndim == 2)
+                 else [frames])
+    norms = None if np.ndim(normalization) == 0 else list(normalization)
+    pos = 0
+    while True:
+        chunk = []
+        for item in items:
+            chunk.append(_as_frame(item))
+            if len(chunk) >= block:
+                break
+        if not chunk:
+            return
+        data0 = chunk[0][0]
+        if plan is None:
+            for name, arr in (("mask", mask), ("dark", dark), ("flat", flat)):
+                if arr is not None and np.shape(arr) != data0.shape:
+                    raise ValueError(f"{name} has shape {np.shape(arr)}, expected "
+                                     f"{data0.shape} like the frame")
+            plan = get_plan(geometry, gi, data0.shape, settings, mask)
+        for i, (data, _, _, _) in enumerate(chunk):
+            if data.shape != plan.shape:
+                raise ValueError(f"frame {pos + i} has shape {data.shape}, expected "
+                                 f"{plan.shape} like the first frame")
+        if engine == "reference":
+            sums = [plan.sums(d, inv, dark, flat) for d, inv, _, _ in chunk]
+        else:
+            kern = plan.kernel(dark, flat)
+            stack = np.stack([d for d, _, _, _ in chunk]) if len(chunk) > 1 else \
+                chunk[0][0][None]
+            invalid = None
+            if any(inv is not None for _, inv, _, _ in chunk):
+                invalid = np.stack([np.zeros(plan.shape, bool) if inv is None else inv
+                                    for _, inv, _, _ in chunk])
+            s, n, v, c = kern.sums_block(stack, invalid)
+            sums = [(s[i], n[i], v[i], c[i]) for i in range(len(chunk))]
+        for i, ((_, _, src, idx), fsums) in enumerate(zip(chunk, sums)):
+            k = pos + i
+            norm = float(normalization if norms is None else norms[k])
+            if not (np.isfinite(norm) and norm > 0):
+                raise ValueError(f"normalization must be a positive number, got {norm!r}"
+                                 + ("" if norms is None else f" (frame {k})"))
+            profiles, maps = plan.unpack(*fsums, normalization=norm)
+            prov = provenance(plan.geometry, gi, settings,
+                              source=sources[k] if sources is not None else src,
+                              index=indices[k] if indices is not None else idx,
+                              dark=dark is not None, flat=flat is not None,
+                              mask=mask is not None, normalization=norm)
+            yield ReducedFrame(profiles=profiles, maps=maps, provenance=prov)
+        pos += len(chunk)
+
+
+def _as_frame(item):
+    """(data, invalid or None, source, index) of a Frame or a bare 2D array."""
+    if isinstance(item, Frame):
+        return np.asarray(item.data), item.invalid, item.source, item.index
+    data = np.asarray(item)
+    if data.ndim != 2:
+        raise ValueError(f"frame must be a 2D image, got shape {data.shape}")
+    invalid = None
+    if np.issubdtype(data.dtype, np.floating):
+        invalid = ~np.isfinite(data)
+        if not invalid.any():
+            invalid = None
+    return data, invalid, None, 0
 
 
 def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=None, *,
                  mask=None, dark=None, flat=None, normalization: float = 1.0,
-                 source: str | None = None, index: int = 0,
-                 engine: str | None = None) -> ReducedFrame:
-    """Reduce one frame to GI profiles and maps.
+                 source: str | None = None, index: int | None = None,
+                 engine: str = "gixs") -> ReducedFrame:
+    """Reduce one frame to GI profiles and maps (:func:`reduce_frames` of one frame).
 
     Parameters
     ----------
@@ -329,59 +573,44 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
         Dark frame (subtracted) and flat field (divided), same shape as the frame.
     normalization : float
         Exposure time, monitor count or their product; intensities are divided by it.
-    engine : {"gixs", "scipy", "pyfai"}, optional
-        "gixs" (default, or the ``GIXS_ENGINE`` environment variable) applies the plan
-        with the compiled kernels of :mod:`gixs.reduce.engine.block`; "scipy"/"pyfai" with scipy's
-        sparse product. Both give the same sums (tested to 1e-6 relative).
+    engine : {"gixs", "reference"}
+        "gixs" (default): the compiled kernels of :mod:`gixs.reduce.engine.block`;
+        "reference": scipy's sparse products, the test reference. Both give the same
+        sums (tested to 1e-9 relative).
 
     Returns
     -------
     ReducedFrame
         ``profiles`` ("iq", "ip", "oop", sectors), ``maps`` ("qmap", "qchi"), provenance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs import GIGeometry, ReduceSettings
+    >>> from gixs.geometry.model import DetectorGeometry
+    >>> from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+    >>> from pyFAI.detectors import Detector
+    >>> ai = AzimuthalIntegrator(dist=0.2, poni1=0.001, poni2=0.006, wavelength=1e-10,
+    ...                          detector=Detector(1e-4, 1e-4, max_shape=(64, 128)))
+    >>> geo = DetectorGeometry.from_integrator(ai)
+    >>> s = ReduceSettings(npt_q=50, npt_map=(20, 20), npt_chi=36)
+    >>> r = reduce_frame(np.ones((64, 128)), geo, GIGeometry.from_degrees(0.2), s)
+    >>> sorted(r.profiles), sorted(r.maps)
+    (['iq', 'ip', 'oop'], ['qchi', 'qmap'])
     """
-    settings = settings or ReduceSettings()
-    if isinstance(frame, Frame):
-        data, invalid = frame.data, frame.invalid
-        source = source or frame.source
-        index = frame.index
-    else:
-        data = np.asarray(frame)
-        if data.ndim != 2:
-            raise ValueError(f"frame must be a 2D image, got shape {data.shape}")
-        invalid = ~np.isfinite(data)
     if not (np.isfinite(normalization) and normalization > 0):
         raise ValueError(f"normalization must be a positive number, got {normalization!r}")
-    for name, arr in (("mask", mask), ("dark", dark), ("flat", flat)):
-        if arr is not None and np.shape(arr) != data.shape:
-            raise ValueError(f"{name} has shape {np.shape(arr)}, expected {data.shape} "
-                             "like the frame")
-    plan = get_plan(geometry, gi, data.shape, settings, mask)
-    sums = _frame_sums(plan, data, invalid, dark, flat, engine)
-    profiles, maps = plan.unpack(*sums, normalization=normalization)
-    prov = provenance(plan.geometry, gi, settings, source=source, index=index,
-                      dark=dark is not None, flat=flat is not None, mask=mask is not None,
-                      normalization=normalization)
-    return ReducedFrame(profiles=profiles, maps=maps, provenance=prov)
-
-
-def _frame_sums(plan, data, invalid, dark, flat, engine):
-    """One frame's per-bin sums, through the compiled kernel unless told otherwise."""
-    from gixs.reduce.engine import block as engines
-
-    name = engine or engines.default_engine()
-    if name not in engines.ENGINES:
-        raise ValueError(f"engine must be one of {engines.ENGINES}, got {name!r}")
-    if name != "gixs" or dark is not None or flat is not None:
-        return plan.sums(data, invalid, dark, flat)
-    kern = engines.kernel_for_plan(plan, negative_invalid=False)
-    block = kern.sums_block(data[None], None if invalid is None else invalid[None])
-    return tuple(np.array(a[0]) for a in block)
+    fr = _as_frame(frame)
+    return next(reduce_frames([frame], geometry, gi, settings, mask=mask, dark=dark,
+                              flat=flat, normalization=normalization,
+                              sources=[source or fr[2]],
+                              indices=[fr[3] if index is None else index], engine=engine))
 
 
 def provenance(geometry, gi, settings, *, source=None, index=0, dark=False, flat=False,
                mask=False, normalization=1.0) -> dict:
     """What made a result: input, geometry, settings, corrections and versions."""
-    import pyFAI
+    from importlib.metadata import version
 
     from gixs._version import __version__
 
@@ -400,7 +629,7 @@ def provenance(geometry, gi, settings, *, source=None, index=0, dark=False, flat
             "normalization": float(normalization),
             "refraction_critical_angle_deg": gi.as_dict()["critical_angle_deg"],
         },
-        "versions": {"gixs": __version__, "pyFAI": pyFAI.version, "numpy": np.__version__},
+        "versions": {"gixs": __version__, "pyFAI": version("pyFAI"), "numpy": np.__version__},
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "units": {"q": "A^-1", "chi": "deg", "intensity": "counts/sr-normalized (a.u.)"},
     }

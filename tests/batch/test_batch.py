@@ -274,16 +274,37 @@ def test_progress_bar_api_table_and_pandas(tmp_path, capsys):
         assert list(res.to_pandas()["frame"]) == [0, 1, 2]
 
 
-def test_engine_and_plain_paths_agree(tmp_path):
-    pytest.importorskip("gixs.reduce.engine.block")
+def test_engine_and_reference_paths_agree(tmp_path, monkeypatch):
+    """--engine gixs runs the compiled kernel, --engine reference scipy's products (both
+    checked to be called), and they agree; an unknown engine is refused."""
+    from gixs.reduce.engine.block import StackKernel
+    from gixs.reduce.frame import Plan
+
+    calls = {"kernel": 0, "reference": 0}
+    real_block, real_sums = StackKernel.sums_block, Plan.sums
+
+    def spy_block(self, *a, **k):
+        calls["kernel"] += 1
+        return real_block(self, *a, **k)
+
+    def spy_sums(self, *a, **k):
+        calls["reference"] += 1
+        return real_sums(self, *a, **k)
+
+    monkeypatch.setattr(StackKernel, "sums_block", spy_block)
+    monkeypatch.setattr(Plan, "sums", spy_sums)
     geo = _geometry()
     _stack_h5(tmp_path / "s.h5", geo, 4)
     gi = GIGeometry.from_degrees(INCIDENCE)
     a = reduce_stack(tmp_path / "s.h5", geo, gi, metrics=False, engine="gixs",
                      output=tmp_path / "a.h5", settings=ReduceSettings(npt_q=300))
-    b = reduce_stack(tmp_path / "s.h5", geo, gi, metrics=False, engine="scipy",
+    assert calls["kernel"] >= 1 and calls["reference"] == 0
+    b = reduce_stack(tmp_path / "s.h5", geo, gi, metrics=False, engine="reference",
                      output=tmp_path / "b.h5", settings=ReduceSettings(npt_q=300))
+    assert calls["reference"] == 4
     assert a.n_ok == b.n_ok == 4
+    with pytest.raises(ValueError, match="engine must be one of"):
+        reduce_stack(tmp_path / "s.h5", geo, gi, metrics=False, engine="scipy")
     ea, eb = _entries(tmp_path / "a.h5"), _entries(tmp_path / "b.h5")
     for k in ea:
         for i in (0, 1):

@@ -109,33 +109,27 @@ def test_integer_frames_saturation_is_invalid(plan):
     assert_sums_equal(got, ref)
 
 
-def test_reduce_stack_sums_blocks_and_engines(plan, frames, monkeypatch):
+def test_reduce_stack_sums_blocks(plan, frames):
     items = [Frame(data=np.where(frames[f] < 0, 0, frames[f]),
                    invalid=~np.isfinite(frames[f]) | (frames[f] < 0),
                    source="synthetic", index=f, metadata={}) for f in range(6)]
     ref = reference(plan, frames, None)
-    for eng in ("gixs", "pyfai"):
-        out = list(engine.reduce_stack_sums(plan, iter(items), block=4, engine=eng))
-        assert len(out) == 6
-        got = [np.stack([o[i] for o in out]) for i in range(4)]
-        with np.errstate(invalid="ignore"):
-            assert_sums_equal([np.nan_to_num(g) for g in got], ref)
-    # a 3D array is cut into blocks without copies; GIXS_ENGINE picks the path
-    monkeypatch.setenv("GIXS_ENGINE", "pyfai")
-    assert engine.default_engine() == "pyfai"
+    kern = engine.StackKernel.from_plan(plan)
+    out = list(engine.reduce_stack_sums(kern, iter(items), block=4))
+    assert len(out) == 6
+    got = [np.stack([o[i] for o in out]) for i in range(4)]
+    with np.errstate(invalid="ignore"):
+        assert_sums_equal([np.nan_to_num(g) for g in got], ref)
+    # a 3D array is cut into blocks without copies: same sums as one frame at a time
     clean = np.abs(np.nan_to_num(frames[3:6], posinf=0.0))
-    a = list(engine.reduce_stack_sums(plan, clean, block=2))
-    monkeypatch.setenv("GIXS_ENGINE", "gixs")
-    b = list(engine.reduce_stack_sums(plan, clean, block=2))
+    a = list(engine.reduce_stack_sums(kern, clean, block=2))
+    b = [[x[0] for x in kern.sums_block(clean[f][None])] for f in range(3)]
     for x, y in zip(a, b):
         assert_sums_equal(y, x)
-    with pytest.raises(ValueError, match="engine"):
-        list(engine.reduce_stack_sums(plan, clean, engine="gpu"))
     with pytest.raises(ValueError, match="block"):
-        list(engine.reduce_stack_sums(plan, clean, block=0))
-    monkeypatch.setenv("GIXS_ENGINE", "cuda")
-    with pytest.raises(ValueError, match="GIXS_ENGINE"):
-        engine.default_engine()
+        list(engine.reduce_stack_sums(kern, clean, block=0))
+    with pytest.raises(TypeError, match="reduce_frames"):
+        list(engine.reduce_stack_sums(plan, clean))
 
 
 def test_bad_frames_shape(plan):
@@ -209,9 +203,12 @@ def test_negative_values_counted_when_asked(plan):
     assert_sums_equal([g[0] for g in got], ref)
 
 
-def test_kernel_for_plan_is_cached_and_matches_reduce_frame_semantics(plan, frames):
-    kern = engine.kernel_for_plan(plan, negative_invalid=False)
-    assert engine.kernel_for_plan(plan, negative_invalid=False) is kern
+def test_plan_kernel_is_cached_and_matches_reduce_frame_semantics(plan, frames):
+    kern = plan.kernel()
+    assert plan.kernel() is kern
+    rng = np.random.default_rng(4)
+    dark = rng.uniform(0, 2, SHAPE)
+    assert plan.kernel(dark) is not kern and plan.kernel(dark.copy()) is plan.kernel(dark)
     img = np.nan_to_num(frames[5], nan=0.0, posinf=0.0)
     inv = np.zeros(SHAPE, bool)
     inv[10:20, 10:900] = True

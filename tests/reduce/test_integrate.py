@@ -156,20 +156,52 @@ def test_bad_arguments(pilatus_geometry):
         ReduceSettings(npt_q=1)
 
 
-def test_compiled_and_scipy_engines_agree(pilatus_geometry, rng):
+@pytest.mark.parametrize("corrections", ["none", "dark+flat"])
+def test_compiled_engine_agrees_with_reference(pilatus_geometry, rng, monkeypatch,
+                                               corrections):
+    """engine="gixs" (Numba kernel) vs engine="reference" (scipy sparse products): two
+    separate code paths, checked to run (the kernel is called, the reference is not) and
+    to agree, with and without dark and flat."""
+    from gixs.io.frames import Frame
+    from gixs.reduce.engine.block import StackKernel
+    from gixs.reduce.frame import Plan
+
     gi = GIGeometry.from_degrees(0.2)
     img = rng.poisson(40, size=(1043, 981)).astype(np.float32)
     img[5, 5] = -1  # an invalid pixel
-    from gixs.io.frames import Frame
-
+    img[700, 300] = 3e4
+    corr = {}
+    if corrections != "none":
+        corr = {"dark": rng.uniform(0, 4, img.shape), "flat": rng.uniform(0.8, 1.2, img.shape)}
     fr = Frame(img, img < 0, "mem")
-    a = reduce_frame(fr, pilatus_geometry, gi, engine="gixs")
-    b = reduce_frame(fr, pilatus_geometry, gi, engine="scipy")
+    calls = {"kernel": 0, "reference": 0}
+    real_block, real_sums = StackKernel.sums_block, Plan.sums
+
+    def spy_block(self, *a, **k):
+        calls["kernel"] += 1
+        return real_block(self, *a, **k)
+
+    def spy_sums(self, *a, **k):
+        calls["reference"] += 1
+        return real_sums(self, *a, **k)
+
+    monkeypatch.setattr(StackKernel, "sums_block", spy_block)
+    monkeypatch.setattr(Plan, "sums", spy_sums)
+    a = reduce_frame(fr, pilatus_geometry, gi, **corr)
+    assert calls == {"kernel": 1, "reference": 0}
+    b = reduce_frame(fr, pilatus_geometry, gi, engine="reference", **corr)
+    assert calls == {"kernel": 1, "reference": 1}
     for k in a.profiles:
-        assert np.allclose(a.profiles[k].intensity, b.profiles[k].intensity, rtol=1e-9,
-                           equal_nan=True)
+        np.testing.assert_allclose(a.profiles[k].intensity, b.profiles[k].intensity,
+                                   rtol=1e-9, equal_nan=True)
+        np.testing.assert_allclose(a.profiles[k].sigma, b.profiles[k].sigma,
+                                   rtol=1e-9, equal_nan=True)
         assert np.array_equal(a.profiles[k].count, b.profiles[k].count)
-    assert np.allclose(a.maps["qmap"].intensity, b.maps["qmap"].intensity, rtol=1e-9,
-                       equal_nan=True)
+        assert np.isfinite(a.profiles[k].intensity).sum() > 10
+    for k in a.maps:
+        np.testing.assert_allclose(a.maps[k].intensity, b.maps[k].intensity, rtol=1e-9,
+                                   equal_nan=True)
     with pytest.raises(ValueError, match="engine must be one of"):
-        reduce_frame(fr, pilatus_geometry, gi, engine="fast")
+        reduce_frame(fr, pilatus_geometry, gi, engine="scipy")
+    with pytest.raises(ValueError, match="engine must be one of"):
+        reduce_frame(fr, pilatus_geometry, gi, engine="pyfai")

@@ -1,6 +1,27 @@
-"""Compiled engine that applies a reduction plan to frames and blocks of frames."""
+"""Compiled engine that applies a reduction plan to frames and blocks of frames.
 
-from gixs.reduce.engine.block import (default_engine, StackKernel, reduce_stack_sums, kernel_for_plan)
-from gixs.reduce.engine.pyfai_check import azimuthal_kernel, fiber_map_kernel
+The pyFAI exporters (:mod:`gixs.reduce.engine.pyfai_check`) build kernels from pyFAI's own
+matrices; they exist to check the engine against pyFAI (equality tests, benchmarks)."""
 
-__all__ = ['default_engine', 'StackKernel', 'reduce_stack_sums', 'kernel_for_plan', 'azimuthal_kernel', 'fiber_map_kernel']
+import importlib
+
+#: Public name -> module that defines it (imported on first use).
+_LAZY = {
+    'StackKernel': 'gixs.reduce.engine.block',
+    'reduce_stack_sums': 'gixs.reduce.engine.block',
+}
+
+__all__ = ['StackKernel', 'reduce_stack_sums']
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY))

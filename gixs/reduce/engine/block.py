@@ -23,25 +23,20 @@ integer saturation value (integer frames), and is not flagged in the optional pe
 
 Matrices come from gixs's own :class:`~gixs.reduce.frame.Plan` (:meth:`StackKernel.from_plan`,
 no pixel splitting) or from pyFAI (:func:`azimuthal_kernel`, pyFAI's own bbox-split CSR, so
-results equal ``AzimuthalIntegrator.integrate1d``'s default). :func:`reduce_stack_sums`
-groups any iterable of frames into blocks and yields per-frame sums; ``engine="pyfai"``
-(or environment variable ``GIXS_ENGINE=pyfai``) forces the plain per-frame scipy path for
-comparison.
+results equal ``AzimuthalIntegrator.integrate1d``'s default; those exporters exist to
+check the engine against pyFAI, not as a production path). :func:`reduce_stack_sums`
+groups any iterable of frames into blocks and yields per-frame sums of a kernel.
+A plan's own kernel is :meth:`gixs.reduce.frame.Plan.kernel` (kept on the plan, so one
+cache holds both); frames of a plan are reduced by :func:`gixs.reduce.frame.reduce_frames`.
 """
 
 from __future__ import annotations
-
-import os
 
 import numba
 import numpy as np
 import scipy.sparse as sp
 
 from gixs.reduce.engine import kernels as _k
-
-#: Engines accepted by :func:`reduce_stack_sums`: the block kernel, or the per-frame
-#: scipy sparse products of the existing path (``"pyfai"``, alias ``"scipy"``).
-ENGINES = ("gixs", "pyfai", "scipy")
 
 #: Non-zeros per parallel tile of rows in the gather kernel (about 0.5 MB of matrix).
 TILE_NNZ = 65536
@@ -51,14 +46,6 @@ SCATTER_MAX_BINS = 32768
 
 #: Bins along a map's fast axis processed together by the gather kernel.
 MAP_BLOCK = 64
-
-
-def default_engine() -> str:
-    """The engine named by the ``GIXS_ENGINE`` environment variable, else ``"gixs"``."""
-    name = os.environ.get("GIXS_ENGINE", "gixs").strip().lower() or "gixs"
-    if name not in ENGINES:
-        raise ValueError(f"GIXS_ENGINE must be one of {ENGINES}, got {name!r}")
-    return name
 
 
 class StackKernel:
@@ -102,8 +89,9 @@ class StackKernel:
 
     def __init__(self, matrix, norm=None, static_valid=None, *, dark=None, flat=None,
                  variance_floor: float = 0.0, dark_variance: bool = False,
-                 negative_invalid: bool = True, shape=None, row_blocks=None):
-        m = sp.csr_matrix(matrix)
+                 negative_invalid: bool = True, shape=None, row_blocks=None, csc=None):
+        m = matrix if sp.issparse(matrix) and matrix.format == "csr" else \
+            sp.csr_matrix(matrix)
         n_bins, n_pix = m.shape
         if shape is not None and int(np.prod(shape)) != n_pix:
             raise ValueError(f"shape {tuple(shape)} has {int(np.prod(shape))} pixels, the "
@@ -130,17 +118,25 @@ class StackKernel:
                 raise ValueError(f"static_valid has {sv.size} pixels, expected {n_pix}")
             valid &= sv
         valid &= np.isfinite(pix_norm) & np.isfinite(pix_dark)
-        if not valid.all():  # drop masked columns once: they never cost anything again
-            m = (m @ sp.diags(valid.astype(m.dtype))).tocsr()
-        m.eliminate_zeros()
-        m.sort_indices()
-        weights = m.data
+        if not m.has_sorted_indices:
+            m = m.copy()
+            m.sort_indices()
+        indptr, indices, weights = m.indptr, m.indices, m.data
+        # drop masked columns and zero weights once: they never cost anything again
+        keep = valid[indices] & (weights != 0)
+        if not keep.all():
+            cum = np.concatenate([[0], np.cumsum(keep)])
+            indptr, indices, weights = cum[indptr], indices[keep], weights[keep]
+            csc = None  # the given CSC form no longer matches
+        self._csc = None
+        if csc is not None and np.all(weights == 1):
+            self._csc = (np.asarray(csc[0], np.int64), np.asarray(csc[1], np.int32))
         if weights.dtype != np.float32 and np.array_equal(weights.astype(np.float32), weights):
             weights = weights.astype(np.float32)  # exact (e.g. ones): halves matrix bytes
         elif weights.dtype not in (np.float32, np.float64):
             weights = weights.astype(np.float64)
-        self.indptr = m.indptr.astype(np.int64)
-        self.indices = m.indices.astype(np.int32)
+        self.indptr = np.asarray(indptr, np.int64)
+        self.indices = np.asarray(indices, np.int32)
         self.weights = np.ascontiguousarray(weights)
         self.row_nnz = np.diff(self.indptr)
         self.pix_norm = np.where(valid, pix_norm, 0.0)
@@ -148,16 +144,17 @@ class StackKernel:
         self.pix_dvar = self.pix_dark if dark_variance else np.zeros(n_pix)
         self.has_dark = dark is not None
         self.dark_variance = bool(dark_variance) and dark is not None
-        mat64 = sp.csr_matrix((self.weights.astype(np.float64), self.indices, self.indptr),
-                              shape=m.shape)
-        self._mat64 = mat64
-        self.norm_sum = mat64 @ self.pix_norm
-        self.count_sum = mat64 @ np.ones(n_pix)
-        self.dark_sum = mat64 @ self.pix_dark
-        sq = mat64.copy()
-        sq.data **= 2
-        self._sq = sq
-        self.dvar_sum = sq @ self.pix_dvar
+        self._mat64_cache = self._sq_cache = None
+        if self._csc is not None:  # unit weights, pixel-major sums: sequential reads
+            def sums(vec, power):
+                return _k.col_sums_unit(*self._csc, vec, n_bins)
+        else:
+            def sums(vec, power):
+                return _k.row_dots(self.indptr, self.indices, self.weights, vec, power)
+        self.norm_sum = sums(self.pix_norm, 1)
+        self.count_sum = sums(np.ones(n_pix), 1)
+        self.dark_sum = sums(self.pix_dark, 1)
+        self.dvar_sum = sums(self.pix_dvar, 2)
         self.variance_floor = float(variance_floor)
         self.negative_invalid = bool(negative_invalid)
         self.centres = None
@@ -165,7 +162,26 @@ class StackKernel:
         # variance == raw signal sum: skip accumulating it in the scatter kernel
         self._var_is_raw = (self.variance_floor == 0.0 and self.negative_invalid
                             and bool(np.all(self.weights == 1)))
+        self._csc_ones = None
         self.parts = self._make_parts(row_blocks)
+
+    @property
+    def _mat64(self):
+        """The matrix as a scipy float64 CSR matrix (reference products only)."""
+        if self._mat64_cache is None:
+            self._mat64_cache = sp.csr_matrix(
+                (self.weights.astype(np.float64), self.indices, self.indptr),
+                shape=(self.n_bins, self.n_pixels))
+        return self._mat64_cache
+
+    @property
+    def _sq(self):
+        """The matrix of squared weights (reference variance)."""
+        if self._sq_cache is None:
+            sq = self._mat64.copy()
+            sq.data **= 2
+            self._sq_cache = sq
+        return self._sq_cache
 
     def _make_parts(self, row_blocks):
         """Cut the rows into parts: groups of small outputs (scatter) and large maps (gather)."""
@@ -183,16 +199,24 @@ class StackKernel:
                 groups.append([a, b, "gather" if big else "scatter"])
         parts = []
         for r0, r1, kind in groups:
-            sub = self._mat64[r0:r1]
             ptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
             part = {"r0": r0, "r1": r1, "kind": kind,
                     "indptr": ptr, "indices": self.indices[self.indptr[r0]:self.indptr[r1]],
                     "weights": self.weights[self.indptr[r0]:self.indptr[r1]]}
-            csc = sub.tocsc()
-            csc.sort_indices()
-            part["col_ptr"] = csc.indptr.astype(np.int32 if csc.nnz < 2**31 else np.int64)
-            part["col_rows"] = csc.indices.astype(np.int32)
-            part["col_weights"] = csc.data.astype(self.weights.dtype)
+            if self._csc is not None and kind == "gather":
+                # per-frame masks are taken out through the whole CSC form at once
+                col_ptr = col_rows = col_weights = None
+            elif self._csc is not None:
+                col_ptr, col_rows = _k.csc_row_slice(*self._csc, r0, r1)
+                col_weights = np.ones(col_rows.size, self.weights.dtype)
+            else:
+                col_ptr, col_rows, col_weights = _k.transpose_csr(
+                    ptr, part["indices"], part["weights"], self.n_pixels)
+            if col_ptr is not None and col_rows.size < 2**31:
+                col_ptr = col_ptr.astype(np.int32)
+            part["col_ptr"] = col_ptr
+            part["col_rows"] = col_rows
+            part["col_weights"] = col_weights
             if kind == "gather":
                 order = np.arange(r1 - r0, dtype=np.int64)
                 grid = shapes.get((r0, r1))
@@ -221,12 +245,14 @@ class StackKernel:
         applies them per frame. With ``negative_invalid=False`` negative values count (as
         ``Plan.sums`` does when its ``invalid`` does not flag them), with zero variance.
         """
-        kern = cls(plan.matrix, plan.norm, plan.static_valid, dark=dark, flat=flat,
+        unit = sp.csr_matrix((np.ones(plan.indices.size, np.float32), plan.indices,
+                              plan.indptr), shape=(plan.indptr.size - 1, plan.norm.size))
+        kern = cls(unit, plan.norm, plan.static_valid, dark=dark, flat=flat,
                    variance_floor=0.0, dark_variance=False,
                    negative_invalid=negative_invalid,
                    shape=plan.shape,
                    row_blocks=[(b.rows.start, b.rows.stop, tuple(len(c) for c in b.centres))
-                               for b in plan.blocks])
+                               for b in plan.blocks], csc=(plan.col_ptr, plan.col_rows))
         kern.plan = plan
         return kern
 
@@ -308,9 +334,15 @@ class StackKernel:
                 ptr = np.zeros(n + 1, np.int64)
                 ptr[1:] = np.cumsum([i.size for i in idx])
                 idx = np.concatenate(idx).astype(np.int64)
-                for p in self.parts:
-                    total += _k.mask_corrections(p["col_ptr"], p["col_rows"],
-                                                 p["col_weights"], p["r0"], flat, ptr, idx,
+                if self._csc is not None:  # every part through the plan's CSC form
+                    if self._csc_ones is None:
+                        self._csc_ones = np.ones(self._csc[1].size, np.float32)
+                    csc = [(*self._csc, self._csc_ones, 0)]
+                else:
+                    csc = [(p["col_ptr"], p["col_rows"], p["col_weights"], p["r0"])
+                           for p in self.parts]
+                for cp, cr, cw, r0 in csc:
+                    total += _k.mask_corrections(cp, cr, cw, r0, flat, ptr, idx,
                                                  lo, hi, floor, self.pix_norm,
                                                  self.pix_dark, self.pix_dvar, sig, var,
                                                  *miss, n_miss)
@@ -415,14 +447,13 @@ def _frame_parts(item):
     return np.asarray(item), None
 
 
-def reduce_stack_sums(plan_or_kernel, frames, block: int = 8, engine: str | None = None, *,
-                      dark=None, flat=None):
-    """Per-frame sums of a stack, computed a block of frames at a time.
+def reduce_stack_sums(kernel, frames, block: int = 8):
+    """Per-frame sums of a stack through a kernel, a block of frames at a time.
 
     Parameters
     ----------
-    plan_or_kernel : gixs.reduce.frame.Plan or StackKernel
-        A plan is turned into a kernel once (:meth:`StackKernel.from_plan`).
+    kernel : StackKernel
+        The kernel (dark and flat are folded in when it is built).
     frames : iterable or ndarray (n, rows, cols)
         Frames as ndarrays, :class:`gixs.io.frames.Frame` objects or ``(data, invalid)`` pairs.
         A 3D ndarray is cut into blocks without copying; frames from an iterable are
@@ -430,41 +461,19 @@ def reduce_stack_sums(plan_or_kernel, frames, block: int = 8, engine: str | None
     block : int
         Frames per pass over the matrix (8-16 for 1D outputs; 2-4 for large maps, whose
         four float64 outputs per bin outweigh the frame).
-    engine : {"gixs", "pyfai", "scipy"}, optional
-        "gixs": the block kernel; "pyfai"/"scipy": the existing per-frame scipy path
-        (``Plan.sums`` for a plan), for comparison. Default: ``GIXS_ENGINE`` or "gixs".
-    dark, flat : ndarray, optional
-        Dark and flat for a plan (as ``Plan.sums``); a kernel has its own folded in.
 
     Yields
     ------
     (signal, norm, variance, count) : four float64 arrays of shape (n_bins,) per frame,
-        in input order (for a plan, feed them to ``plan.unpack``).
+        in input order.
     """
-    engine = default_engine() if engine is None else str(engine).lower()
-    if engine not in ENGINES:
-        raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
+    if not isinstance(kernel, StackKernel):
+        raise TypeError("reduce_stack_sums takes a StackKernel; reduce a plan's frames with "
+                        "gixs.reduce.frame.reduce_frames")
     block = int(block)
     if block < 1:
         raise ValueError(f"block must be >= 1 frame, got {block}")
-    is_kernel = isinstance(plan_or_kernel, StackKernel)
-    if engine != "gixs":
-        for item in frames:
-            data, invalid = _frame_parts(item)
-            if is_kernel:
-                yield plan_or_kernel.sums_reference(data, invalid)
-            else:
-                yield plan_or_kernel.sums(data, invalid, dark, flat)
-        return
-    if is_kernel:
-        if dark is not None or flat is not None:
-            raise ValueError("dark and flat are folded into a StackKernel when it is built; "
-                             "pass them to StackKernel.from_plan / azimuthal_kernel")
-        kern = plan_or_kernel
-    elif dark is None and flat is None:
-        kern = kernel_for_plan(plan_or_kernel)
-    else:
-        kern = StackKernel.from_plan(plan_or_kernel, dark=dark, flat=flat)
+    kern = kernel
     if isinstance(frames, np.ndarray) and frames.ndim == 3:
         for start in range(0, frames.shape[0], block):
             yield from _split(kern.sums_block(frames[start:start + block]))
@@ -499,23 +508,3 @@ def _split(sums):
     sig, norm, var, count = sums
     for f in range(sig.shape[0]):
         yield sig[f], norm[f], var[f], count[f]
-
-
-_PLAN_KERNELS: dict = {}
-
-
-def kernel_for_plan(plan, negative_invalid: bool = True) -> StackKernel:
-    """The kernel of a plan (no dark/flat), built once and kept while the plan is cached.
-
-    ``negative_invalid=False`` reproduces ``Plan.sums`` exactly when the caller's
-    ``invalid`` mask alone decides which pixels count (as ``reduce_frame`` does).
-    """
-    key = (id(plan), bool(negative_invalid))
-    hit = _PLAN_KERNELS.get(key)
-    if hit is not None and hit[0] is plan:
-        return hit[1]
-    kern = StackKernel.from_plan(plan, negative_invalid=negative_invalid)
-    if len(_PLAN_KERNELS) >= 4:
-        _PLAN_KERNELS.pop(next(iter(_PLAN_KERNELS)))
-    _PLAN_KERNELS[key] = (plan, kern)
-    return kern

@@ -338,3 +338,75 @@ def apply_misses(col_ptr, col_rows, col_weights, row0, miss_f, miss_j, pix_norm,
             miss_dvar[f, r] += w * w * pix_dvar[j]
             n_miss[f, r] += 1
 
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def transpose_csr(indptr, indices, weights, n_cols):
+    """CSC form (col_ptr int64, col_rows int32 sorted per column, col_weights) of the CSR
+    matrix ``indptr, indices, weights`` with ``n_cols`` columns (counting sort)."""
+    col_ptr = np.zeros(n_cols + 1, np.int64)
+    for k in range(indices.size):
+        col_ptr[indices[k] + 1] += 1
+    for j in range(n_cols):
+        col_ptr[j + 1] += col_ptr[j]
+    pos = col_ptr[:-1].copy()
+    col_rows = np.empty(indices.size, np.int32)
+    col_weights = np.empty(indices.size, weights.dtype)
+    for r in range(indptr.size - 1):
+        for k in range(indptr[r], indptr[r + 1]):
+            j = indices[k]
+            col_rows[pos[j]] = r
+            col_weights[pos[j]] = weights[k]
+            pos[j] += 1
+    return col_ptr, col_rows, col_weights
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def row_dots(indptr, indices, weights, vec, power):
+    """Per-row ``sum_k weights[k]**power * vec[indices[k]]`` in float64 (power 1 or 2)."""
+    n = indptr.size - 1
+    out = np.zeros(n)
+    for r in range(n):
+        s = 0.0
+        for k in range(indptr[r], indptr[r + 1]):
+            w = np.float64(weights[k])
+            s += (w * w if power == 2 else w) * vec[indices[k]]
+        out[r] = s
+    return out
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def csc_row_slice(col_ptr, col_rows, r0, r1):
+    """The CSC form of rows ``r0:r1`` (renumbered from 0) of a CSC matrix whose rows are
+    sorted within each column (one sequential pass)."""
+    n_cols = col_ptr.size - 1
+    out_ptr = np.zeros(n_cols + 1, np.int64)
+    for j in range(n_cols):
+        c = 0
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            r = col_rows[k]
+            if r0 <= r < r1:
+                c += 1
+        out_ptr[j + 1] = out_ptr[j] + c
+    out_rows = np.empty(out_ptr[n_cols], np.int32)
+    for j in range(n_cols):
+        p = out_ptr[j]
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            r = col_rows[k]
+            if r0 <= r < r1:
+                out_rows[p] = r - r0
+                p += 1
+    return out_ptr, out_rows
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def col_sums_unit(col_ptr, col_rows, vec, n_rows):
+    """Per-row ``sum vec[pixel]`` of a unit-weight matrix from its CSC form (pixel-major)."""
+    out = np.zeros(n_rows)
+    for j in range(col_ptr.size - 1):
+        x = vec[j]
+        if x == 0.0:
+            continue
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            out[col_rows[k]] += x
+    return out

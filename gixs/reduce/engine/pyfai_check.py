@@ -1,4 +1,8 @@
-"""Engine kernels built from pyFAI's own sparse matrices, so results equal pyFAI's.
+"""Equality checks against pyFAI: engine kernels built from pyFAI's own sparse matrices.
+
+These are not a production path: they exist so that tests and benchmarks can check the
+compiled engine (:mod:`gixs.reduce.engine.block`) against pyFAI's own integrations on the
+same frames (same matrix, same sums, to rounding).
 
 :func:`azimuthal_kernel` exports the CSR matrix of ``AzimuthalIntegrator.integrate1d``
 (its pixel splitting, default bbox) and :func:`fiber_map_kernel` the no-split binning of

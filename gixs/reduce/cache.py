@@ -1,0 +1,293 @@
+"""The plan cache: reduction plans kept in memory and on disk, keyed by content.
+
+A plan (:class:`gixs.reduce.frame.Plan`) depends on the detector geometry, the GI
+geometry, the image shape, the reduction settings, the user mask and the versions of
+gixs, pyFAI and numpy. :func:`plan_key` hashes a stable, versioned dict of all of them
+(SHA-256 of its canonical JSON; arrays by their own SHA-256), so any change, down to one
+mask pixel or one PONI digit, gives another key.
+
+Where: ``$GIXS_CACHE_DIR`` when set, else ``plans/`` under the user cache directory
+(:func:`platformdirs.user_cache_dir`, which honours ``XDG_CACHE_HOME``). ``GIXS_CACHE_DIR``
+set to ``off`` (or an empty string) disables the disk cache.
+
+How: one ``<key>.npz`` file per plan (uncompressed NumPy archive), written to a
+temporary file in the same folder and renamed into place (atomic; concurrent writers
+of one key each rename a complete file, so one valid entry remains). A read checks the
+archive (zip CRCs), its format version, its key and the plan's internal consistency; an
+entry that fails is deleted and the plan rebuilt, never used. Each hit touches the
+file's time; after a write the oldest entries are evicted until the folder is within
+its bound, :data:`DEFAULT_MAX_BYTES` (2 GiB) or ``$GIXS_CACHE_MAX_MB`` megabytes.
+
+In memory: the last :data:`MEMORY_PLANS` plans of this process, shared by its threads.
+"""
+
+from __future__ import annotations
+
+import collections
+import dataclasses
+import hashlib
+import json
+import os
+import tempfile
+import threading
+import zipfile
+
+import numpy as np
+
+#: Version of the cache key and file layout; bump when the plan format changes.
+CACHE_FORMAT = 1
+
+#: Default bound of the disk cache (bytes); ``GIXS_CACHE_MAX_MB`` overrides it.
+DEFAULT_MAX_BYTES = 2 * 2 ** 30
+
+#: Plans kept in memory per process.
+MEMORY_PLANS = 4
+
+_MEMORY: "collections.OrderedDict[str, object]" = collections.OrderedDict()
+_LOCK = threading.Lock()
+_BUILDING: dict = {}
+
+
+def cache_dir() -> str | None:
+    """The disk cache folder (not created), or None when the disk cache is off."""
+    env = os.environ.get("GIXS_CACHE_DIR")
+    if env is not None:
+        env = env.strip()
+        if env == "" or env.lower() in ("off", "none", "0"):
+            return None
+        return os.path.abspath(os.path.expanduser(env))
+    import platformdirs
+
+    return os.path.join(platformdirs.user_cache_dir("gixs", appauthor=False), "plans")
+
+
+def max_bytes() -> int:
+    """The disk cache bound in bytes (``GIXS_CACHE_MAX_MB`` or :data:`DEFAULT_MAX_BYTES`)."""
+    env = os.environ.get("GIXS_CACHE_MAX_MB")
+    if env:
+        try:
+            mb = float(env)
+        except ValueError:
+            raise ValueError(f"GIXS_CACHE_MAX_MB must be a number of megabytes, got "
+                             f"{env!r}") from None
+        if mb < 0:
+            raise ValueError(f"GIXS_CACHE_MAX_MB must be >= 0, got {env!r}")
+        return int(mb * 2 ** 20)
+    return DEFAULT_MAX_BYTES
+
+
+def _versions() -> dict:
+    from importlib.metadata import version
+
+    from gixs._version import __version__
+
+    return {"gixs": __version__, "pyFAI": version("pyFAI"), "numpy": np.__version__}
+
+
+def key_dict(geometry, gi, shape, settings, mask) -> dict:
+    """The stable, versioned dict a plan's key is the hash of."""
+    mask_digest = None
+    if mask is not None:
+        m = np.ascontiguousarray(np.asarray(mask, bool))
+        dims = "x".join(str(n) for n in m.shape)
+        mask_digest = hashlib.sha256(np.packbits(m.ravel()).tobytes()).hexdigest() + \
+            f":{dims}"
+    return {"format": CACHE_FORMAT, "kind": "plan",
+            "geometry": dataclasses.asdict(geometry), "gi": dataclasses.asdict(gi),
+            "shape": [int(s) for s in shape], "settings": dataclasses.asdict(settings),
+            "mask": mask_digest, "versions": _versions()}
+
+
+def plan_key(geometry, gi, shape, settings, mask) -> str:
+    """SHA-256 (hex) of :func:`key_dict`'s canonical JSON."""
+    text = json.dumps(key_dict(geometry, gi, shape, settings, mask), sort_keys=True,
+                      separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def get_plan(geometry, gi, shape, settings, mask, *, plan_cls):
+    """The plan for these inputs: from memory, else from disk, else built (and stored).
+
+    ``plan_cls`` is :class:`gixs.reduce.frame.Plan` (passed in, so that this module
+    does not import its caller).
+    """
+    key = plan_key(geometry, gi, shape, settings, mask)
+    while True:
+        with _LOCK:
+            plan = _MEMORY.get(key)
+            if plan is not None:
+                _MEMORY.move_to_end(key)
+                return plan
+            event = _BUILDING.get(key)
+            if event is None:  # this thread loads or builds it; others wait
+                event = _BUILDING[key] = threading.Event()
+                break
+        event.wait()
+    try:
+        folder = cache_dir()
+        plan = load(folder, key, plan_cls) if folder else None
+        if plan is None:
+            plan = plan_cls(geometry, gi, shape, settings, mask)
+            if folder:
+                try:
+                    store(folder, key, plan)
+                except OSError as exc:  # a read-only or full cache costs speed, not results
+                    import warnings
+
+                    from gixs.errors import GixsWarning
+
+                    warnings.warn(f"plan cache {folder}: cannot write ({exc}); the plan is "
+                                  "rebuilt next time", GixsWarning, stacklevel=3)
+        with _LOCK:
+            _MEMORY[key] = plan
+            while len(_MEMORY) > MEMORY_PLANS:
+                _MEMORY.popitem(last=False)
+        return plan
+    finally:
+        with _LOCK:
+            _BUILDING.pop(key).set()
+
+
+def entry_path(folder, key) -> str:
+    return os.path.join(folder, f"{key}.npz")
+
+
+def load(folder, key, plan_cls):
+    """The plan stored under ``key`` (a ``plan_cls`` rebuilt with its ``from_arrays``), or
+    None (missing, or corrupt: then deleted)."""
+    path = entry_path(folder, key)
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+        meta = json.loads(bytes(arrays.pop("meta")).decode())
+        if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
+            raise ValueError("format or key mismatch")
+        plan = plan_cls.from_arrays(meta["plan"], arrays)
+        _check(plan)
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
+            json.JSONDecodeError, UnicodeDecodeError):
+        _remove(path)  # corrupt or foreign: rebuilt, never used
+        return None
+    try:
+        os.utime(path)  # least recently used goes first
+    except OSError:
+        pass
+    return plan
+
+
+def _check(plan):
+    """Raise ValueError unless the loaded plan is internally consistent."""
+    n_pix = int(np.prod(plan.shape))
+    ptr, idx = plan.indptr, plan.indices
+    if ptr.ndim != 1 or ptr.size < 2 or ptr[0] != 0 or ptr[-1] != idx.size:
+        raise ValueError("bad row pointer")
+    if np.any(np.diff(ptr) < 0):
+        raise ValueError("row pointer not monotonic")
+    if idx.size and (idx.min() < 0 or idx.max() >= n_pix):
+        raise ValueError("column index out of range")
+    if plan.norm.size != n_pix:
+        raise ValueError("per-pixel factors of the wrong size")
+    if not plan.blocks or plan.blocks[-1].rows.stop != ptr.size - 1:
+        raise ValueError("blocks do not cover the rows")
+
+
+def store(folder, key, plan) -> str:
+    """Write ``plan`` under ``key`` atomically; then keep the folder within its bound."""
+    os.makedirs(folder, exist_ok=True)
+    meta, arrays = plan.to_arrays()
+    header = json.dumps({"format": CACHE_FORMAT, "key": key, "plan": meta})
+    arrays = dict(arrays, meta=np.frombuffer(header.encode(), np.uint8))
+    fd, tmp = tempfile.mkstemp(prefix=f".{key[:16]}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, entry_path(folder, key))
+    except BaseException:
+        _remove(tmp)
+        raise
+    evict(folder, max_bytes(), keep=key)
+    return entry_path(folder, key)
+
+
+def entries(folder) -> list:
+    """(path, bytes, mtime) of the cache entries, oldest first."""
+    out = []
+    try:
+        names = os.listdir(folder)
+    except FileNotFoundError:
+        return out
+    for name in names:
+        if not name.endswith(".npz"):
+            continue
+        path = os.path.join(folder, name)
+        try:
+            st = os.stat(path)
+        except FileNotFoundError:
+            continue
+        out.append((path, st.st_size, st.st_mtime))
+    out.sort(key=lambda e: e[2])
+    return out
+
+
+def evict(folder, limit, keep=None) -> int:
+    """Delete the least recently used entries until the folder holds <= ``limit`` bytes
+    (never the entry ``keep``); return how many were deleted."""
+    items = entries(folder)
+    total = sum(e[1] for e in items)
+    removed = 0
+    for path, size, _ in items:
+        if total <= limit:
+            break
+        if keep is not None and os.path.basename(path) == f"{keep}.npz":
+            continue
+        if _remove(path):
+            removed += 1
+        total -= size
+    return removed
+
+
+def clear(folder=None) -> tuple:
+    """Delete every entry (and stale temporary file); return (files, bytes) removed."""
+    folder = folder or cache_dir()
+    with _LOCK:
+        _MEMORY.clear()
+    if not folder or not os.path.isdir(folder):
+        return 0, 0
+    n = size = 0
+    for name in os.listdir(folder):
+        if name.endswith(".npz") or name.endswith(".tmp"):
+            path = os.path.join(folder, name)
+            try:
+                s = os.stat(path).st_size
+            except FileNotFoundError:
+                continue
+            if _remove(path):
+                n += 1
+                size += s
+    return n, size
+
+
+def info(folder=None) -> dict:
+    """Folder, entries, bytes used and bound of the disk cache."""
+    folder = folder or cache_dir()
+    items = entries(folder) if folder else []
+    return {"folder": folder, "entries": len(items), "bytes": sum(e[1] for e in items),
+            "max_bytes": max_bytes(), "format": CACHE_FORMAT}
+
+
+def clear_memory() -> None:
+    """Forget the plans held in this process (the disk cache stays)."""
+    with _LOCK:
+        _MEMORY.clear()
+
+
+def _remove(path) -> bool:
+    try:
+        os.remove(path)
+        return True
+    except OSError:
+        return False
