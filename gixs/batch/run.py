@@ -29,7 +29,7 @@ import time
 import numpy as np
 
 from gixs.batch import store as batch_store
-from gixs.io import stack
+from gixs.io import frames as gio, stack
 from gixs.batch.chunk import Job, process_chunk, worker_init
 from gixs.errors import GixsError
 
@@ -201,7 +201,7 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     if isinstance(incidence_list, (str, os.PathLike)):
         incidence_list = stack.read_incidence_list(incidence_list)
     sources = stack.expand_inputs(inputs)
-    counts = [stack.count_frames(s) for s in sources]
+    counts = [gio.count_frames(s, on_error=1) for s in sources]
     total = int(sum(counts))
     if incidence_list is not None and len(incidence_list) != total:
         raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
