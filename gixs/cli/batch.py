@@ -5,8 +5,8 @@ from __future__ import annotations
 import os
 import sys
 
-from gixs.cli.common import add_correction_args, add_geometry_args, geometry_from_args, \
-    settings_from_args
+from gixs.cli.common import add_correction_args, add_geometry_args, corrections_from_args, \
+    geometry_from_args, settings_from_args
 
 HELP = "reduce many frames (files, globs, multi-frame stacks) to one NeXus file and a table"
 
@@ -60,7 +60,6 @@ def add_arguments(p):
 
 def run(args) -> int:
     from gixs.batch.run import reduce_stack
-    from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
 
     if args.incidence_list is None and args.incidence_deg is None:
@@ -71,9 +70,7 @@ def run(args) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     geometry, gi = geometry_from_args(args)
     incidence = read_incidence_list(args.incidence_list) if args.incidence_list else None
-    mask = read_mask(args.mask) if args.mask else None
-    dark = read_array(args.dark, None, "dark") if args.dark else None
-    flat = read_array(args.flat, None, "flat") if args.flat else None
+    corr = corrections_from_args(args, None)
     settings = settings_from_args(args, npt_q=args.npt, maps=args.maps)
     table = args.table or os.path.splitext(args.output)[0] + ".csv"
     metrics_kwargs = {"lattice": args.lattice}
@@ -81,8 +78,7 @@ def run(args) -> int:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     progress = {"auto": None, "on": True, "off": False}[args.progress]
     try:
-        res = reduce_stack(args.inputs, geometry, gi, settings=settings, mask=mask,
-                           dark=dark, flat=flat, workers=args.workers,
+        res = reduce_stack(args.inputs, geometry, gi, settings=settings, **corr, workers=args.workers,
                            scheduler=args.scheduler, output=args.output, table=table,
                            resume=args.resume, metrics=not args.no_metrics,
                            incidence_list=incidence, engine=args.engine,

@@ -168,6 +168,7 @@ def _index_image(args, models):
     from gixs.bragg.index import index_map
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
+    from gixs.io.validate import normalization_for
 
     if not args.poni or args.incidence_deg is None:
         raise ValueError("an image needs --poni and --incidence-deg (or give a text "
@@ -178,7 +179,7 @@ def _index_image(args, models):
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
     settings = settings_from_args(args, npt_map=(600, 600))
-    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
+    norm = normalization_for(frame.metadata, args.normalize_by)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     qmap = reduced.maps["qmap"]
     k0 = 2 * math.pi / geometry.wavelength_a

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 
-from gixs.cli.common import (add_correction_args, add_geometry_args, corrections_from_args,
+from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
+                             corrections_from_args,
                      geometry_from_args, output_dir, settings_from_args)
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
@@ -30,34 +31,54 @@ def add_arguments(p):
 def run(args) -> int:
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
+    from gixs.io.validate import normalization_for
+    from gixs.errors import FormatError
+    from gixs.io.frames import atomic_set
     from gixs.io.output import write_profile_csv, write_reduced_h5
+    from gixs.io.validate import check_frame
 
     geometry, gi = geometry_from_args(args)
-    frame = read_frame(args.image, args.frame)
-    geometry.for_image_shape(frame.data.shape, source=args.image)
-    corr = corrections_from_args(args, frame.data.shape)
-    settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
-                                  ip_band=tuple(args.ip_band) if args.ip_band else None,
-                                  oop_band=tuple(args.oop_band) if args.oop_band else None)
-    norm = args.normalize_by if args.normalize_by else frame.metadata.get("exposure_s", 1.0)
-    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    _check_orientation(frame, geometry, gi, settings, corr["mask"])
-    out = output_dir(args.output)
+    out = args.output
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
     if args.frame:
         stem += f"_{args.frame:05d}"
     base = os.path.join(out, stem)
-    write_reduced_h5(base + ".h5", reduced)
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
-    for key, prof in reduced.profiles.items():
-        write_profile_csv(base + names.get(key, f"_{key}.csv"), prof, reduced.provenance)
-    if not args.no_plot:
-        from gixs.plot.common import reduction_figure, save
-
-        fig = reduction_figure(reduced, frame.data, frame.invalid | (
-            corr["mask"] if corr["mask"] is not None else False), title=stem)
-        save(fig, base + "_qmap.png")
+    paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
+        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + [base + "_qmap.png"]
+    check_outputs({"-o": paths}, {"IMAGE": args.image, "--poni": args.poni,
+                                  "--mask": args.mask, "--dark": args.dark,
+                                  "--flat": args.flat})
+    frame = read_frame(args.image, args.frame)
+    geometry.for_image_shape(frame.data.shape, source=args.image)
+    corr = corrections_from_args(args, frame.data.shape)
+    check_frame(frame, corr["mask"])
+    settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
+                                  ip_band=tuple(args.ip_band) if args.ip_band else None,
+                                  oop_band=tuple(args.oop_band) if args.oop_band else None)
+    norm = normalization_for(frame.metadata, args.normalize_by)
+    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    _check_orientation(frame, geometry, gi, settings, corr["mask"])
     iq = reduced.profiles["iq"].valid()
+    if iq.x.size == 0:
+        raise FormatError(f"{args.image}: frame {frame.index}: no q bin holds a valid pixel "
+                          "(all pixels invalid, masked or outside the detector geometry)")
+    output_dir(out)
+    with atomic_set(paths) as tmps:
+        tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
+        write_reduced_h5(tmp[os.path.basename(base) + ".h5"], reduced)
+        for key, prof in reduced.profiles.items():
+            name = os.path.basename(base + names.get(key, f"_{key}.csv"))
+            if name not in tmp:
+                raise FormatError(f"internal: unexpected profile {key}")
+            write_profile_csv(tmp[name], prof, reduced.provenance)
+        if not args.no_plot:
+            from gixs.plot.common import reduction_figure, save
+
+            fig = reduction_figure(reduced, frame.data, frame.invalid | (
+                corr["mask"] if corr["mask"] is not None else False), title=stem)
+            save(fig, tmp[os.path.basename(base) + "_qmap.png"])
+
     print(f"{args.image}: frame {frame.index}, {frame.data.shape[0]}x{frame.data.shape[1]} px, "
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")

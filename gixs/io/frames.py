@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import logging
 import os
 import re
@@ -570,24 +571,82 @@ def read_mask(path, shape=None) -> np.ndarray:
     return data != 0
 
 
+def _os_error(exc, path):
+    """``exc`` re-raised as an OSError naming ``path`` (not a hidden temporary)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return OSError(exc.errno, "no space left on the device (nothing written)", path)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror, path)
+    return OSError(errno.EIO, f"cannot write ({exc})", path)
+
+
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success only."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success only.
+
+    The one atomic writer of gixs: the temporary (``.NAME.XXXX.part``) is removed on any
+    failure, and an OS error (read-only folder, full disk) names ``path``.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise _os_error(exc, path) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_set(paths):
+    """Write several files as one set: complete or absent.
+
+    Yields one temporary path per entry of ``paths`` (same file names, inside a hidden
+    ``.NAME.XXXX.part`` folder beside the first); on success each is renamed onto its
+    final path, and the old files of the set that were not rewritten are removed, so an
+    old CSV never sits beside a new HDF5 file. On failure nothing of the set is left.
+    Stale temporary folders of an earlier killed write of the same set are removed.
+    """
+    import shutil
+
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    folder = os.path.dirname(paths[0])
+    base = os.path.basename(paths[0])
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.part")):
+            shutil.rmtree(stale, ignore_errors=True) if os.path.isdir(stale) else os.unlink(stale)
+        tmpdir = tempfile.mkdtemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise _os_error(exc, paths[0]) from None
+    tmps = [os.path.join(tmpdir, os.path.basename(p)) for p in paths]
+    try:
+        try:
+            yield tmps
+            for tmp, path in zip(tmps, paths):
+                if os.path.exists(tmp):
+                    os.replace(tmp, path)
+                elif os.path.exists(path):
+                    os.unlink(path)  # an old member of the set this write did not make
+        except OSError as exc:
+            raise _os_error(exc, paths[0]) from None
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def write_text(path, text: str) -> None:

@@ -19,7 +19,6 @@ import os
 import queue
 import threading
 
-import numpy as np
 
 from gixs.io import frames as gio
 
@@ -49,8 +48,12 @@ class FrameRef:
     incidence_deg: float | None = None
 
 
-def expand_inputs(inputs) -> list:
+def expand_inputs(inputs, *, exclude=()) -> list:
     """Files of a batch, in order: globs expanded (sorted), ``@LIST.txt`` read.
+
+    Files in ``exclude`` (the batch's own outputs, compared resolved) are left out of
+    glob matches, so ``dir/*.h5 -o dir/out.h5`` never reads its earlier output; naming one
+    of them directly is an error.
 
     Raises
     ------
@@ -59,6 +62,7 @@ def expand_inputs(inputs) -> list:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    skip = {os.path.realpath(os.fspath(p)) for p in exclude}
     out = []
     for item in inputs:
         item = os.fspath(item)
@@ -67,13 +71,16 @@ def expand_inputs(inputs) -> list:
                 lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
             base = os.path.dirname(item[1:])
             out += expand_inputs([ln if os.path.isabs(ln) else os.path.join(base, ln)
-                                  for ln in lines])
+                                  for ln in lines], exclude=exclude)
             continue
         fname, dset = gio.split_h5_path(item)
         if os.path.exists(fname):
+            if os.path.realpath(fname) in skip:
+                raise ValueError(f"{item}: this input is also an output of the batch; "
+                                 "choose another -o / --table")
             out.append(item)
             continue
-        matches = sorted(glob.glob(fname))
+        matches = [m for m in sorted(glob.glob(fname)) if os.path.realpath(m) not in skip]
         if not matches:
             raise ValueError(f"{item}: no such file, and no file matches this pattern")
         out += [m if dset is None else f"{m}::{dset}" for m in matches]

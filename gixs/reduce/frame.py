@@ -349,12 +349,10 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
         if data.ndim != 2:
             raise ValueError(f"frame must be a 2D image, got shape {data.shape}")
         invalid = ~np.isfinite(data)
-    if not (np.isfinite(normalization) and normalization > 0):
-        raise ValueError(f"normalization must be a positive number, got {normalization!r}")
-    for name, arr in (("mask", mask), ("dark", dark), ("flat", flat)):
-        if arr is not None and np.shape(arr) != data.shape:
-            raise ValueError(f"{name} has shape {np.shape(arr)}, expected {data.shape} "
-                             "like the frame")
+    from gixs.io.validate import check_corrections, check_normalization
+
+    normalization = check_normalization(normalization, name="normalization")
+    mask, dark, flat = check_corrections(mask, dark, flat, data.shape)
     plan = get_plan(geometry, gi, data.shape, settings, mask)
     sums = _frame_sums(plan, data, invalid, dark, flat, engine)
     profiles, maps = plan.unpack(*sums, normalization=normalization)
