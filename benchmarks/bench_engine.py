@@ -97,7 +97,7 @@ def main(argv=None):
         timed(lambda: [ai.integrate1d(f, 1000, unit="q_A^-1", method=("no", "csr", "cython"))
                        for f in frames], n, repeats), ref=ref1d)
     t = time.perf_counter()
-    kern = engine.azimuthal_kernel(None, shape, 1000, "q_A^-1", integrator=ai)
+    kern = pyfai_check.azimuthal_kernel(None, shape, 1000, "q_A^-1", integrator=ai)
     t_build = time.perf_counter() - t
     t = time.perf_counter()
     kern.sums_block(frames[:1])
@@ -147,7 +147,7 @@ def main(argv=None):
     add(refmap,
         timed(lambda: [fi.integrate2d_grazing_incidence(f, **map_kw) for f in frames[:m_n]],
               m_n, repeats))
-    mk = engine.fiber_map_kernel(None, shape, npt_map, integrator=fi, **gi_kw, **ranges)
+    mk = pyfai_check.fiber_map_kernel(None, shape, npt_map, integrator=fi, **gi_kw, **ranges)
     mk.sums_block(frames[:1])
     sig, norm, var, cnt = mk.sums_block(frames[:1])
     res = fi.integrate2d_grazing_incidence(frames[0], **map_kw)

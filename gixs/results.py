@@ -1,4 +1,7 @@
-"""Result containers: 1D profiles and 2D maps, each carrying units and provenance."""
+"""Result containers: 1D profiles and 2D maps, each carrying units and provenance.
+
+The containers are frozen: a step that adds to a result makes a new one
+(:meth:`ReducedFrame.with_provenance`, ``dataclasses.replace``)."""
 
 from __future__ import annotations
 
@@ -9,14 +12,14 @@ import numpy as np
 from gixs.units import CSV_AXIS, LABELS
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Profile:
     """A 1D profile.
 
     Attributes
     ----------
     name : str
-        "iq" (azimuthal), "ip" (in-plane cut), "oop" (out-of-plane cut), "sector_..." or other.
+        "iq" (azimuthal), "ip" (in-plane cut), "oop" (out-of-plane cut), ``sector_...`` or other.
     axis : str
         Abscissa kind: "q", "qxy", "qz" or "chi" (see :data:`gixs.units.CSV_AXIS`).
     x : ndarray
@@ -52,7 +55,7 @@ class Profile:
                                    sigma=self.sigma[keep], count=self.count[keep])
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class Map2D:
     """A 2D map ``intensity[iy, ix]`` on regular axes.
 
@@ -86,10 +89,23 @@ class Map2D:
         return (self.x[0] - dx, self.x[-1] + dx, self.y[0] - dy, self.y[-1] + dy)
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class ReducedFrame:
     """Everything :func:`gixs.reduce.frame.reduce_frame` makes of one frame."""
 
     profiles: dict
     maps: dict
     provenance: dict
+
+    def with_provenance(self, **extra) -> "ReducedFrame":
+        """A copy whose provenance has ``extra`` added (this frame is left unchanged).
+
+        Examples
+        --------
+        >>> r = ReducedFrame({}, {}, {"source": "a.tif"})
+        >>> r.with_provenance(batch={"run": 1}).provenance
+        {'source': 'a.tif', 'batch': {'run': 1}}
+        >>> r.provenance
+        {'source': 'a.tif'}
+        """
+        return dataclasses.replace(self, provenance={**self.provenance, **extra})

@@ -45,7 +45,7 @@ def poisson(image, rng=None):
     return rng.poisson(np.clip(image, 0, None)).astype(np.float32)
 
 
-def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", shape=None,
+def calibrant_image(geometry: DetectorGeometry, calibrant="LaB6", *, shape=None,
                     peak_counts=2000.0, background=20.0, width_deg=0.1, rng=None):
     """Powder-ring image of a pyFAI calibrant (expected counts plus Poisson noise).
 

@@ -114,6 +114,7 @@ def test_cms_lab6_ring_positions():
         assert np.min(np.abs(ours - q)) < 0.004, hkl  # 0.3% of q, ~3 bins
 
 
+@pytest.mark.slow
 def test_other_frames_reduce():
     """SMI tutorial (transmission) and P03 GISAXS frames reduce with their stated setups."""
     import pyFAI.detectors

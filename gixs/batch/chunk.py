@@ -28,7 +28,8 @@ from gixs.errors import GixsError, NoPeakError
 #: Metrics keys left out of the table (constant, structured, or a batch column already).
 SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_range",
                 "orientation", "source", "normalization", "scherrer_K", "instrument_fwhm",
-                "instrument_correction", "profile"}
+                "instrument_correction", "profile", "q_star_method", "warnings",
+                "scattering_evidence", "profile_choice"}
 #: Bytes of frames stacked into one engine block at most.
 BLOCK_BYTES = 64 * 2 ** 20
 
@@ -158,11 +159,10 @@ def _reduce_chunk(job, refs, engine, part):
             if isinstance(reduced, Exception):
                 _fail(row, reduced)
                 continue
-            reduced.provenance["batch"] = {"run": job.run_id, "position": ref.index,
-                                           "pid": os.getpid(), "started": started,
-                                           "processed": _now(),
-                                           "metadata": frame.metadata}
-            row.update(_metrics(job, reduced))
+            reduced = reduced.with_provenance(batch={
+                "run": job.run_id, "position": ref.index, "pid": os.getpid(),
+                "started": started, "processed": _now(), "metadata": frame.metadata})
+            row.update(_metrics(job, reduced, frame, gi, row["normalization"]))
             if part is not None:
                 entry = write_entry(part, f"e{ref.index}", reduced)
                 entry.attrs["source"] = ref.source
@@ -282,17 +282,47 @@ def _ordering():
     return _ORDERING[0]
 
 
-def _metrics(job, reduced) -> dict:
-    """Metrics columns of a reduced frame (names carry units); a note when no peak."""
+def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
+    """Metrics columns of a frame (names carry units); a note when no peak.
+
+    "auto", "ip" and "iq" go through :func:`gixs.superlattice.ordering.measure_frame` on
+    the frame itself, the one measurement path of ``gixs spacing`` and the API (rods
+    or rings decided from the frame; ``scattering_type`` and ``q_star_axis`` columns);
+    "oop" (a layer spacing along q_z) measures the reduced out-of-plane cut. The note
+    column also carries the below-horizon orientation check.
+    """
+    from gixs.reduce.orientation_check import check_orientation
+
     ordering = _ordering() if job.metrics else None
-    if ordering is None:
-        return {}
+    note = ""
+    if ordering is None or job.metrics_profile == "oop":
+        if frame is not None and gi is not None:
+            chk = check_orientation(frame.data, job.geometry, gi, mask=job.mask,
+                                    invalid=frame.invalid, warn=False)
+            if chk["ok"] is False:
+                note = "orientation: " + chk["message"]
+        if ordering is None:
+            return {"note": note} if note else {}
     try:
-        res = ordering.measure(reduced.profiles[job.metrics_profile], **job.metrics_kwargs)
+        if job.metrics_profile == "oop" or frame is None:
+            res = ordering.measure(reduced.profiles[job.metrics_profile],
+                                   **job.metrics_kwargs)
+        else:
+            import warnings
+
+            kw = dict(job.metrics_kwargs)
+            kw.setdefault("normalization", normalization)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # they are in the result (note column)
+                res = ordering.measure_frame(frame, job.geometry, gi, profile=job.metrics_profile,
+                                             mask=job.mask, dark=job.dark, flat=job.flat,
+                                             settings=job.settings, orientation=False, **kw)
+            note = "; ".join(res.warnings)
     except NoPeakError as exc:
-        return {"note": f"no peak: {exc}"}
+        return {"note": "; ".join(x for x in (note, f"no peak: {exc}") if x)}
     except Exception as exc:  # noqa: BLE001 - the frame is reduced; the metrics failed
-        return {"note": f"metrics failed ({type(exc).__name__}: {exc})"}
+        return {"note": "; ".join(x for x in (note, f"metrics failed ({type(exc).__name__}: "
+                                                    f"{exc})") if x)}
     d = res.to_dict(include_profile=False)
     units = d.get("units", {})
     out = {}
@@ -301,6 +331,10 @@ def _metrics(job, reduced) -> dict:
             continue
         out[column_name(key, units.get(key))] = val
     out["n_orders"] = len(d.get("orders") or ())
+    ev = d.get("scattering_evidence") or {}
+    out["rod_fraction"] = ev.get("rod_fraction")
+    if note:
+        out["note"] = note
     return out
 
 

@@ -140,7 +140,7 @@ def read_table(path) -> list:
 def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, flat=None,
                  workers: int = 1, scheduler=None, output=None, table=None,
                  resume: bool = False, metrics: bool = True, incidence_list=None,
-                 engine: str = "auto", normalization=None, metrics_profile: str = "ip",
+                 engine: str = "auto", normalization=None, metrics_profile: str = "auto",
                  metrics_kwargs=None, chunk_size=None, progress=None) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
@@ -170,9 +170,12 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     resume : bool
         Skip the frames already committed in ``OUTPUT.parts/`` by an interrupted run.
     metrics : bool
-        Measure the superlattice metrics of the ``metrics_profile`` profile ("ip", "iq"
-        or "oop") with :func:`gixs.superlattice.ordering.measure` (``metrics_kwargs`` passed on); left
-        out when gixs.superlattice.ordering is not installed.
+        Measure the superlattice metrics: ``metrics_profile`` "auto" (default), "ip" or
+        "iq" with :func:`gixs.superlattice.ordering.measure_frame` on each frame (the
+        path of ``gixs spacing``; columns ``scattering_type``, ``q_star_axis``,
+        ``rod_fraction`` among them), "oop" with :func:`gixs.superlattice.ordering.measure`
+        on the out-of-plane cut (``metrics_kwargs`` passed on); left out when
+        gixs.superlattice.ordering is not installed.
     incidence_list : sequence of float or path, optional
         One incidence angle (deg) per frame (incidence scans), or a text file of them.
     engine : {"auto", "gixs", "pyfai", "scipy"}
@@ -198,8 +201,9 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     engine = str(engine).lower()
     if engine not in ENGINES:
         raise ValueError(f"engine must be one of {ENGINES}, got {engine!r}")
-    if metrics_profile not in ("ip", "iq", "oop"):
-        raise ValueError(f"metrics_profile must be 'ip', 'iq' or 'oop', got {metrics_profile!r}")
+    if metrics_profile not in ("auto", "ip", "iq", "oop"):
+        raise ValueError("metrics_profile must be 'auto', 'ip', 'iq' or 'oop', got "
+                         f"{metrics_profile!r}")
     if isinstance(incidence_list, (str, os.PathLike)):
         incidence_list = stack.read_incidence_list(incidence_list)
     for name, path in (("output", output), ("table", table)):

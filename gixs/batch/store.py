@@ -19,6 +19,7 @@ import os
 
 from gixs.errors import GixsError
 from gixs.io.frames import atomic_path
+from gixs.io.jsonout import to_jsonable
 
 PART_GLOB = "chunk-*.h5"
 
@@ -43,15 +44,7 @@ def open_part(folder, first_index, run_id, with_entries=True):
 
 def write_rows(part, rows) -> None:
     """Store a chunk's table rows (list of dicts) in an open part file."""
-    part.create_dataset("rows", data=json.dumps(rows, default=_jsonable))
-
-
-def _jsonable(value):
-    if hasattr(value, "item"):
-        return value.item()
-    if hasattr(value, "tolist"):
-        return value.tolist()
-    return str(value)
+    part.create_dataset("rows", data=json.dumps(to_jsonable(rows)))
 
 
 def _part_files(folder):
@@ -67,7 +60,7 @@ def prepare(folder, fingerprint: dict, resume: bool) -> dict:
     import h5py
 
     run_file = os.path.join(folder, "run.json")
-    text = json.dumps(fingerprint, sort_keys=True, default=_jsonable)
+    text = json.dumps(to_jsonable(fingerprint), sort_keys=True)
     done = {}
     if resume and os.path.isdir(folder):
         if not os.path.exists(run_file) and _part_files(folder):

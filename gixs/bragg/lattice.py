@@ -415,7 +415,3 @@ def apparent_qz(qz, wavelength_a: float, incidence: float, critical_angle: float
         af_in = np.where(sin_af_in >= 0, np.arcsin(np.clip(sin_af_in, -1, 1)), np.nan)
         af = np.sqrt(af_in ** 2 + critical_angle ** 2)
     return k0 * (np.sin(af) + math.sin(incidence))
-
-
-# -- built-in library (data and spec parsing live in gixs.bragg.phases) ------------------------
-from gixs.bragg.phases import BUILTIN_NAMES, builtin_phase, parse_phase  # noqa: E402,F401

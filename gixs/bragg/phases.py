@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 
+from gixs.bragg.lattice import Phase, Site
+
 _CUBIC = (90.0, 90.0, 90.0)
 
 
@@ -66,7 +68,6 @@ BUILTIN_NAMES = tuple(LIBRARY)
 
 
 def _library():
-    from gixs.bragg.lattice import Phase, Site
 
     out = {}
     for name, d in LIBRARY.items():
@@ -110,7 +111,6 @@ def parse_phase(spec: str) -> Phase:
         nums = {k: float(v) for k, v in opts.items()}
     except ValueError:
         raise ValueError(f"--phase {spec!r}: lattice constants must be numbers") from None
-    from gixs.bragg.lattice import Phase
 
     if name.lower().endswith(".cif"):
         phase = Phase.from_cif(name)

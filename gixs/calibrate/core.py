@@ -39,7 +39,7 @@ WARN_RMS_PX = 1.0
 MIN_RINGS = 3
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class CalibrationResult:
     """Refined geometry and its quality report.
 
@@ -66,9 +66,9 @@ class CalibrationResult:
 
     def to_json(self, path) -> None:
         """Write the report as JSON, atomically."""
-        from gixs.io.frames import write_text
+        from gixs.io.jsonout import write_json
 
-        write_text(path, json.dumps(self.report, indent=2, sort_keys=False) + "\n")
+        write_json(path, self.report, schema="gixs.calibration")
 
     def write_poni(self, path, comment=None) -> None:
         """Write the geometry as a pyFAI PONI file (atomic), with a provenance comment."""
@@ -79,15 +79,9 @@ class CalibrationResult:
             f"= {r['residual_rms_px']:.2f} px")
         write_poni(self.geometry, path, comment=note)
 
-    def plot(self, path) -> None:
-        """Save the QA figure (image with predicted rings, residuals per ring and vs chi)."""
-        from gixs.plot.calibration import plot_calibration
-
-        plot_calibration(self, path)
-
 
 # -- inputs ------------------------------------------------------------------------
-def detector_geometry(detector=None, pixel_size_um=None, shape=None, source="image"):
+def detector_geometry(detector=None, *, pixel_size_um=None, shape=None, source="image"):
     """A start :class:`DetectorGeometry` (placeholder PONI) for a detector and image shape.
 
     ``detector`` is a pyFAI detector name ("Pilatus1M", "Rayonix SX165", "Eiger2 4M"...),
@@ -173,7 +167,7 @@ def _load(image, mask):
 
 
 # -- the calibration ---------------------------------------------------------------
-def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detector=None,
+def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, detector=None,
               distance_mm=None, mask=None, refine_wavelength=False, pixel_size_um=None,
               max_rings=None, refine_rot3=False) -> CalibrationResult:
     """Calibrate the detector geometry from a powder image of a standard.
@@ -215,7 +209,8 @@ def calibrate(image, calibrant="LaB6", wavelength_a=None, energy_kev=None, detec
     lam = _wavelength_m(wavelength_a, energy_kev)
     dspacing = _calibrant(calibrant)
     data, bad, source = _load(image, mask)
-    geo0 = detector_geometry(detector, pixel_size_um, data.shape, source=source)
+    geo0 = detector_geometry(detector, pixel_size_um=pixel_size_um, shape=data.shape,
+                             source=source)
     det = geo0.make_detector()
     if det.mask is not None and det.mask.shape == data.shape:
         bad = bad | (det.mask != 0)

@@ -28,12 +28,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"gixs {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            mod = importlib.import_module(f"gixs.cli.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"gixs.cli.{name}":
-                continue  # command not built yet
-            raise
+        mod = importlib.import_module(f"gixs.cli.{name}")
         p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
         p.set_defaults(_run=mod.run, _name=name)

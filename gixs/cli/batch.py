@@ -44,8 +44,10 @@ def add_arguments(p):
     p.add_argument("--npt", type=int, default=1000, help="bins of the 1D profiles")
     p.add_argument("--no-metrics", action="store_true",
                    help="skip the superlattice metrics (gixs.superlattice.ordering)")
-    p.add_argument("--metrics-profile", choices=("ip", "iq", "oop"), default="ip",
-                   help="profile measured for the metrics (default ip: in-plane cut)")
+    p.add_argument("--metrics-profile", choices=("auto", "ip", "iq", "oop"), default="auto",
+                   help="profile measured for the metrics: auto (default) as gixs spacing "
+                        "(rods on q_xy, rings on |q|, decided from each frame); ip / iq "
+                        "force one; oop the out-of-plane cut")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("Q_LO", "Q_HI"),
                    help="q range of the metrics (A^-1)")
     p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),

@@ -58,7 +58,9 @@ def run(args) -> int:
     if args.report:
         res.to_json(args.report)
     if args.plot:
-        res.plot(args.plot)
+        from gixs.plot.calibration import plot_calibration
+
+        plot_calibration(res, args.plot)
     r = res.report
     f = r["fit2d"]
     print(f"{args.output}: {r['n_rings']} rings, {r['n_control_points']} points, residual "

@@ -15,9 +15,10 @@ def add_geometry_args(p, incidence_required=True):
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg, default 0)")
-    p.add_argument("--orientation", type=int, default=1, choices=range(1, 9), metavar="N",
+    p.add_argument("--orientation", type=orientation_code, default=1, metavar="N",
                    help="sample orientation on the image, EXIF code 1-8 (default 1: "
-                        "normal towards increasing row index)")
+                        "normal towards increasing row index), or 'auto' (where the "
+                        "command supports it): found from the frame's horizon")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg) for refraction-corrected q_z")
 
@@ -39,13 +40,37 @@ def add_correction_args(p):
                         "file's exposure time when it has one, else 1")
 
 
-def geometry_from_args(args):
-    """(DetectorGeometry, GIGeometry) from parsed arguments."""
+def orientation_code(text):
+    """argparse type of --orientation: an EXIF code 1-8 or 'auto'."""
+    import argparse
+
+    if str(text).strip().lower() == "auto":
+        return "auto"
+    try:
+        code = int(text)
+    except ValueError:
+        code = 0
+    if not 1 <= code <= 8:
+        raise argparse.ArgumentTypeError(f"expected an EXIF code 1-8 or 'auto', got {text!r}")
+    return code
+
+
+def geometry_from_args(args, allow_auto=False):
+    """(DetectorGeometry, GIGeometry) from parsed arguments.
+
+    ``--orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
+    (the command then calls :func:`resolve_orientation` on its frame); else it is an error.
+    """
     from gixs.geometry.model import GIGeometry, load_poni
 
     geometry = load_poni(args.poni)
+    code = args.orientation
+    if code == "auto" and not allow_auto:
+        raise ValueError("--orientation auto is not supported by this command; find the "
+                         "code with `gixs spacing IMAGE --orientation auto` and give it")
     try:
-        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.orientation,
+        gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg,
+                                     1 if code == "auto" else code,
                                      args.critical_angle_deg)
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
@@ -142,3 +167,24 @@ def check_args_outputs(args) -> None:
                for k in OUTPUT_ARGS if not (folder_out and k == "output")}
     inputs = {k.replace("_", "-"): getattr(args, k, None) for k in INPUT_ARGS}
     check_outputs(outputs, inputs)
+
+
+def resolve_orientation(args, frame, geometry, gi, mask=None, option="--orientation"):
+    """``gi`` with the orientation the frame supports when ``option`` was 'auto'.
+
+    Prints the code chosen and why on stderr; raises GeometryError when the frame does
+    not tell (see :func:`gixs.reduce.orientation_check.detect_orientation`).
+    """
+    import dataclasses
+    import sys
+
+    from gixs.reduce.orientation_check import detect_orientation
+
+    value = getattr(args, option.lstrip("-").replace("-", "_"))
+    if value != "auto":
+        return gi
+    code, ev = detect_orientation(frame.data, geometry, gi, mask=mask, invalid=frame.invalid,
+                                  source=frame.source)
+    print(f"{option} auto: {ev['why']}", file=sys.stderr)
+    return dataclasses.replace(gi, orientation=code)
+

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 
 from gixs.cli.common import add_geometry_args
@@ -34,12 +33,13 @@ def _load(path, args):
     from gixs.errors import FormatError
 
     if path.lower().endswith(".json"):
+        from gixs.io.jsonout import read_json
+
         try:
-            with open(path, encoding="utf-8") as fh:
-                d = json.load(fh)
+            d = read_json(path, schema="gixs.spacing")
         except FileNotFoundError:
             raise FormatError(f"{path}: JSON file not found") from None
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        except UnicodeDecodeError as exc:
             raise FormatError(f"{path}: not a JSON file ({exc})") from None
         for key in ("q_star", "d_spacing", "peak_height", "peak_to_valley", "fit"):
             if key not in d:
@@ -92,7 +92,7 @@ def to_csv(rows) -> str:
 
 def run(args) -> int:
     from gixs.io.frames import write_text
-    from gixs.superlattice.ordering import compare, format_table
+    from gixs.superlattice.comparison import compare, format_table
 
     labels = args.labels or [os.path.splitext(os.path.basename(p))[0] for p in args.inputs]
     if len(labels) != len(args.inputs):

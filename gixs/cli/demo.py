@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib
-import json
 import math
 import os
 
@@ -42,9 +40,12 @@ def run(args) -> int:
     from gixs import simulate
     from gixs.geometry.model import GIGeometry, write_poni
     from gixs.reduce.frame import ReduceSettings, reduce_frame
-    from gixs.io.frames import write_text
+    from gixs.io.jsonout import write_json
     from gixs.io.output import write_profile_csv, write_reduced_h5
+    from gixs.bragg import index, phases, spots
+    from gixs.calibrate.core import calibrate
     from gixs.plot.common import reduction_figure, save
+    from gixs.superlattice import ordering
 
     out = output_dir(args.output)
     saxs, waxs = _geometries()
@@ -69,31 +70,20 @@ def run(args) -> int:
     q_peak = float(np.abs(ip.x[sel][np.nanargmax(ip.intensity[sel])]))
     summary["gisaxs"] = {"planted_d_nm": d_true, "in_plane_max_q_A^-1": round(q_peak, 5),
                          "d_from_max_nm": round(2 * math.pi / q_peak / 10, 3)}
-    try:  # superlattice metrics, when that capability is installed
-        ordering = importlib.import_module("gixs.superlattice.ordering")
-        res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False)
-        summary["gisaxs"]["metrics"] = {k: v for k, v in res.to_dict().items()
-                                        if k in ("q_star", "q_star_err", "d_spacing",
-                                                 "nn_distance", "lattice_model", "units")}
-    except (ImportError, AttributeError):
-        pass
+    res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False)
+    summary["gisaxs"]["metrics"] = {k: v for k, v in res.to_dict().items()
+                                    if k in ("q_star", "q_star_err", "d_spacing",
+                                             "nn_distance", "lattice_model", "units")}
 
     # 2. GIWAXS of a (001)-textured CsPbBr3 film, lattice extended by iodine (a = 6.03 A
     #    instead of 5.87 A), on an ITO substrate (random, rings)
     gi_w = GIGeometry.from_degrees(0.2)
     a_film, a_ito = 6.03, 10.14
-    try:
-        lattice = importlib.import_module("gixs.bragg.lattice")
-        spots = importlib.import_module("gixs.bragg.spots")
-        film = lattice.builtin_phase("CsPbBr3").with_parameters(a=a_film)
-        ito = lattice.builtin_phase("ITO").with_parameters(a=a_ito)
-        img_w = spots.render_film(waxs, gi_w, [(film, (0, 0, 1), 1.0), (ito, None, 0.3)],
-                                  rng=args.seed)
-        title = "demo GIWAXS: (001) CsPbBr3 (a = 6.03 A) on ITO"
-    except ImportError:
-        lattice = None
-        img_w = simulate.textured_cubic_film(waxs, gi_w, a_film, rng=args.seed)
-        title = "demo GIWAXS: (001)-textured cubic film"
+    film = phases.builtin_phase("CsPbBr3").with_parameters(a=a_film)
+    ito = phases.builtin_phase("ITO").with_parameters(a=a_ito)
+    img_w = spots.render_film(waxs, gi_w, [(film, (0, 0, 1), 1.0), (ito, None, 0.3)],
+                              rng=args.seed)
+    title = "demo GIWAXS: (001) CsPbBr3 (a = 6.03 A) on ITO"
     red_w = reduce_frame(img_w, waxs, gi_w, ReduceSettings(npt_q=800, npt_map=(600, 600)),
                          source="demo:giwaxs_film")
     write_reduced_h5(os.path.join(out, "giwaxs_film.h5"), red_w)
@@ -104,53 +94,44 @@ def run(args) -> int:
     summary["giwaxs"] = {"planted_a_film_A": a_film, "planted_a_ito_A": a_ito,
                          "missing_wedge_empty_bins_percent":
                          round(100 * float(np.isnan(m.intensity).mean()), 1)}
-    if lattice is not None:
-        index = importlib.import_module("gixs.bragg.index")
-        qh = 2 * math.pi / waxs.wavelength_a * math.sin(gi_w.incidence)
-        res = index.index_map(m, [(lattice.builtin_phase("CsPbBr3"), (0, 0, 1)),
-                                  (lattice.builtin_phase("ITO"), None)], horizon_qz=qh)
-        write_text(os.path.join(out, "giwaxs_film_index.json"),
-                   json.dumps(res.to_dict(), indent=1, default=str) + "\n")
-        summary["giwaxs"]["refined"] = {
-            p["name"]: {"a_A": round(p["lattice"]["a"], 4), "n_peaks": p["n_peaks"]}
-            for p in res.phases}
-        summary["giwaxs"]["unassigned_peaks"] = len(res.unassigned)
+    qh = 2 * math.pi / waxs.wavelength_a * math.sin(gi_w.incidence)
+    res = index.index_map(m, [(phases.builtin_phase("CsPbBr3"), (0, 0, 1)),
+                              (phases.builtin_phase("ITO"), None)], horizon_qz=qh)
+    write_json(os.path.join(out, "giwaxs_film_index.json"), res.to_dict(), schema="gixs.index")
+    summary["giwaxs"]["refined"] = {
+        p["name"]: {"a_A": round(p["lattice"]["a"], 4), "n_peaks": p["n_peaks"]}
+        for p in res.phases}
+    summary["giwaxs"]["unassigned_peaks"] = len(res.unassigned)
 
-    # 3. LaB6 calibrant frame; calibrated automatically when that capability is installed
+    # 3. LaB6 calibrant frame, calibrated automatically from a 200 mm guess
     lab6 = simulate.calibrant_image(waxs, "LaB6", rng=args.seed)
     summary["calibrant"] = {"frame_shape": list(lab6.shape)}
-    try:
-        calibrate = importlib.import_module("gixs.calibrate.core")
-        cal = calibrate.calibrate(lab6, calibrant="LaB6", wavelength_a=waxs.wavelength_a,
-                                  detector=waxs.make_detector(), distance_mm=200.0)
-        cal.write_poni(os.path.join(out, "lab6_calibrated.poni"))
-        summary["calibrant"]["calibrated_distance_mm"] = round(cal.geometry.dist_m * 1e3, 3)
-        summary["calibrant"]["true_distance_mm"] = round(waxs.dist_m * 1e3, 3)
-        tth = [g.make_integrator().center_array(unit="2th_deg") for g in (waxs, cal.geometry)]
-        summary["calibrant"]["max_2theta_error_deg"] = float(np.abs(tth[0] - tth[1]).max())
-    except (ImportError, AttributeError):
-        pass
+    cal = calibrate(lab6, calibrant="LaB6", wavelength_a=waxs.wavelength_a,
+                    detector=waxs.make_detector(), distance_mm=200.0)
+    cal.write_poni(os.path.join(out, "lab6_calibrated.poni"))
+    summary["calibrant"]["calibrated_distance_mm"] = round(cal.geometry.dist_m * 1e3, 3)
+    summary["calibrant"]["true_distance_mm"] = round(waxs.dist_m * 1e3, 3)
+    tth = [g.make_integrator().center_array(unit="2th_deg") for g in (waxs, cal.geometry)]
+    summary["calibrant"]["max_2theta_error_deg"] = float(np.abs(tth[0] - tth[1]).max())
 
-    write_text(os.path.join(out, "summary.json"), json.dumps(summary, indent=2) + "\n")
+    write_json(os.path.join(out, "summary.json"), summary, schema="gixs.demo")
     print(f"gixs demo: results in {out}/")
     g = summary["gisaxs"]
     print(f"  GISAXS hex superlattice: planted d = {d_true} nm; in-plane maximum at "
           f"q = {g['in_plane_max_q_A^-1']:.4f} A^-1 -> d = {g['d_from_max_nm']:.2f} nm")
-    if "metrics" in g:
-        mm = g["metrics"]
-        print(f"  fitted q* = {mm['q_star']:.5f} +- {mm['q_star_err']:.5f} A^-1, "
-              f"d = {mm['d_spacing']:.3f} nm, lattice {mm['lattice_model']}")
+    mm = g["metrics"]
+    print(f"  fitted q* = {mm['q_star']:.5f} +- {mm['q_star_err']:.5f} A^-1, "
+          f"d = {mm['d_spacing']:.3f} nm, lattice {mm['lattice_model']}")
     gw = summary["giwaxs"]
     print(f"  GIWAXS film: missing wedge left empty "
           f"({gw['missing_wedge_empty_bins_percent']}% of map bins NaN)")
-    for name, r in gw.get("refined", {}).items():
+    for name, r in gw["refined"].items():
         planted = gw["planted_a_film_A"] if name.startswith("CsPbBr3") else gw["planted_a_ito_A"]
         print(f"  Bragg: {name} refined a = {r['a_A']:.4f} A from the library value "
               f"(planted {planted} A), {r['n_peaks']} peaks assigned")
-    if "calibrated_distance_mm" in summary["calibrant"]:
-        c = summary["calibrant"]
-        print(f"  LaB6 calibration from a 200 mm guess: {c['calibrated_distance_mm']} mm "
-              f"(true {c['true_distance_mm']} mm), 2theta within "
-              f"{c['max_2theta_error_deg']:.4f} deg of the truth on every pixel")
+    c = summary["calibrant"]
+    print(f"  LaB6 calibration from a 200 mm guess: {c['calibrated_distance_mm']} mm "
+          f"(true {c['true_distance_mm']} mm), 2theta within "
+          f"{c['max_2theta_error_deg']:.4f} deg of the truth on every pixel")
     print("  files: *.h5 (NeXus), *.csv (profiles, q in A^-1), *.png (figures), *.poni")
     return 0

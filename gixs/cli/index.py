@@ -3,12 +3,12 @@
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 from gixs.errors import GixsError
-from gixs.cli.common import add_correction_args, corrections_from_args, settings_from_args
+from gixs.cli.common import (add_correction_args, corrections_from_args, orientation_code,
+                             settings_from_args)
 
 HELP = "index Bragg spots/rings (GIWAXS frame or 1D pattern) and refine lattices"
 
@@ -43,9 +43,10 @@ def add_arguments(p):
                    help="incidence angle (deg, images)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg)")
-    p.add_argument("--sample-orientation", type=int, default=1, choices=range(1, 9),
+    p.add_argument("--sample-orientation", type=orientation_code, default=1,
                    metavar="N", help="sample orientation on the image, EXIF code 1-8 "
-                                     "(what other commands call --orientation)")
+                                     "(what other commands call --orientation), or "
+                                     "'auto': found from the frame's horizon")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg): predicted q_z are shifted by refraction")
     p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
@@ -62,7 +63,7 @@ def add_arguments(p):
 
 def _models(args):
     from gixs.bragg.index import PhaseModel
-    from gixs.bragg.lattice import parse_phase
+    from gixs.bragg.phases import parse_phase
 
     out = []
     for spec in args.phase:
@@ -143,9 +144,9 @@ def run(args) -> int:
     d = result.to_dict()
     d["input"] = meta
     if args.json:
-        from gixs.io.frames import write_text
+        from gixs.io.jsonout import write_json
 
-        write_text(args.json, json.dumps(d, indent=1, default=_jsonable) + "\n")
+        write_json(args.json, d, schema="gixs.index")
     if args.plot:
         from gixs.plot.common import save
 
@@ -174,10 +175,19 @@ def _index_image(args, models):
         raise ValueError("an image needs --poni and --incidence-deg (or give a text "
                          "pattern with --pattern-axis)")
     geometry = load_poni(args.poni)
-    gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg, args.sample_orientation)
+    from gixs.cli.common import resolve_orientation
+    from gixs.reduce.orientation_check import check_orientation
+
+    code = args.sample_orientation
+    gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg,
+                                 1 if code == "auto" else code)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
+    gi = resolve_orientation(args, frame, geometry, gi, corr["mask"],
+                             option="--sample-orientation")
+    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
+                      source=args.image)
     settings = settings_from_args(args, npt_map=(600, 600))
     norm = normalization_for(frame.metadata, args.normalize_by)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
@@ -210,11 +220,3 @@ def _print_summary(result):
           f"{len(result.unassigned)} unassigned")
 
 
-def _jsonable(obj):
-    import numpy as np
-
-    if isinstance(obj, np.generic):
-        return obj.item()
-    if isinstance(obj, np.ndarray):
-        return obj.tolist()
-    raise TypeError(f"cannot write {type(obj).__name__} to JSON")

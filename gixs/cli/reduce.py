@@ -6,7 +6,7 @@ import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
                              corrections_from_args,
-                     geometry_from_args, output_dir, settings_from_args)
+                             geometry_from_args, output_dir, settings_from_args)
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
 
@@ -29,15 +29,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
-    from gixs.reduce.frame import reduce_frame
-    from gixs.io.frames import read_frame
-    from gixs.io.validate import normalization_for
     from gixs.errors import FormatError
-    from gixs.io.frames import atomic_set
+    from gixs.io.frames import atomic_set, read_frame
     from gixs.io.output import write_profile_csv, write_reduced_h5
-    from gixs.io.validate import check_frame
+    from gixs.io.validate import check_frame, normalization_for
+    from gixs.reduce.frame import reduce_frame
 
-    geometry, gi = geometry_from_args(args)
+    from gixs.cli.common import resolve_orientation
+    from gixs.reduce.orientation_check import check_orientation
+
+    geometry, gi = geometry_from_args(args, allow_auto=True)
     out = args.output
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
     if args.frame:
@@ -53,53 +54,32 @@ def run(args) -> int:
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
     check_frame(frame, corr["mask"])
+    gi = resolve_orientation(args, frame, geometry, gi, corr["mask"])
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm = normalization_for(frame.metadata, args.normalize_by)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    _check_orientation(frame, geometry, gi, settings, corr["mask"])
+    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
+                      source=args.image)
     iq = reduced.profiles["iq"].valid()
     if iq.x.size == 0:
         raise FormatError(f"{args.image}: frame {frame.index}: no q bin holds a valid pixel "
                           "(all pixels invalid, masked or outside the detector geometry)")
     output_dir(out)
-    with atomic_set(paths) as tmps:
+    with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
         tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
-        write_reduced_h5(tmp[os.path.basename(base) + ".h5"], reduced)
+        write_reduced_h5(tmp[stem + ".h5"], reduced)
         for key, prof in reduced.profiles.items():
-            name = os.path.basename(base + names.get(key, f"_{key}.csv"))
-            if name not in tmp:
-                raise FormatError(f"internal: unexpected profile {key}")
-            write_profile_csv(tmp[name], prof, reduced.provenance)
+            write_profile_csv(tmp[stem + names.get(key, f"_{key}.csv")], prof,
+                              reduced.provenance)
         if not args.no_plot:
             from gixs.plot.common import reduction_figure, save
 
             fig = reduction_figure(reduced, frame.data, frame.invalid | (
                 corr["mask"] if corr["mask"] is not None else False), title=stem)
-            save(fig, tmp[os.path.basename(base) + "_qmap.png"])
-
+            save(fig, tmp[stem + "_qmap.png"])
     print(f"{args.image}: frame {frame.index}, {frame.data.shape[0]}x{frame.data.shape[1]} px, "
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")
     return 0
-
-
-def _check_orientation(frame, geometry, gi, settings, mask):
-    """Warn when most scattering lies below the sample horizon: a wrong --orientation."""
-    import warnings
-
-
-    from gixs.errors import GixsWarning
-    from gixs.reduce.frame import get_plan
-
-    if gi.incidence <= 0:
-        return
-    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
-    ok = plan.static_valid & ~frame.invalid
-    below = float(frame.data[ok & (plan.pq.exit_angle < 0)].sum())
-    total = float(frame.data[ok].sum())
-    if total > 0 and below / total > 0.7:
-        warnings.warn(f"{100 * below / total:.0f}% of the counts lie below the sample horizon "
-                      f"(q_z < 0): is --orientation {gi.orientation} right? Code 4 puts the "
-                      "surface normal towards row 0", GixsWarning, stacklevel=2)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 
 from gixs.cli.common import add_geometry_args, geometry_from_args
 
@@ -19,10 +18,18 @@ def add_arguments(p):
                    help="lattice model of the nn distance (default auto: from higher orders)")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
                    help="|q| range to analyse (A^-1)")
-    p.add_argument("--profile", default="ip", choices=("ip", "iq"),
-                   help="ip: in-plane cut at the horizon, |q_xy| (default); iq: azimuthal I(q)")
+    p.add_argument("--profile", default="auto", choices=("auto", "ip", "iq"),
+                   help="auto (default): decide from the frame whether the peak is a rod "
+                        "(constant q_xy: 2D film) or a ring (constant |q|: 3D-isotropic "
+                        "film) and measure rods on |q_xy| (in-plane cut 0.3 q* tall from "
+                        "just above the horizon, or the Yoneda when --critical-angle-deg is "
+                        "given) and rings on |q| (pixels above the horizon and the Yoneda "
+                        "band, off the specular rod); ip / iq force one (a choice the frame "
+                        "contradicts warns). Output keys: q_star / d_spacing = observed "
+                        "peak (maximum of the profile), q_star_centre = line-shape centre, "
+                        "scattering_type = rod|ring|mixed, q_star_axis = qxy|q")
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
-                   help="q_z band of the in-plane cut (A^-1); default from the horizon up")
+                   help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
                    help="profile bins (default: the larger image dimension)")
     p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
@@ -66,27 +73,35 @@ def normalization_from_args(args, metadata=None):
 
 
 def run(args) -> int:
-    from gixs.io.frames import read_frame, read_mask, write_text
+    from gixs.cli.common import resolve_orientation
+    from gixs.errors import NoPeakError
+    from gixs.io.frames import read_frame, read_mask
+    from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
-    geometry, gi = geometry_from_args(args)
+    geometry, gi = geometry_from_args(args, allow_auto=True)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     mask = read_mask(args.mask, frame.data.shape) if args.mask else None
+    gi = resolve_orientation(args, frame, geometry, gi, mask)
     norm, norm_desc = normalization_from_args(args, frame.metadata)
     if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
         raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
                          f"{args.q_range[0]:g} {args.q_range[1]:g}")
-    res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
-                        lattice=args.lattice, q_range=args.q_range,
-                        instrument_fwhm=args.instrument_fwhm, normalization=norm,
-                        K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
-                        ip_band=args.ip_band, orientation=not args.no_orientation)
+    try:
+        res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
+                            lattice=args.lattice, q_range=args.q_range,
+                            instrument_fwhm=args.instrument_fwhm, normalization=norm,
+                            K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
+                            ip_band=args.ip_band, orientation=not args.no_orientation)
+    except NoPeakError as exc:
+        _write_failure(args, exc, gi, write_json)
+        raise
     d = res.to_dict()
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
     if args.json:
-        write_text(args.json, json.dumps(d, indent=1, allow_nan=False) + "\n")
+        write_json(args.json, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import result_figure, save
 
@@ -98,3 +113,26 @@ def run(args) -> int:
     if args.plot:
         print(f"-> {args.plot}")
     return 0
+
+
+def _write_failure(args, exc, gi, write_json):
+    """A failed measurement still writes its JSON (error, rejected candidates) and figure."""
+    from gixs.io.jsonout import to_jsonable as _jsonable
+
+    details = getattr(exc, "details", None) or {}
+    profiles = details.get("profiles", {})
+    d = {"error": str(exc), "image": args.image, "frame": args.frame,
+         "candidates": _jsonable(details.get("candidates", {})),
+         "scattering_evidence": _jsonable(details.get("scattering_evidence")),
+         "grazing_incidence": gi.as_dict(),
+         "profiles": {name: {"axis": p.axis, "q": _jsonable(p.x),
+                             "intensity": _jsonable(p.intensity),
+                             "sigma": _jsonable(p.sigma)} for name, p in profiles.items()},
+         "units": {"profiles.q": "A^-1 (q_xy or |q| as the axis says)",
+                   "profiles.intensity": "a.u.", "candidates.q": "A^-1"}}
+    if args.json:
+        write_json(args.json, d, schema="gixs.spacing")
+    if args.plot:
+        from gixs.plot.ordering import failure_figure, save
+
+        save(failure_figure(d), args.plot)

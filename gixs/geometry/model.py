@@ -56,6 +56,7 @@ import warnings
 import numpy as np
 
 from gixs.errors import GeometryError, GixsWarning
+from gixs.io.jsonout import to_jsonable
 from gixs.units import HC_KEV_A
 
 #: (h, v) image axes of each EXIF sample orientation code: (axis, sign) with axis "x"
@@ -159,7 +160,7 @@ class DetectorGeometry:
             if det.shape is None:
                 det.shape = det.max_shape = shape
                 return dataclasses.replace(self, detector_config=json.dumps(
-                    _jsonable({**json.loads(self.detector_config), "max_shape": list(shape)}),
+                    to_jsonable({**json.loads(self.detector_config), "max_shape": list(shape)}),
                     sort_keys=True))
             return self
         full = tuple(int(s) for s in (det.max_shape or det.shape))
@@ -357,17 +358,6 @@ def detector_fields(det):
     """(name, JSON config) of a pyFAI detector, as :class:`DetectorGeometry` stores them:
     the pyFAI name of a known detector, "Detector" for a generic one."""
     name = "Detector" if det.__class__.__name__ == "Detector" else det.name
-    return name, json.dumps(_jsonable(det.get_config()), sort_keys=True)
+    return name, json.dumps(to_jsonable(det.get_config()), sort_keys=True)
 
 
-def _jsonable(obj):
-    """Detector configs hold enums and tuples; make them JSON-friendly."""
-    if isinstance(obj, dict):
-        return {str(k): _jsonable(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_jsonable(v) for v in obj]
-    if hasattr(obj, "value") and not isinstance(obj, (int, float, str)):
-        return obj.value
-    if isinstance(obj, np.generic):
-        return obj.item()
-    return obj

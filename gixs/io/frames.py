@@ -356,28 +356,11 @@ def to_frame(raw, source, index, metadata):
     return Frame(data=data, invalid=invalid, source=source, index=index, metadata=metadata)
 
 
-def header_metadata(header):
-    """Exposure time (s), monitor and time stamp from an image header, when present."""
-    meta = {}
-    for key in ("Exposure_time", "ExposureTime", "exposure_time", "count_time", "Count_time"):
-        if key in header:
-            try:
-                meta["exposure_s"] = float(str(header[key]).split()[0])
-                break
-            except ValueError:
-                pass
-    for key in ("Monitor", "monitor", "I0", "i0"):
-        if key in header:
-            try:
-                meta["monitor"] = float(str(header[key]).split()[0])
-                break
-            except ValueError:
-                pass
-    for key in ("Date", "DateTime", "time", "Time"):
-        if key in header:
-            meta["timestamp"] = str(header[key])
-            break
-    return meta
+def header_metadata(header, source=""):
+    """Acquisition metadata of an image header (see :func:`gixs.io.headers.parse_header`)."""
+    from gixs.io.headers import parse_header
+
+    return parse_header(header, source=source)
 
 
 #: HDF5 dataset names (lower case) holding per-frame metadata -> gixs metadata key.
@@ -495,7 +478,7 @@ class FrameReader:
         except Exception as exc:  # noqa: BLE001 - damaged data
             raise FormatError(f"{path}: cannot read frame {frame} ({type(exc).__name__}: "
                               f"{exc})") from None
-        return to_frame(data, path, frame, header_metadata(fr.header))
+        return to_frame(data, path, frame, header_metadata(fr.header, path))
 
     def close(self):
         if self.image is not None:

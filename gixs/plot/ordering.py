@@ -110,3 +110,29 @@ def compare_figure(results, labels):
     ax3.set_ylabel(f"ratio to {labels[0]} (1)")
     ax3.legend(fontsize=8)
     return fig
+
+
+def failure_figure(d):
+    """Figure of a failed ``gixs spacing``: the profiles looked at, the candidates, the error."""
+    fig = _figure((10, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for name, p in (d.get("profiles") or {}).items():
+        x = np.asarray(p["q"], float)
+        y = np.asarray([np.nan if v is None else v for v in p["intensity"]], float)
+        ok = np.isfinite(x) & np.isfinite(y) & (y > 0)
+        if ok.any():
+            ax.plot(np.abs(x[ok]), y[ok], lw=1, label=f"{name} ({p['axis']})")
+    for name, c in (d.get("candidates") or {}).items():
+        if isinstance(c, dict) and c.get("q"):
+            ax.axvline(c["q"], ls=":", color="0.4")
+            ax.text(c["q"], 1, f" {name} candidate", rotation=90, va="bottom", fontsize=7,
+                    transform=ax.get_xaxis_transform())
+    ax.set_yscale("log")
+    ax.set_xlabel("q_xy or |q| (A^-1)")
+    ax.set_ylabel("intensity (a.u.)")
+    err = d.get("error", "")
+    ax.set_title("no measurement: " + (err[:110] + "..." if len(err) > 110 else err),
+                 fontsize=8)
+    if ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize=7)
+    return fig

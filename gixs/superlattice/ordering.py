@@ -44,6 +44,7 @@ import numpy as np
 from scipy import ndimage
 
 from gixs.errors import GixsWarning, NoPeakError
+from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
 
@@ -66,7 +67,8 @@ NN_FACTOR = {"hex2d": 2 / math.sqrt(3), "fcc": math.sqrt(1.5), "bcc": math.sqrt(
              "sc": 1.0}
 
 UNITS = {
-    "q_star": "A^-1", "q_star_err": "A^-1", "d_spacing": "nm", "d_spacing_err": "nm",
+    "q_star": "A^-1", "q_star_err": "A^-1", "q_star_centre": "A^-1",
+    "q_star_centre_err": "A^-1", "d_spacing": "nm", "d_spacing_err": "nm",
     "nn_distance": "nm", "nn_distance_err": "nm", "fwhm": "A^-1", "fwhm_err": "A^-1",
     "instrument_fwhm": "A^-1", "fwhm_corrected": "A^-1", "coherence_length": "nm",
     "coherence_length_err": "nm", "scherrer_K": "1", "paracrystal_g": "1",
@@ -127,6 +129,14 @@ class OrderingResult:
     q_range: tuple
     orientation: dict | None = None
     source: str = ""
+    q_star_centre: float = float("nan")
+    q_star_centre_err: float = float("nan")
+    q_star_axis: str = ""
+    q_star_method: str = ""
+    scattering_type: str | None = None
+    scattering_evidence: dict | None = None
+    profile_choice: dict | None = None
+    warnings: tuple = ()
     profile_x: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_y: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_sigma: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
@@ -147,7 +157,7 @@ class OrderingResult:
             if f.name.startswith("profile_") and f.name != "profile_name":
                 continue
             v = getattr(self, f.name)
-            out[f.name] = _jsonable(v)
+            out[f.name] = to_jsonable(v)
         if include_profile and self.profile_x is not None:
             out["profile"] = {"q": self.profile_x.tolist(), "intensity": self.profile_y.tolist(),
                               "sigma": self.profile_sigma.tolist()}
@@ -159,9 +169,11 @@ class OrderingResult:
     def summary(self) -> str:
         """A few lines for people, every number with its unit."""
         lines = [
-            f"first-order peak ({self.profile_name}): q* = {self.q_star:.5f} +- "
-            f"{self.q_star_err:.5f} A^-1  (SNR {self.snr:.0f}, fit {self.fit['model']}, "
-            f"reduced chi2 {self.fit['redchi']:.2f})",
+            f"first-order peak ({self.profile_name}, on {self.q_star_axis or '?'}; "
+            f"scattering type {self.scattering_type or 'not measured'}): q* = "
+            f"{self.q_star:.5f} +- {self.q_star_err:.5f} A^-1 (profile maximum; line-shape "
+            f"centre {self.q_star_centre:.5f} A^-1)  (SNR {self.snr:.0f}, fit "
+            f"{self.fit['model']}, reduced chi2 {self.fit['redchi']:.2f})",
             f"d = 2pi/q* = {self.d_spacing:.3f} +- {self.d_spacing_err:.3f} nm;  "
             f"nn distance ({self.lattice_model}, {self.lattice_basis}) = "
             f"{self.nn_distance:.3f} +- {self.nn_distance_err:.3f} nm",
@@ -182,22 +194,6 @@ class OrderingResult:
             o = self.orientation
             lines.append(f"orientation: {o.get('summary', '')}")
         return "\n".join(lines)
-
-
-def _jsonable(v):
-    if isinstance(v, dict):
-        return {str(k): _jsonable(x) for k, x in v.items()}
-    if isinstance(v, (list, tuple)):
-        return [_jsonable(x) for x in v]
-    if isinstance(v, np.ndarray):
-        return [_jsonable(x) for x in v.tolist()]
-    if isinstance(v, (np.floating, float)):
-        return float(v) if math.isfinite(v) else None
-    if isinstance(v, (np.integer,)):
-        return int(v)
-    if isinstance(v, np.bool_):
-        return bool(v)
-    return v
 
 
 # -- profile preparation ----------------------------------------------------------------
@@ -314,6 +310,64 @@ def _corrected_width(fit, fwhm, instrument_fwhm):
     return out, how
 
 
+def profile_maximum(fit) -> float:
+    """Abscissa (1/A) of the maximum of the fitted profile (line shape + background).
+
+    Searched within centre +- FWHM on a grid of FWHM/2000, refined by a parabola; this
+    is the observed peak position ``q_star``, distinct from the line-shape centre when
+    the background slopes under the peak.
+    """
+    c, f = fit.values["centre"], fit.values["fwhm"]
+    lo, hi = max(c - f, fit.window[0]), min(c + f, fit.window[1])
+    xs = np.linspace(lo, hi, 4001)
+    ys = fit(xs)
+    k = int(np.argmax(ys))
+    if 0 < k < xs.size - 1:
+        a, b, cc = ys[k - 1], ys[k], ys[k + 1]
+        den = a - 2 * b + cc
+        if den < 0:
+            return float(xs[k] + 0.5 * (a - cc) / den * (xs[1] - xs[0]))
+    return float(xs[k])
+
+
+def observed_maximum(x, y, s, fit):
+    """Observed peak position (1/A), its standard error and how it was found.
+
+    A cubic is fitted (weights 1/sigma) to the profile within +-FWHM/2 of the fitted
+    profile's maximum (:func:`profile_maximum`); its maximum inside that window is the
+    observed peak, which follows an asymmetric top (a powder ring's, or one on a steep
+    form factor) that the symmetric line shape misses by up to ~0.5%. The error comes
+    from the cubic's covariance (dx = -dp'(x)/p''(x)), scaled by sqrt(reduced chi2)
+    when > 1. With fewer than 7 points in the window, or no interior maximum, the fitted
+    profile's maximum is used with the line-shape centre's error, and the method says so.
+    """
+    c0 = profile_maximum(fit)
+    f = fit.values["fwhm"]
+    ce = fit.errors.get("centre", float("nan"))
+    sel = np.abs(x - c0) <= f / 2
+    if sel.sum() >= 7:
+        u = (x[sel] - c0) / f
+        w = 1.0 / np.where(s[sel] > 0, s[sel], np.nan)
+        if np.all(np.isfinite(w)):
+            try:
+                p, cov = np.polyfit(u, y[sel], 3, w=w, cov="unscaled")
+                chi2 = float(np.sum(((np.polyval(p, u) - y[sel]) * w) ** 2))
+                red = chi2 / max(sel.sum() - 4, 1)
+                uu = np.linspace(u.min(), u.max(), 4001)
+                k = int(np.argmax(np.polyval(p, uu)))
+                um = float(uu[k])
+                d2 = float(np.polyval(np.polyder(p, 2), um))
+                if 0 < k < uu.size - 1 and d2 < 0:
+                    g = np.array([3 * um ** 2, 2 * um, 1.0, 0.0])
+                    var = float(g @ cov @ g) * max(red, 1.0)
+                    err = math.sqrt(max(var, 0.0)) / abs(d2) * f
+                    return c0 + um * f, err, ("maximum of a cubic fitted within +-FWHM/2 "
+                                              "of the peak top")
+            except (np.linalg.LinAlgError, ValueError):
+                pass
+    return c0, ce, "maximum of the fitted line shape + background (too few points for a cubic)"
+
+
 def _window(q, fwhm, x, upper_limit=None):
     lo = max(q - 2.0 * fwhm, 0.5 * q, x[0])
     hi = min(q + 2.0 * fwhm, upper_limit or 1.45 * q, x[-1])
@@ -413,12 +467,24 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     if fit is None:
         raise NoPeakError("no superlattice peak found: candidates rejected (" +
                           "; ".join(reasons) + ")")
+    # the first order is the lowest significant peak, not the strongest one (a steep form
+    # factor can make the second order the stronger)
+    for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x):
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError:
+            continue
+        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
+            fit, first = f, cand
+            break
     v, e = fit.values, fit.errors
-    q, qe = v["centre"], e["centre"]
+    qc, qe = v["centre"], e["centre"]
+    q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
+    qe_obs = q_obs_err if math.isfinite(q_obs_err) and q_obs_err > 0 else qe
     # higher orders
     orders = []
     for cand in cands:
-        if cand is first or cand.x < 1.08 * q:
+        if cand is first or cand.x < 1.08 * qc:
             continue
         try:
             f = _fit_candidate(x, y, s, cand, upper_limit=cand.x * 1.25)
@@ -426,12 +492,12 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
             continue
         if _significant(f, p_max=1e-3, min_sigma=3.0) is not None:
             continue
-        qc, qce = f.values["centre"], f.errors["centre"]
-        ratio = qc / q
-        if any(abs(qc - o["q"]) < 0.5 * f.values["fwhm"] for o in orders):
+        qo, qoe = f.values["centre"], f.errors["centre"]
+        ratio = qo / qc
+        if any(abs(qo - o["q"]) < 0.5 * f.values["fwhm"] for o in orders):
             continue
-        orders.append({"q": qc, "q_err": qce, "ratio": ratio,
-                       "ratio_err": ratio * math.hypot(qce / qc, qe / q),
+        orders.append({"q": qo, "q_err": qoe, "ratio": ratio,
+                       "ratio_err": ratio * math.hypot(qoe / qo, qe / qc),
                        "fwhm": f.values["fwhm"], "height": f.values["height"] / normalization,
                        "snr": cand.snr, "model": f.model})
     orders.sort(key=lambda o: o["q"])
@@ -455,7 +521,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     for o in orders:
         o["label"] = _label(model, o["ratio"])
     d = 2 * math.pi / q / 10.0
-    de = d * qe / q
+    de = d * qe_obs / q
     nn = NN_FACTOR[model] * d
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
@@ -482,7 +548,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     vval, vq = float(ys[iv]), float(x[iv])
     n = float(normalization)
     return OrderingResult(
-        q_star=q, q_star_err=qe, d_spacing=d, d_spacing_err=de, nn_distance=nn,
+        q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
         nn_distance_err=NN_FACTOR[model] * de, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
         instrument_fwhm=None if instrument_fwhm is None else float(instrument_fwhm),
@@ -495,6 +561,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         peak_to_valley_ratio=peak_value / vval if vval > 0 else float("nan"),
         normalization=n, snr=first.snr, orders=tuple(orders), fit=fit.to_dict(),
         profile_name=name, q_range=rng, source=os.fspath(source),
+        q_star_centre=qc, q_star_centre_err=qe, q_star_method=q_method,
+        q_star_axis={"qxy": "qxy", "q": "q"}.get(profile.axis, profile.axis),
         profile_x=x, profile_y=y, profile_sigma=s)
 
 
@@ -515,11 +583,71 @@ def _mean_abscissa(plan, name, data_valid):
     return xm
 
 
-def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame_index=0,
+PROFILES = ("auto", "ip", "iq")
+#: Height of the rod cut (q_z band) as a fraction of q*, and at least this many pixels.
+ROD_BAND_FRACTION = 0.3
+ROD_BAND_PIXELS = 4
+
+
+def _as_frame(frame_or_path, frame_index):
+    from gixs.io.frames import Frame, read_frame
+
+    if isinstance(frame_or_path, (str, os.PathLike)):
+        return read_frame(frame_or_path, frame_index)
+    if isinstance(frame_or_path, Frame):
+        return frame_or_path
+    arr = np.asarray(frame_or_path, np.float32)
+    if arr.ndim != 2:
+        raise ValueError(f"frame must be a 2D image, got shape {arr.shape}")
+    return Frame(arr, ~np.isfinite(arr), "", 0)
+
+
+def _reduced_profile(frame, geometry, gi, settings, mask, name, corrections=None):
+    """Profile ``name`` of ``frame`` reduced by reduce_frame, on the pixels' mean abscissa."""
+    from gixs.reduce.frame import get_plan, reduce_frame
+
+    red = reduce_frame(frame, geometry, gi, settings, mask=mask, **(corrections or {}))
+    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
+    valid = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
+    prof = red.profiles[name]
+    xm = _mean_abscissa(plan, name, valid)
+    prof = dataclasses.replace(prof, x=np.where(np.isfinite(xm), xm, prof.x),
+                               band=dict(prof.band, abscissa="mean of the pixels in each bin"))
+    return prof, plan, valid
+
+
+def _try_measure(prof, **kw):
+    try:
+        return measure(prof, **kw), None
+    except NoPeakError as exc:
+        return None, str(exc)
+
+
+def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, frame_index=0,
                   lattice="auto", q_range=None, instrument_fwhm=None, normalization=1.0,
                   K=0.9, valley="low", min_snr=5.0, npt_q=None, ip_band=None,
-                  orientation=True) -> OrderingResult:
-    """Reduce one frame and measure its superlattice peak (and orientation).
+                  orientation=True, settings=None, dark=None, flat=None) -> OrderingResult:
+    """Reduce one frame, tell rods from rings, and measure the superlattice peak.
+
+    A failure raises :class:`NoPeakError` whose ``details`` attribute holds what was
+    looked at (``profiles``: the Profiles reduced, ``candidates``: the candidates and
+    why each was rejected, ``scattering_evidence``), so that callers can still write
+    their JSON and figure.
+
+    The one measurement path of ``gixs spacing``, ``gixs batch`` metrics and the API.
+
+    1. The film pixels (:func:`gixs.superlattice.classify.film_region`): above the
+       horizon and the Yoneda band, off the specular rod.
+    2. A first candidate on each profile: the in-plane cut I(|q_xy|) in a thin band
+       just above the Yoneda, and I(|q|) of the film pixels.
+    3. Rods or rings from the frame (:func:`gixs.superlattice.classify.classify_peak`).
+    4. The measurement on the profile that fits: rods on |q_xy| from a cut of height
+       0.3 q* (>= 4 pixels) starting above the Yoneda band (``q_star_axis = "qxy"``);
+       rings on |q| of the film pixels with the specular rod widened to 0.15 q*
+       (``q_star_axis = "q"``). ``profile="ip"``/``"iq"`` forces the choice; one that
+       contradicts the measured type warns.
+
+    Parameters not listed here are those of :func:`measure`.
 
     Parameters
     ----------
@@ -527,57 +655,221 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="ip", mask=None, frame
         The GISAXS frame (a path is read with :func:`gixs.io.frames.read_frame`).
     geometry : DetectorGeometry
     gi : GIGeometry
-    profile : {"ip", "iq"}
-        In-plane cut at the horizon (default; folded onto |q_xy|) or azimuthal I(|q|).
+    profile : {"auto", "ip", "iq"}
+        "auto" (default) measures rods on q_xy and rings on |q|, as the frame says.
     mask : ndarray of bool, optional
         True = masked (beamstop...).
     npt_q : int, optional
         Profile bins; default the larger image dimension (about one pixel per bin).
     ip_band : (float, float), optional
-        q_z band (1/A) of the in-plane cut; default the reduction's horizon band.
+        q_z band (1/A) of the in-plane cut; default set from the peak (see above).
     orientation : bool
         Also compute :func:`gixs.superlattice.orientation.orientation_metrics`.
-    Other parameters are those of :func:`measure`.
+    settings : ReduceSettings, optional
+        Corrections (solid angle, polarization); bins and bands are set here.
+    dark, flat : ndarray, optional
+        Dark frame (subtracted) and flat field (divided), as in reduce_frame.
+
+    Raises
+    ------
+    NoPeakError
+        No significant peak on either profile, or rods and rings cannot be told apart
+        under ``profile="auto"``; the message says why.
+
+    Examples
+    --------
+    >>> import math
+    >>> from gixs import simulate
+    >>> from gixs.geometry.model import DetectorGeometry, GIGeometry
+    >>> g = DetectorGeometry(dist_m=3.0, poni1_m=60 * 172e-6, poni2_m=490 * 172e-6,
+    ...                      rot1=0, rot2=0, rot3=0, wavelength_m=1.0332e-10,
+    ...                      detector="Pilatus1M")
+    >>> gi = GIGeometry.from_degrees(0.3)
+    >>> img, mask = simulate.hex_superlattice(g, gi, 12.5, rng=1, return_mask=True)
+    >>> res = measure_frame(img, g, gi, mask=mask, orientation=False)
+    >>> res.scattering_type, res.q_star_axis, round(res.d_spacing, 1)
+    ('rod', 'qxy', 12.5)
     """
-    from gixs.reduce.frame import ReduceSettings, get_plan, reduce_frame
-    from gixs.io.frames import Frame, read_frame
+    diag = {"profiles": {}, "candidates": {}, "scattering_evidence": None}
+    try:
+        return _measure_frame(frame_or_path, geometry, gi, diag, profile=profile, mask=mask,
+                              frame_index=frame_index, lattice=lattice, q_range=q_range,
+                              instrument_fwhm=instrument_fwhm, normalization=normalization,
+                              K=K, valley=valley, min_snr=min_snr, npt_q=npt_q,
+                              ip_band=ip_band, orientation=orientation, settings=settings,
+                              dark=dark, flat=flat)
+    except NoPeakError as exc:
+        exc.details = diag
+        raise
+
+
+def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_index,
+                   lattice, q_range, instrument_fwhm, normalization, K, valley, min_snr,
+                   npt_q, ip_band, orientation, settings, dark, flat):
+    from gixs.reduce.frame import ReduceSettings, get_plan
+    from gixs.reduce.orientation_check import check_orientation
+    from gixs.superlattice.classify import classify_peak, film_region, pixel_angle
     from gixs.superlattice.orientation import orientation_metrics
 
-    if profile not in ("ip", "iq"):
-        raise ValueError(f"profile must be 'ip' or 'iq', got {profile!r}")
-    if isinstance(frame_or_path, (str, os.PathLike)):
-        frame = read_frame(frame_or_path, frame_index)
-    elif isinstance(frame_or_path, Frame):
-        frame = frame_or_path
-    else:
-        arr = np.asarray(frame_or_path, np.float32)
-        if arr.ndim != 2:
-            raise ValueError(f"frame must be a 2D image, got shape {arr.shape}")
-        frame = Frame(arr, ~np.isfinite(arr), "", 0)
+    if profile not in PROFILES:
+        raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    frame = _as_frame(frame_or_path, frame_index)
     shape = frame.data.shape
     npt = int(npt_q or max(shape))
-    settings = ReduceSettings(npt_q=npt, q_range=tuple(q_range) if (q_range and profile == "iq")
-                              else None, ip_band=tuple(ip_band) if ip_band else None,
-                              maps=False)
-    red = reduce_frame(frame, geometry, gi, settings, mask=mask)
-    plan = get_plan(geometry, gi, shape, settings, mask)
-    valid = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
-    prof = red.profiles[profile]
-    xm = _mean_abscissa(plan, profile, valid)
-    prof = dataclasses.replace(prof, x=np.where(np.isfinite(xm), xm, prof.x),
-                               band=dict(prof.band, abscissa="mean of the pixels in each bin"))
-    res = measure(prof, lattice=lattice, q_range=q_range, instrument_fwhm=instrument_fwhm,
-                  normalization=normalization, K=K, valley=valley, min_snr=min_snr,
-                  source=frame.source)
+    corr = {} if settings is None else {"solid_angle": settings.solid_angle,
+                                        "polarization_factor": settings.polarization_factor}
+    base = ReduceSettings(npt_q=npt, maps=False, cuts=False, **corr)
+    plan0 = get_plan(geometry, gi, shape, base, mask)
+    geom = plan0.geometry
+    pq, k0 = plan0.pq, plan0.k0
+    valid = plan0.static_valid & ~frame.invalid & np.isfinite(frame.data)
+    norm = plan0.norm.reshape(shape)
+    notes = []
+    check = check_orientation(frame.data, geom, gi, mask=mask, invalid=frame.invalid,
+                              warn=False, source=frame.source)
+    if check["ok"] is False:
+        notes.append(check["message"])
+        warnings.warn(check["message"], GixsWarning, stacklevel=2)
+    keep, region = film_region(frame.data, valid, norm, pq, gi, geom)
+    if keep.sum() < 100:
+        raise NoPeakError("no superlattice peak found: fewer than 100 pixels see the film "
+                          f"above the horizon and the Yoneda band ({region['yoneda_source']}"
+                          f"; exit-angle floor {region['exit_angle_floor_deg']:.3f} deg)")
+    qz_floor = float(pq.qz[valid & (pq.exit_angle >= math.radians(
+        region["rod_floor_deg"]))].min())
+    px_qz = k0 * pixel_angle(geom)
+    kw = dict(lattice=lattice, instrument_fwhm=instrument_fwhm, normalization=normalization,
+              K=K, valley=valley, min_snr=min_snr)
+    # first candidates on both profiles
+    band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(
+        k0 * math.sin(math.radians(0.2)), ROD_BAND_PIXELS * px_qz))
+    rod_set = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band0, **corr)
+    dc = {"dark": dark, "flat": flat}
+    prof_r, _, _ = _reduced_profile(frame, geometry, gi, rod_set, mask, "ip", dc)
+    rod_c, rod_why = _try_measure(prof_r, q_range=q_range, **kw)
+    diag["profiles"]["in-plane cut near the horizon (q_xy)"] = prof_r
+    diag["candidates"]["in-plane cut"] = rod_why or {"q": rod_c.q_star_centre,
+                                                    "snr": rod_c.snr}
+    ring_mask = ~keep if mask is None else (np.asarray(mask, bool) | ~keep)
+    ring_set = ReduceSettings(npt_q=npt, maps=False, cuts=False,
+                              q_range=tuple(q_range) if q_range else None, **corr)
+    prof_g, _, _ = _reduced_profile(frame, geometry, gi, ring_set, ring_mask, "iq", dc)
+    ring_c, ring_why = _try_measure(prof_g, q_range=q_range, **kw)
+    diag["profiles"]["I(|q|) of the film pixels"] = prof_g
+    diag["candidates"]["I(|q|)"] = ring_why or {"q": ring_c.q_star_centre, "snr": ring_c.snr}
+    if rod_c is None and ring_c is None:
+        raise NoPeakError(f"{rod_why} [in-plane cut, q_z {band0[0]:.4f}..{band0[1]:.4f} "
+                          f"A^-1]; and {ring_why.replace('no superlattice peak found: ', '')}"
+                          " [I(|q|) of the film pixels]")
+    qz_b = float(np.mean(band0))
+    if rod_c is not None and (ring_c is None or rod_c.snr >= ring_c.snr):
+        seed, q_xy, fwhm = "in-plane cut", rod_c.q_star_centre, rod_c.fwhm
+    else:
+        big = ring_c.q_star_centre
+        seed, fwhm = "I(|q|)", ring_c.fwhm
+        qz_b = float(pq.qz[keep].min())
+        q_xy = math.sqrt(max(big ** 2 - qz_b ** 2, 0.0))
+    big_q = math.hypot(q_xy, qz_b)
+    clean_band = None
+    if rod_c is not None and ring_c is not None:
+        # the profile of the wrong kind smears the peak: the sharper width is the peak's;
+        # each hypothesis is tested where its own profile puts it
+        fwhm = min(rod_c.fwhm, ring_c.fwhm)
+        q_xy, qz_b = rod_c.q_star_centre, float(np.mean(band0))
+        big_q = ring_c.q_star_centre
+        # near the horizon a ring's q_xy and a rod blend in the cut: where is the rod
+        # above the ring's top (q_z > Q + FWHM), if there is one?
+        hi_band = (big_q + ring_c.fwhm, big_q + ring_c.fwhm + max(
+            ROD_BAND_FRACTION * big_q, ROD_BAND_PIXELS * px_qz))
+        if not ip_band and hi_band[0] > band0[1]:
+            hs = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=hi_band, **corr)
+            try:
+                prof_h, _, _ = _reduced_profile(frame, geometry, gi, hs, mask, "ip", dc)
+                rod_h, _ = _try_measure(prof_h, q_range=q_range, **kw)
+            except ValueError:
+                rod_h = None
+            if rod_h is not None:
+                q_xy, seed = rod_h.q_star_centre, "in-plane cut above the ring's top"
+                clean_band = hi_band
+                fwhm = min(fwhm, rod_h.fwhm)
+    keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q)
+    rod_keep = region2.pop("_rod_keep")
+    region.pop("_rod_keep", None)
+    ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
+                       q_ring=big_q)
+    ev["seed"] = seed
+    diag["scattering_evidence"] = ev
+    ev["candidates"] = {
+        "in-plane cut": None if rod_c is None else {"q": rod_c.q_star_centre,
+                                                    "fwhm": rod_c.fwhm, "snr": rod_c.snr},
+        "I(|q|)": None if ring_c is None else {"q": ring_c.q_star_centre,
+                                               "fwhm": ring_c.fwhm, "snr": ring_c.snr},
+        "rejected": {k: v for k, v in (("in-plane cut", rod_why), ("I(|q|)", ring_why)) if v}}
+    kind = ev["scattering_type"]
+    if profile == "auto":
+        if kind is None:
+            raise NoPeakError(f"cannot tell rods from rings for the peak at q_xy = {q_xy:.4f}"
+                              f" A^-1: {ev['reason']}; give --profile ip (rods, q_xy) or iq "
+                              "(rings, |q|)")
+        use = "ip" if kind == "rod" or (kind == "mixed" and ev["rod_fraction"] >= 0.5) else "iq"
+        if kind == "mixed":
+            notes.append(f"mixed rods and rings (rod fraction {ev['rod_fraction']:.2f}): "
+                         f"measured the {'rods on q_xy' if use == 'ip' else 'ring on |q|'}")
+            warnings.warn(notes[-1], GixsWarning, stacklevel=2)
+    else:
+        use = profile
+        if (use == "ip" and kind == "ring") or (use == "iq" and kind == "rod"):
+            notes.append(f"--profile {use} ({'in-plane q_xy' if use == 'ip' else '|q|'}) "
+                         f"contradicts the frame: the peak is measured to be a {kind} (rod "
+                         f"fraction {ev['rod_fraction']:.2f}); "
+                         f"{'iq' if kind == 'ring' else 'ip'} (or auto) measures it")
+            warnings.warn(notes[-1], GixsWarning, stacklevel=2)
+    if use == "ip":
+        if ip_band:
+            band = tuple(ip_band)
+            how = "given"
+        elif kind == "mixed" and clean_band is not None:
+            band = clean_band
+            how = ("mixed film: the rods measured in a band above the ring's top "
+                   "(q_z > Q + FWHM), where no ring pixel blends in")
+        else:
+            q_rod = q_xy
+            band = (qz_floor, qz_floor + max(ROD_BAND_FRACTION * q_rod, ROD_BAND_PIXELS * px_qz))
+            how = (f"from the peak: q_z from exit angle {region2['rod_floor_deg']:.3f} deg "
+                   f"({region2['rod_definition']}) up by max(0.3 q*, {ROD_BAND_PIXELS} pixels)")
+        s_use = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band, **corr)
+        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, s_use, mask, "ip", dc)
+        choice = {"requested": profile, "used": "ip", "axis": "qxy",
+                  "band_qz_A^-1": list(band), "band": how}
+    else:
+        m2 = ~keep2 if mask is None else (np.asarray(mask, bool) | ~keep2)
+        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq", dc)
+        choice = {"requested": profile, "used": "iq", "axis": "q",
+                  "pixels": region2["definition"]}
+    if use == "iq" and rod_c is not None and ring_c is not None:
+        # the first-order ring may lie in the horizon/Yoneda band the ring profile leaves
+        # out; the in-plane cut near the horizon then shows it below what I(|q|) found
+        q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
+        q_first = ring_c.q_star_centre
+        if not q_first < 1.3 * q_low:
+            raise NoPeakError(
+                f"the first-order ring is not measurable: the in-plane cut near the horizon "
+                f"shows a peak at |q| ~ {q_low:.4f} A^-1, below what I(|q|) of the film "
+                f"pixels finds ({q_first:.4f} A^-1); at this incidence the first ring lies "
+                f"in the horizon/Yoneda band (exit angle < "
+                f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
+                "leave out; measure at a smaller incidence or a higher energy")
+    choice["film_region"] = region2
+    choice["orientation_check"] = check
+    diag["profiles"][f"measured: {choice['used']}"] = prof
+    res = measure(prof, q_range=q_range, source=frame.source, **kw)
     orient = None
     if orientation:
         hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)
-        qz_c = float(np.mean(prof.band["qz_A^-1"])) if profile == "ip" else 0.0
-        orient = orientation_metrics(frame.data, valid, plan.norm, plan.pq, res.q_star,
+        qz_c = float(np.mean(prof.band["qz_A^-1"])) if use == "ip" else 0.0
+        orient = orientation_metrics(frame.data, pvalid, plan.norm, plan.pq, res.q_star,
                                      res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c)
     src = frame.source + (f"#{frame.index}" if frame.index else "")
-    return dataclasses.replace(res, orientation=orient, source=src)
-
-
-# comparing films lives in its own module; re-exported here as part of the ordering API
-from gixs.superlattice.comparison import COMPARE_COLUMNS, compare, format_table  # noqa: E402,F401
+    return dataclasses.replace(res, orientation=orient, source=src, scattering_type=kind,
+                               scattering_evidence=ev, profile_choice=choice,
+                               warnings=tuple(notes))

@@ -130,8 +130,22 @@ def test_metrics_columns_follow_planted_spacing(series):
         assert r["d_spacing_nm"] == pytest.approx(d, rel=0.01)  # 1%: bin width ~0.7% of q*
         assert r["q_star_A^-1"] == pytest.approx(2 * math.pi / (10 * r["d_spacing_nm"]))
     assert all(r["note"].startswith("no peak") for r in res.rows if r not in found)
+    # new columns, and the same numbers as gixs spacing's measure_frame on the same frame
+    assert {"scattering_type", "q_star_axis", "q_star_centre_A^-1", "rod_fraction"} <= set(cols)
+    from gixs.io.frames import read_frame
+    from gixs.superlattice.ordering import measure_frame
+
+    r0 = found[0]
+    one = measure_frame(read_frame(r0["source"]), geo, GIGeometry.from_degrees(INCIDENCE),
+                        q_range=(0.03, 0.09), orientation=False,
+                        normalization=r0["normalization"])
+    assert r0["scattering_type"] == one.scattering_type == "rod"
+    assert r0["q_star_axis"] == "qxy"
+    assert r0["q_star_A^-1"] == pytest.approx(one.q_star, rel=1e-9)
+    assert r0["q_star_err_A^-1"] == pytest.approx(one.q_star_err, rel=1e-9)
 
 
+@pytest.mark.slow
 def test_serial_pool_dask_tables_equal(series):
     distributed = pytest.importorskip("distributed")
     root, geo = series
@@ -276,6 +290,7 @@ def test_engine_and_plain_paths_agree(tmp_path):
             np.testing.assert_allclose(ea[k][i], eb[k][i], rtol=1e-9, equal_nan=True)
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     geo = _geometry()
     n = 40

@@ -9,8 +9,8 @@ import pytest
 
 from gixs.errors import FormatError
 from gixs.geometry.gi import refract
-from gixs.bragg.lattice import (BUILTIN_NAMES, Phase, Site, apparent_qz, builtin_phase,
-                          parse_phase, predict_gi_spots)
+from gixs.bragg.lattice import Phase, Site, apparent_qz, predict_gi_spots
+from gixs.bragg.phases import BUILTIN_NAMES, builtin_phase, parse_phase
 
 REAL = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
 LAB6_CIF = REAL / "pywaxs_cms_giwaxs_perovskite" / "LaB6_NISTSRM_660b.cif"

@@ -13,6 +13,7 @@ import pytest
 from gixs import CalibrationError, GeometryError, GixsWarning
 from gixs.calibrate import core as cal
 from gixs.calibrate import rings as cr
+from gixs.plot.calibration import plot_calibration
 from gixs.geometry.model import load_poni
 from gixs.simulate import beam_centre_px, beamstop_mask, poisson
 
@@ -160,7 +161,8 @@ def test_large_residual_warning_and_outputs(tmp_path, monkeypatch):
                             distance_mm=170, mask=stop)
     res.write_poni(tmp_path / "out.poni")
     res.to_json(tmp_path / "out.json")
-    res.plot(tmp_path / "qa.png")
+    plot_calibration(res, tmp_path / "qa.png")
+    assert (tmp_path / "qa.png").stat().st_size > 0
     ai = pyFAI.load(str(tmp_path / "out.poni"))
     assert ai.dist == pytest.approx(res.geometry.dist_m, rel=1e-12)
     assert ai.detector.name == "Pilatus 1M"
@@ -196,6 +198,7 @@ def _compare(res, poni):
             abs(f["direct_distance_mm"] / ref["directDist"] - 1))
 
 
+@pytest.mark.slow
 @real_data
 def test_real_dioptas_ceo2():
     from gixs.io.frames import read_frame
@@ -211,6 +214,7 @@ def test_real_dioptas_ceo2():
     assert res.report["residual_rms_px"] < 0.5
 
 
+@pytest.mark.slow
 @real_data
 def test_real_cms_lab6():
     res = cal.calibrate(str(CMS / "LaB6_5.6m_12.7keV_957.4s_x-1.601_th0.500_5.00s_"
@@ -225,6 +229,7 @@ def test_real_cms_lab6():
     assert dc < 3.5 and dd < 0.003
 
 
+@pytest.mark.slow
 @real_data
 def test_real_cms_agbh_kw():
     res = cal.calibrate(str(CMS / "AgBH_cali_12.7kev_openarea_5.8m_maxs_on_KW_35.9s_x-0.761_"

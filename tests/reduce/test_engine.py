@@ -14,6 +14,7 @@ from pyFAI.integrator.azimuthal import AzimuthalIntegrator
 from pyFAI.integrator.fiber import FiberIntegrator
 
 from gixs.reduce.engine import block as engine
+from gixs.reduce.engine import pyfai_check
 from gixs.geometry.model import DetectorGeometry, GIGeometry
 from gixs.reduce.frame import ReduceSettings, get_plan
 from gixs.io.frames import Frame
@@ -155,7 +156,7 @@ def test_azimuthal_kernel_equals_pyfai_integrate1d(ai, frames):
     dark = rng.uniform(0, 3, SHAPE).astype(np.float32)
     flat = rng.uniform(0.9, 1.1, SHAPE).astype(np.float32)
     good = np.clip(np.nan_to_num(frames[[3, 5]], nan=0.0, posinf=0.0), 0, None)
-    kern = engine.azimuthal_kernel(None, SHAPE, 500, "q_A^-1", mask=mask,
+    kern = pyfai_check.azimuthal_kernel(None, SHAPE, 500, "q_A^-1", mask=mask,
                                    polarization_factor=0.99, dark=dark, flat=flat,
                                    integrator=ai)
     sig, norm, var, count = kern.sums_block(good)
@@ -180,7 +181,7 @@ def test_fiber_map_kernel_equals_fiber_integrator(ai):
     inc = math.radians(0.25)
     kw = dict(incident_angle=inc, tilt_angle=0.0, sample_orientation=1)
     ranges = dict(ip_range=(-1.5, 1.5), oop_range=(-0.5, 2.5))
-    kern = engine.fiber_map_kernel(None, SHAPE, (150, 120), integrator=fi,
+    kern = pyfai_check.fiber_map_kernel(None, SHAPE, (150, 120), integrator=fi,
                                    polarization_factor=0.99, **kw, **ranges)
     sig, norm, var, count = kern.sums_block(img[None])
     res = fi.integrate2d_grazing_incidence(img, npt_ip=150, npt_oop=120,

@@ -21,7 +21,8 @@ import pytest
 from gixs import simulate
 from gixs.errors import NoPeakError
 from gixs.geometry.model import DetectorGeometry, GIGeometry
-from gixs.superlattice.ordering import (compare, format_table, fold_profile, measure, measure_frame)
+from gixs.superlattice.comparison import compare, format_table
+from gixs.superlattice.ordering import fold_profile, measure, measure_frame
 from gixs.peaks import gaussian
 from gixs.results import Profile
 
@@ -60,7 +61,9 @@ def test_spacing_within_1p5_percent_and_error_covers_noise(d_nm, dist_m):
 def test_disordered_broad_peak_within_6_percent():
     d = 12.5
     g, img, mask = frame(d, 3.0, rel_width=0.3, orders=2, dot_radius_nm=0.3 * d)
+    # a peak 30% wide: the rods are told from rings above the ring's top
     res = measure_frame(img, g, GI, mask=mask, orientation=False)
+    assert res.q_star_axis == "qxy" and res.scattering_type == "rod"
     assert res.d_spacing == pytest.approx(d, rel=0.06)
     assert res.fwhm == pytest.approx(0.3 * 2 * math.pi / (10 * d), rel=0.25)
     assert res.paracrystal_g > 0.15

@@ -11,9 +11,13 @@ import pytest
 
 from gixs import simulate
 from gixs.cli.app import main
+from gixs.errors import GixsWarning
 from gixs.geometry.model import DetectorGeometry, GIGeometry, write_poni
 
-REAL = pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real"
+#: ../shared/data/real of the checkout (or of a worktree's parent folders), if present
+REAL = next((a / "shared" / "data" / "real" for a in pathlib.Path(__file__).resolve().parents
+             if (a / "shared" / "data" / "real").is_dir()),
+            pathlib.Path(__file__).resolve().parents[2].parent / "shared" / "data" / "real")
 P03 = REAL / "p03_gisaxs_4nm_insitu"
 PX = 172e-6
 
@@ -80,10 +84,17 @@ def test_compare_table_csv_plot(films, capsys):
 
 
 def test_spacing_no_peak_and_bad_args(films, capsys):
+    js, png = films["tmp"] / "blank.json", films["tmp"] / "blank.png"
     rc = main(["spacing", str(films["blank"]), "--poni", str(films["poni"]),
-               "--incidence-deg", "0.3"])
+               "--incidence-deg", "0.3", "--json", str(js), "--plot", str(png)])
     assert rc == 2
     assert "no superlattice peak found" in capsys.readouterr().err
+    # a failed measurement still writes its JSON (error, rejected candidates) and figure
+    d = json.loads(js.read_text())
+    assert "no superlattice peak found" in d["error"]
+    assert set(d["candidates"]) == {"in-plane cut", "I(|q|)"}
+    assert all(isinstance(v, str) for v in d["candidates"].values())
+    assert len(d["profiles"]) == 2 and png.stat().st_size > 10_000
     rc = main(["spacing", str(films["control"]), "--poni", str(films["poni"]),
                "--incidence-deg", "0.3", "--q-range", "0.1", "0.05"])
     assert rc == 2
@@ -106,6 +117,7 @@ REAL_INCIDENCE_DEG = 0.405
 REAL_CENTRE_ROW, REAL_CENTRE_COL = 1311.0, 791.5
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not P03.exists(), reason="../shared/data/real absent")
 @pytest.mark.parametrize("index", ["00005", "00033"])
 def test_real_p03_frame_gives_a_plausible_spacing(index):
@@ -117,10 +129,34 @@ def test_real_p03_frame_gives_a_plausible_spacing(index):
     g = real_geometry()
     gi = GIGeometry.from_degrees(REAL_INCIDENCE_DEG, orientation=4)
     fr = read_frame(P03 / f"jg_gisaxs_4nm_old_3ml_insitu_ds03_00001_{index}.cbf")
-    res = measure_frame(fr, g, gi, mask=real_mask(fr.data), orientation=False)
+    res = measure_frame(fr, g, gi, mask=real_mask(fr.data), orientation=False, profile="ip")
+    assert res.q_star_axis == "qxy"
     assert 4.0 < res.d_spacing < 8.0
     assert res.snr > 10
     assert res.q_star_err < 0.02 * res.q_star
+
+
+@pytest.mark.skipif(not P03.exists(), reason="../shared/data/real absent")
+def test_real_p03_orientation_detected_and_wrong_code_flagged():
+    """The README analysis: the sample horizon lies between the direct-beam and the
+    specular stops, the normal pointing to decreasing rows (code 4)."""
+    from gixs.io.frames import read_frame
+    from gixs.reduce.orientation_check import check_orientation, detect_orientation
+
+    g = real_geometry()
+    fr = read_frame(P03 / "jg_gisaxs_4nm_old_3ml_insitu_ds03_00001_00005.cbf")
+    m = real_mask(fr.data)
+    wrong = GIGeometry.from_degrees(REAL_INCIDENCE_DEG, orientation=1)
+    with pytest.warns(GixsWarning, match="below the sample horizon"):
+        chk = check_orientation(fr.data, g, wrong, mask=m, invalid=fr.invalid)
+    assert chk["ok"] is False
+    code, ev = detect_orientation(fr.data, g, wrong, mask=m, invalid=fr.invalid)
+    assert code == 4 and "towards row 0" in ev["why"]
+    # the normal along the columns (codes 5/7) is flagged as wrong too
+    for c in (5, 7):
+        side = GIGeometry.from_degrees(REAL_INCIDENCE_DEG, orientation=c)
+        assert check_orientation(fr.data, g, side, mask=m, invalid=fr.invalid,
+                                 warn=False)["ok"] is False
 
 
 def real_geometry():

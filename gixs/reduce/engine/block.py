@@ -519,7 +519,3 @@ def kernel_for_plan(plan, negative_invalid: bool = True) -> StackKernel:
         _PLAN_KERNELS.pop(next(iter(_PLAN_KERNELS)))
     _PLAN_KERNELS[key] = (plan, kern)
     return kern
-
-
-# pyFAI exporters live in their own module; re-exported here as part of the engine API
-from gixs.reduce.engine.pyfai_check import azimuthal_kernel, fiber_map_kernel  # noqa: E402,F401

@@ -1,0 +1,165 @@
+"""Is the sample normal where the settings say? The below-horizon test, and ``auto``.
+
+A film scatters only above the sample horizon (exit angle a_f >= 0): below it the
+substrate shadows the detector. So with the right sample orientation code most counts
+(corrected for solid angle and polarization, background included) lie above the
+horizon; with a wrong code the horizon line cuts the frame elsewhere and a large share
+of the counts falls "below" it.
+
+* :func:`check_orientation` gives the share of counts below the horizon and warns
+  (:class:`gixs.errors.GixsWarning`) when it exceeds 70%.
+* :func:`detect_orientation` tries the four directions the normal can point to on the
+  image (EXIF codes 1: towards increasing row, 4: towards row 0, 7: towards increasing
+  column, 5: towards column 0; the mirror codes 2, 3, 6, 8 differ only in the sign of
+  q_xy, which one frame of a fibre-symmetric film cannot tell) and picks the one with
+  the fewest counts below the horizon. It refuses (:class:`gixs.errors.GeometryError`)
+  unless that share is below 30% and at least 25 percentage points below every other
+  direction's, since then the frame does not say where the normal points.
+
+Only pixels valid in the frame and the mask count; incidence 0 (transmission) has no
+horizon and is not checked.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+import warnings
+
+import numpy as np
+
+from gixs.errors import GeometryError, GixsWarning
+
+#: The normal direction of each code tried by :func:`detect_orientation`.
+NORMAL_DIRECTIONS = {1: "towards increasing row index", 4: "towards row 0",
+                     7: "towards increasing column index", 5: "towards column 0"}
+WARN_FRACTION = 0.7
+
+
+@functools.lru_cache(maxsize=2)
+def _pixels(geometry, shape):
+    """Unit vectors to the pixel centres (3, n), solid angle x polarization, detector mask."""
+    geom = geometry.for_image_shape(shape)
+    ai = geom.make_integrator()
+    z, y, x = ai.calc_pos_zyx(corners=False)
+    r = np.sqrt(x * x + y * y + z * z)
+    u = np.stack([(x / r).ravel(), (y / r).ravel(), (z / r).ravel()])
+    norm = (ai.solidAngleArray(shape) * ai.polarization(shape, factor=0.99)).ravel()
+    det_mask = ai.detector.mask
+    ok = np.ones(int(np.prod(shape)), bool)
+    if det_mask is not None and tuple(det_mask.shape) == tuple(shape):
+        ok &= det_mask.ravel() == 0
+    return u, norm, ok
+
+
+def _weights(data, norm, ok, mask, invalid):
+    d = np.asarray(data, float).ravel()
+    ok = ok & np.isfinite(d)
+    if invalid is not None:
+        ok &= ~np.asarray(invalid, bool).ravel()
+    if mask is not None:
+        ok &= ~np.asarray(mask, bool).ravel()
+    return np.where(ok, np.clip(np.nan_to_num(d), 0, None) / norm, 0.0)
+
+
+def _below(w, u, gi):
+    from gixs.geometry.gi import sample_axes
+
+    total = float(w.sum())
+    if not total > 0:
+        return float("nan")
+    _, _, n = sample_axes(gi)
+    return float(w[(n @ u) < 0].sum()) / total
+
+
+def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
+    """Share (0-1) of the frame's counts at exit angle < 0 for ``gi``'s orientation.
+
+    Counts are divided by solid angle x polarization (0.99) so that distance effects
+    do not weigh; NaN when the frame has no positive count.
+    """
+    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
+    return _below(_weights(data, norm, ok, mask, invalid), u, gi)
+
+
+def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
+                      source=""):
+    """Below-horizon test of the sample orientation; a dict (and a warning when wrong).
+
+    Returns ``{"below_horizon_fraction", "ok", "message", "orientation"}``; ``ok`` is
+    None at incidence 0 (nothing to check). Warns when over 70% of the counts lie below
+    the horizon.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs.geometry.model import DetectorGeometry, GIGeometry
+    >>> g = DetectorGeometry(dist_m=2.0, poni1_m=0.005, poni2_m=0.04, rot1=0, rot2=0,
+    ...                      rot3=0, wavelength_m=1e-10, detector="Pilatus300k")
+    >>> img = np.ones((619, 487), np.float32)
+    >>> check_orientation(img, g, GIGeometry.from_degrees(0.3))["ok"]
+    True
+    """
+    if gi.incidence <= 0:
+        return {"below_horizon_fraction": None, "ok": None, "orientation": gi.orientation,
+                "message": "incidence 0: no horizon, orientation not checked"}
+    f = below_horizon_fraction(data, geometry, gi, mask=mask, invalid=invalid)
+    ok = not (f > WARN_FRACTION)
+    msg = (f"{100 * f:.0f}% of the counts lie below the sample horizon for sample "
+           f"orientation {gi.orientation}")
+    if not ok:
+        msg += (f": is the orientation code right? ({', '.join(f'{c}: normal {d}' for c, d in NORMAL_DIRECTIONS.items())}; "
+                "'auto' finds it from the frame)")
+        if warn:
+            warnings.warn((f"{source}: " if source else "") + msg, GixsWarning, stacklevel=2)
+    return {"below_horizon_fraction": f, "ok": ok, "orientation": gi.orientation,
+            "message": msg}
+
+
+def detect_orientation(data, geometry, gi, *, mask=None, invalid=None, source=""):
+    """The sample orientation code the frame supports (see module docstring).
+
+    Parameters
+    ----------
+    data : ndarray
+        The frame (counts).
+    geometry : DetectorGeometry
+    gi : GIGeometry
+        Incidence (> 0), tilt and critical angle; its orientation is ignored.
+
+    Returns
+    -------
+    (int, dict)
+        The code and the evidence: below-horizon share of every direction tried and why.
+
+    Raises
+    ------
+    GeometryError
+        Incidence 0, or the frame does not single out one direction.
+    """
+    where = f"{source}: " if source else ""
+    if gi.incidence <= 0:
+        raise GeometryError(f"{where}sample orientation 'auto' needs an incidence angle > 0 "
+                            "(the horizon tells where the normal points)")
+    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
+    w = _weights(data, norm, ok, mask, invalid)
+    shares = {code: _below(w, u, dataclasses.replace(gi, orientation=code))
+              for code in NORMAL_DIRECTIONS}
+    if not all(math.isfinite(v) for v in shares.values()):
+        raise GeometryError(f"{where}sample orientation 'auto': the frame has no counts")
+    order = sorted(shares, key=shares.get)
+    best, second = order[0], order[1]
+    evidence = {"below_horizon_fraction": {str(c): shares[c] for c in order},
+                "directions": {str(c): NORMAL_DIRECTIONS[c] for c in order}}
+    if not (shares[best] < 0.3 and shares[second] - shares[best] >= 0.25):
+        raise GeometryError(
+            f"{where}sample orientation 'auto': the frame does not tell where the normal "
+            "points (share of counts below the horizon: " +
+            ", ".join(f"code {c} {100 * shares[c]:.0f}%" for c in order) +
+            "; need one below 30% and 25 points below the others); give the code")
+    evidence["chosen"] = best
+    evidence["why"] = (f"code {best} (normal {NORMAL_DIRECTIONS[best]}) leaves "
+                       f"{100 * shares[best]:.0f}% of the counts below the horizon, the next "
+                       f"best (code {second}) {100 * shares[second]:.0f}%")
+    return best, evidence

@@ -1,0 +1,246 @@
+"""Rods or rings: what the frame says about a superlattice peak, and where to measure it.
+
+A 2D film (a monolayer, or in-plane order) scatters Bragg rods: the peak sits at the
+same |q_xy| for every q_z. A 3D-isotropic film scatters rings: constant |q|, so in a
+q_z slice the peak sits at |q_xy| = sqrt(Q^2 - q_z^2). Both pass through the same
+point near the horizon; they separate as q_z grows (science.md, "Rods or rings first").
+
+:func:`film_region` picks the pixels that see the film cleanly: above the sample
+horizon, above the Yoneda band (the exit angle a_Y is the film's critical angle when
+given, else the maximum of I(a_f) found in the frame; pixels with
+``a_f < 1.5 a_Y`` are left out, since the Fresnel enhancement of the band, up to 4x,
+drags a ring average), and away from the specular rod (``|q_xy| < w``). The missing
+wedge holds no pixel, so it needs no exclusion; the beamstop shadow is the user's mask.
+
+:func:`classify_peak` measures, in q_z slices of those pixels where the two hypotheses
+are at least 2 FWHM apart, the excess intensity (over side bands) in a window at the
+rod position and in one at the ring position. ``rod_fraction = sum rod / (sum rod +
+sum ring)``: ``rod`` when >= 0.8, ``ring`` when <= 0.2, ``mixed`` in between; and
+When no slice separates the two (a broad ring, or little q_z coverage below the
+ring's top), the rod window just above the ring's top (q_z > Q + FWHM) decides: a rod
+keeps > 0.5 of the excess it has in the lowest slice, a ring leaves < 0.15 there
+(and < 3 sigma). Otherwise ``None`` (undetermined), with the reason.
+
+Angles in rad inside, deg in outputs; q in 1/A.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+#: A pixel row is within the horizon region when its exit angle is below this many
+#: pixel angles (no Yoneda band seen).
+HORIZON_PIXELS = 3
+#: Specular-rod half-width: at least this many pixels (in q_xy), and this fraction of q*.
+SPECULAR_PIXELS = 5
+SPECULAR_FRACTION = 0.15
+
+
+def pixel_angle(geometry):
+    """Angle (rad) one pixel subtends at the point of normal incidence."""
+    det = geometry.make_detector()
+    return float(max(det.pixel1, det.pixel2)) / geometry.dist_m
+
+
+def yoneda_angle(data, valid, norm, pq, gi, geometry):
+    """Exit angle (rad) of the Yoneda band and how it was found.
+
+    The film's critical angle when ``gi`` gives one; else the exit angle of the
+    maximum of the corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels
+    off the specular rod), accepted as a Yoneda band when that maximum lies inside
+    the range and stands 20% above I at the horizon. Returns (angle or None, text).
+    """
+    if gi.critical_angle:
+        return float(gi.critical_angle), "the film's critical angle (given)"
+    af = pq.exit_angle.ravel()
+    pa = pixel_angle(geometry)
+    spec = SPECULAR_PIXELS * pa * 2 * math.pi / geometry.wavelength_a
+    sel = valid.ravel() & (af > 0) & (af < math.radians(0.6)) & \
+        (np.abs(pq.qxy.ravel()) > 2 * spec)
+    if sel.sum() < 100:
+        return None, "no Yoneda band seen (too few pixels within 0.6 deg of the horizon)"
+    step = max(pa, math.radians(0.005))
+    edges = np.arange(0.0, math.radians(0.6) + step, step)
+    d = np.asarray(data, float).ravel()[sel]
+    w = norm.ravel()[sel]
+    idx = np.digitize(af[sel], edges) - 1
+    s = np.bincount(idx, weights=d, minlength=edges.size)
+    n = np.bincount(idx, weights=w, minlength=edges.size)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        prof = np.where(n > 0, s / n, np.nan)
+    ok = np.flatnonzero(np.isfinite(prof))
+    if ok.size < 5:
+        return None, "no Yoneda band seen (too few exit-angle bins)"
+    k = ok[int(np.nanargmax(prof[ok]))]
+    first = prof[ok[0]]
+    if k in (ok[0], ok[-1]) or not prof[k] > 1.2 * first:
+        return None, "no Yoneda band seen (I(a_f) has no interior maximum 20% above the horizon)"
+    return float((edges[k] + edges[k + 1]) / 2), "maximum of I(a_f) in the frame"
+
+
+def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
+    """Pixels that see the film cleanly (see module docstring).
+
+    Returns (keep, info): ``keep`` a bool array of the frame's shape (True = used),
+    ``info`` a dict (``"_rod_keep"``: the pixels above the rod floor, off the specular
+    rod, for :func:`classify_peak`, whose per-slice comparison the Yoneda band does not
+    bias; the other keys JSON-ready) (exit-angle floor, Yoneda angle and its source,
+    specular half-width; angles in deg, q in 1/A).
+    """
+    a_y, how = yoneda_angle(data, valid, norm, pq, gi, geometry)
+    pa = pixel_angle(geometry)
+    floor = 1.5 * a_y if a_y else HORIZON_PIXELS * pa
+    k0 = 2 * math.pi / geometry.wavelength_a
+    spec = SPECULAR_PIXELS * pa * k0
+    if q_star:
+        spec = max(spec, SPECULAR_FRACTION * q_star)
+    off_spec = np.abs(pq.qxy) >= spec
+    keep = valid & (pq.exit_angle >= floor) & off_spec
+    rod_floor = 1.1 * gi.critical_angle if gi.critical_angle else HORIZON_PIXELS * pa
+    info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
+            "exit_angle_floor_deg": math.degrees(floor), "specular_halfwidth_A^-1": spec,
+            "rod_definition": "in-plane cuts start at a_f = 1.1 a_c (refraction on) or "
+                              "3 pixels above the horizon",
+            "definition": "pixels above the horizon with a_f >= 1.5 a_Y (or 3 pixels "
+                          "when no Yoneda band is seen) and |q_xy| >= the specular "
+                          "half-width; user mask and invalid pixels excluded"}
+    info["_rod_keep"] = valid & (pq.exit_angle >= rod_floor) & off_spec
+    return keep, info
+
+
+def _window_excess(x, d, w, centre, fwhm, avoid=None):
+    """(excess, sigma) of the mean corrected intensity at |x - centre| <= fwhm/2 over
+    the side bands fwhm <= |x - centre| <= 1.5 fwhm (not within 1.5 fwhm of ``avoid``)."""
+    inner = np.abs(x - centre) <= fwhm / 2
+    side = (np.abs(x - centre) >= fwhm) & (np.abs(x - centre) <= 1.5 * fwhm)
+    if avoid is not None:
+        side &= np.abs(x - avoid) > 1.5 * fwhm
+    if inner.sum() < 3 or side.sum() < 3:
+        return None
+    wi, ws = w[inner].sum(), w[side].sum()
+    if wi <= 0 or ws <= 0:
+        return None
+    ii, isd = d[inner].sum() / wi, d[side].sum() / ws
+    var = np.clip(d[inner], 0, None).sum() / wi ** 2 + np.clip(d[side], 0, None).sum() / ws ** 2
+    return ii - isd, math.sqrt(var)
+
+
+def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nslices=6):
+    """Rod, ring or mixed for a peak seen at (|q_xy|, q_z) = (q_xy, qz_base) (1/A).
+
+    Parameters
+    ----------
+    data, keep, norm : ndarray
+        Counts, the pixels to use (:func:`film_region`) and solid angle x polarization.
+    pq : PixelQ
+        The frame's scattering coordinates.
+    q_xy, qz_base : float
+        Where the peak was found (1/A): its in-plane position and the q_z there.
+    fwhm : float
+        Its width (1/A).
+    q_ring : float, optional
+        |q| (1/A) of the ring hypothesis, when measured on its own (I(|q|)); default the
+        ring through (q_xy, qz_base). Given apart, a film with rods and a ring at
+        different places (mixed) has each window on its own feature.
+
+    Returns
+    -------
+    dict
+        ``scattering_type`` ("rod", "ring", "mixed" or None), ``rod_fraction``,
+        ``ring_fraction``, ``q_ring`` (|q| of the ring through the peak), ``slices``
+        (q_z, rod and ring positions, excesses), ``reason``; JSON-ready, q in 1/A.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from types import SimpleNamespace
+    >>> qxy, qz = np.meshgrid(np.linspace(0.01, 0.12, 300), np.linspace(0.02, 0.1, 200))
+    >>> pq = SimpleNamespace(qxy=qxy, qz=qz)
+    >>> rod = 100 * np.exp(-0.5 * ((qxy - 0.06) / 0.002) ** 2) + 10
+    >>> keep, norm = np.ones(qxy.shape, bool), np.ones(qxy.shape)
+    >>> classify_peak(rod, keep, norm, pq, q_xy=0.06, qz_base=0.02, fwhm=0.0047)["scattering_type"]
+    'rod'
+    """
+    d = np.asarray(data, float).ravel()
+    keep = np.asarray(keep, bool).ravel() & np.isfinite(d)
+    aq = np.abs(pq.qxy.ravel())
+    qz = pq.qz.ravel()
+    w = np.asarray(norm, float).ravel()
+    big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
+    out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
+    near = keep & (aq > 0.2 * big_q) & (aq < big_q + 3 * fwhm)
+    if near.sum() < 100:
+        out.update(scattering_type=None, rod_fraction=None, ring_fraction=None,
+                   reason="too few pixels near the peak to compare rods and rings")
+        return out
+    lo, top = float(qz[near].min()), float(qz[near].max())
+    hi = min(top, math.sqrt(max(big_q ** 2 - (0.2 * big_q) ** 2, 0.0)))
+    rod_s = ring_s = var = 0.0
+    used = 0
+    sel0 = near & (qz < lo + max(fwhm, 0.1 * big_q))
+    base = _window_excess(aq[sel0], d[sel0], w[sel0], q_xy, fwhm) if sel0.sum() >= 30 \
+        else None
+    if base is not None:
+        out["base"] = {"qz": [lo, lo + max(fwhm, 0.1 * big_q)], "excess": base[0],
+                       "sigma": base[1]}
+    if hi > lo:
+        edges = np.linspace(lo, hi, nslices + 1)
+        for a, b in zip(edges[:-1], edges[1:]):
+            sel = near & (qz >= a) & (qz < b)
+            qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
+            ring_pos = math.sqrt(max(big_q ** 2 - qzc ** 2, 0.0))
+            sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
+            out["slices"].append(sl)
+            if sel.sum() < 30:
+                continue
+            if abs(q_xy - ring_pos) < 2.0 * fwhm:
+                continue
+            r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
+            g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
+            if r is None or g is None:
+                continue
+            sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
+            rod_s += r[0] / r[1] ** 2
+            ring_s += g[0] / g[1] ** 2
+            var += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
+            used += 1
+    rod_s, ring_s = max(rod_s, 0.0), max(ring_s, 0.0)
+    tot = rod_s + ring_s
+    if used == 0 or not tot > 5 * math.sqrt(var):
+        # no slice separates them: does the rod go on above the ring's top?
+        a0 = big_q + fwhm
+        sel = near & (qz >= a0) & (qz < a0 + 0.5 * big_q)
+        above = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm) if sel.sum() >= 30 \
+            else None
+        if base is not None and above is not None and base[0] > 5 * base[1]:
+            p = above[0] / base[0]
+            out["rod_persistence"] = p
+            out["above_ring_top"] = {"qz": [a0, a0 + 0.5 * big_q], "rod_excess": above[0],
+                                     "rod_sigma": above[1]}
+            why = (f"no q_z slice separates rods and rings by 2 FWHM; above the ring's top "
+                   f"(q_z > {a0:.4f} A^-1) the rod window keeps {p:.2f} of the excess it "
+                   f"has at q_z {lo:.4f} A^-1")
+            if p < 0.15 and above[0] < 3 * above[1]:
+                out.update(scattering_type="ring", rod_fraction=0.0, ring_fraction=1.0,
+                           reason=why + " (ring: < 0.15 and < 3 sigma)")
+                return out
+            if p > 0.5:
+                out.update(scattering_type="rod", rod_fraction=1.0, ring_fraction=0.0,
+                           reason=why + " (rod: > 0.5)")
+                return out
+        reason = (f"no q_z slice where rods and rings are 2 FWHM apart: the film pixels "
+                  f"reach q_z {lo:.4f}..{top:.4f} A^-1 near the peak") if used == 0 else \
+            f"the peak's excess in the separating slices is below 5 sigma ({used} slice(s))"
+        if "rod_persistence" in out:
+            reason += f"; above the ring's top the rod keeps {out['rod_persistence']:.2f}"
+        out.update(scattering_type=None, rod_fraction=None, ring_fraction=None,
+                   reason=reason)
+        return out
+    frac = rod_s / tot
+    kind = "rod" if frac >= 0.8 else "ring" if frac <= 0.2 else "mixed"
+    out.update(scattering_type=kind, rod_fraction=frac, ring_fraction=1 - frac,
+               reason=f"{used} q_z slice(s) separate rods and rings; rod fraction "
+                      f"{frac:.2f} (rod >= 0.8, ring <= 0.2, mixed between)")
+    return out
