@@ -279,6 +279,72 @@ def _check_cbf(path):
                           "data are present")
 
 
+_TIFF_TYPES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
+               13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_INT = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
+
+
+def _check_tiff(path):
+    """Validate a TIFF's directories before decoding: every strip or tile lies inside the
+    file (libtiff reports a cut strip on stderr only and PIL returns zeros for it)."""
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+        if head[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return
+        size = os.fstat(fh.fileno()).st_size
+        end = "<" if head[:2] == b"II" else ">"
+        big = head[2:4] in (b"+\x00", b"\x00+")
+        off = struct.unpack(end + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        seen = set()
+        for n_ifd in range(100000):
+            if off == 0:
+                return
+            if off in seen or off + 2 > size:
+                raise FormatError(f"{path}: damaged TIFF: directory {n_ifd} at byte {off} lies "
+                                  f"outside the file ({size} bytes; truncated?)")
+            seen.add(off)
+            fh.seek(off)
+            raw = fh.read(8 if big else 2)
+            n_tags = struct.unpack(end + ("Q" if big else "H"), raw)[0]
+            entry = 20 if big else 12
+            block = fh.read(n_tags * entry + (8 if big else 4))
+            if len(block) < n_tags * entry + (8 if big else 4):
+                raise FormatError(f"{path}: truncated TIFF: directory {n_ifd} is cut short")
+            tags = {}
+            for i in range(n_tags):
+                e = block[i * entry:(i + 1) * entry]
+                tag, typ = struct.unpack(end + "HH", e[:4])
+                cnt = struct.unpack(end + ("Q" if big else "I"), e[4:12] if big else e[4:8])[0]
+                if tag not in (273, 279, 324, 325) or typ not in _TIFF_INT:
+                    continue
+                width = _TIFF_TYPES[typ] * cnt
+                inline = 8 if big else 4
+                if width <= inline:
+                    data = (e[12:20] if big else e[8:12])[:width]
+                else:
+                    ptr = struct.unpack(end + ("Q" if big else "I"),
+                                        e[12:20] if big else e[8:12])[0]
+                    if ptr + width > size:
+                        raise FormatError(f"{path}: truncated TIFF: the strip table of "
+                                          f"directory {n_ifd} lies beyond the end of the file")
+                    pos = fh.tell()
+                    fh.seek(ptr)
+                    data = fh.read(width)
+                    fh.seek(pos)
+                tags[tag] = struct.unpack(end + _TIFF_INT[typ] * cnt, data)
+            for o_tag, c_tag, what in ((273, 279, "strip"), (324, 325, "tile")):
+                offs, counts = tags.get(o_tag, ()), tags.get(c_tag, ())
+                for k, (o, c) in enumerate(zip(offs, counts)):
+                    if o + c > size:
+                        raise FormatError(f"{path}: truncated TIFF: {what} {k} of frame "
+                                          f"{n_ifd} needs bytes {o}-{o + c}, the file has "
+                                          f"{size}")
+            nxt = block[n_tags * entry:]
+            off = struct.unpack(end + ("Q" if big else "I"), nxt)[0]
+
+
 def open_image(path):
     """Open an image file with fabio; FormatError naming the file when it cannot.
 
@@ -289,6 +355,7 @@ def open_image(path):
 
     _check_file(path)
     _check_cbf(path)
+    _check_tiff(path)
     try:
         with _fabio_checked(path):
             img = fabio.open(path)
