@@ -217,20 +217,24 @@ def _nframes(img):
     return int(getattr(img, "nframes", 1) or 1)
 
 
+#: Warnings of the image decoders (PIL, fabio) that mean the data are not all there.
+_DAMAGE_WARNING = re.compile(r"truncat|corrupt|incomplete|premature|short read|not enough|"
+                             r"bogus", re.IGNORECASE)
+
+
 class _FabioErrors(logging.Handler):
-    """Collects the errors fabio logs (it logs, rather than raises, on truncated data)."""
+    """Collects the errors fabio logs (it logs, rather than raises, on truncated data) and
+    its warnings that say the data are damaged (e.g. "Bogus StripByteCounts": the TIFF
+    is then decoded wrongly)."""
 
     def __init__(self):
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.messages = []
 
     def emit(self, record):
-        self.messages.append(record.getMessage())
-
-
-#: Warnings of the image decoders (PIL, fabio) that mean the data are not all there.
-_DAMAGE_WARNING = re.compile(r"truncat|corrupt|incomplete|premature|short read|not enough",
-                             re.IGNORECASE)
+        msg = record.getMessage()
+        if record.levelno >= logging.ERROR or _DAMAGE_WARNING.search(msg):
+            self.messages.append(msg)
 
 
 @contextlib.contextmanager
