@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
@@ -47,6 +48,8 @@ def run(args) -> int:
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
         [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + [base + "_qmap.png"]
+    # sector CSVs of an earlier run belong to the set too: removed unless rewritten
+    paths += sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
     check_outputs({"-o": paths}, {"IMAGE": args.image, "--poni": args.poni,
                                   "--mask": args.mask, "--dark": args.dark,
                                   "--flat": args.flat})
