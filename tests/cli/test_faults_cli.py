@@ -13,7 +13,7 @@ from gixs.cli.app import main
 from gixs.geometry.model import write_poni
 
 from ..conftest import make_geometry
-from ..io.corrupt import cut, tiff_ifd_first
+from ..io.corrupt import bounded, cut, tiff_ifd_first
 
 SHAPE = (195, 487)  # Pilatus 100k
 
@@ -102,10 +102,14 @@ def test_normalize_by_zero_refused(small, capsys, command, value):
     assert not out.exists() and not (d / "b.h5").exists()
 
 
-def test_reduce_normalises_by_the_file_exposure_like_batch(small):
-    d, poni, edf, _ = small
-    assert _reduce([edf], poni, d / "o") == 0
-    with h5py.File(d / "o" / "f.h5") as f:
+def test_reduce_normalises_by_the_hdf5_count_time_like_batch(small):
+    d, poni, _, img = small
+    h5 = d / "scan.h5"
+    with h5py.File(h5, "w") as f:
+        f.create_dataset("entry/data/data", data=img[None])
+        f.create_dataset("entry/instrument/detector/count_time", data=[2.0])
+    assert _reduce([h5], poni, d / "o") == 0  # normalised by 1 before: batch used 2 s
+    with h5py.File(d / "o" / "scan.h5") as f:
         prov = json.loads(f["entry/provenance"][()])
     assert prov["corrections"]["normalization"] == 2.0
 
@@ -142,7 +146,8 @@ def test_truncated_cbf_header_does_not_hang(small, capsys):
     cbf = d / "f.cbf"
     fabio.cbfimage.CbfImage(data=img).write(str(cbf))
     bad = cut(cbf, d / "h.cbf", 450)
-    rc = _reduce([bad], poni, d / "out")
+    with bounded():
+        rc = _reduce([bad], poni, d / "out")
     _one_line_error(capsys, rc, f"{bad}: truncated or damaged CBF file")
     bad = cut(cbf, d / "t.cbf", os.path.getsize(cbf) // 2)
     rc = _reduce([bad], poni, d / "out")

@@ -9,7 +9,7 @@ from ..conftest import make_geometry
 
 
 def _poni(tmp_path, **fields):
-    base = {"Detector": "Pilatus1M", "Distance": "0.3", "Poni1": "0.02", "Poni2": "0.085",
+    base = {"Detector": "Pilatus1M", "Detector_config": "{}", "Distance": "0.3", "Poni1": "0.02", "Poni2": "0.085",
             "Rot1": "0", "Rot2": "0", "Rot3": "0", "Wavelength": "1e-10"}
     base.update(fields)
     path = tmp_path / "g.poni"

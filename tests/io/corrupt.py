@@ -1,5 +1,7 @@
 """Builders of valid and damaged detector files for the fault tests (all in tmp_path)."""
 
+import contextlib
+import signal
 import struct
 import zlib
 
@@ -47,3 +49,18 @@ def cut(src, dst, n_bytes):
     with open(dst, "wb") as fh:
         fh.write(data[:n_bytes])
     return dst
+
+
+@contextlib.contextmanager
+def bounded(seconds=20):
+    """Fail (instead of hanging the suite) when a read takes longer than ``seconds``."""
+    def alarm(signum, frame):
+        raise TimeoutError(f"read still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)

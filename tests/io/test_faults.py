@@ -1,9 +1,7 @@
 """Damaged files of every format: each read is a FormatError naming the file and the
 defect, in bounded time, never an image of zeros (issue 14's table of corrupt cases)."""
 
-import contextlib
 import os
-import signal
 
 import fabio
 import h5py
@@ -15,24 +13,9 @@ from gixs.errors import FormatError
 from gixs.io.frames import (FrameReader, count_frames, invalid_pixels, read_array, read_frame,
                             read_mask)
 
-from .corrupt import cut, tiff_ifd_first
+from .corrupt import bounded, cut, tiff_ifd_first
 
 SHAPE = (120, 90)
-
-
-@contextlib.contextmanager
-def bounded(seconds=20):
-    """Fail (instead of hanging the suite) when a read takes longer than ``seconds``."""
-    def alarm(signum, frame):
-        raise TimeoutError(f"read still running after {seconds} s")
-
-    old = signal.signal(signal.SIGALRM, alarm)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, old)
 
 
 def _image():
