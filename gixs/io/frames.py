@@ -582,7 +582,7 @@ def read_frame(path, frame: int = 0) -> Frame:
     >>> import numpy as np, fabio, tempfile, os
     >>> path = os.path.join(tempfile.mkdtemp(), "a.edf")
     >>> fabio.edfimage.EdfImage(data=np.full((4, 5), 7, np.int32)).write(path)
-    >>> read_frame(path).data.sum()
+    >>> float(read_frame(path).data.sum())
     140.0
     """
     with FrameReader() as reader:

@@ -98,9 +98,12 @@ def check_corrections(mask=None, dark=None, flat=None, shape=None, *, names=None
 
     Examples
     --------
-    >>> m, d, f = check_corrections(flat=np.array([[1.0, 0.0]]))  # doctest: +SKIP
-    >>> m.tolist()  # doctest: +SKIP
-    [[False, True]]
+    >>> import warnings
+    >>> with warnings.catch_warnings():
+    ...     warnings.simplefilter("ignore")
+    ...     m, d, f = check_corrections(flat=np.array([[1.0, 0.0]]))
+    >>> m.tolist(), f.tolist()
+    ([[False, True]], [[1.0, 1.0]])
     """
     names = {"mask": "mask", "dark": "dark", "flat": "flat field", **(names or {})}
     arrays = {"mask": mask, "dark": dark, "flat": flat}
