@@ -54,8 +54,9 @@ def main(argv=None) -> int:
 
     warnings.formatwarning = formatwarning
     try:
-        from gixs.cli.common import check_args_outputs
+        from gixs.cli.common import check_args_outputs, check_number_args
 
+        check_number_args(args)
         check_args_outputs(args)
         return int(args._run(args) or 0)
     except (GixsError, ValueError, OSError) as exc:

@@ -188,3 +188,30 @@ def resolve_orientation(args, frame, geometry, gi, mask=None, option="--orientat
     print(f"{option} auto: {ev['why']}", file=sys.stderr)
     return dataclasses.replace(gi, orientation=code)
 
+
+
+#: Options that must be finite numbers > 0 when given (unit in the message).
+POSITIVE_ARGS = {"wavelength_a": "A", "energy_kev": "keV", "distance_mm": "mm",
+                 "pixel_um": "um", "npt": "bins", "thickness_nm": "nm", "exposure_s": "s",
+                 "monitor": "counts", "chunk": "frames", "workers": "processes"}
+
+
+def check_number_args(args) -> None:
+    """ValueError (one line naming the option) for a non-positive or non-finite value of
+    the options in :data:`POSITIVE_ARGS`, or a reversed ``--q-range``."""
+    import math
+
+    for key, unit in POSITIVE_ARGS.items():
+        value = getattr(args, key, None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is None:
+                continue
+            if not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"--{key.replace('_', '-')} must be a finite number > 0 "
+                                 f"({unit}), got {v!r}")
+    q_range = getattr(args, "q_range", None)
+    if q_range is not None:
+        lo, hi = map(float, q_range)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+            raise ValueError(f"--q-range must be Q_LO Q_HI with 0 <= Q_LO < Q_HI (A^-1), got "
+                             f"{lo:g} {hi:g}")

@@ -293,7 +293,10 @@ def load_poni(path) -> DetectorGeometry:
     try:
         ai = pyFAI.load(path)
     except Exception as exc:
-        raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({exc})") from None
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if len(text) > 200:  # pyFAI lists every detector it knows
+            text = text[:200] + "..."
+        raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({text})") from None
     check_poni_values(ai, path)
     return DetectorGeometry.from_integrator(ai)
 

@@ -176,3 +176,25 @@ def test_read_only_output_names_the_file_not_the_temporary(small, capsys):
         out.chmod(0o700)
     line = _one_line_error(capsys, rc, str(out))
     assert ".part" not in line
+
+
+@pytest.mark.parametrize("argv,needle", [
+    (["index", "{d}/p.xy", "--phase", "fcc:a=5", "--pattern-axis", "2theta_deg",
+      "--wavelength-a", "0"], "--wavelength-a must be a finite number > 0 (A), got 0.0"),
+    (["calibrate", "{edf}", "--calibrant", "LaB6", "--energy-kev", "0", "--detector",
+      "Pilatus100k", "-o", "{d}/c.poni"], "--energy-kev must be a finite number > 0 (keV)"),
+    (["batch", "{edf}", "--poni", "{poni}", "--incidence-deg", "0.2", "-o", "{d}/b.h5",
+      "--q-range", "0.2", "0.05"], "--q-range must be Q_LO Q_HI with 0 <= Q_LO < Q_HI"),
+    (["reduce", "{edf}", "--poni", "{d}/unknown.poni", "--incidence-deg", "0.2", "-o",
+      "{d}/o"], "pyFAI cannot read this PONI file"),
+])
+def test_bad_arguments_are_one_line(small, capsys, argv, needle):
+    d, poni, edf, _ = small
+    (d / "p.xy").write_text("10 5\n11 7\n12 5\n")
+    text = "".join(ln if not ln.startswith("Detector") else "" for ln in
+                   poni.read_text().splitlines(True))
+    (d / "unknown.poni").write_text(text + "Detector: NoSuchDetector\nDetector_config: {}\n")
+    argv = [a.format(d=d, edf=edf, poni=poni) for a in argv]
+    line = _one_line_error(capsys, main(argv), needle)
+    assert len(line) < 400
+    assert not (d / "b.h5").exists() and not (d / "c.poni").exists()
