@@ -32,7 +32,7 @@ import numpy as np
 from gixs.batch import store as batch_store
 from gixs.io import frames as gio, stack
 from gixs.batch.chunk import Job, process_chunk, worker_init
-from gixs.errors import GixsError
+from gixs.errors import GeometryError, GixsError
 from gixs.io.validate import check_corrections, check_normalization
 
 #: Table columns always present, in order (then metadata and metrics columns).
@@ -223,7 +223,14 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     corr = dict(zip(("mask", "dark", "flat"), checked))
     shape = _reference_shape(sources, corr)
     if shape is not None:
-        geometry.for_image_shape(shape, source=sources[0])
+        try:
+            geometry.for_image_shape(shape, source=sources[0])
+        except GeometryError:
+            # the first readable frame does not fit the PONI: when no correction fixes the
+            # shape, the detector's own shape is expected and such frames become error rows
+            if any(v is not None for v in corr.values()) or geometry.shape() is None:
+                raise
+            shape = geometry.shape()
     if chunk_size is None:
         n_workers = workers if scheduler is None else 4
         chunk_size = max(1, min(8, total // (4 * n_workers)))
