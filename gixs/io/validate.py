@@ -20,7 +20,12 @@ import warnings
 
 import numpy as np
 
-from gixs.errors import FormatError, GixsWarning
+from gixs.errors import FormatError as _FormatError, GixsWarning
+
+
+class FormatError(_FormatError, ValueError):
+    """A correction array or value that makes no physical sense: a
+    :class:`gixs.errors.FormatError` that is also a ValueError (bad argument values)."""
 
 
 def check_normalization(value, *, name="--normalize-by") -> float:
@@ -33,14 +38,14 @@ def check_normalization(value, *, name="--normalize-by") -> float:
     >>> check_normalization(0)
     Traceback (most recent call last):
     ...
-    ValueError: --normalize-by must be a finite number > 0 (exposure s x monitor), got 0
+    ValueError: --normalize-by must be a positive finite number (exposure s x monitor), got 0
     """
     try:
         out = float(value)
     except (TypeError, ValueError):
         out = float("nan")
     if isinstance(value, bool) or not (math.isfinite(out) and out > 0):
-        raise ValueError(f"{name} must be a finite number > 0 (exposure s x monitor), "
+        raise ValueError(f"{name} must be a positive finite number (exposure s x monitor), "
                          f"got {value!r}")
     return out
 

@@ -83,9 +83,9 @@ def test_mask_with_nan_refused_and_shape_named():
 
 @pytest.mark.parametrize("value", [0, -1, math.nan, math.inf, "x", True])
 def test_normalization_must_be_positive_finite(value):
-    with pytest.raises(ValueError, match="--normalize-by must be a finite number > 0"):
+    with pytest.raises(ValueError, match="--normalize-by must be a positive finite number"):
         check_normalization(value)
-    with pytest.raises(ValueError, match="--normalize-by must be a finite number > 0"):
+    with pytest.raises(ValueError, match="--normalize-by must be a positive finite number"):
         normalization_for({"exposure_s": 2.0}, value)
 
 
@@ -95,5 +95,5 @@ def test_one_normalisation_rule():
     assert normalization_for({"exposure_s": float("nan")}) == 1.0
     assert normalization_for({}, 3) == 3.0
     frame = _frame(100.0)
-    with pytest.raises(ValueError, match="normalization must be a finite number > 0"):
+    with pytest.raises(ValueError, match="normalization must be a positive finite number"):
         _reduce(frame, normalization=0.0)
