@@ -56,3 +56,24 @@ def q_to_d_nm(q):
 def d_nm_to_q(d_nm):
     """Real-space period (nm) -> scattering vector q = 2*pi/d (1/A)."""
     return 2 * math.pi / (d_nm * 10.0)
+
+
+def metric_column(key: str, unit: str | None) -> str:
+    """The one name of a metric column in tables, CSV and text: key + unit suffix.
+
+    Examples
+    --------
+    >>> metric_column("d_spacing", "nm"), metric_column("q_star", "A^-1")
+    ('d_spacing_nm', 'q_star_A^-1')
+    >>> metric_column("peak_height", "intensity/normalization (a.u.)")
+    'peak_height_au'
+    >>> metric_column("peak_area", "intensity/normalization x A^-1")
+    'peak_area_au_A^-1'
+    >>> metric_column("peak_to_valley_ratio", "1")
+    'peak_to_valley_ratio'
+    """
+    if not unit or unit == "1":
+        return key
+    if "a.u." in unit or "intensity" in unit:
+        return f"{key}_au_A^-1" if "A^-1" in unit else f"{key}_au"
+    return f"{key}_{unit.replace(' ', '')}"

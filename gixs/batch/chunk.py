@@ -24,6 +24,7 @@ from gixs.batch import store as batch_store
 from gixs.io import stack
 from gixs.io.validate import check_frame, normalization_for
 from gixs.errors import GixsError, NoPeakError
+from gixs.units import metric_column
 
 #: Metrics keys left out of the table (constant, structured, or a batch column already).
 SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_range",
@@ -215,6 +216,7 @@ def _frame_metadata(meta):
     if "timestamp" in meta:
         out["timestamp"] = str(meta["timestamp"])
     out["time_s"] = stack.parse_time(t)
+    out["exposure_s"] = None  # the table always has the column (None: not in the header)
     for key in ("exposure_s", "monitor", "file_incidence_deg"):
         if key in meta:
             try:
@@ -329,22 +331,13 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
     for key, val in d.items():
         if key in SKIP_METRICS or not (val is None or isinstance(val, (int, float, str))):
             continue
-        out[column_name(key, units.get(key))] = val
+        out[metric_column(key, units.get(key))] = val
     out["n_orders"] = len(d.get("orders") or ())
     ev = d.get("scattering_evidence") or {}
     out["rod_fraction"] = ev.get("rod_fraction")
     if note:
         out["note"] = note
     return out
-
-
-def column_name(key, unit) -> str:
-    """Table column of a metric: ``q_star_A^-1``, ``d_spacing_nm``, ``peak_height_au``."""
-    if not unit or unit == "1":
-        return key
-    if "a.u." in unit or "intensity" in unit:
-        return f"{key}_au_A^-1" if "A^-1" in unit else f"{key}_au"
-    return f"{key}_{unit.replace(' ', '')}"
 
 
 def _now():

@@ -141,7 +141,8 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
                  workers: int = 1, scheduler=None, output=None, table=None,
                  resume: bool = False, metrics: bool = True, incidence_list=None,
                  engine: str = "auto", normalization=None, metrics_profile: str = "auto",
-                 metrics_kwargs=None, chunk_size=None, progress=None) -> BatchResult:
+                 metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
+                 keep_parts: bool = False) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
     Parameters
@@ -188,6 +189,11 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         Frames per task (and per part file); default up to 8.
     progress : bool, optional
         Progress bar (tqdm) on stderr; default only when stderr is a terminal.
+    attrs : dict, optional
+        Extra attributes of the output file (e.g. the effective command-line setup).
+    keep_parts : bool
+        Keep ``OUTPUT.parts/`` after the merge, so a later call with ``resume`` adds only
+        new frames (:mod:`gixs.batch.watch`).
 
     Returns
     -------
@@ -245,11 +251,12 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         lock = batch_store.locked(own[0])
     with lock:
         return _run_locked(job, sources, counts, total, incidence_list, output, table,
-                           resume, chunk_size, workers, scheduler, progress, t0)
+                           attrs, keep_parts, resume, chunk_size, workers, scheduler,
+                           progress, t0)
 
 
-def _run_locked(job, sources, counts, total, incidence_list, output, table, resume,
-                chunk_size, workers, scheduler, progress, t0):
+def _run_locked(job, sources, counts, total, incidence_list, output, table, attrs,
+                keep_parts, resume, chunk_size, workers, scheduler, progress, t0):
     """The body of :func:`reduce_stack` once the output is locked."""
     work = None
     done = {}
@@ -295,13 +302,14 @@ def _run_locked(job, sources, counts, total, incidence_list, output, table, resu
         index_of = {(r["source"], r["frame"]): r["index"] for r in result.rows}
         batch_store.merge(work, output, index_of, text, {
             "frames": total, "frames_ok": result.n_ok,
-            "frames_error": len(result.errors), "units_note": "q in 1/angstrom"})
+            "frames_error": len(result.errors), "units_note": "q in 1/angstrom",
+            **(attrs or {})})
         result.output = os.fspath(output)
     if table is not None:
         _remove_stale_temps(table)
         result.to_csv(table)
         result.table = os.fspath(table)
-    if work is not None:
+    if work is not None and not keep_parts:
         batch_store.remove(work)
     result.elapsed_s = time.perf_counter() - t0
     return result

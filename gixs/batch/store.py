@@ -156,7 +156,10 @@ def merge(folder, output, index_of, table_text: str, attrs: dict) -> int:
                         written.add(key)
             names = sorted(k for k in out.keys() if k.startswith("entry_"))
             if names:
-                out.attrs["default"] = names[0]
+                from gixs.io.output import write_series
+
+                write_series(out, names, table_text)
+                out.attrs["default"] = "series"
     return len(written)
 
 

@@ -64,6 +64,14 @@ class CalibrationResult:
     image: np.ndarray = dataclasses.field(default=None, repr=False)
     mask: np.ndarray = dataclasses.field(default=None, repr=False)
 
+    def resolution_model(self, **kwargs):
+        """Instrument resolution (:class:`gixs.calibrate.resolution.ResolutionModel`)
+        from this calibrant frame's ring widths and the refined geometry."""
+        from gixs.calibrate.resolution import resolution_from_image
+
+        return resolution_from_image(self.image, self.geometry, self.report["calibrant"],
+                                     mask=self.mask, **kwargs)
+
     def to_json(self, path) -> None:
         """Write the report as JSON, atomically."""
         from gixs.io.jsonout import write_json

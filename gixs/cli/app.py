@@ -18,7 +18,8 @@ from gixs._version import __version__
 from gixs.errors import GixsError, GixsWarning
 
 #: Subcommands in the order ``gixs --help`` lists them.
-COMMANDS = ("reduce", "calibrate", "spacing", "compare", "index", "batch", "demo")
+COMMANDS = ("geometry", "reduce", "calibrate", "spacing", "compare", "index", "batch", "watch",
+            "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,18 +28,46 @@ def build_parser() -> argparse.ArgumentParser:
         "metrics (q in 1/A, angles in deg, lengths in nm).")
     parser.add_argument("--version", action="version", version=f"gixs {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    parser.subcommands = {}
     for name in COMMANDS:
         mod = importlib.import_module(f"gixs.cli.{name}")
         p = sub.add_parser(name, help=mod.HELP.replace("%", "%%"), description=mod.HELP)
         mod.add_arguments(p)
+        p.add_argument("--setup", metavar="FILE.toml",
+                       help="setup file: option values (keys = long option names with _), "
+                            "overridden by the command line (see gixs.cli.setup)")
         p.set_defaults(_run=mod.run, _name=name)
+        parser.subcommands[name] = p
     return parser
+
+
+def _apply_setup(parser, argv):
+    """Read ``--setup FILE`` of the subcommand in ``argv`` into its parser's defaults."""
+    from gixs.cli.setup import apply_setup, find_setup_arg, read_setup
+
+    path = find_setup_arg(argv)
+    command = next((a for a in argv if a in parser.subcommands), None)
+    if path is None or command is None:
+        return None
+    setup = read_setup(path, commands=tuple(parser.subcommands))
+    dests = {a.dest for p in parser.subcommands.values() for a in p._actions
+             if a.option_strings}
+    applied = apply_setup(parser.subcommands[command], setup, command, argv, dests)
+    return {"file": setup["path"], "applied": applied}
 
 
 def main(argv=None) -> int:
     """Entry point of the ``gixs`` console script; returns the exit status."""
     parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    try:
+        setup = _apply_setup(parser, argv)
+    except GixsError as exc:
+        name = next((a for a in argv if a in parser.subcommands), "")
+        print(f"gixs {name}: error: {exc}".replace("gixs : ", "gixs: "), file=sys.stderr)
+        return 2
     args = parser.parse_args(argv)
+    args._setup = setup
     if getattr(args, "_run", None) is None:
         parser.print_help()
         return 2
@@ -53,6 +82,8 @@ def main(argv=None) -> int:
         return plain_format(msg, cat, *a, **k)
 
     warnings.formatwarning = formatwarning
+    for note in getattr(args, "_deprecated", None) or []:
+        warnings.warn(note, GixsWarning, stacklevel=1)
     try:
         from gixs.cli.common import check_args_outputs, check_number_args
 

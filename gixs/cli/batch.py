@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
-from gixs.cli.common import add_correction_args, add_geometry_args, corrections_from_args, \
-    geometry_from_args, settings_from_args
+from gixs.cli.common import add_correction_args, add_geometry_args, geometry_from_args, \
+    settings_from_args
 
 HELP = "reduce many frames (files, globs, multi-frame stacks) to one NeXus file and a table"
 
@@ -22,6 +23,11 @@ def add_arguments(p):
                    help="image files, globs ('run_*.cbf'), multi-frame HDF5/NeXus (Eiger "
                         "master files; FILE.h5::/dataset), multi-frame TIFF/EDF/CBF, or "
                         "@LIST.txt (one input per line)")
+    add_batch_options(p)
+
+
+def add_batch_options(p):
+    """The options of ``gixs batch`` besides its inputs (``gixs watch`` shares them)."""
     add_geometry_args(p, incidence_required=False)
     p.set_defaults(incidence_deg=None)  # required unless --incidence-list
     p.add_argument("--incidence-list", metavar="FILE.txt",
@@ -60,8 +66,11 @@ def add_arguments(p):
                    help="progress bar on stderr (auto: only on a terminal)")
 
 
-def run(args) -> int:
-    from gixs.batch.run import reduce_stack
+def batch_inputs(args):
+    """(geometry, gi, keyword arguments of reduce_stack) from the batch options."""
+    from gixs.cli.common import batch_normalization
+    from gixs.cli.setup import effective_setup
+    from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
 
     if args.incidence_list is None and args.incidence_deg is None:
@@ -72,22 +81,31 @@ def run(args) -> int:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
     geometry, gi = geometry_from_args(args)
     incidence = read_incidence_list(args.incidence_list) if args.incidence_list else None
-    corr = corrections_from_args(args, None)
+    mask = read_mask(args.mask) if args.mask else None
+    dark = read_array(args.dark, None, "dark") if args.dark else None
+    flat = read_array(args.flat, None, "flat") if args.flat else None
     settings = settings_from_args(args, npt_q=args.npt, maps=args.maps)
     table = args.table or os.path.splitext(args.output)[0] + ".csv"
     metrics_kwargs = {"lattice": args.lattice}
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     progress = {"auto": None, "on": True, "off": False}[args.progress]
+    kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
+                  scheduler=args.scheduler, output=args.output, table=table,
+                  metrics=not args.no_metrics, incidence_list=incidence, engine=args.engine,
+                  normalization=batch_normalization(args.normalize_by),
+                  metrics_profile=args.metrics_profile,
+                  metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
+                  attrs={"setup": json.dumps(effective_setup(args), default=str)})
+    return geometry, gi, kwargs
+
+
+def run(args) -> int:
+    from gixs.batch.run import reduce_stack
+
+    geometry, gi, kwargs = batch_inputs(args)
     try:
-        res = reduce_stack(args.inputs, geometry, gi, settings=settings, **corr, workers=args.workers,
-                           scheduler=args.scheduler, output=args.output, table=table,
-                           resume=args.resume, metrics=not args.no_metrics,
-                           incidence_list=incidence, engine=args.engine,
-                           normalization=args.normalize_by,
-                           metrics_profile=args.metrics_profile,
-                           metrics_kwargs=metrics_kwargs, chunk_size=args.chunk,
-                           progress=progress)
+        res = reduce_stack(args.inputs, geometry, gi, resume=args.resume, **kwargs)
     except KeyboardInterrupt:
         print(f"gixs batch: interrupted; finished chunks are kept in {args.output}.parts/: "
               "run the same command with --resume to continue", file=sys.stderr)

@@ -23,10 +23,11 @@ def add_arguments(p):
     wl = p.add_mutually_exclusive_group(required=True)
     wl.add_argument("--energy-kev", type=float, metavar="E", help="photon energy (keV)")
     wl.add_argument("--wavelength-a", type=float, metavar="L", help="wavelength (angstrom)")
-    det = p.add_mutually_exclusive_group(required=True)
+    det = p.add_mutually_exclusive_group()
     det.add_argument("--detector", metavar="NAME",
                      help="pyFAI detector name ('Pilatus1M', 'Rayonix SX165', 'Eiger2 4M'"
-                          "...); binning is inferred from the image shape")
+                          "...); binning is inferred from the image shape; default: "
+                          "inferred from the header and shape when unambiguous")
     det.add_argument("--pixel-um", type=float, nargs="+", metavar="P",
                      help="generic detector: pixel size (um), one value or rows columns")
     p.add_argument("--distance-mm", type=float, metavar="D",
@@ -49,13 +50,38 @@ def run(args) -> int:
     if args.pixel_um is not None and len(args.pixel_um) > 2:
         raise ValueError("--pixel-um takes one or two sizes (um)")
     frame = read_frame(args.image, args.frame)
+    detector = args.detector
+    if detector is None and args.pixel_um is None:
+        from gixs.cli.geometry import image_header
+        from gixs.geometry.from_numbers import infer_detector
+
+        meta, shape, sensor = image_header(args.image)
+        detector = infer_detector(frame.data.shape, header_name=meta.get("detector"),
+                                  sensor=sensor, source=args.image)
+        print(f"{args.image}: detector {detector} (from the "
+              f"{'header' if meta.get('detector') else 'image shape and sensor'}; "
+              "--detector overrides)")
     res = calibrate(frame, calibrant=args.calibrant, wavelength_a=args.wavelength_a,
-                    energy_kev=args.energy_kev, detector=args.detector,
+                    energy_kev=args.energy_kev, detector=detector,
                     pixel_size_um=args.pixel_um, distance_mm=args.distance_mm,
                     mask=args.mask, refine_wavelength=args.refine_wavelength,
                     max_rings=args.max_rings)
     res.write_poni(args.output)
+    try:
+        model = res.resolution_model()
+        res.report["resolution"] = model.to_dict()
+        pts = model.points
+        print(f"resolution: {len(pts)} ring widths, FWHM(2theta) "
+              f"{min(p['fwhm_deg'] for p in pts):.4f}..{max(p['fwhm_deg'] for p in pts):.4f}"
+              f" deg over 2theta {model.tth_range_deg[0]:.2f}..{model.tth_range_deg[1]:.2f} "
+              f"deg; U={model.U:.3g} V={model.V:.3g} W={model.W:.3g} deg^2 (Caglioti)")
+    except ValueError as exc:
+        res.report["resolution"] = {"error": str(exc)}
+        print(f"resolution: not measured ({exc})")
     if args.report:
+        from gixs.cli.setup import effective_setup
+
+        res.report["setup"] = effective_setup(args)
         res.to_json(args.report)
     if args.plot:
         from gixs.plot.calibration import plot_calibration

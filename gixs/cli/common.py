@@ -2,23 +2,42 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 
 from gixs.errors import GixsError
 
 
+class DeprecatedAlias(argparse.Action):
+    """An old option name kept working; the run warns once that it is deprecated."""
+
+    def __init__(self, option_strings, dest, new=None, **kw):
+        self.new = new
+        super().__init__(option_strings, dest, **kw)
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        setattr(namespace, self.dest, values)
+        notes = list(getattr(namespace, "_deprecated", []) or [])
+        notes.append(f"{option_string} is deprecated, use {self.new}")
+        namespace._deprecated = notes
+
+
 def add_geometry_args(p, incidence_required=True):
-    """--poni, --incidence-deg, --tilt-deg, --orientation, --critical-angle-deg."""
+    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg."""
     p.add_argument("--poni", required=True, metavar="P.poni",
-                   help="detector geometry (pyFAI PONI file)")
+                   help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                        "geometry (gixs geometry --list)")
     p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg, default 0)")
-    p.add_argument("--orientation", type=orientation_code, default=1, metavar="N",
+    p.add_argument("--sample-orientation", type=orientation_code, default=1, metavar="N",
                    help="sample orientation on the image, EXIF code 1-8 (default 1: "
-                        "normal towards increasing row index), or 'auto' (where the "
-                        "command supports it): found from the frame's horizon")
+                        "normal towards increasing row index; 4: towards row 0), or 'auto' "
+                        "(where the command supports it): found from the frame's horizon")
+    p.add_argument("--orientation", dest="sample_orientation", type=orientation_code,
+                   metavar="N", action=DeprecatedAlias, new="--sample-orientation",
+                   help="deprecated name of --sample-orientation")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg) for refraction-corrected q_z")
 
@@ -35,9 +54,90 @@ def add_correction_args(p):
                         "use 'none' via --no-polarization")
     p.add_argument("--no-polarization", action="store_true",
                    help="switch off the polarization correction")
-    p.add_argument("--normalize-by", type=float, default=None, metavar="X",
-                   help="divide intensities by X (exposure s x monitor); default: the "
-                        "file's exposure time when it has one, else 1")
+    add_normalization_arg(p)
+
+
+#: Named parts of --normalize-by and the unit each names.
+NORM_PARTS = {"exposure_s": "s", "monitor": "", "thickness_nm": "nm"}
+
+
+def add_normalization_arg(p):
+    """--normalize-by SPEC: the one normalisation option of every command."""
+    p.add_argument("--normalize-by", default=None, metavar="SPEC",
+                   help="divide intensities by the product of comma-separated parts: a "
+                        "number, 'exposure' / 'monitor' (the file's values), "
+                        "'exposure_s=X', 'monitor=X', 'thickness_nm=X', or 'none'; "
+                        "default: the file's exposure time when it has one, else 1")
+
+
+def normalization_from_spec(spec, metadata=None, source="image"):
+    """(factor, description) of a ``--normalize-by`` SPEC for a frame's metadata.
+
+    Examples
+    --------
+    >>> normalization_from_spec("exposure,thickness_nm=30", {"exposure_s": 2.0})
+    (60.0, 'exposure 2 s (from file), thickness 30 nm')
+    >>> normalization_from_spec(None, {})
+    (1.0, 'none')
+    """
+    metadata = metadata or {}
+    if spec is None or str(spec).strip() == "":
+        exp = metadata.get("exposure_s")
+        return (float(exp), f"exposure {float(exp):g} s (from file)") if exp else (1.0, "none")
+    factor, parts = 1.0, []
+    for raw in str(spec).split(","):
+        part = raw.strip().lower()
+        if part == "none":
+            continue
+        if part in ("exposure", "monitor"):
+            key = "exposure_s" if part == "exposure" else "monitor"
+            val = metadata.get(key)
+            if not val:
+                raise ValueError(f"--normalize-by {part}: {source} has no {part} in its "
+                                 "header; give the value (e.g. "
+                                 f"{key}=...)")
+            val = float(val)
+            desc = f"exposure {val:g} s (from file)" if part == "exposure" else \
+                f"monitor {val:g} (from file)"
+        elif "=" in part:
+            key, _, num = part.partition("=")
+            key = key.strip()
+            if key not in NORM_PARTS:
+                raise ValueError(f"--normalize-by: unknown part {key!r} (known: "
+                                 f"{', '.join(NORM_PARTS)}, exposure, monitor, a number)")
+            val = _positive(num, f"--normalize-by {key}")
+            desc = {"exposure_s": f"exposure {val:g} s", "monitor": f"monitor {val:g}",
+                    "thickness_nm": f"thickness {val:g} nm"}[key]
+        else:
+            val = _positive(part, "--normalize-by")
+            desc = f"factor {val:g}"
+        factor *= val
+        parts.append(desc)
+    return factor, ", ".join(parts) or "none"
+
+
+def batch_normalization(spec):
+    """A ``--normalize-by`` SPEC for a batch: None (each frame's exposure time, the
+    default and 'exposure') or one fixed factor; per-frame parts mixed with others are
+    refused (the batch takes one number or each frame's exposure)."""
+    if spec is None or str(spec).strip().lower() in ("", "exposure"):
+        return None
+    parts = [p.strip().lower() for p in str(spec).split(",")]
+    if any(p in ("exposure", "monitor") for p in parts):
+        raise ValueError("--normalize-by: a batch takes one fixed factor (numbers, "
+                         "exposure_s=, monitor=, thickness_nm=) or 'exposure' alone (each "
+                         "frame's exposure time); per-frame monitor is not supported")
+    return normalization_from_spec(spec, {})[0]
+
+
+def _positive(text, name):
+    try:
+        val = float(text)
+    except ValueError:
+        raise ValueError(f"{name}: expected a positive number, got {text.strip()!r}") from None
+    if not val > 0 or val != val or val == float("inf"):
+        raise ValueError(f"{name} must be > 0, got {text.strip()}")
+    return val
 
 
 def orientation_code(text):
@@ -58,16 +158,16 @@ def orientation_code(text):
 def geometry_from_args(args, allow_auto=False):
     """(DetectorGeometry, GIGeometry) from parsed arguments.
 
-    ``--orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
+    ``--sample-orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
     (the command then calls :func:`resolve_orientation` on its frame); else it is an error.
     """
-    from gixs.geometry.model import GIGeometry, load_poni
+    from gixs.geometry.model import GIGeometry
 
-    geometry = load_poni(args.poni)
-    code = args.orientation
+    geometry = load_geometry(args.poni)
+    code = args.sample_orientation
     if code == "auto" and not allow_auto:
-        raise ValueError("--orientation auto is not supported by this command; find the "
-                         "code with `gixs spacing IMAGE --orientation auto` and give it")
+        raise ValueError("--sample-orientation auto is not supported by this command; find the "
+                         "code with `gixs spacing IMAGE --sample-orientation auto` and give it")
     try:
         gi = GIGeometry.from_degrees(args.incidence_deg, args.tilt_deg,
                                      1 if code == "auto" else code,
@@ -78,14 +178,32 @@ def geometry_from_args(args, allow_auto=False):
     return geometry, gi
 
 
+def load_geometry(spec):
+    """DetectorGeometry from a PONI file, or from a stored geometry's name.
+
+    A path that exists is read as a PONI file; a bare name (no folder, no ``.poni``) is
+    looked up among the stored geometries (:func:`gixs.calibrate.core.known_geometry`).
+    """
+    from gixs.calibrate.core import known_geometries, known_geometry
+    from gixs.errors import GeometryError
+    from gixs.geometry.model import load_poni
+
+    spec = os.fspath(spec)
+    if os.path.exists(spec) or os.sep in spec or spec.endswith(".poni"):
+        return load_poni(spec)
+    if spec in known_geometries():
+        return known_geometry(spec)
+    raise GeometryError(f"{spec}: neither a PONI file nor a stored geometry (stored: "
+                        f"{', '.join(known_geometries()) or 'none'}; see gixs geometry "
+                        "--list)")
+
+
 def corrections_from_args(args, shape):
     """dict(mask=, dark=, flat=) read from files and checked against ``shape``."""
     from gixs.io.frames import read_array, read_mask
 
-    from gixs.io.validate import check_corrections, check_normalization
+    from gixs.io.validate import check_corrections
 
-    if getattr(args, "normalize_by", None) is not None:
-        check_normalization(args.normalize_by)
     mask = read_mask(args.mask, shape) if args.mask else None
     dark = read_array(args.dark, shape, "dark") if args.dark else None
     flat = read_array(args.flat, shape, "flat") if args.flat else None
@@ -169,7 +287,7 @@ def check_args_outputs(args) -> None:
     check_outputs(outputs, inputs)
 
 
-def resolve_orientation(args, frame, geometry, gi, mask=None, option="--orientation"):
+def resolve_orientation(args, frame, geometry, gi, mask=None, option="--sample-orientation"):
     """``gi`` with the orientation the frame supports when ``option`` was 'auto'.
 
     Prints the code chosen and why on stderr; raises GeometryError when the frame does

@@ -22,11 +22,31 @@ def add_arguments(p):
         if a.dest == "poni":
             a.required = False
     p.add_argument("--mask", metavar="M", help="mask image for frames")
-    p.add_argument("--profile", default="ip", choices=("ip", "iq"))
-    p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"))
-    p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"))
+    p.add_argument("--profile", default="ip", choices=("ip", "iq"),
+                   help="frames: ip = in-plane cut |q_xy| (default), iq = azimuthal I(q)")
+    p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
+                   help="frames: lattice model of the nn distance (default auto)")
+    p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
+                   help="frames: |q| range to analyse (A^-1)")
     p.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV (units in headers)")
     p.add_argument("--plot", metavar="OUT.png", help="write a comparison figure")
+    n = p.add_argument_group("fair comparison (gixs.superlattice.normalize; each term is "
+                             "recorded; exposure is already divided out by `gixs spacing`)")
+    n.add_argument("--monitor", nargs="+", type=float, metavar="M",
+                   help="incident-flux monitor counts, one per input")
+    n.add_argument("--thickness-nm", nargs="+", type=float, metavar="T",
+                   help="film thickness (nm), one per input")
+    n.add_argument("--footprint", action="store_true",
+                   help="divide by the footprint 1/sin(a_i) (needs --incidence-deg)")
+    n.add_argument("--fresnel", action="store_true",
+                   help="divide by |t(a_i)|^2 |t(a_f)|^2 of each film (needs --incidence-deg, "
+                        "--exit-deg, --film, --energy-kev)")
+    n.add_argument("--film", nargs="+", metavar="FORMULA:DENSITY",
+                   help="film composition and density (g/cm^3) for the critical angle via "
+                        "xraydb, one for all or one per input, e.g. PbS:7.6")
+    n.add_argument("--exit-deg", type=float, metavar="A",
+                   help="exit angle (deg) of the compared peak (the in-plane band's)")
+    n.add_argument("--energy-kev", type=float, metavar="E", help="photon energy (keV)")
 
 
 def _load(path, args):
@@ -63,18 +83,23 @@ def _load(path, args):
                          orientation=False).to_dict()
 
 
-CSV_KEYS = (("label", "label"), ("q_star", "q_star_A^-1"), ("q_star_err", "q_star_err_A^-1"),
-            ("d_spacing", "d_nm"), ("d_spacing_err", "d_err_nm"),
-            ("d_change_nm", "d_change_nm"), ("d_change_err_nm", "d_change_err_nm"),
-            ("d_change_pct", "d_change_%"), ("nn_distance", "nn_distance_nm"),
-            ("lattice_model", "lattice_model"), ("fwhm", "fwhm_A^-1"),
-            ("coherence_length", "coherence_length_nm"), ("paracrystal_g", "paracrystal_g"),
-            ("peak_height", "peak_height_a.u."), ("height_ratio", "height_ratio"),
-            ("height_ratio_err", "height_ratio_err"), ("peak_area", "peak_area_a.u.A^-1"),
-            ("area_ratio", "area_ratio"), ("peak_to_valley", "peak_to_valley_a.u."),
-            ("p2v_ratio_vs_ref", "peak_to_valley_ratio_vs_ref"),
-            ("peak_to_valley_ratio", "peak_over_valley"), ("normalization", "normalization"),
-            ("source", "source"))
+def _csv_keys():
+    """(row key, CSV header): metrics named by :func:`gixs.units.metric_column`."""
+    from gixs.superlattice.ordering import UNITS
+    from gixs.units import metric_column
+
+    def m(key):
+        return key, metric_column(key, UNITS.get(key))
+
+    return (("label", "label"), m("q_star"), m("q_star_err"), m("d_spacing"),
+            m("d_spacing_err"), ("d_change_nm", "d_change_nm"),
+            ("d_change_err_nm", "d_change_err_nm"), ("d_change_pct", "d_change_%"),
+            m("nn_distance"), ("lattice_model", "lattice_model"), m("fwhm"),
+            m("coherence_length"), m("paracrystal_g"), m("peak_height"),
+            ("height_ratio", "height_ratio"), ("height_ratio_err", "height_ratio_err"),
+            m("peak_area"), ("area_ratio", "area_ratio"), m("peak_to_valley"),
+            ("p2v_ratio_vs_ref", "peak_to_valley_ratio_vs_ref"), m("peak_to_valley_ratio"),
+            ("normalization", "normalization"), ("source", "source"))
 
 
 def to_csv(rows) -> str:
@@ -83,11 +108,52 @@ def to_csv(rows) -> str:
 
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow([h for _, h in CSV_KEYS])
+    keys = _csv_keys()
+    w.writerow([h for _, h in keys])
     for r in rows:
         w.writerow(["" if r.get(k) is None else (f"{r[k]:.6g}" if isinstance(r[k], float)
-                                                 else r[k]) for k, _ in CSV_KEYS])
+                                                 else r[k]) for k, _ in keys])
     return buf.getvalue()
+
+
+def _per_input(values, n, name):
+    if values is None:
+        return [None] * n
+    if len(values) == 1:
+        return list(values) * n
+    if len(values) != n:
+        raise ValueError(f"{name} gives {len(values)} values for {n} inputs (give one, or one "
+                         "per input)")
+    return list(values)
+
+
+def _normalizations(args, n):
+    """One normalize.normalization per input from the flags, or None when none is set."""
+    from gixs.superlattice.normalize import normalization
+
+    if not (args.monitor or args.thickness_nm or args.footprint or args.fresnel):
+        return None
+    films = []
+    for spec in _per_input(args.film, n, "--film"):
+        if spec is None:
+            films.append(None)
+            continue
+        formula, sep, dens = spec.partition(":")
+        try:
+            films.append({"formula": formula, "density": float(dens)})
+        except ValueError:
+            raise ValueError(f"--film {spec!r}: expected FORMULA:DENSITY (g/cm^3), e.g. "
+                             "PbS:7.6") from None
+        if not sep or not formula:
+            raise ValueError(f"--film {spec!r}: expected FORMULA:DENSITY (g/cm^3)")
+    if args.fresnel and (films[0] is None or args.energy_kev is None):
+        raise ValueError("--fresnel needs --film FORMULA:DENSITY and --energy-kev")
+    inc = getattr(args, "incidence_deg", None)
+    return [normalization(monitor=m, thickness_nm=t, incidence_deg=inc, exit_deg=args.exit_deg,
+                          footprint=args.footprint, fresnel=args.fresnel, film=f,
+                          energy_kev=args.energy_kev)
+            for m, t, f in zip(_per_input(args.monitor, n, "--monitor"),
+                               _per_input(args.thickness_nm, n, "--thickness-nm"), films)]
 
 
 def run(args) -> int:
@@ -98,13 +164,28 @@ def run(args) -> int:
     if len(labels) != len(args.inputs):
         raise ValueError(f"--labels gives {len(labels)} labels for {len(args.inputs)} inputs")
     results = [_load(p, args) for p in args.inputs]
-    rows = compare(results, labels)
+    norms = _normalizations(args, len(results))
+    rows = compare(results, labels, normalizations=norms)
     print(format_table(rows))
+    if norms is not None:
+        for lab, n in zip(labels, norms):
+            terms = ", ".join(f"{k} {v['value']:.4g}{' ' + v['unit'] if v['unit'] else ''}"
+                              for k, v in n["terms"].items()) or "none"
+            film = n.get("film")
+            extra = (f"; film a_c {film['critical_angle_deg']:.3f} deg ({film['source']})"
+                     if film else "")
+            print(f"normalisation {lab}: divided by {n['factor']:.4g} = {terms}; off: "
+                  f"{', '.join(n['off']) or 'none'}{extra}")
     ref = rows[0]
     for r in rows[1:]:
+        def flag(key):
+            return " (within error)" if r[key] else ""
         print(f"{r['label']} vs {ref['label']}: d {r['d_change_nm']:+.3f} +- "
-              f"{r['d_change_err_nm']:.3f} nm ({r['d_change_pct']:+.2f} %), peak height x"
-              f"{r['height_ratio']:.2f}, peak-to-valley x{r['p2v_ratio_vs_ref']:.2f}")
+              f"{r['d_change_err_nm']:.3f} nm ({r['d_change_pct']:+.2f} %){flag('d_within_error')}"
+              f", peak height x{r['height_ratio']:.3f} +- {r['height_ratio_err']:.3f}"
+              f"{flag('height_within_error')}, area x{r['area_ratio']:.3f} +- "
+              f"{r['area_ratio_err']:.3f}{flag('area_within_error')}, peak-to-valley x"
+              f"{r['p2v_ratio_vs_ref']:.2f}")
     if args.csv:
         write_text(args.csv, to_csv(rows))
         print(f"-> {args.csv}")

@@ -24,9 +24,14 @@ def add_arguments(p):
                         "alpha,beta,gamma (deg) override the lattice; hkl=H/K/L (textured) "
                         "or random set this phase's orientation; repeatable")
     grp = p.add_mutually_exclusive_group()
-    grp.add_argument("--orientation", nargs=3, type=int, metavar=("H", "K", "L"),
+    grp.add_argument("--texture", nargs=3, type=int, metavar=("H", "K", "L"),
                      help="plane (hkl) parallel to the surface, for phases without their "
                           "own hkl= (fibre texture)")
+    from gixs.cli.common import DeprecatedAlias
+
+    grp.add_argument("--orientation", dest="texture", nargs=3, type=int,
+                     metavar=("H", "K", "L"), action=DeprecatedAlias, new="--texture",
+                     help="deprecated name of --texture")
     grp.add_argument("--random", action="store_true",
                      help="phases without their own hkl= are random powders (default)")
     p.add_argument("--refine", action="store_true",
@@ -38,15 +43,16 @@ def add_arguments(p):
     p.add_argument("--min-snr", type=float, default=6.0, help="peak detection threshold")
     p.add_argument("--spot-fwhm", type=float, default=0.03, metavar="Q",
                    help="expected spot/peak FWHM (A^-1, default 0.03)")
-    p.add_argument("--poni", metavar="P.poni", help="detector geometry (images)")
+    p.add_argument("--poni", metavar="P.poni", help="detector geometry (images): PONI file "
+                   "or stored geometry name")
     p.add_argument("--incidence-deg", type=float, default=None, metavar="A",
                    help="incidence angle (deg, images)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
                    help="sample tilt, roll about the beam (deg)")
     p.add_argument("--sample-orientation", type=orientation_code, default=1,
                    metavar="N", help="sample orientation on the image, EXIF code 1-8 "
-                                     "(what other commands call --orientation), or "
-                                     "'auto': found from the frame's horizon")
+                                     "(default 1; 4: surface normal towards row 0), "
+                                     "or 'auto': found from the frame's horizon")
     p.add_argument("--critical-angle-deg", type=float, default=None, metavar="C",
                    help="film critical angle (deg): predicted q_z are shifted by refraction")
     p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
@@ -84,7 +90,7 @@ def _models(args):
                 keep.append(item)
         phase = parse_phase(name + (":" + ",".join(keep) if keep else ""))
         if orient == "default":
-            orient = tuple(args.orientation) if args.orientation else None
+            orient = tuple(args.texture) if args.texture else None
         out.append(PhaseModel(phase, orient, refine=args.refine))
     return out
 
@@ -143,6 +149,9 @@ def run(args) -> int:
         meta.update(extra)
     d = result.to_dict()
     d["input"] = meta
+    from gixs.cli.setup import effective_setup
+
+    d["setup"] = effective_setup(args)
     if args.json:
         from gixs.io.jsonout import write_json
 
@@ -165,16 +174,16 @@ def run(args) -> int:
 
 
 def _index_image(args, models):
-    from gixs.geometry.model import GIGeometry, load_poni
+    from gixs.cli.common import load_geometry, normalization_from_spec
+    from gixs.geometry.model import GIGeometry
     from gixs.bragg.index import index_map
     from gixs.reduce.frame import reduce_frame
     from gixs.io.frames import read_frame
-    from gixs.io.validate import normalization_for
 
     if not args.poni or args.incidence_deg is None:
         raise ValueError("an image needs --poni and --incidence-deg (or give a text "
                          "pattern with --pattern-axis)")
-    geometry = load_poni(args.poni)
+    geometry = load_geometry(args.poni)
     from gixs.cli.common import resolve_orientation
     from gixs.reduce.orientation_check import check_orientation
 
@@ -189,7 +198,7 @@ def _index_image(args, models):
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
                       source=args.image)
     settings = settings_from_args(args, npt_map=(600, 600))
-    norm = normalization_for(frame.metadata, args.normalize_by)
+    norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     qmap = reduced.maps["qmap"]
     k0 = 2 * math.pi / geometry.wavelength_a

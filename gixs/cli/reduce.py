@@ -6,8 +6,9 @@ import glob
 import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
-                             corrections_from_args,
-                             geometry_from_args, output_dir, settings_from_args)
+                             corrections_from_args, geometry_from_args,
+                             normalization_from_spec, output_dir, settings_from_args)
+from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
 
@@ -27,13 +28,18 @@ def add_arguments(p):
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
     p.add_argument("--no-plot", action="store_true", help="skip the PNG")
+    p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
+                        "(deg), for Dioptas, GSAS-II, FullProf")
+    p.add_argument("--chi", choices=("q", "2th"), metavar="UNIT",
+                   help="also write the azimuthal I(q) as a Fit2D .chi file (STEM_iq.chi)")
 
 
 def run(args) -> int:
     from gixs.errors import FormatError
     from gixs.io.frames import atomic_set, read_frame
-    from gixs.io.output import write_profile_csv, write_reduced_h5
-    from gixs.io.validate import check_frame, normalization_for
+    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
+    from gixs.io.validate import check_frame
     from gixs.reduce.frame import reduce_frame
 
     from gixs.cli.common import resolve_orientation
@@ -47,7 +53,8 @@ def run(args) -> int:
     base = os.path.join(out, stem)
     names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
     paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
-        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + [base + "_qmap.png"]
+        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + \
+        [base + "_iq.xy", base + "_iq.chi", base + "_qmap.png"]
     # sector CSVs of an earlier run belong to the set too: removed unless rewritten
     paths += sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
     check_outputs({"-o": paths}, {"IMAGE": args.image, "--poni": args.poni,
@@ -61,8 +68,9 @@ def run(args) -> int:
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
-    norm = normalization_for(frame.metadata, args.normalize_by)
+    norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    reduced.provenance["setup"] = effective_setup(args)
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
                       source=args.image)
     iq = reduced.profiles["iq"].valid()
@@ -76,6 +84,12 @@ def run(args) -> int:
         for key, prof in reduced.profiles.items():
             write_profile_csv(tmp[stem + names.get(key, f"_{key}.csv")], prof,
                               reduced.provenance)
+        if args.xy:
+            write_xy(tmp[stem + "_iq.xy"], reduced.profiles["iq"], unit=args.xy,
+                     wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
+        if args.chi:
+            write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
+                      wavelength_a=geometry.wavelength_a, title=stem)
         if not args.no_plot:
             from gixs.plot.common import reduction_figure, save
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 
-from gixs.cli.common import add_geometry_args, geometry_from_args
+from gixs.cli.common import (DeprecatedAlias, add_geometry_args, add_normalization_arg,
+                             geometry_from_args, normalization_from_spec)
 
 HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coherence, "
         "g, peak height/area/peak-to-valley, orders, orientation (JSON, PNG)")
@@ -38,38 +39,32 @@ def add_arguments(p):
                    help="Scherrer constant (default 0.9)")
     p.add_argument("--valley", default="low", choices=("low", "high"),
                    help="valley of the peak-to-valley metrics (default low: below q*)")
-    p.add_argument("--exposure-s", type=float, default=None,
-                   help="divide intensities by this exposure time (s); default: the "
-                        "file's exposure time when it has one")
-    p.add_argument("--monitor", type=float, default=None, help="divide intensities by this "
-                   "monitor count")
-    p.add_argument("--thickness-nm", type=float, default=None,
-                   help="divide intensities by the film thickness (nm)")
+    add_normalization_arg(p)
+    for flag, part in (("--exposure-s", "exposure_s"), ("--monitor", "monitor"),
+                       ("--thickness-nm", "thickness_nm")):
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+                       new=f"--normalize-by {part}=X",
+                       help=f"deprecated: use --normalize-by {part}=X")
     p.add_argument("--no-orientation", action="store_true", help="skip the orientation metrics")
     p.add_argument("--json", metavar="OUT.json", help="write the metrics (with units) here")
     p.add_argument("--plot", metavar="OUT.png", help="write a figure of profile and fit here")
 
 
 def normalization_from_args(args, metadata=None):
-    """(factor, description) from --exposure-s, --monitor, --thickness-nm."""
-    parts, factor = [], 1.0
-    exp = args.exposure_s
-    if exp is None and metadata and metadata.get("exposure_s"):
-        exp = float(metadata["exposure_s"])
-        parts.append(f"exposure {exp:g} s (from file)")
-    elif exp is not None:
-        parts.append(f"exposure {exp:g} s")
-    for name, val, unit in (("--exposure-s", exp, "s"), ("--monitor", args.monitor, ""),
-                            ("--thickness-nm", args.thickness_nm, "nm")):
-        if val is not None:
-            if not val > 0:
-                raise ValueError(f"{name} must be > 0, got {val:g}")
-            factor *= val
-    if args.monitor is not None:
-        parts.append(f"monitor {args.monitor:g}")
-    if args.thickness_nm is not None:
-        parts.append(f"thickness {args.thickness_nm:g} nm")
-    return factor, ", ".join(parts) or "none"
+    """(factor, description) from --normalize-by (or the deprecated --exposure-s,
+    --monitor, --thickness-nm, which mean the parts of that name)."""
+    old = [(k, getattr(args, k)) for k in ("exposure_s", "monitor", "thickness_nm")
+           if getattr(args, k, None) is not None]
+    if old and args.normalize_by:
+        raise ValueError("give --normalize-by or the old --exposure-s/--monitor/"
+                         "--thickness-nm, not both")
+    spec = args.normalize_by
+    if old:
+        parts = [f"{k}={v!r}" for k, v in old]
+        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
+            parts.insert(0, "exposure")
+        spec = ",".join(parts)
+    return normalization_from_spec(spec, metadata, args.image)
 
 
 def run(args) -> int:
@@ -100,6 +95,9 @@ def run(args) -> int:
     d = res.to_dict()
     d["normalization_description"] = norm_desc
     d["grazing_incidence"] = gi.as_dict()
+    from gixs.cli.setup import effective_setup
+
+    d["setup"] = effective_setup(args)
     if args.json:
         write_json(args.json, d, schema="gixs.spacing")
     if args.plot:

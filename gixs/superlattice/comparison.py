@@ -8,23 +8,32 @@ from __future__ import annotations
 
 import math
 
-from gixs.superlattice.ordering import OrderingResult
+from gixs.superlattice.ordering import UNITS, OrderingResult
+from gixs.units import metric_column
 
+def _metric(key, fmt):
+    return key, metric_column(key, UNITS.get(key)), fmt
+
+
+#: (row key, text-table header, format); metric headers from gixs.units.metric_column.
 COMPARE_COLUMNS = (
-    ("label", "label", ""), ("q_star", "q_star_A^-1", ".5f"), ("q_star_err", "q_star_err_A^-1",
-                                                                 ".5f"),
-    ("d_spacing", "d_nm", ".3f"), ("d_change_nm", "d_change_nm", "+.3f"),
-    ("d_change_pct", "d_change_%", "+.2f"), ("nn_distance", "nn_nm", ".3f"),
-    ("lattice_model", "lattice", ""), ("fwhm", "fwhm_A^-1", ".5f"),
-    ("coherence_length", "coherence_nm", ".1f"), ("paracrystal_g", "g", ".3f"),
-    ("peak_height", "height_a.u.", ".4g"), ("height_ratio", "height_ratio", ".3f"),
-    ("peak_area", "area_a.u.A^-1", ".4g"), ("area_ratio", "area_ratio", ".3f"),
-    ("peak_to_valley", "p2v_a.u.", ".4g"), ("p2v_ratio_vs_ref", "p2v_diff_ratio", ".3f"),
-    ("peak_to_valley_ratio", "peak/valley", ".3f"),
+    ("label", "label", ""), _metric("q_star", ".5f"), _metric("q_star_err", ".5f"),
+    _metric("d_spacing", ".3f"), ("d_change_nm", "d_change_nm", "+.3f"),
+    ("d_change_pct", "d_change_%", "+.2f"), _metric("nn_distance", ".3f"),
+    ("lattice_model", "lattice", ""), _metric("fwhm", ".5f"),
+    _metric("coherence_length", ".1f"), _metric("paracrystal_g", ".3f"),
+    _metric("peak_height", ".4g"), ("height_ratio", "height_ratio", ".3f"),
+    _metric("peak_area", ".4g"), ("area_ratio", "area_ratio", ".3f"),
+    _metric("peak_to_valley", ".4g"), ("p2v_ratio_vs_ref", "p2v_diff_ratio", ".3f"),
+    _metric("peak_to_valley_ratio", ".3f"),
 )
 
 
-def compare(results, labels=None, reference=0):
+#: A difference is "within error" when |value - reference| <= WITHIN_SIGMA x its error.
+WITHIN_SIGMA = 2.0
+
+
+def compare(results, labels=None, reference=0, *, normalizations=None):
     """Compare films: spacing change and intensity ratios against a reference film.
 
     Parameters
@@ -35,13 +44,20 @@ def compare(results, labels=None, reference=0):
         One per result; default "film 1", "film 2"...
     reference : int
         Index of the reference (control) film.
+    normalizations : sequence of dict, optional
+        One :func:`gixs.superlattice.normalize.normalization` per film; heights, areas
+        and peak-to-valley are divided by each film's ``factor`` before the ratios, and
+        the terms are recorded in the rows (``normalization_terms``).
 
     Returns
     -------
     list of dict
         One row per film: the metrics plus ``d_change_nm``, ``d_change_pct``,
         ``height_ratio``, ``area_ratio`` and ``p2v_ratio_vs_ref`` (peak-to-valley
-        difference over the reference's), errors propagated for d and height ratio.
+        difference over the reference's), errors propagated for d, height and area
+        ratios, and flags ``d_within_error``, ``height_within_error``,
+        ``area_within_error``: True when the difference from the reference is within
+        ``WITHIN_SIGMA`` (2) standard errors.
     """
     rows = [r.to_dict(include_profile=False) if isinstance(r, OrderingResult) else dict(r)
             for r in results]
@@ -53,6 +69,18 @@ def compare(results, labels=None, reference=0):
     if not 0 <= reference < len(rows):
         raise ValueError(f"reference must index the results (0..{len(rows) - 1}), "
                          f"got {reference}")
+    if normalizations is not None:
+        if len(normalizations) != len(rows):
+            raise ValueError(f"got {len(normalizations)} normalizations for {len(rows)} "
+                             "results")
+        rows = [dict(r) for r in rows]
+        for r, n in zip(rows, normalizations):
+            f = float(n["factor"])
+            for key in ("peak_height", "peak_height_err", "peak_area", "peak_area_err",
+                        "peak_to_valley"):
+                if r.get(key) is not None:
+                    r[key] = r[key] / f
+            r["normalization_terms"] = {k: v for k, v in n.items()}
     ref = rows[reference]
     out = []
     for lab, r in zip(labels, rows):
@@ -75,7 +103,20 @@ def compare(results, labels=None, reference=0):
             (r.get("peak_height_err") or 0) / r["peak_height"],
             (ref.get("peak_height_err") or 0) / ref["peak_height"])
         row["area_ratio"] = ratio("peak_area")
+        ar = row["area_ratio"]
+        if r.get("peak_area") and ref.get("peak_area"):
+            row["area_ratio_err"] = abs(ar) * math.hypot(
+                (r.get("peak_area_err") or 0) / r["peak_area"],
+                (ref.get("peak_area_err") or 0) / ref["peak_area"])
+        else:
+            row["area_ratio_err"] = float("nan")
         row["p2v_ratio_vs_ref"] = ratio("peak_to_valley")
+        row["d_within_error"] = bool(abs(row["d_change_nm"]) <=
+                                     WITHIN_SIGMA * row["d_change_err_nm"])
+        row["height_within_error"] = bool(abs(hr - 1) <= WITHIN_SIGMA * row["height_ratio_err"])
+        row["area_within_error"] = bool(abs(ar - 1) <= WITHIN_SIGMA * row["area_ratio_err"])
+        if "normalization_terms" in r:
+            row["normalization_terms"] = r["normalization_terms"]
         out.append(row)
     return out
 

@@ -7,10 +7,14 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   covariance (x sqrt(reduced chi2) when > 1). ``d_spacing = 2 pi / q_star``.
 * ``nn_distance``: centre-to-centre distance under ``lattice_model``:
   hex2d (10): a = 2 d / sqrt3; fcc (111) and bcc (110): sqrt(3/2) d; sc (100): d.
-  ``lattice="auto"`` compares the higher orders found with each model's peak ratios
-  (hex2d 1:sqrt3:2:sqrt7:3, fcc 1:2/sqrt3:sqrt(8/3):sqrt(11/3):2, bcc and sc both
-  1:sqrt2:sqrt3:2:sqrt5, so those two cannot be told apart) and lists the models that
-  explain every order found; with no order found it falls back to hex2d, and says so.
+  ``lattice="auto"`` compares the higher orders found with the peak ratios of the
+  models the profile can show: in-plane ratios for rods (q_xy: hex2d 1:sqrt3:2:sqrt7:3),
+  powder ratios for rings (|q|: fcc 1:2/sqrt3:sqrt(8/3):sqrt(11/3):2, bcc
+  1:sqrt2:sqrt3:2:sqrt5:sqrt6:sqrt7, sc the same up to sqrt6 then sqrt8, so bcc and sc
+  are told apart at sqrt7 when that order is in range) and lists the models that
+  explain every order found; with no order found it assumes hex2d (rods) or fcc
+  (rings), and says so. The first in-plane peak of a (111)-oriented fcc/hcp film is the
+  hexagonal (10) rod: ``lattice="fcc"`` on a q_xy profile gives nn = 2 d / sqrt3.
 * ``fwhm`` of the fitted peak; ``coherence_length = 2 pi K / fwhm`` (Scherrer, K = 0.9
   by default) using the width corrected for the instrument when ``instrument_fwhm`` is
   given: quadrature for a Gaussian (F^2 - Fi^2), linear for a Lorentzian (F - Fi),
@@ -47,24 +51,27 @@ from gixs.errors import GixsWarning, NoPeakError
 from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
+from gixs.superlattice.widths import corrected_width
 
 #: Peak positions relative to the first order of each lattice model (lowest first).
 LATTICE_RATIOS = {
     "hex2d": (1.0, math.sqrt(3), 2.0, math.sqrt(7), 3.0),
     "fcc": (1.0, 2 / math.sqrt(3), math.sqrt(8 / 3), math.sqrt(11 / 3), 2.0),
-    "bcc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
-    "sc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5)),
+    "bcc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5), math.sqrt(6), math.sqrt(7)),
+    "sc": (1.0, math.sqrt(2), math.sqrt(3), 2.0, math.sqrt(5), math.sqrt(6), math.sqrt(8)),
 }
 #: Reflection of each model's first order and labels of its orders.
 LATTICE_LABELS = {
     "hex2d": ("10", "11", "20", "21", "30"),
     "fcc": ("111", "200", "220", "311", "222"),
-    "bcc": ("110", "200", "211", "220", "310"),
-    "sc": ("100", "110", "111", "200", "210"),
+    "bcc": ("110", "200", "211", "220", "310", "222", "321"),
+    "sc": ("100", "110", "111", "200", "210", "211", "220"),
 }
 #: nn distance / d of the first order.
 NN_FACTOR = {"hex2d": 2 / math.sqrt(3), "fcc": math.sqrt(1.5), "bcc": math.sqrt(1.5),
              "sc": 1.0}
+#: Models whose ratios a profile can test: in-plane (rods, q_xy) or powder (rings, |q|).
+MODELS_BY_AXIS = {"qxy": ("hex2d",), "q": ("fcc", "bcc", "sc")}
 
 UNITS = {
     "q_star": "A^-1", "q_star_err": "A^-1", "q_star_centre": "A^-1",
@@ -254,14 +261,17 @@ def _prepare(profile, q_range):
 
 
 # -- lattice models ---------------------------------------------------------------------
-def match_lattice(orders, tolerance=0.025):
+def match_lattice(orders, tolerance=0.025, models=None):
     """Which lattice models explain the higher orders (each with ``ratio``, ``ratio_err``).
 
     Returns a list of dicts (model, matched, unexplained, max_deviation), best first;
-    a model fits when it explains every order and at least one.
+    a model fits when it explains every order and at least one. ``models`` limits the
+    models tested (default all).
     """
     out = []
     for model, ratios in LATTICE_RATIOS.items():
+        if models is not None and model not in models:
+            continue
         matched, unexplained, dev = 0, 0, 0.0
         for o in orders:
             tol = max(tolerance, 2 * o.get("ratio_err", 0.0) / o["ratio"])
@@ -287,29 +297,6 @@ def _label(model, ratio, tolerance=0.025):
 
 
 # -- main entry -------------------------------------------------------------------------
-def _corrected_width(fit, fwhm, instrument_fwhm):
-    if instrument_fwhm is None:
-        return fwhm, "none"
-    fi = float(instrument_fwhm)
-    if not (math.isfinite(fi) and fi >= 0):
-        raise ValueError(f"instrument_fwhm must be a width >= 0 in 1/A, got {instrument_fwhm!r}")
-    quad = math.sqrt(fwhm ** 2 - fi ** 2) if fwhm > fi else float("nan")
-    lin = fwhm - fi if fwhm > fi else float("nan")
-    if fit["shape"] == "gaussian":
-        out, how = quad, "quadrature: sqrt(F^2 - Fi^2)"
-    elif fit["shape"] == "lorentzian":
-        out, how = lin, "linear: F - Fi"
-    else:
-        eta = fit["values"].get("eta", 0.0)
-        out = eta * lin + (1 - eta) * quad
-        how = f"pseudo-Voigt: eta*(F - Fi) + (1 - eta)*sqrt(F^2 - Fi^2), eta = {eta:.2f}"
-    if not math.isfinite(out):
-        warnings.warn(f"peak FWHM {fwhm:.5f} A^-1 is not larger than the instrument width "
-                      f"{fi:.5f} A^-1: coherence length not resolved", GixsWarning,
-                      stacklevel=3)
-    return out, how
-
-
 def profile_maximum(fit) -> float:
     """Abscissa (1/A) of the maximum of the fitted profile (line shape + background).
 
@@ -400,6 +387,52 @@ def _significant(fit, p_max=1e-4, min_sigma=5.0):
     return None
 
 
+def first_order(profile, *, q_range=None, min_snr=5.0):
+    """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
+
+    Returns (name, x, y, sigma, q range, candidates, PeakFit, its candidate); raises
+    :class:`NoPeakError` like :func:`measure`, which uses it.
+    """
+    name, x, y, s = _prepare(profile, q_range)
+    if x.size < 20:
+        raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
+                          f"{name} profile" + (f" within q_range {tuple(q_range)}"
+                                                if q_range is not None else ""))
+    rng = (float(x[0]), float(x[-1]))
+    cands = find_peaks(x, y, s, min_snr=min_snr)
+    if not cands:
+        raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
+                          f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
+                          f"{rng[1]:.4f} A^-1 of the {name} profile")
+    reasons = []
+    fit = first = None
+    for cand in cands[:3]:  # most significant first
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError as exc:
+            reasons.append(f"q = {cand.x:.4f}: {exc}")
+            continue
+        why = _significant(f)
+        if why is None:
+            fit, first = f, cand
+            break
+        reasons.append(f"q = {cand.x:.4f}: {why}")
+    if fit is None:
+        raise NoPeakError("no superlattice peak found: candidates rejected (" +
+                          "; ".join(reasons) + ")")
+    # the first order is the lowest significant peak, not the strongest one (a steep form
+    # factor can make the second order the stronger)
+    for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x)[:4]:
+        try:
+            f = _fit_candidate(x, y, s, cand)
+        except ValueError:
+            continue
+        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
+            fit, first = f, cand
+            break
+    return name, x, y, s, rng, cands, fit, first
+
+
 def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=None,
             normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="") -> OrderingResult:
     """Superlattice metrics of one profile.
@@ -440,43 +473,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         raise ValueError(f"normalization must be a positive number, got {normalization!r}")
     if not (np.isfinite(K) and K > 0):
         raise ValueError(f"K (Scherrer constant) must be > 0, got {K!r}")
-    name, x, y, s = _prepare(profile, q_range)
-    if x.size < 20:
-        raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
-                          f"{name} profile" + (f" within q_range {tuple(q_range)}"
-                                                if q_range is not None else ""))
-    rng = (float(x[0]), float(x[-1]))
-    cands = find_peaks(x, y, s, min_snr=min_snr)
-    if not cands:
-        raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
-                          f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
-                          f"{rng[1]:.4f} A^-1 of the {name} profile")
-    reasons = []
-    fit = first = None
-    for cand in cands[:3]:  # most significant first
-        try:
-            f = _fit_candidate(x, y, s, cand)
-        except ValueError as exc:
-            reasons.append(f"q = {cand.x:.4f}: {exc}")
-            continue
-        why = _significant(f)
-        if why is None:
-            fit, first = f, cand
-            break
-        reasons.append(f"q = {cand.x:.4f}: {why}")
-    if fit is None:
-        raise NoPeakError("no superlattice peak found: candidates rejected (" +
-                          "; ".join(reasons) + ")")
-    # the first order is the lowest significant peak, not the strongest one (a steep form
-    # factor can make the second order the stronger)
-    for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x):
-        try:
-            f = _fit_candidate(x, y, s, cand)
-        except ValueError:
-            continue
-        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
-            fit, first = f, cand
-            break
+    name, x, y, s, rng, cands, fit, first = first_order(profile, q_range=q_range,
+                                                        min_snr=min_snr)
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
@@ -501,31 +499,47 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
                        "fwhm": f.values["fwhm"], "height": f.values["height"] / normalization,
                        "snr": cand.snr, "model": f.model})
     orders.sort(key=lambda o: o["q"])
-    fits = match_lattice(orders)
+    axis = profile.axis
+    models = MODELS_BY_AXIS.get(axis, tuple(LATTICE_RATIOS))
+    fits = match_lattice(orders, models=models)
+    kind = "in-plane (rods, q_xy)" if axis == "qxy" else "powder (rings, |q|)"
     if lattice == "auto":
         good = [d["model"] for d in fits if d["fits"]]
         if good:
             best = fits[0]
             model = best["model"]
             same = [d["model"] for d in fits if d["fits"] and d["matched"] == best["matched"]]
-            basis = (f"auto: {best['matched']} higher order(s) match; models that fit: "
+            basis = (f"auto, {kind} ratios: {best['matched']} higher order(s) match; "
+                     f"models that fit: "
                      f"{', '.join(good)}" + (" (indistinguishable: " + ", ".join(same) + ")"
                                              if len(same) > 1 else ""))
         else:
-            model = "hex2d"
-            basis = ("auto: no higher order found" if not orders else
-                     "auto: no model explains the higher orders") + \
-                "; hex2d assumed (2D dot monolayer)"
+            model = models[0]
+            basis = (f"auto, {kind} ratios: " + ("no higher order found" if not orders else
+                                                 "no model explains the higher orders") +
+                     ("; hex2d assumed (2D hexagonal in-plane order)" if axis == "qxy" else
+                      f"; {model} assumed (dense packing)"))
     else:
         model, basis = lattice, "given"
+        if axis == "qxy" and lattice in ("bcc", "sc"):
+            raise ValueError(f"lattice {lattice!r} has no single in-plane first order: its "
+                             "rods depend on the texture; measure rings (--profile iq) or use "
+                             "hex2d / fcc for a rod profile")
+    label_model = "hex2d" if axis == "qxy" else model
     for o in orders:
-        o["label"] = _label(model, o["ratio"])
+        o["label"] = _label(label_model, o["ratio"])
     d = 2 * math.pi / q / 10.0
     de = d * qe_obs / q
-    nn = NN_FACTOR[model] * d
+    if axis == "qxy" and model == "fcc":
+        # the first in-plane peak of a (111)-oriented fcc/hcp film is the hexagonal (10) rod
+        nn_factor = NN_FACTOR["hex2d"]
+        basis += "; (111)-oriented fcc/hcp: the first in-plane peak is the hexagonal (10) rod"
+    else:
+        nn_factor = NN_FACTOR[model]
+    nn = nn_factor * d
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
-    fc, how = _corrected_width(fit.to_dict(), fw, instrument_fwhm)
+    fc, how = corrected_width(fit.to_dict(), fw, instrument_fwhm, x=x, y=y, sigma=s)
     fc_e = fwe * fw / fc if fc and math.isfinite(fc) and fc > 0 else float("nan")
     xi = 2 * math.pi * K / fc / 10.0 if fc > 0 else float("nan")
     xie = xi * fc_e / fc if fc > 0 else float("nan")
@@ -535,21 +549,43 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     peak_value = float(fit(np.array([q]))[0])
     dx = float(np.median(np.diff(x)))
     ys = ndimage.gaussian_filter1d(y, max(1.0, fw / 8 / dx))
-    if valley == "low":
-        sel = (x >= x[0]) & (x <= q)
-        vdef = ("low: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
-                f"the low-q end {x[0]:.4f} A^-1 and q*")
-    else:
-        hi = orders[0]["q"] if orders else 1.5 * q
-        sel = (x >= q) & (x <= hi)
-        vdef = ("high: minimum of the smoothed profile (Gaussian sigma FWHM/8) between q* "
-                f"and {'the second order' if orders else '1.5 q*'} ({hi:.4f} A^-1)")
-    iv = int(np.argmin(np.where(sel, ys, np.inf)))
-    vval, vq = float(ys[iv]), float(x[iv])
+    hi = orders[0]["q"] if orders else 1.5 * q
+
+    def _valley(kind):
+        # the valley must lie at least FWHM/2 from q* and below the peak value
+        if kind == "low":
+            sel = (x >= x[0]) & (x <= q - fw / 2)
+            text = ("low: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
+                    f"the low-q end {x[0]:.4f} A^-1 and q* - FWHM/2")
+        else:
+            sel = (x >= q + fw / 2) & (x <= hi)
+            text = ("high: minimum of the smoothed profile (Gaussian sigma FWHM/8) between "
+                    f"q* + FWHM/2 and {'the second order' if orders else '1.5 q*'} "
+                    f"({hi:.4f} A^-1)")
+        if not sel.any():
+            return None, f"{kind}: no profile point at least FWHM/2 from q*"
+        k = int(np.argmin(np.where(sel, ys, np.inf)))
+        if not ys[k] < peak_value:
+            return None, (f"{kind}: the smoothed profile's minimum {ys[k]:.4g} is not below "
+                          f"the peak value {peak_value:.4g} (a dip, e.g. dark columns?)")
+        return (float(ys[k]), float(x[k])), text
+
+    got, vdef = _valley(valley)
+    if got is None:
+        other = "high" if valley == "low" else "low"
+        got2, vdef2 = _valley(other)
+        if got2 is not None:
+            got, vdef = got2, f"{vdef2} (fallback: {vdef})"
+            warnings.warn(f"peak-to-valley: the {valley} valley is unusable ({vdef}); used "
+                          f"the {other} one", GixsWarning, stacklevel=2)
+        else:
+            vdef = f"none: {vdef}; {vdef2}"
+            warnings.warn(f"peak-to-valley not measured: {vdef}", GixsWarning, stacklevel=2)
+    vval, vq = got if got is not None else (float("nan"), float("nan"))
     n = float(normalization)
     return OrderingResult(
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
-        nn_distance_err=NN_FACTOR[model] * de, lattice_model=model, lattice_basis=basis,
+        nn_distance_err=nn_factor * de, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
         instrument_fwhm=None if instrument_fwhm is None else float(instrument_fwhm),
         instrument_correction=how, fwhm_corrected=fc, coherence_length=xi,
@@ -616,11 +652,21 @@ def _reduced_profile(frame, geometry, gi, settings, mask, name, corrections=None
     return prof, plan, valid
 
 
-def _try_measure(prof, **kw):
+class _Candidate:
+    """First-order candidate of a profile: centre, FWHM (1/A) and SNR."""
+
+    def __init__(self, fit, cand):
+        self.q_star_centre = fit.values["centre"]
+        self.fwhm = fit.values["fwhm"]
+        self.snr = cand.snr
+
+
+def _try_measure(prof, *, q_range=None, min_snr=5.0, **_):
     try:
-        return measure(prof, **kw), None
+        out = first_order(prof, q_range=q_range, min_snr=min_snr)
     except NoPeakError as exc:
         return None, str(exc)
+    return _Candidate(out[6], out[7]), None
 
 
 def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, frame_index=0,
@@ -713,8 +759,15 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
+    from gixs.superlattice.hotpixels import hot_pixels
+
     frame = _as_frame(frame_or_path, frame_index)
     shape = frame.data.shape
+    hot, hot_info = hot_pixels(frame.data, ~frame.invalid & np.isfinite(frame.data) & (
+        True if mask is None else ~np.asarray(mask, bool)),
+        count_cutoff=(frame.metadata or {}).get("count_cutoff"))
+    if hot.any():
+        mask = hot if mask is None else (np.asarray(mask, bool) | hot)
     npt = int(npt_q or max(shape))
     corr = {} if settings is None else {"solid_angle": settings.solid_angle,
                                         "polarization_factor": settings.polarization_factor}
@@ -860,6 +913,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
                 "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
+    choice["hot_pixels"] = hot_info
     choice["orientation_check"] = check
     diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, **kw)

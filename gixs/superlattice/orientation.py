@@ -11,14 +11,21 @@ first-order position q* and width FWHM found by :mod:`gixs.superlattice.ordering
   surface normal (0 = along q_z, +-90 = in the film plane). In GISAXS only the part
   of the ring above the sample horizon is seen: ``chi_coverage_deg`` says which.
 * ``in_plane_fraction`` : share of ``I_peak |sin chi|`` at |chi| >= 45 deg.
-* ``hermans_f = (3 <cos^2 chi> - 1) / 2`` with weights ``max(I_peak, 0) |sin chi|``
-  (fibre symmetry about the surface normal): +1 = scattering vectors along the
-  normal (layers parallel to the substrate), -0.5 = all in plane, 0 = random; over
-  the covered chi range only.
-* ``sixfold_amplitude = |sum I e^{6 i chi}| / sum I`` over the covered chi bins: the
-  six-fold harmonic of the chi profile. It can only mark a hexagonal lattice seen
-  edge-on with a fixed in-plane rotation (a single crystal domain); a 2D powder of
-  hexagonal domains (the usual film) gives none, whatever its order.
+* ``hermans_f = <P2(cos chi)> = (3 <cos^2 chi> - 1) / 2`` (fibre symmetry about the
+  surface normal: +1 = scattering vectors along the normal, -0.5 = all in plane, 0 =
+  random). The chi profile is folded onto |chi| (0-90 deg) and fitted, weighted by its
+  errors, with an even Legendre series ``I(chi) = sum_{l=0,2,4,6} a_l P_l(cos chi)``; with
+  the ``sin chi`` solid-angle weight the orthogonality of the P_l gives
+  ``<P2> = a_2 / (5 a_0)`` over the whole hemisphere, so the missing wedge about q_z and
+  the range below the sample horizon are filled by that fit (the extrapolation approach
+  of Baker et al., Langmuir 26, 9146 (2010)). ``hermans_coverage`` is the covered
+  share of the hemisphere's weight ``int sin chi dchi``; below
+  :data:`MIN_COVERAGE` (0.6), or when the peak is rod-like (a rod is not a ring; see
+  ``rod_index``), ``hermans_f`` is None and ``hermans_refused`` says why.
+* No six-fold metric: in-plane six-fold order lives in the azimuth about the surface
+  normal, which one grazing-incidence frame does not sample (a 2D powder of hexagonal
+  domains and a random ring alike would give a six-fold harmonic of the chi profile
+  that measures the geometry, not the order).
 * **rod vs ring** : what one frame can show about 2D (in-plane) order. A 2D lattice of
   dots scatters into rods at fixed |q_xy| = q* for every q_z; a 3D powder into a ring
   at |q| = const. The peak's |q_xy| centroid is measured in q_z slices above the
@@ -38,8 +45,136 @@ import numpy as np
 
 UNITS = {"orientation.chi_deg": "deg", "orientation.chi_coverage_deg": "deg",
          "orientation.in_plane_fraction": "1", "orientation.hermans_f": "1",
-         "orientation.sixfold_amplitude": "1", "orientation.q_ring": "A^-1", "orientation.rod_index": "1",
+         "orientation.hermans_coverage": "1", "orientation.rod_width_qxy": "A^-1",
+         "orientation.q_ring": "A^-1", "orientation.rod_index": "1",
          "orientation.slices.qz": "A^-1", "orientation.slices.qxy": "A^-1"}
+
+
+#: Minimum covered share of the hemisphere's sin(chi) weight for a Hermans f.
+MIN_COVERAGE = 0.6
+#: Legendre orders of the I(chi) fit that fills the missing wedge and horizon.
+LEGENDRE_ORDERS = (0, 2, 4, 6)
+
+
+def hermans_from_profile(chi_deg, intensity, sigma=None, *, min_coverage=MIN_COVERAGE,
+                         orders=LEGENDRE_ORDERS):
+    """Hermans f = <P2(cos chi)> from a partial chi profile, gaps filled by a Legendre fit.
+
+    Parameters
+    ----------
+    chi_deg, intensity : array
+        chi from the surface normal (deg, any sign; folded onto |chi|) and I(chi); NaN
+        where not measured.
+    sigma : array, optional
+        Standard errors of I (uniform weights when None).
+    min_coverage : float
+        Refuse (f None) when the measured bins cover less of the hemisphere's
+        ``int_0^90 sin chi dchi`` than this.
+    orders : tuple of int
+        Even Legendre orders fitted (l = 0 must be first).
+
+    Returns
+    -------
+    dict
+        ``hermans_f`` (None when refused), ``coverage``, ``coefficients`` ({l: a_l}),
+        ``refused`` (reason or None), ``method`` (text).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chi = np.arange(2.5, 60, 5.0)         # only 0..60 deg seen
+    >>> c = np.cos(np.radians(chi))
+    >>> out = hermans_from_profile(chi, 1 + 0.5 * (3 * c**2 - 1) / 2, min_coverage=0.4)
+    >>> round(out["hermans_f"], 3)            # a_2 / (5 a_0) = 0.5 / 5
+    0.1
+    """
+    from numpy.polynomial import legendre
+
+    chi = np.abs(np.asarray(chi_deg, float))
+    chi = np.where(chi > 90, 180 - chi, chi)
+    y = np.asarray(intensity, float)
+    sg = None if sigma is None else np.asarray(sigma, float)
+    ok = np.isfinite(y) & np.isfinite(chi)
+    if sg is not None:
+        ok &= np.isfinite(sg) & (sg > 0)
+    method = ("I(chi) folded onto |chi| and fitted by sum a_l P_l(cos chi), l = " +
+              ", ".join(map(str, orders)) + "; f = a_2 / (5 a_0) over the hemisphere "
+              "(missing wedge and horizon filled by the fit; Baker et al. 2010)")
+    out = {"hermans_f": None, "coverage": 0.0, "coefficients": {}, "refused": None,
+           "method": method}
+    if ok.sum() < len(orders) + 1:
+        out["refused"] = f"{int(ok.sum())} chi bins measured: too few for the fit"
+        return out
+    # coverage: union of measured 1-deg cells, weighted by sin chi
+    cells = np.arange(0.5, 90.0, 1.0)
+    step = np.median(np.diff(np.unique(chi[ok]))) if ok.sum() > 1 else 5.0
+    seen = np.zeros(cells.size, bool)
+    for c0 in chi[ok]:
+        seen |= np.abs(cells - c0) <= step / 2
+    w = np.sin(np.radians(cells))
+    out["coverage"] = float(w[seen].sum() / w.sum())
+    x = np.cos(np.radians(chi[ok]))
+    basis = np.stack([legendre.legval(x, np.eye(max(orders) + 1)[l]) for l in orders], axis=1)
+    ww = 1.0 / sg[ok] if sg is not None else np.ones(x.size)
+    coef, *_ = np.linalg.lstsq(basis * ww[:, None], y[ok] * ww, rcond=None)
+    out["coefficients"] = {int(l): float(a) for l, a in zip(orders, coef)}
+    if out["coverage"] < min_coverage:
+        out["refused"] = (f"chi coverage {out['coverage']:.2f} of the hemisphere below "
+                          f"{min_coverage:.2f}")
+        return out
+    if not coef[0] > 0:
+        out["refused"] = "fitted isotropic part a_0 <= 0 (no ring signal)"
+        return out
+    out["hermans_f"] = float(coef[orders.index(2)] / (5 * coef[0]))
+    return out
+
+
+def pole_figure(data, valid, norm, pq, q, width, *, chi_step_deg=2.0):
+    """Pole figure of a reflection: I(chi) at |q| (1/A), band +-width/2, background removed.
+
+    Returns (chi centres deg, I, sigma), NaN where no pixel; chi from the surface normal.
+    Hand it to :func:`hermans_from_profile` (same wedge handling) or :func:`mosaicity`.
+
+    Examples
+    --------
+    >>> pole_figure  # doctest: +ELLIPSIS
+    <function pole_figure at ...>
+    """
+    data = np.asarray(data, float).ravel()
+    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
+        (pq.exit_angle.ravel() >= 0)
+    return chi_profile(data, valid, np.asarray(norm, float).ravel(), pq, q, width,
+                       chi_step_deg=chi_step_deg)
+
+
+def mosaicity(chi_deg, intensity):
+    """Orientation-distribution width (deg FWHM) of a textured reflection's I(chi).
+
+    The FWHM of a Gaussian plus constant fitted about the profile's maximum (chi in deg).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> chi = np.arange(-80, 80, 1.0)
+    >>> round(mosaicity(chi, 1 + 10 * np.exp(-4 * np.log(2) * (chi - 10) ** 2 / 12 ** 2)), 1)
+    12.0
+    """
+    from scipy.optimize import curve_fit
+
+    chi = np.asarray(chi_deg, float)
+    y = np.asarray(intensity, float)
+    ok = np.isfinite(y)
+    chi, y = chi[ok], y[ok]
+    if chi.size < 5:
+        raise ValueError(f"{chi.size} chi bins measured: too few for a mosaicity fit")
+    i0 = int(np.argmax(y))
+
+    def g(x, a, c, f, b):
+        return a * np.exp(-4 * np.log(2) * (x - c) ** 2 / f ** 2) + b
+
+    p0 = [y[i0] - np.min(y), chi[i0], 10.0, np.min(y)]
+    popt, _ = curve_fit(g, chi, y, p0=p0, maxfev=20000)
+    return float(abs(popt[2]))
 
 
 def _bin_mean(values, weights, norm, edges):
@@ -141,15 +276,10 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
            if cov.any() else None}
     if cov.sum() >= 3:
         c = np.radians(chi[cov])
-        w = np.clip(ipk[cov], 0, None)
-        ws = w * np.abs(np.sin(c))
-        tot = ws.sum()
-        if tot > 0:
-            cos2 = float(np.sum(ws * np.cos(c) ** 2) / tot)
-            out["hermans_f"] = (3 * cos2 - 1) / 2
-            out["in_plane_fraction"] = float(ws[np.abs(chi[cov]) >= 45].sum() / tot)
-        if w.sum() > 0:
-            out["sixfold_amplitude"] = float(abs(np.sum(w * np.exp(6j * c))) / w.sum())
+        ws = np.clip(ipk[cov], 0, None) * np.abs(np.sin(c))
+        if ws.sum() > 0:
+            out["in_plane_fraction"] = float(ws[np.abs(chi[cov]) >= 45].sum() / ws.sum())
+    herm = hermans_from_profile(chi, ipk, sig)
     slices = _slice_centroids(data, valid, norm, pq, q_star, fwhm)
     out["slices"] = slices
     rod = None
@@ -165,17 +295,25 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     out["rod_index"] = rod
     rod_like = None if rod is None else bool(rod > 0.5)
     out["rod_like"] = rod_like
+    if rod_like:
+        herm["hermans_f"] = None
+        herm["refused"] = "rod-like peak (in-plane order): Hermans f of a ring does not apply"
+        out["rod_width_qxy"] = float(fwhm)
+    out["hermans_f"] = herm["hermans_f"]
+    out["hermans_coverage"] = herm["coverage"]
+    out["hermans_refused"] = herm["refused"]
+    out["hermans_method"] = herm["method"]
     out["hexagonal_order"] = {
         "higher_orders_match_hex2d": orders_hex_fit, "rod_like": rod_like,
         "indicator": bool(orders_hex_fit and rod_like),
         "definition": "higher orders at 1:sqrt3:2:sqrt7 (>= 1 found, none unexplained) "
                       "AND rod-like peak (rod_index > 0.5)"}
     parts = []
-    if "hermans_f" in out:
-        parts.append(f"Hermans f = {out['hermans_f']:.2f} (normal axis), in-plane fraction "
-                     f"{out['in_plane_fraction']:.2f}, six-fold amplitude "
-                     f"{out.get('sixfold_amplitude', float('nan')):.2f} over chi "
-                     f"{out['chi_coverage_deg'][0]:.0f}..{out['chi_coverage_deg'][1]:.0f} deg")
+    if out["hermans_f"] is not None:
+        parts.append(f"Hermans f = {out['hermans_f']:.2f} (normal axis, Legendre-filled), "
+                     f"chi coverage {out['hermans_coverage']:.2f}")
+    else:
+        parts.append(f"Hermans f refused ({out['hermans_refused']})")
     parts.append("rod index " + ("n/a" if rod is None else f"{rod:.2f}") +
                  f"; hexagonal-order indicator {out['hexagonal_order']['indicator']}")
     out["summary"] = "; ".join(parts)

@@ -100,7 +100,7 @@ def test_wrong_orientation_warns(setup):
     # the film was simulated with orientation 1; code 4 puts its scattering below the horizon
     with pytest.warns(GixsWarning, match="below the sample horizon"):
         assert main(["reduce", str(tif), "--poni", str(poni), "--incidence-deg", "0.3",
-                     "--orientation", "4", "--no-plot", "-o", str(tmp / "o4")]) == 0
+                     "--sample-orientation", "4", "--no-plot", "-o", str(tmp / "o4")]) == 0
     with warnings.catch_warnings():
         warnings.simplefilter("error", GixsWarning)
         assert main(["reduce", str(tif), "--poni", str(poni), "--incidence-deg", "0.3",

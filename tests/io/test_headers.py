@@ -153,3 +153,15 @@ def test_synthetic_nexus_eiger(tmp_path):
 def test_empty_and_unparseable_give_only_bookkeeping():
     m = parse_header({"Exposure_time": "n/a"}, source="a.tif")
     assert "exposure_s" not in m and m["fields"] == {}
+
+
+@needs_real
+def test_real_cbf_batch_row_columns():
+    from gixs.batch.chunk import _frame_metadata
+    from gixs.io.frames import read_frame
+
+    rows = [_frame_metadata(read_frame(_one(f"p03_gisaxs_4nm_insitu/*_{n}.cbf")).metadata)
+            for n in ("00005", "00033")]
+    assert [r["exposure_s"] for r in rows] == [pytest.approx(0.995)] * 2
+    assert rows[1]["time_s"] - rows[0]["time_s"] == pytest.approx(28.0, abs=0.5)
+    assert _frame_metadata({})["exposure_s"] is None  # column present, value unknown

@@ -101,7 +101,7 @@ def test_ordering_intensity_ratio(pair):
     assert rows[1]["height_ratio"] == pytest.approx(t.peak_height / c.peak_height)
     assert rows[1]["d_change_nm"] == pytest.approx(t.d_spacing - c.d_spacing)
     text = format_table(rows)
-    assert "d_nm" in text and "treated" in text
+    assert "d_spacing_nm" in text and "peak_to_valley_ratio" in text and "treated" in text
 
 
 def test_orders_lattice_and_orientation(pair):
@@ -175,3 +175,37 @@ def test_bad_arguments():
         measure(p, normalization=0)
     with pytest.raises(NoPeakError, match="only"):
         measure(p, q_range=(0.05, 0.051))
+
+
+def _powder(ratios, axis="q", q=0.06, seed=5):
+    """Gaussian peaks at q x ratios (FWHM 3%) on a power-law background, Poisson-like noise."""
+    x = np.linspace(0.02, 0.2, 1800)
+    y = 20.0 * (0.05 / x) ** 2 + 2.0
+    for k, r in enumerate(ratios):
+        y = y + 400.0 / (1 + k) * gaussian(x, 1.0, q * r, 0.03 * q * r)
+    s = np.sqrt(y) / 5
+    y = y + np.random.default_rng(seed).normal(size=x.size) * s
+    return Profile("iq" if axis == "q" else "ip", axis, x, y, s, np.full(x.size, 25), {})
+
+
+@pytest.mark.parametrize("model,ratios", [
+    ("fcc", (1.0, 2 / math.sqrt(3), math.sqrt(8 / 3))),
+    ("bcc", (1.0, math.sqrt(2), math.sqrt(3), math.sqrt(7))),
+    ("sc", (1.0, math.sqrt(2), math.sqrt(3), math.sqrt(8)))])
+def test_powder_ratios_pick_the_lattice_of_rings(model, ratios):
+    res = measure(_powder(ratios))
+    assert res.lattice_model == model
+    assert "powder" in res.lattice_basis
+    assert res.nn_distance == pytest.approx(
+        {"fcc": math.sqrt(1.5), "bcc": math.sqrt(1.5), "sc": 1.0}[model] * res.d_spacing)
+
+
+def test_rod_profile_tests_in_plane_ratios_and_fcc111_is_hex10():
+    p = _powder((1.0, math.sqrt(3), 2.0), axis="qxy")
+    res = measure(p)
+    assert res.lattice_model == "hex2d" and "in-plane" in res.lattice_basis
+    res = measure(p, lattice="fcc")
+    assert res.nn_distance == pytest.approx(2 / math.sqrt(3) * res.d_spacing)
+    assert "hexagonal (10)" in res.lattice_basis
+    with pytest.raises(ValueError, match="no single in-plane first order"):
+        measure(p, lattice="bcc")
