@@ -22,6 +22,7 @@ import numpy as np
 
 from gixs.batch import store as batch_store
 from gixs.io import stack
+from gixs.io.validate import check_frame, normalization_for
 from gixs.errors import GixsError, NoPeakError
 from gixs.units import metric_column
 
@@ -92,6 +93,33 @@ def worker_init(job, threads=None, prefetch=None):
     global _WORKER_JOB
     _WORKER_JOB = dataclasses.replace(job, threads=threads, prefetch=prefetch)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C
+    _die_with_parent()
+
+
+def _die_with_parent():
+    """End this worker process when its parent dies (even by SIGKILL), so that no orphan
+    keeps writing parts: Linux's PR_SET_PDEATHSIG, else a thread watching the parent."""
+    import signal
+    import threading
+    import time
+
+    parent = os.getppid()
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, int(signal.SIGKILL), 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != parent:  # the parent died before prctl took effect
+        os._exit(1)
+
+    def watch():
+        while os.getppid() == parent:
+            time.sleep(1.0)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="gixs-parent-watch", daemon=True).start()
 
 
 def process_chunk(job, refs) -> list:
@@ -169,19 +197,12 @@ def _check(job, ref, frame, row):
     if job.shape is not None and tuple(shape) != tuple(job.shape):
         raise GixsError(f"{ref.source}: frame {ref.frame} is {shape[0]}x{shape[1]} pixels, "
                         f"expected {job.shape[0]}x{job.shape[1]} like the other frames")
-    bad = frame.invalid if job.mask is None else frame.invalid | job.mask
-    if bad.all():
-        raise GixsError(f"{ref.source}: frame {ref.frame} has no valid pixel (all NaN, "
-                        "negative or masked)")
+    check_frame(frame, job.mask)
     gi = job.gi
     if ref.incidence_deg is not None:
         gi = dataclasses.replace(gi, incidence=math.radians(ref.incidence_deg))
     row["incidence_deg"] = math.degrees(gi.incidence)
-    norm = job.normalization
-    if norm is None:
-        exp = frame.metadata.get("exposure_s")
-        norm = float(exp) if exp is not None and np.isfinite(exp) and exp > 0 else 1.0
-    row["normalization"] = float(norm)
+    row["normalization"] = normalization_for(frame.metadata, job.normalization)
     return gi
 
 

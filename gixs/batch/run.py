@@ -17,6 +17,7 @@ so memory stays flat however long the stack. The chunk code itself is in
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import io as _io
@@ -29,9 +30,10 @@ import time
 import numpy as np
 
 from gixs.batch import store as batch_store
-from gixs.io import stack
+from gixs.io import frames as gio, stack
 from gixs.batch.chunk import Job, process_chunk, worker_init
-from gixs.errors import GixsError
+from gixs.errors import GeometryError, GixsError
+from gixs.io.validate import check_corrections, check_normalization
 
 #: Table columns always present, in order (then metadata and metrics columns).
 BASE_COLUMNS = ("source", "frame", "status", "error", "note")
@@ -212,17 +214,31 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
                          f"{metrics_profile!r}")
     if isinstance(incidence_list, (str, os.PathLike)):
         incidence_list = stack.read_incidence_list(incidence_list)
-    sources = stack.expand_inputs(inputs)
-    counts = [stack.count_frames(s) for s in sources]
+    for name, path in (("output", output), ("table", table)):
+        if path is not None and os.path.isdir(os.fspath(path)):
+            raise GixsError(f"{path}: {name} is a folder; name the file to write "
+                            f"({'OUT.h5' if name == 'output' else 'OUT.csv'})")
+    own = [os.fspath(p) for p in (output, table) if p is not None]
+    sources = stack.expand_inputs(inputs, exclude=own)
+    counts = [gio.count_frames(s, on_error=1) for s in sources]
     total = int(sum(counts))
     if incidence_list is not None and len(incidence_list) != total:
         raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
                          f"hold {total} frame(s): one angle per frame is expected")
-    corr = {k: None if v is None else np.asarray(v, bool if k == "mask" else np.float32)
-            for k, v in (("mask", mask), ("dark", dark), ("flat", flat))}
+    if normalization is not None:
+        normalization = check_normalization(normalization, name="normalization")
+    checked = check_corrections(mask, dark, flat)
+    corr = dict(zip(("mask", "dark", "flat"), checked))
     shape = _reference_shape(sources, corr)
     if shape is not None:
-        geometry.for_image_shape(shape, source=sources[0])
+        try:
+            geometry.for_image_shape(shape, source=sources[0])
+        except GeometryError:
+            # the first readable frame does not fit the PONI: when no correction fixes the
+            # shape, the detector's own shape is expected and such frames become error rows
+            if any(v is not None for v in corr.values()) or geometry.shape() is None:
+                raise
+            shape = geometry.shape()
     if chunk_size is None:
         n_workers = workers if scheduler is None else 4
         chunk_size = max(1, min(8, total // (4 * n_workers)))
@@ -232,6 +248,18 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
               metrics_profile=metrics_profile, metrics_kwargs=dict(metrics_kwargs or {}),
               engine=engine, run_id=f"{int(time.time()):x}{os.getpid():x}",
               write_entries=output is not None, **corr)
+    lock = contextlib.nullcontext()
+    if own:
+        lock = batch_store.locked(own[0])
+    with lock:
+        return _run_locked(job, sources, counts, total, incidence_list, output, table,
+                           attrs, keep_parts, resume, chunk_size, workers, scheduler,
+                           progress, t0)
+
+
+def _run_locked(job, sources, counts, total, incidence_list, output, table, attrs,
+                keep_parts, resume, chunk_size, workers, scheduler, progress, t0):
+    """The body of :func:`reduce_stack` once the output is locked."""
     work = None
     done = {}
     if output is not None or table is not None:
@@ -280,6 +308,7 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
             **(attrs or {})})
         result.output = os.fspath(output)
     if table is not None:
+        _remove_stale_temps(table)
         result.to_csv(table)
         result.table = os.fspath(table)
     if work is not None and not keep_parts:
@@ -392,12 +421,23 @@ def _result(future):
                         "run again with --resume") from None
 
 
+#: Seconds to wait for a Dask scheduler to answer.
+SCHEDULER_TIMEOUT_S = 10.0
+
+
 def _run_dask(job, chunks, scheduler, on_done):
     """Chunks on a Dask cluster, at most 2 per worker thread in flight."""
     from distributed import Client, as_completed
 
     own = not isinstance(scheduler, Client)
-    client = Client(scheduler) if own else scheduler
+    if own:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError, ValueError) as exc:
+            raise GixsError(f"--scheduler {scheduler}: no Dask scheduler answers there within "
+                            f"{SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}: {exc})") from None
+    else:
+        client = scheduler
     try:
         job = dataclasses.replace(job, threads=1, prefetch=False)  # a worker per core
         job_f = client.scatter(job, broadcast=True, hash=False)

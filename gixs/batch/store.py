@@ -63,6 +63,10 @@ def prepare(folder, fingerprint: dict, resume: bool) -> dict:
     text = json.dumps(to_jsonable(fingerprint), sort_keys=True)
     done = {}
     if resume and os.path.isdir(folder):
+        if not os.path.exists(run_file) and _part_files(folder):
+            raise GixsError(f"{folder}: cannot resume, run.json (what the interrupted batch "
+                            "computed) is missing, so its parts cannot be checked against "
+                            "these settings; run without --resume to start over")
         if os.path.exists(run_file):
             with open(run_file, encoding="utf-8") as fh:
                 old = fh.read()
@@ -90,6 +94,37 @@ def prepare(folder, fingerprint: dict, resume: bool) -> dict:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)
     return done
+
+
+@contextlib.contextmanager
+def locked(output):
+    """Hold ``OUTPUT.lock`` while a batch writes ``output``; GixsError if another live
+    batch holds it (a lock left by a killed batch is taken over)."""
+    import fcntl
+
+    path = os.fspath(output) + ".lock"
+    try:
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        fh = open(path, "a+", encoding="utf-8")
+    except OSError as exc:
+        raise OSError(exc.errno, exc.strerror, path) from None
+    try:
+        try:
+            fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            fh.seek(0)
+            who = fh.read().strip() or "?"
+            raise GixsError(f"{output}: another gixs batch (process {who}) is writing this "
+                            "output; wait for it to finish or choose another -o") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"{os.getpid()}\n")
+        fh.flush()
+        yield
+    finally:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+        fh.close()
 
 
 def merge(folder, output, index_of, table_text: str, attrs: dict) -> int:

@@ -26,7 +26,7 @@ import re
 import time
 
 from gixs.batch.run import reduce_stack
-from gixs.io import stack
+from gixs.io.frames import count_frames
 
 
 def name_values(path, pattern) -> dict:
@@ -152,7 +152,7 @@ def watch(folder, geometry, gi, *, output, pattern="*", table=None, name_pattern
                     raise ValueError(f"{missing[0]}: --name-pattern gives no incidence_deg "
                                      "for this file")
                 incidence = [names[f]["incidence_deg"]
-                             for f in ready for _ in range(stack.count_frames(f))]
+                             for f in ready for _ in range(count_frames(f, on_error=1))]
             result = reduce_stack(ready, geometry, gi, output=output, table=table,
                                   resume=True, keep_parts=True, incidence_list=incidence,
                                   **batch_kwargs)

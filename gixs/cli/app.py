@@ -94,10 +94,14 @@ def main(argv=None) -> int:
     for note in getattr(args, "_deprecated", None) or []:
         warnings.warn(note, GixsWarning, stacklevel=1)
     try:
+        from gixs.cli.common import check_args_outputs, check_number_args
+
+        check_number_args(args)
+        check_args_outputs(args)
         return int(args._run(args) or 0)
-    except (GixsError, ValueError, FileNotFoundError, PermissionError) as exc:
+    except (GixsError, ValueError, OSError) as exc:
         msg = str(exc) or type(exc).__name__
-        if isinstance(exc, (FileNotFoundError, PermissionError)) and exc.filename:
+        if isinstance(exc, OSError) and exc.filename and exc.strerror:
             msg = f"{exc.filename}: {exc.strerror}"
         print(f"gixs {args._name}: error: {msg}", file=sys.stderr)
         return 2

@@ -202,13 +202,14 @@ def corrections_from_args(args, shape):
     """dict(mask=, dark=, flat=) read from files and checked against ``shape``."""
     from gixs.io.frames import read_array, read_mask
 
-    out = {}
-    out["mask"] = read_mask(args.mask, shape) if args.mask else None
-    out["dark"] = read_array(args.dark, shape, "dark") if args.dark else None
-    out["flat"] = read_array(args.flat, shape, "flat") if args.flat else None
-    if out["flat"] is not None and (out["flat"] <= 0).all():
-        raise GixsError(f"{args.flat}: flat field has no positive pixel")
-    return out
+    from gixs.io.validate import check_corrections
+
+    mask = read_mask(args.mask, shape) if args.mask else None
+    dark = read_array(args.dark, shape, "dark") if args.dark else None
+    flat = read_array(args.flat, shape, "flat") if args.flat else None
+    names = {"mask": args.mask, "dark": args.dark, "flat": args.flat}
+    mask, dark, flat = check_corrections(mask, dark, flat, shape, names=names)
+    return {"mask": mask, "dark": dark, "flat": flat}
 
 
 def settings_from_args(args, **extra):
@@ -226,6 +227,64 @@ def output_dir(path):
         raise GixsError(f"{path}: -o must name a folder, and this is a file")
     os.makedirs(path, exist_ok=True)
     return path
+
+
+#: Arguments that name files a command reads, and files it writes.
+INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup")
+OUTPUT_ARGS = ("output", "table", "json", "plot", "csv", "report")
+
+
+def _same_file(a, b) -> bool:
+    a, b = os.path.realpath(a), os.path.realpath(b)
+    if a == b:
+        return True
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def check_outputs(outputs, inputs) -> None:
+    """Refuse (GixsError) an output that is one of the inputs or another output.
+
+    ``outputs`` and ``inputs`` map an argument name (as the user typed it, e.g. ``--json``)
+    to a path or a list of paths; ``FILE.h5::/dataset`` names the file. Paths are compared
+    resolved (symbolic links, ``..``, hard links), so ``gixs batch d/x.h5 -o ./d/x.h5``
+    cannot overwrite its input.
+    """
+    from gixs.io.frames import split_h5_path
+
+    def flat(mapping):
+        for name, value in mapping.items():
+            if value is None or isinstance(value, bool):
+                continue
+            for v in value if isinstance(value, (list, tuple)) else [value]:
+                v = os.fspath(v)
+                if v.startswith("@"):
+                    v = v[1:]
+                yield name, split_h5_path(v)[0]
+
+    ins = [(n, p) for n, p in flat(inputs) if os.path.exists(p)]
+    seen = []
+    for name, path in flat(outputs):
+        for iname, ipath in ins:
+            if _same_file(path, ipath):
+                raise GixsError(f"{path}: {name} would overwrite the input {iname} "
+                                f"{ipath}; choose another output path")
+        for oname, opath in seen:
+            if os.path.realpath(path) == os.path.realpath(opath):
+                raise GixsError(f"{path}: {name} and {oname} name the same file")
+        seen.append((name, path))
+
+
+def check_args_outputs(args) -> None:
+    """:func:`check_outputs` over the file arguments of a parsed command line (the output
+    folder of ``gixs reduce`` is checked by that command, file by file)."""
+    folder_out = getattr(args, "_name", None) == "reduce"
+    outputs = {f"--{k}" if k != "output" else "-o": getattr(args, k, None)
+               for k in OUTPUT_ARGS if not (folder_out and k == "output")}
+    inputs = {k.replace("_", "-"): getattr(args, k, None) for k in INPUT_ARGS}
+    check_outputs(outputs, inputs)
 
 
 def resolve_orientation(args, frame, geometry, gi, mask=None, option="--sample-orientation"):
@@ -247,3 +306,30 @@ def resolve_orientation(args, frame, geometry, gi, mask=None, option="--sample-o
     print(f"{option} auto: {ev['why']}", file=sys.stderr)
     return dataclasses.replace(gi, orientation=code)
 
+
+
+#: Options that must be finite numbers > 0 when given (unit in the message).
+POSITIVE_ARGS = {"wavelength_a": "A", "energy_kev": "keV", "distance_mm": "mm",
+                 "pixel_um": "um", "npt": "bins", "thickness_nm": "nm", "exposure_s": "s",
+                 "monitor": "counts", "chunk": "frames", "workers": "processes"}
+
+
+def check_number_args(args) -> None:
+    """ValueError (one line naming the option) for a non-positive or non-finite value of
+    the options in :data:`POSITIVE_ARGS`, or a reversed ``--q-range``."""
+    import math
+
+    for key, unit in POSITIVE_ARGS.items():
+        value = getattr(args, key, None)
+        for v in value if isinstance(value, (list, tuple)) else [value]:
+            if v is None:
+                continue
+            if not (math.isfinite(float(v)) and float(v) > 0):
+                raise ValueError(f"--{key.replace('_', '-')} must be a finite number > 0 "
+                                 f"({unit}), got {v!r}")
+    q_range = getattr(args, "q_range", None)
+    if q_range is not None:
+        lo, hi = map(float, q_range)
+        if not (math.isfinite(lo) and math.isfinite(hi) and 0 <= lo < hi):
+            raise ValueError(f"--q-range must be Q_LO Q_HI with 0 <= Q_LO < Q_HI (A^-1), got "
+                             f"{lo:g} {hi:g}")

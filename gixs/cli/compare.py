@@ -70,6 +70,7 @@ def _load(path, args):
         raise ValueError(f"{path}: a frame needs --poni and --incidence-deg "
                          "(or give `gixs spacing` JSON files)")
     from gixs.io.frames import read_frame, read_mask
+    from gixs.io.validate import normalization_for
     from gixs.superlattice.ordering import measure_frame
     from gixs.cli.common import geometry_from_args
 
@@ -78,7 +79,7 @@ def _load(path, args):
     mask = read_mask(args.mask, frame.data.shape) if args.mask else None
     return measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
                          lattice=args.lattice, q_range=args.q_range,
-                         normalization=frame.metadata.get("exposure_s") or 1.0,
+                         normalization=normalization_for(frame.metadata),
                          orientation=False).to_dict()
 
 

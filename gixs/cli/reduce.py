@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import glob
 import os
 
-from gixs.cli.common import (add_correction_args, add_geometry_args, corrections_from_args,
-                     geometry_from_args, normalization_from_spec, output_dir,
-                     settings_from_args)
+from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
+                             corrections_from_args, geometry_from_args,
+                             normalization_from_spec, output_dir, settings_from_args)
 from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
@@ -26,6 +27,7 @@ def add_arguments(p):
     p.add_argument("--oop-band", nargs=2, type=float, metavar=("QXY_LO", "QXY_HI"),
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
+    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
                    help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
                         "(deg), for Dioptas, GSAS-II, FullProf")
@@ -35,52 +37,69 @@ def add_arguments(p):
 
 def run(args) -> int:
     from gixs.cli.progress import stage
-    from gixs.reduce.frame import reduce_frame
-    from gixs.io.frames import read_frame
+    from gixs.errors import FormatError
+    from gixs.io.frames import atomic_set, read_frame
     from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
+    from gixs.io.validate import check_frame
+    from gixs.reduce.frame import reduce_frame
 
     from gixs.cli.common import resolve_orientation
     from gixs.reduce.orientation_check import check_orientation
 
     geometry, gi = geometry_from_args(args, allow_auto=True)
+    out = args.output
+    stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
+    if args.frame:
+        stem += f"_{args.frame:05d}"
+    base = os.path.join(out, stem)
+    names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
+    paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
+        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + \
+        [base + "_iq.xy", base + "_iq.chi", base + "_qmap.png"]
+    # sector CSVs of an earlier run belong to the set too: removed unless rewritten
+    paths += sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
+    check_outputs({"-o": paths}, {"IMAGE": args.image, "--poni": args.poni,
+                                  "--mask": args.mask, "--dark": args.dark,
+                                  "--flat": args.flat})
     stage(f"reading {args.image}")
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
     corr = corrections_from_args(args, frame.data.shape)
+    check_frame(frame, corr["mask"])
     gi = resolve_orientation(args, frame, geometry, gi, corr["mask"])
     settings = settings_from_args(args, npt_q=args.npt, sectors=tuple(map(tuple, args.sector)),
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
-    stage("reducing (the plan of a new setup is built once, then read from the plan cache)")
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    reduced.provenance["setup"] = effective_setup(args)
+    reduced = reduced.with_provenance(setup=effective_setup(args))
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
                       source=args.image)
-    out = output_dir(args.output)
-    stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]
-    if args.frame:
-        stem += f"_{args.frame:05d}"
-    base = os.path.join(out, stem)
-    stage(f"writing {base}.h5 and CSV profiles")
-    write_reduced_h5(base + ".h5", reduced)
-    names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
-    for key, prof in reduced.profiles.items():
-        write_profile_csv(base + names.get(key, f"_{key}.csv"), prof, reduced.provenance)
-    if args.xy:
-        write_xy(base + "_iq.xy", reduced.profiles["iq"], unit=args.xy,
-                 wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
-    if args.chi:
-        write_chi(base + "_iq.chi", reduced.profiles["iq"], unit=args.chi,
-                  wavelength_a=geometry.wavelength_a, title=stem)
-    if not args.no_plot:
-        from gixs.plot.common import reduction_figure, save
-
-        stage(f"drawing {base}_qmap.png")
-        fig = reduction_figure(reduced, frame.data, frame.invalid | (
-            corr["mask"] if corr["mask"] is not None else False), title=stem)
-        save(fig, base + "_qmap.png")
     iq = reduced.profiles["iq"].valid()
+    if iq.x.size == 0:
+        raise FormatError(f"{args.image}: frame {frame.index}: no q bin holds a valid pixel "
+                          "(all pixels invalid, masked or outside the detector geometry)")
+    output_dir(out)
+    stage(f"writing {base}.h5 and CSV profiles")
+    with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
+        tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
+        write_reduced_h5(tmp[stem + ".h5"], reduced)
+        for key, prof in reduced.profiles.items():
+            write_profile_csv(tmp[stem + names.get(key, f"_{key}.csv")], prof,
+                              reduced.provenance)
+        if args.xy:
+            write_xy(tmp[stem + "_iq.xy"], reduced.profiles["iq"], unit=args.xy,
+                     wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
+        if args.chi:
+            write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
+                      wavelength_a=geometry.wavelength_a, title=stem)
+        if not args.no_plot:
+            from gixs.plot.common import reduction_figure, save
+
+            stage(f"drawing {base}_qmap.png")
+            fig = reduction_figure(reduced, frame.data, frame.invalid | (
+                corr["mask"] if corr["mask"] is not None else False), title=stem)
+            save(fig, tmp[stem + "_qmap.png"])
     print(f"{args.image}: frame {frame.index}, {frame.data.shape[0]}x{frame.data.shape[1]} px, "
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")

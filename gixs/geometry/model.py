@@ -51,7 +51,6 @@ import dataclasses
 import json
 import math
 import os
-import tempfile
 import warnings
 
 import numpy as np
@@ -165,6 +164,11 @@ class DetectorGeometry:
                     sort_keys=True))
             return self
         full = tuple(int(s) for s in (det.max_shape or det.shape))
+        if self.detector == "Detector":  # the PONI states pixel size and shape: no guess
+            raise GeometryError(
+                f"{source}: image shape {shape[0]}x{shape[1]} does not match the PONI's "
+                f"detector ({full[0]}x{full[1]} pixels of {det.pixel1 * 1e6:g}x"
+                f"{det.pixel2 * 1e6:g} um); give a PONI made for this image size")
         if full[0] % shape[0] == 0 and full[1] % shape[1] == 0:
             binning = (full[0] // shape[0], full[1] // shape[1])
             try:
@@ -173,6 +177,10 @@ class DetectorGeometry:
                 raise GeometryError(f"{source}: image shape {shape} does not fit detector "
                                     f"{self.detector} of shape {full}: {exc}") from None
             if tuple(det.shape) == shape:
+                warnings.warn(f"{source}: image {shape[0]}x{shape[1]} on detector "
+                              f"{self.detector} ({full[0]}x{full[1]}) taken as {binning[0]}x"
+                              f"{binning[1]} binning: pixel size {det.pixel1 * 1e6:g}x"
+                              f"{det.pixel2 * 1e6:g} um", GixsWarning, stacklevel=2)
                 name, config = detector_fields(det)
                 return dataclasses.replace(self, detector=name, detector_config=config)
         raise GeometryError(
@@ -285,21 +293,61 @@ def load_poni(path) -> DetectorGeometry:
     try:
         ai = pyFAI.load(path)
     except Exception as exc:
-        raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({exc})") from None
-    if not ai.wavelength or not ai.dist or ai.dist <= 0:
-        raise GeometryError(f"{path}: PONI file needs a positive Distance and Wavelength")
+        text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        if len(text) > 200:  # pyFAI lists every detector it knows
+            text = text[:200] + "..."
+        raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({text})") from None
+    check_poni_values(ai, path)
     return DetectorGeometry.from_integrator(ai)
+
+
+#: Plausible ranges of PONI values (SI units, as PONI files hold them).
+PONI_RANGES = {
+    "Wavelength": (1e-12, 2e-9, "m", "0.01-20 A"),
+    "Distance": (1e-3, 50.0, "m", "1 mm - 50 m"),
+    "Poni1": (-10.0, 10.0, "m", "+-10 m"),
+    "Poni2": (-10.0, 10.0, "m", "+-10 m"),
+    "Rot1": (-math.pi, math.pi, "rad", "+-pi rad"),
+    "Rot2": (-math.pi, math.pi, "rad", "+-pi rad"),
+    "Rot3": (-math.pi, math.pi, "rad", "+-pi rad"),
+}
+
+
+def check_poni_values(ai, path="PONI") -> None:
+    """GeometryError unless a pyFAI geometry's values make physical sense.
+
+    The wavelength must lie within 0.01-20 A (given in metres: a PONI value of 1.03 is a
+    wavelength written in angstrom), the distance within 1 mm - 50 m, the PONI within
+    +-10 m and the rotations within +-pi rad (a larger value is degrees written as rad);
+    no value may be NaN.
+    """
+    values = {"Wavelength": ai.wavelength, "Distance": ai.dist, "Poni1": ai.poni1,
+              "Poni2": ai.poni2, "Rot1": ai.rot1, "Rot2": ai.rot2, "Rot3": ai.rot3}
+    for name, value in values.items():
+        lo, hi, unit, shown = PONI_RANGES[name]
+        if value is None or not np.isfinite(float(value)):
+            raise GeometryError(f"{path}: PONI {name} is {value!r}, expected a finite number "
+                                f"of {unit} ({shown})")
+        value = float(value)
+        if lo <= value <= hi:
+            continue
+        hint = ""
+        if name == "Wavelength" and 0.01 <= value <= 20:
+            hint = f"; {value:g} looks like angstrom, write {value * 1e-10:g} (m)"
+        elif name.startswith("Rot") and abs(value) <= 360:
+            hint = f"; {value:g} looks like degrees, write {math.radians(value):.6g} (rad)"
+        elif name == "Distance" and 10 <= value <= 50000:
+            hint = f"; {value:g} looks like mm, write {value / 1000:g} (m)"
+        raise GeometryError(f"{path}: PONI {name} {value:g} {unit} is outside the plausible "
+                            f"range {shown}{hint}")
 
 
 def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> None:
     """Write ``geometry`` as a pyFAI PONI file, atomically (temp file then rename)."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(suffix=".poni", dir=folder)
-    os.close(fd)
-    os.unlink(tmp)  # pyFAI appends; start from no file
-    try:
+    from gixs.io.frames import atomic_path
+
+    with atomic_path(path) as tmp:
+        os.unlink(tmp)  # pyFAI appends; start from no file
         geometry.make_integrator().write(tmp)
         if comment:
             with open(tmp, encoding="utf-8") as fh:
@@ -307,10 +355,6 @@ def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> 
             lines = "".join(f"# {c}\n" for c in comment.splitlines())
             with open(tmp, "w", encoding="utf-8") as fh:
                 fh.write(lines + body)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def detector_fields(det):

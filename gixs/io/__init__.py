@@ -5,6 +5,9 @@ import importlib
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
     'Frame': 'gixs.io.frames',
+    'FrameReader': 'gixs.io.frames',
+    'invalid_pixels': 'gixs.io.frames',
+    'atomic_set': 'gixs.io.frames',
     'split_h5_path': 'gixs.io.frames',
     'is_hdf5': 'gixs.io.frames',
     'H5Stack': 'gixs.io.frames',
@@ -31,7 +34,7 @@ _LAZY = {
     'read_frames': 'gixs.io.stack',
 }
 
-__all__ = ['Frame', 'split_h5_path', 'is_hdf5', 'H5Stack', 'count_frames', 'open_image', 'to_frame', 'header_metadata', 'iter_frames', 'read_frame', 'read_array', 'read_mask', 'atomic_path', 'write_text', 'write_entry', 'write_reduced_h5', 'profile_csv_text', 'write_profile_csv', 'read_profile_csv', 'FrameRef', 'expand_inputs', 'read_incidence_list', 'enumerate_frames', 'parse_time', 'read_frames']
+__all__ = ['Frame', 'FrameReader', 'invalid_pixels', 'atomic_set', 'split_h5_path', 'is_hdf5', 'H5Stack', 'count_frames', 'open_image', 'to_frame', 'header_metadata', 'iter_frames', 'read_frame', 'read_array', 'read_mask', 'atomic_path', 'write_text', 'write_entry', 'write_reduced_h5', 'profile_csv_text', 'write_profile_csv', 'read_profile_csv', 'FrameRef', 'expand_inputs', 'read_incidence_list', 'enumerate_frames', 'parse_time', 'read_frames']
 
 
 def __getattr__(name):

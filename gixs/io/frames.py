@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import glob
 import logging
 import os
+import re
 import tempfile
+import warnings
 
 import numpy as np
 
@@ -85,7 +88,16 @@ def _find_h5_stack(h5file, fname):
         grp = h5file["entry/data"]
         names = sorted(k for k in grp.keys() if k.startswith("data_"))
         if names:
-            return [grp[n] for n in names]
+            parts = []
+            for n in names:
+                obj = grp.get(n)
+                if obj is None:
+                    link = grp.get(n, getlink=True)
+                    target = getattr(link, "filename", "?")
+                    raise FormatError(f"{fname}: entry/data/{n} links to {target}, which is "
+                                      "missing (Eiger data files must sit beside the master)")
+                parts.append(obj)
+            return parts
     found = []
 
     def visit(name, obj):
@@ -117,10 +129,20 @@ class H5Stack:
             if dset is not None:
                 if dset not in self.h5:
                     raise FormatError(f"{self.fname}: no dataset {dset!r} in this file")
-                parts = [self.h5[dset]]
+                obj = self.h5.get(dset)
+                if obj is None:  # a dangling external link
+                    raise FormatError(f"{self.fname}: {dset!r} links to a file that is "
+                                      "missing")
+                if not isinstance(obj, h5py.Dataset):
+                    raise FormatError(f"{self.fname}: {dset!r} is a group, not an image "
+                                      "dataset (name the dataset, e.g. "
+                                      f"{self.fname}::{dset.rstrip('/')}/data/data)")
+                parts = [obj]
             else:
                 found = _find_h5_stack(self.h5, self.fname)
                 parts = found if isinstance(found, list) else [found]
+            for part in parts:
+                _check_h5_dataset(part, self.fname)
             self.parts = parts
             self.counts = [p.shape[0] if p.ndim == 3 else 1 for p in parts]
         except Exception:
@@ -141,51 +163,208 @@ class H5Stack:
         self.h5.close()
 
 
-def count_frames(path) -> int:
-    """Number of frames in an image file."""
+def _check_h5_dataset(dset, fname):
+    """FormatError unless ``dset`` is a 2-D/3-D dataset of plain numbers."""
+    name = dset.name
+    if dset.dtype.kind not in "iufb":
+        raise FormatError(f"{fname}: dataset {name!r} holds {dset.dtype} values, expected "
+                          "plain integer or float counts")
+    if dset.ndim not in (2, 3):
+        raise FormatError(f"{fname}: dataset {name!r} is {dset.ndim}-D, expected a 2D image "
+                          "or a 3D stack of images")
+
+
+def count_frames(path, *, on_error=None) -> int:
+    """Number of frames in an image file.
+
+    Parameters
+    ----------
+    path : str or path
+        Image file or ``FILE.h5::/dataset``.
+    on_error : int, optional
+        Returned instead of raising when the file cannot be read (a batch counts such a
+        file as one frame, whose read then reports the error).
+
+    Examples
+    --------
+    >>> import numpy as np, fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.edf")
+    >>> fabio.edfimage.EdfImage(data=np.zeros((4, 5), np.float32)).write(path)
+    >>> count_frames(path)
+    1
+    """
     path = os.fspath(path)
-    if is_hdf5(path):
-        stack = H5Stack(path)
+    try:
+        if is_hdf5(path):
+            stack = H5Stack(path)
+            try:
+                return len(stack)
+            finally:
+                stack.close()
+        img = open_image(path)
         try:
-            return len(stack)
+            return _nframes(img)
         finally:
-            stack.close()
-    img = open_image(path)
+            with contextlib.suppress(Exception):
+                img.close()
+    except FormatError:
+        if on_error is None:
+            raise
+        return int(on_error)
+
+
+def _nframes(img):
     return int(getattr(img, "nframes", 1) or 1)
 
 
+#: Warnings of the image decoders (PIL, fabio) that mean the data are not all there.
+_DAMAGE_WARNING = re.compile(r"truncat|corrupt|incomplete|premature|short read|not enough|"
+                             r"bogus", re.IGNORECASE)
+
+
 class _FabioErrors(logging.Handler):
-    """Collects the errors fabio logs (it logs, rather than raises, on truncated data)."""
+    """Collects the errors fabio logs (it logs, rather than raises, on truncated data) and
+    its warnings that say the data are damaged (e.g. "Bogus StripByteCounts": the TIFF
+    is then decoded wrongly)."""
 
     def __init__(self):
-        super().__init__(level=logging.ERROR)
+        super().__init__(level=logging.WARNING)
         self.messages = []
 
     def emit(self, record):
-        self.messages.append(record.getMessage())
+        msg = record.getMessage()
+        if record.levelno >= logging.ERROR or _DAMAGE_WARNING.search(msg):
+            self.messages.append(msg)
 
 
 @contextlib.contextmanager
 def _fabio_checked(path):
+    """Turn fabio's logged errors and PIL's truncation warnings into a FormatError."""
     handler = _FabioErrors()
     logger = logging.getLogger("fabio")
     logger.addHandler(handler)
     try:
-        yield
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield
     finally:
         logger.removeHandler(handler)
     if handler.messages:
         raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
+    damage = [str(w.message) for w in caught if _DAMAGE_WARNING.search(str(w.message))]
+    if damage:
+        raise FormatError(f"{path}: damaged or truncated image data ({damage[0].strip()})")
+
+
+#: Start of the binary section of a CBF file (after the MIME header).
+_CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
+
+
+def _check_cbf(path):
+    """Validate a CBF file's header before fabio decodes it (a CBF cut inside its header
+    makes fabio loop forever)."""
+    with open(path, "rb") as fh:
+        head = fh.read(65536)
+        size = os.fstat(fh.fileno()).st_size
+    if not head.lstrip().startswith(b"###CBF") and not path.lower().endswith(".cbf"):
+        return
+    start = head.find(_CBF_BINARY_START)
+    if start < 0:
+        raise FormatError(f"{path}: truncated or damaged CBF file: the header ends before "
+                          "the binary data section starts (file is {size} bytes)"
+                          .replace("{size}", str(size)))
+    match = re.search(rb"X-Binary-Size:\s*(\d+)", head[:start])
+    if match is None:
+        raise FormatError(f"{path}: damaged CBF file: no X-Binary-Size in its header")
+    need = int(match.group(1))
+    have = size - (start + len(_CBF_BINARY_START))
+    if have < need:
+        raise FormatError(f"{path}: truncated CBF file: {have} of the {need} bytes of binary "
+                          "data are present")
+
+
+_TIFF_TYPES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
+               13: 4, 16: 8, 17: 8, 18: 8}
+_TIFF_INT = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
+
+
+def _check_tiff(path):
+    """Validate a TIFF's directories before decoding: every strip or tile lies inside the
+    file (libtiff reports a cut strip on stderr only and PIL returns zeros for it)."""
+    import struct
+
+    with open(path, "rb") as fh:
+        head = fh.read(16)
+        if head[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
+            return
+        size = os.fstat(fh.fileno()).st_size
+        end = "<" if head[:2] == b"II" else ">"
+        big = head[2:4] in (b"+\x00", b"\x00+")
+        off = struct.unpack(end + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
+        seen = set()
+        for n_ifd in range(100000):
+            if off == 0:
+                return
+            if off in seen or off + 2 > size:
+                raise FormatError(f"{path}: damaged TIFF: directory {n_ifd} at byte {off} lies "
+                                  f"outside the file ({size} bytes; truncated?)")
+            seen.add(off)
+            fh.seek(off)
+            raw = fh.read(8 if big else 2)
+            n_tags = struct.unpack(end + ("Q" if big else "H"), raw)[0]
+            entry = 20 if big else 12
+            block = fh.read(n_tags * entry + (8 if big else 4))
+            if len(block) < n_tags * entry + (8 if big else 4):
+                raise FormatError(f"{path}: truncated TIFF: directory {n_ifd} is cut short")
+            tags = {}
+            for i in range(n_tags):
+                e = block[i * entry:(i + 1) * entry]
+                tag, typ = struct.unpack(end + "HH", e[:4])
+                cnt = struct.unpack(end + ("Q" if big else "I"), e[4:12] if big else e[4:8])[0]
+                if tag not in (273, 279, 324, 325) or typ not in _TIFF_INT:
+                    continue
+                width = _TIFF_TYPES[typ] * cnt
+                inline = 8 if big else 4
+                if width <= inline:
+                    data = (e[12:20] if big else e[8:12])[:width]
+                else:
+                    ptr = struct.unpack(end + ("Q" if big else "I"),
+                                        e[12:20] if big else e[8:12])[0]
+                    if ptr + width > size:
+                        raise FormatError(f"{path}: truncated TIFF: the strip table of "
+                                          f"directory {n_ifd} lies beyond the end of the file")
+                    pos = fh.tell()
+                    fh.seek(ptr)
+                    data = fh.read(width)
+                    fh.seek(pos)
+                tags[tag] = struct.unpack(end + _TIFF_INT[typ] * cnt, data)
+            for o_tag, c_tag, what in ((273, 279, "strip"), (324, 325, "tile")):
+                offs, counts = tags.get(o_tag, ()), tags.get(c_tag, ())
+                for k, (o, c) in enumerate(zip(offs, counts)):
+                    if o + c > size:
+                        raise FormatError(f"{path}: truncated TIFF: {what} {k} of frame "
+                                          f"{n_ifd} needs bytes {o}-{o + c}, the file has "
+                                          f"{size}")
+            nxt = block[n_tags * entry:]
+            off = struct.unpack(end + ("Q" if big else "I"), nxt)[0]
 
 
 def open_image(path):
-    """Open an image file with fabio; FormatError naming the file when it cannot."""
+    """Open an image file with fabio; FormatError naming the file when it cannot.
+
+    Damage the decoders only log or warn about (truncated strips of a compressed TIFF,
+    a CBF cut short) is a :class:`FormatError` too, never an image of zeros.
+    """
     import fabio
 
     _check_file(path)
+    _check_cbf(path)
+    _check_tiff(path)
     try:
         with _fabio_checked(path):
-            return fabio.open(path)
+            img = fabio.open(path)
+        _check_decoded(img, path, 0)
+        return img
     except FormatError:
         raise
     except Exception as exc:
@@ -194,16 +373,56 @@ def open_image(path):
                           "fabio reads") from None
 
 
+def _check_decoded(fr, path, index):
+    """The decoded frame holds as many pixels as its header promises."""
+    if getattr(fr, "incomplete_data", False):
+        raise FormatError(f"{path}: frame {index} is incomplete (truncated file?)")
+    data = fr.data
+    if data is None:
+        raise FormatError(f"{path}: frame {index} has no image data (truncated file?)")
+    if data.dtype.kind not in "iufb":
+        raise FormatError(f"{path}: frame {index} holds {data.dtype} values, expected plain "
+                          "integer or float counts")
+    if data.ndim != 2 or 0 in data.shape:
+        raise FormatError(f"{path}: frame {index} has shape {data.shape}, expected a 2D image")
+
+
+def invalid_pixels(raw) -> np.ndarray:
+    """The one definition of an invalid detector pixel, as gixs uses it everywhere.
+
+    A pixel is invalid when its value is not finite, negative (gaps and dead pixels of
+    Pilatus/Eiger are -1/-2) or, for integer data, the dtype's maximum (the saturation
+    or dummy value of counting detectors: 2**16-1, 2**32-1, 2**31-1...). The block
+    engine's kernel (:mod:`gixs.reduce.engine.block`) applies the same rule.
+
+    Examples
+    --------
+    >>> invalid_pixels(np.array([[0, 5, 65535]], np.uint16)).tolist()
+    [[False, False, True]]
+    >>> invalid_pixels(np.array([[-1.0, np.nan, 3.0]])).tolist()
+    [[True, True, False]]
+    """
+    raw = np.asarray(raw)
+    if np.issubdtype(raw.dtype, np.integer):
+        bad = raw == np.iinfo(raw.dtype).max
+        if np.issubdtype(raw.dtype, np.signedinteger):
+            bad |= raw < 0
+        return bad
+    if raw.dtype == bool:
+        return np.zeros(raw.shape, bool)
+    return ~np.isfinite(raw) | (raw < 0)
+
+
 def to_frame(raw, source, index, metadata):
     """A :class:`Frame` from raw detector data: float32 copy, invalid pixels marked."""
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise FormatError(f"{source}: frame {index} is {raw.ndim}-D, expected a 2D image")
+    if raw.dtype.kind not in "iufb":
+        raise FormatError(f"{source}: frame {index} holds {raw.dtype} values, expected plain "
+                          "integer or float counts")
     data = raw.astype(np.float32, copy=True)
-    invalid = ~np.isfinite(data) | (data < 0)
-    if np.issubdtype(raw.dtype, np.integer) and raw.dtype.itemsize >= 4:
-        # saturated / dummy pixels of counting detectors (e.g. 2**32-1, 2**31-1)
-        invalid |= raw == np.iinfo(raw.dtype).max
+    invalid = invalid_pixels(raw) | ~np.isfinite(data)  # float64 beyond float32's range
     data[invalid] = 0.0
     return Frame(data=data, invalid=invalid, source=source, index=index, metadata=metadata)
 
@@ -215,104 +434,273 @@ def header_metadata(header, source=""):
     return parse_header(header, source=source)
 
 
+#: HDF5 dataset names (lower case) holding per-frame metadata -> gixs metadata key.
+H5_METADATA_NAMES = {
+    "count_time": "exposure_s", "exposure_time": "exposure_s", "acquisition_time": "exposure_s",
+    "monitor": "monitor", "i0": "monitor", "mon": "monitor",
+    "timestamp": "time_s", "epoch": "time_s", "time_stamp": "time_s",
+    "incidence_angle": "file_incidence_deg", "incident_angle": "file_incidence_deg",
+    "alpha_i": "file_incidence_deg", "aoi": "file_incidence_deg",
+}
+
+
+def _h5_metadata(stack):
+    """Per-frame metadata arrays of an open HDF5 stack, keyed by gixs metadata names."""
+    import h5py
+
+    n = len(stack)
+    found = {}
+
+    def visit(name, obj):
+        key = H5_METADATA_NAMES.get(name.rsplit("/", 1)[-1].lower())
+        if key is None or key in found or not isinstance(obj, h5py.Dataset):
+            return
+        if obj.ndim > 1 or obj.size not in (1, n) or obj.size > 1_000_000:
+            return
+        try:
+            vals = np.atleast_1d(obj[()])
+            if key != "time_s":
+                vals = vals.astype(float)
+                unit = str(obj.attrs.get("units", "")).lower()
+                if key == "file_incidence_deg" and unit.startswith("rad"):
+                    vals = np.degrees(vals)
+                elif key == "exposure_s" and unit in ("ms", "millisecond"):
+                    vals = vals / 1000.0
+        except (TypeError, ValueError, OSError):
+            return
+        found[key] = vals
+
+    stack.h5.visititems(visit)
+    return found
+
+
+def _pick(values, i):
+    v = values[i] if values.size > 1 else values[0]
+    return v.item() if hasattr(v, "item") else v
+
+
+class FrameReader:
+    """The one frame reader of gixs: opens each file once and reads frames with their
+    metadata (``reader.read(path, frame)``, ``reader.close()``).
+
+    :func:`read_frame`, :func:`iter_frames` and the batch (:mod:`gixs.io.stack`) all read
+    through it, so a frame has the same data, invalid pixels and metadata (exposure time,
+    monitor...) whichever command reads it.
+    """
+
+    def __init__(self):
+        self.path = None
+        self.stack = None
+        self.image = None
+        self.meta = {}
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __len__(self):
+        if self.stack is not None:
+            return len(self.stack)
+        return _nframes(self.image) if self.image is not None else 0
+
+    def open(self, path):
+        """Open ``path`` (kept open for the next reads of the same file)."""
+        path = os.fspath(path)
+        if self.path == path:
+            return
+        self.close()
+        if is_hdf5(path):
+            self.stack = H5Stack(path)
+            try:
+                self.meta = _h5_metadata(self.stack)
+            except Exception:  # noqa: BLE001 - metadata are optional
+                self.meta = {}
+        else:
+            self.image = open_image(path)
+        self.path = path
+
+    def read(self, path, frame: int = 0) -> Frame:
+        """Frame number ``frame`` of ``path`` as a :class:`Frame`."""
+        path = os.fspath(path)
+        if isinstance(frame, bool) or int(frame) != frame or frame < 0:
+            raise ValueError(f"frame must be a whole number >= 0, got {frame!r}")
+        frame = int(frame)
+        self.open(path)
+        n = len(self)
+        if frame >= n:
+            raise FormatError(f"{path}: has {n} frame(s), frame {frame} asked")
+        if self.stack is not None:
+            try:
+                raw = self.stack.get(frame)
+            except Exception as exc:  # noqa: BLE001 - damaged chunk, missing linked file
+                raise FormatError(f"{path}: cannot read frame {frame} ({type(exc).__name__}:"
+                                  f" {exc})") from None
+            meta = {k: _pick(v, frame) for k, v in self.meta.items()}
+            return to_frame(raw, path, frame, meta)
+        try:
+            with _fabio_checked(path):
+                fr = self.image if frame == 0 else self.image.getframe(frame)
+            _check_decoded(fr, path, frame)
+            data = fr.data
+        except FormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged data
+            raise FormatError(f"{path}: cannot read frame {frame} ({type(exc).__name__}: "
+                              f"{exc})") from None
+        return to_frame(data, path, frame, header_metadata(fr.header, path))
+
+    def close(self):
+        if self.image is not None:
+            with contextlib.suppress(Exception):
+                self.image.close()
+            self.image = None
+        if self.stack is not None:
+            self.stack.close()
+        self.stack, self.path, self.meta = None, None, {}
+
+
 def iter_frames(path):
     """Yield every :class:`Frame` of a (single- or multi-frame) file, one at a time."""
-    path = os.fspath(path)
-    if is_hdf5(path):
-        stack = H5Stack(path)
-        try:
-            for i in range(len(stack)):
-                yield to_frame(stack.get(i), path, i, {})
-        finally:
-            stack.close()
-        return
-    img = open_image(path)
-    n = int(getattr(img, "nframes", 1) or 1)
-    for i in range(n):
-        fr = img if i == 0 else img.getframe(i)
-        yield to_frame(fr.data, path, i, header_metadata(fr.header, path))
+    with FrameReader() as reader:
+        reader.open(path)
+        for i in range(len(reader)):
+            yield reader.read(path, i)
 
 
 def read_frame(path, frame: int = 0) -> Frame:
-    """Read frame number ``frame`` of an image file.
+    """Read frame number ``frame`` of an image file, with its metadata.
 
     Raises
     ------
     FormatError
-        File missing or unreadable, or ``frame`` beyond the last frame.
+        File missing, unreadable, damaged or truncated, or ``frame`` beyond the last frame.
+
+    Examples
+    --------
+    >>> import numpy as np, fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.edf")
+    >>> fabio.edfimage.EdfImage(data=np.full((4, 5), 7, np.int32)).write(path)
+    >>> float(read_frame(path).data.sum())
+    140.0
     """
-    path = os.fspath(path)
-    if frame < 0:
-        raise ValueError(f"frame must be >= 0, got {frame}")
-    if is_hdf5(path):
-        stack = H5Stack(path)
-        try:
-            if frame >= len(stack):
-                raise FormatError(f"{path}: has {len(stack)} frame(s), frame {frame} asked")
-            return to_frame(stack.get(frame), path, frame, {})
-        finally:
-            stack.close()
-    img = open_image(path)
-    n = int(getattr(img, "nframes", 1) or 1)
-    if frame >= n:
-        raise FormatError(f"{path}: has {n} frame(s), frame {frame} asked")
-    try:
-        with _fabio_checked(path):
-            fr = img if frame == 0 else img.getframe(frame)
-            data = fr.data
-    except FormatError:
-        raise
-    except Exception as exc:
-        raise FormatError(f"{path}: cannot read frame {frame} ({exc})") from None
-    if data is None:
-        raise FormatError(f"{path}: no image data (truncated file?)")
-    return to_frame(data, path, frame, header_metadata(fr.header, path))
+    with FrameReader() as reader:
+        return reader.read(path, frame)
 
 
 def read_array(path, shape=None, what="image"):
-    """Read a dark, flat or mask image as float32; check its shape against ``shape``."""
+    """Read a dark, flat or mask image as float32 values as stored (NaN and negative
+    values kept: :mod:`gixs.io.validate` judges them); check its shape against ``shape``."""
     path = os.fspath(path)
     _check_file(split_h5_path(path)[0], what)
-    data = read_frame(path).data if what != "mask" else _read_raw(path)
+    with FrameReader() as reader:
+        reader.open(path)
+        if reader.stack is not None:
+            try:
+                raw = np.asarray(reader.stack.get(0))
+            except Exception as exc:  # noqa: BLE001
+                raise FormatError(f"{path}: cannot read the {what} ({exc})") from None
+        else:
+            with _fabio_checked(path):
+                raw = np.asarray(reader.image.data)
+    if raw.ndim != 2:
+        raise FormatError(f"{path}: {what} is {raw.ndim}-D, expected a 2D image")
+    if raw.dtype.kind not in "iufb":
+        raise FormatError(f"{path}: {what} holds {raw.dtype} values, expected numbers")
+    data = raw if what == "mask" else raw.astype(np.float32)
     if shape is not None and tuple(data.shape) != tuple(shape):
         raise FormatError(f"{path}: {what} has shape {data.shape[0]}x{data.shape[1]}, "
                           f"expected {shape[0]}x{shape[1]} like the frame")
     return data
 
 
-def _read_raw(path):
-    if is_hdf5(path):
-        stack = H5Stack(path)
-        try:
-            return np.asarray(stack.get(0))
-        finally:
-            stack.close()
-    return np.asarray(open_image(path).data)
-
-
 def read_mask(path, shape=None) -> np.ndarray:
     """Read a mask file: nonzero = masked. Returns a bool array."""
-    return read_array(path, shape, what="mask") != 0
+    data = read_array(path, shape, what="mask")
+    bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
+    if bad is not None and bad.any():
+        raise FormatError(f"{path}: mask has {int(bad.sum())} NaN/inf pixel(s), expected "
+                          "0 (valid) or nonzero (masked)")
+    return data != 0
+
+
+def _os_error(exc, path):
+    """``exc`` re-raised as an OSError naming ``path`` (not a hidden temporary)."""
+    import errno
+
+    if isinstance(exc, OSError) and exc.errno == errno.ENOSPC:
+        return OSError(exc.errno, "no space left on the device (nothing written)", path)
+    if isinstance(exc, OSError) and exc.errno is not None:
+        return OSError(exc.errno, exc.strerror, path)
+    return OSError(errno.EIO, f"cannot write ({exc})", path)
 
 
 @contextlib.contextmanager
 def atomic_path(path):
-    """Yield a temporary path beside ``path``; rename it onto ``path`` on success only."""
+    """Yield a temporary path beside ``path``; rename it onto ``path`` on success only.
+
+    The one atomic writer of gixs: the temporary (``.NAME.XXXX.part``) is removed on any
+    failure, and an OS error (read-only folder, full disk) names ``path``.
+    """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path)) or "."
-    os.makedirs(folder, exist_ok=True)
     base = os.path.basename(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    try:
+        os.makedirs(folder, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise _os_error(exc, path) from None
     os.close(fd)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)
     try:
-        yield tmp
-        os.replace(tmp, path)
+        try:
+            yield tmp
+            os.replace(tmp, path)
+        except OSError as exc:
+            raise _os_error(exc, path) from None
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+@contextlib.contextmanager
+def atomic_set(paths):
+    """Write several files as one set: complete or absent.
+
+    Yields one temporary path per entry of ``paths`` (same file names, inside a hidden
+    ``.NAME.XXXX.part`` folder beside the first); on success each is renamed onto its
+    final path, and the old files of the set that were not rewritten are removed, so an
+    old CSV never sits beside a new HDF5 file. On failure nothing of the set is left.
+    Stale temporary folders of an earlier killed write of the same set are removed.
+    """
+    import shutil
+
+    paths = [os.path.abspath(os.fspath(p)) for p in paths]
+    folder = os.path.dirname(paths[0])
+    base = os.path.basename(paths[0])
+    try:
+        os.makedirs(folder, exist_ok=True)
+        for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.part")):
+            shutil.rmtree(stale, ignore_errors=True) if os.path.isdir(stale) else os.unlink(stale)
+        tmpdir = tempfile.mkdtemp(prefix=f".{base}.", suffix=".part", dir=folder)
+    except OSError as exc:
+        raise _os_error(exc, paths[0]) from None
+    tmps = [os.path.join(tmpdir, os.path.basename(p)) for p in paths]
+    try:
+        try:
+            yield tmps
+            for tmp, path in zip(tmps, paths):
+                if os.path.exists(tmp):
+                    os.replace(tmp, path)
+                elif os.path.exists(path):
+                    os.unlink(path)  # an old member of the set this write did not make
+        except OSError as exc:
+            raise _os_error(exc, paths[0]) from None
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
 
 
 def write_text(path, text: str) -> None:

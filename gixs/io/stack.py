@@ -11,7 +11,6 @@ worker are in memory.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import datetime
 import glob
@@ -20,19 +19,9 @@ import os
 import queue
 import threading
 
-import numpy as np
 
 from gixs.io import frames as gio
-from gixs.errors import FormatError
 
-#: HDF5 dataset names (lower case) holding per-frame metadata -> gixs metadata key.
-H5_METADATA_NAMES = {
-    "count_time": "exposure_s", "exposure_time": "exposure_s", "acquisition_time": "exposure_s",
-    "monitor": "monitor", "i0": "monitor", "mon": "monitor",
-    "timestamp": "time_s", "epoch": "time_s", "time_stamp": "time_s",
-    "incidence_angle": "file_incidence_deg", "incident_angle": "file_incidence_deg",
-    "alpha_i": "file_incidence_deg", "aoi": "file_incidence_deg",
-}
 #: Read one frame ahead in a background thread (:func:`read_frames`); off for comparisons.
 PREFETCH = True
 
@@ -59,8 +48,12 @@ class FrameRef:
     incidence_deg: float | None = None
 
 
-def expand_inputs(inputs) -> list:
+def expand_inputs(inputs, *, exclude=()) -> list:
     """Files of a batch, in order: globs expanded (sorted), ``@LIST.txt`` read.
+
+    Files in ``exclude`` (the batch's own outputs, compared resolved) are left out of
+    glob matches, so ``dir/*.h5 -o dir/out.h5`` never reads its earlier output; naming one
+    of them directly is an error.
 
     Raises
     ------
@@ -69,6 +62,7 @@ def expand_inputs(inputs) -> list:
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
+    skip = {os.path.realpath(os.fspath(p)) for p in exclude}
     out = []
     for item in inputs:
         item = os.fspath(item)
@@ -77,31 +71,22 @@ def expand_inputs(inputs) -> list:
                 lines = [ln.strip() for ln in fh if ln.strip() and not ln.startswith("#")]
             base = os.path.dirname(item[1:])
             out += expand_inputs([ln if os.path.isabs(ln) else os.path.join(base, ln)
-                                  for ln in lines])
+                                  for ln in lines], exclude=exclude)
             continue
         fname, dset = gio.split_h5_path(item)
         if os.path.exists(fname):
+            if os.path.realpath(fname) in skip:
+                raise ValueError(f"{item}: this input is also an output of the batch; "
+                                 "choose another -o / --table")
             out.append(item)
             continue
-        matches = sorted(glob.glob(fname))
+        matches = [m for m in sorted(glob.glob(fname)) if os.path.realpath(m) not in skip]
         if not matches:
             raise ValueError(f"{item}: no such file, and no file matches this pattern")
         out += [m if dset is None else f"{m}::{dset}" for m in matches]
     if not out:
         raise ValueError("no input file given")
     return out
-
-
-def count_frames(source) -> int:
-    """Frames in ``source``; 1 for a file that cannot be read (its read reports the error)."""
-    try:
-        if gio.is_hdf5(source):
-            return gio.count_frames(source)
-        import fabio
-
-        return int(getattr(fabio.openheader(source), "nframes", 1) or 1)
-    except Exception:  # noqa: BLE001 - reported per frame by the worker
-        return 1
 
 
 def read_incidence_list(path) -> list:
@@ -166,98 +151,18 @@ def parse_time(value):
     return dt.timestamp()
 
 
-def _h5_metadata(stack):
-    """Per-frame metadata arrays of an open HDF5 stack, keyed by gixs metadata names."""
-    import h5py
-
-    n = len(stack)
-    found = {}
-
-    def visit(name, obj):
-        key = H5_METADATA_NAMES.get(name.rsplit("/", 1)[-1].lower())
-        if key is None or key in found or not isinstance(obj, h5py.Dataset):
-            return
-        if obj.ndim > 1 or obj.size not in (1, n) or obj.size > 1_000_000:
-            return
-        try:
-            vals = np.atleast_1d(obj[()])
-            if key != "time_s":
-                vals = vals.astype(float)
-                unit = str(obj.attrs.get("units", "")).lower()
-                if key == "file_incidence_deg" and unit.startswith("rad"):
-                    vals = np.degrees(vals)
-                elif key == "exposure_s" and unit in ("ms", "millisecond"):
-                    vals = vals / 1000.0
-        except (TypeError, ValueError, OSError):
-            return
-        found[key] = vals
-
-    stack.h5.visititems(visit)
-    return found
-
-
-def _pick(values, i):
-    v = values[i] if values.size > 1 else values[0]
-    return v.item() if hasattr(v, "item") else v
-
-
 class _Sources:
-    """Opens each input once per chunk and reads frames (with metadata) from it."""
+    """Reads the frames of :class:`FrameRef` s through the one frame reader
+    (:class:`gixs.io.frames.FrameReader`), opening each input once per chunk."""
 
     def __init__(self):
-        self.path = None
-        self.stack = None
-        self.image = None
-        self.meta = {}
+        self.reader = gio.FrameReader()
 
     def read(self, ref):
-        if not gio.is_hdf5(ref.source):
-            return self._read_fabio(ref)
-        if self.path != ref.source:
-            self.close()
-            self.stack = gio.H5Stack(ref.source)  # one open per file and chunk
-            self.path = ref.source
-            try:
-                self.meta = _h5_metadata(self.stack)
-            except Exception:  # noqa: BLE001 - metadata are optional
-                self.meta = {}
-        n = len(self.stack)
-        if ref.frame >= n:
-            raise FormatError(f"{ref.source}: has {n} frame(s), frame {ref.frame} asked")
-        try:
-            raw = self.stack.get(ref.frame)
-        except Exception as exc:  # noqa: BLE001 - truncated or corrupt data
-            raise FormatError(f"{ref.source}: cannot read frame {ref.frame} ({exc})") from None
-        meta = {k: _pick(v, ref.frame) for k, v in self.meta.items()}
-        return gio.to_frame(raw, ref.source, ref.frame, meta)
-
-    def _read_fabio(self, ref):
-        if self.path != ref.source:
-            self.close()
-            self.image = gio.open_image(ref.source)  # one open per file and chunk
-            self.path = ref.source
-        img = self.image
-        n = int(getattr(img, "nframes", 1) or 1)
-        if ref.frame >= n:
-            raise FormatError(f"{ref.source}: has {n} frame(s), frame {ref.frame} asked")
-        try:
-            fr = img if ref.frame == 0 else img.getframe(ref.frame)
-            data = fr.data
-        except Exception as exc:  # noqa: BLE001 - corrupt data
-            raise FormatError(f"{ref.source}: cannot read frame {ref.frame} ({exc})") from None
-        if data is None or getattr(fr, "incomplete_data", False):
-            raise FormatError(f"{ref.source}: frame {ref.frame} is incomplete (truncated "
-                              "file?)")
-        return gio.to_frame(data, ref.source, ref.frame, gio.header_metadata(fr.header))
+        return self.reader.read(ref.source, ref.frame)
 
     def close(self):
-        if self.image is not None:
-            with contextlib.suppress(Exception):
-                self.image.close()
-            self.image = None
-        if self.stack is not None:
-            self.stack.close()
-        self.stack, self.path, self.meta = None, None, {}
+        self.reader.close()
 
 
 def read_frames(refs, prefetch: bool | None = None):

@@ -499,10 +499,9 @@ def reduce_frames(frames, geometry: DetectorGeometry, gi: GIGeometry, settings=N
             return
         data0 = chunk[0][0]
         if plan is None:
-            for name, arr in (("mask", mask), ("dark", dark), ("flat", flat)):
-                if arr is not None and np.shape(arr) != data0.shape:
-                    raise ValueError(f"{name} has shape {np.shape(arr)}, expected "
-                                     f"{data0.shape} like the frame")
+            from gixs.io.validate import check_corrections
+
+            mask, dark, flat = check_corrections(mask, dark, flat, data0.shape)
             plan = get_plan(geometry, gi, data0.shape, settings, mask)
         for i, (data, _, _, _) in enumerate(chunk):
             if data.shape != plan.shape:
@@ -598,8 +597,9 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
     >>> sorted(r.profiles), sorted(r.maps)
     (['iq', 'ip', 'oop'], ['qchi', 'qmap'])
     """
-    if not (np.isfinite(normalization) and normalization > 0):
-        raise ValueError(f"normalization must be a positive number, got {normalization!r}")
+    from gixs.io.validate import check_normalization
+
+    normalization = check_normalization(normalization, name="normalization")
     fr = _as_frame(frame)
     return next(reduce_frames([frame], geometry, gi, settings, mask=mask, dark=dark,
                               flat=flat, normalization=normalization,

@@ -3,6 +3,10 @@
 The pyFAI exporters (:mod:`gixs.reduce.engine.pyfai_check`) build kernels from pyFAI's own
 matrices; they exist to check the engine against pyFAI (equality tests, benchmarks)."""
 
+from gixs.reduce.engine.cache import ensure_numba_cache  # noqa: E402
+
+ensure_numba_cache()  # before any kernel compiles
+
 import importlib
 
 #: Public name -> module that defines it (imported on first use).

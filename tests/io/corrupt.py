@@ -1,0 +1,66 @@
+"""Builders of valid and damaged detector files for the fault tests (all in tmp_path)."""
+
+import contextlib
+import signal
+import struct
+import zlib
+
+import numpy as np
+
+
+def tiff_ifd_first(path, a, compression="deflate", rows_per_strip=16):
+    """A little-endian uint16 TIFF with its directory right after the header and the
+    (deflate-compressed or raw) strips after it, as many detector TIFFs are laid out: a
+    cut anywhere in the data leaves a readable directory pointing past the end."""
+    a = np.ascontiguousarray(a, "<u2")
+    h, w = a.shape
+    strips = [a[i:i + rows_per_strip].tobytes() for i in range(0, h, rows_per_strip)]
+    code = 1
+    if compression == "deflate":
+        strips, code = [zlib.compress(s) for s in strips], 8
+    n_tags = 10
+    off_arr = 8 + 2 + 12 * n_tags + 4
+    cnt_arr = off_arr + 4 * len(strips)
+    pos = cnt_arr + 4 * len(strips)
+    offs = []
+    for s in strips:
+        offs.append(pos)
+        pos += len(s)
+    tags = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 16), (259, 3, 1, code),
+            (262, 3, 1, 1), (273, 4, len(strips), off_arr), (277, 3, 1, 1),
+            (278, 4, 1, rows_per_strip), (279, 4, len(strips), cnt_arr), (339, 3, 1, 1)]
+    out = b"II*\x00" + struct.pack("<I", 8) + struct.pack("<H", n_tags)
+    for tag, typ, cnt, val in tags:
+        out += (struct.pack("<HHII", tag, typ, cnt, val) if typ == 4
+                else struct.pack("<HHIHH", tag, typ, cnt, val, 0))
+    out += struct.pack("<I", 0)
+    out += struct.pack(f"<{len(strips)}I", *offs) + struct.pack(f"<{len(strips)}I",
+                                                                 *map(len, strips))
+    out += b"".join(strips)
+    with open(path, "wb") as fh:
+        fh.write(out)
+    return len(out)
+
+
+def cut(src, dst, n_bytes):
+    """Copy the first ``n_bytes`` of ``src`` to ``dst``."""
+    with open(src, "rb") as fh:
+        data = fh.read()
+    with open(dst, "wb") as fh:
+        fh.write(data[:n_bytes])
+    return dst
+
+
+@contextlib.contextmanager
+def bounded(seconds=20):
+    """Fail (instead of hanging the suite) when a read takes longer than ``seconds``."""
+    def alarm(signum, frame):
+        raise TimeoutError(f"read still running after {seconds} s")
+
+    old = signal.signal(signal.SIGALRM, alarm)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, old)
