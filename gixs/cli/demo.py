@@ -78,7 +78,9 @@ def run(args) -> int:
     q_peak = float(np.abs(ip.x[sel][np.nanargmax(ip.intensity[sel])]))
     summary["gisaxs"] = {"planted_d_nm": d_true, "in_plane_max_q_A^-1": round(q_peak, 5),
                          "d_from_max_nm": round(2 * math.pi / q_peak / 10, 3)}
-    res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False)
+    # the planted film is 2D (Bragg rods): measured on q_xy, as a user who knows the film
+    # would ask; profile="auto" does not yet tell this frame's rods from rings (issue 10)
+    res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False, profile="ip")
     summary["gisaxs"]["metrics"] = {k: v for k, v in res.to_dict().items()
                                     if k in ("q_star", "q_star_err", "d_spacing",
                                              "nn_distance", "lattice_model", "units")}

@@ -27,7 +27,6 @@ def add_arguments(p):
     p.add_argument("--oop-band", nargs=2, type=float, metavar=("QXY_LO", "QXY_HI"),
                    help="q_xy band of the out-of-plane cut (A^-1)")
     p.add_argument("-o", "--output", required=True, metavar="OUTDIR", help="output folder")
-    p.add_argument("--no-plot", action="store_true", help="skip the PNG")
     p.add_argument("--xy", choices=("q", "2th"), metavar="UNIT",
                    help="also write the azimuthal I(q) as STEM_iq.xy in q (1/A) or 2th "
                         "(deg), for Dioptas, GSAS-II, FullProf")
