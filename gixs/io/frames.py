@@ -242,6 +242,11 @@ def _fabio_checked(path):
     """Turn fabio's logged errors and PIL's truncation warnings into a FormatError."""
     handler = _FabioErrors()
     logger = logging.getLogger("fabio")
+    # fabio's damage warnings must reach the handler whatever level a caller set (the CLI
+    # quiets fabio to ERROR); while reading they go to the handler only, not to stderr
+    level, propagate = logger.level, logger.propagate
+    logger.setLevel(logging.WARNING)
+    logger.propagate = False
     logger.addHandler(handler)
     try:
         with warnings.catch_warnings(record=True) as caught:
@@ -249,6 +254,8 @@ def _fabio_checked(path):
             yield
     finally:
         logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
     if handler.messages:
         raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
     damage = [str(w.message) for w in caught if _DAMAGE_WARNING.search(str(w.message))]

@@ -595,7 +595,7 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
     >>> s = ReduceSettings(npt_q=50, npt_map=(20, 20), npt_chi=36)
     >>> r = reduce_frame(np.ones((64, 128)), geo, GIGeometry.from_degrees(0.2), s)
     >>> sorted(r.profiles), sorted(r.maps)
-    (['iq', 'ip', 'oop'], ['qchi', 'qmap'])
+    (['ip', 'iq', 'oop'], ['qchi', 'qmap'])
     """
     from gixs.io.validate import check_normalization
 
