@@ -42,6 +42,7 @@ def _entries(path):
                 for k in f if k.startswith("entry_")}
 
 
+@pytest.mark.slow
 def test_watch_half_written_restart_equals_batch(tmp_path):
     from fabio.edfimage import EdfImage
 

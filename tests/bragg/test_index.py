@@ -215,6 +215,7 @@ def test_bad_input():
         PhaseModel(builtin_phase("Si"), (0, 0, 0))
 
 
+@pytest.mark.slow
 def test_cli_pattern_and_image(tmp_path, geometry):
     import json
 

@@ -96,6 +96,7 @@ def test_pilatus_beam_near_edge_tilted_with_gaps_and_beamstop():
     assert abs(rep["fit2d"]["beam_centre_y_px"] - f_true["centerY"]) < 0.2
 
 
+@pytest.mark.slow
 def test_binned_rayonix_2048_no_distance_guess():
     truth = planted("Rayonix SX165", (1100.0, 950.0), 0.11, -0.01, 0.012, 1.0,
                     shape=(2048, 2048))
@@ -106,6 +107,7 @@ def test_binned_rayonix_2048_no_distance_guess():
     assert max_tth_error_deg(truth, res.geometry, img.shape) < TTH_TOL_DEG
 
 
+@pytest.mark.slow
 def test_agbh_low_angle_beam_at_edge_broad_rings():
     truth = planted("Pilatus1M", (15.0, 500.0), 0.9, 0.0, 0.01, 1.2)
     img, stop = with_gaps_and_beamstop(truth, ring_image(truth, "AgBh", fwhm_deg=0.06,
@@ -116,6 +118,7 @@ def test_agbh_low_angle_beam_at_edge_broad_rings():
     assert res.report["parameters"]["dist_m"]["stderr"] > 0
 
 
+@pytest.mark.slow
 def test_refine_wavelength_recovers_it():
     truth = planted("Pilatus1M", (520.0, 480.0), 0.12, 0.01, 0.0, 0.7)
     img, stop = with_gaps_and_beamstop(truth, ring_image(truth, "CeO2", seed=4))
@@ -150,6 +153,7 @@ def test_bad_arguments():
                       detector="Pilatus1M")
 
 
+@pytest.mark.slow
 def test_large_residual_warning_and_outputs(tmp_path, monkeypatch):
     import pyFAI
 
@@ -245,6 +249,7 @@ def test_real_cms_agbh_kw():
 
 
 # -- command line ---------------------------------------------------------------------
+@pytest.mark.slow
 def test_cli_calibrate(tmp_path, capsys):
     import fabio
     import pyFAI

@@ -49,6 +49,7 @@ def test_fwhm_q_conversion_and_constant_fallback():
         fit_caglioti([], wavelength_a=1.0)
 
 
+@pytest.mark.slow
 def test_cli_calibrate_stores_resolution(tmp_path, capsys):
     import json
 

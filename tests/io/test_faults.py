@@ -173,6 +173,7 @@ def test_hdf5_metadata_read_by_read_frame_as_by_the_batch(tmp_path):
     assert fr.metadata == read_frame(path, 1).metadata
 
 
+@pytest.mark.slow
 def test_one_valid_pixel_rule():
     u16 = np.array([[0, 100, 65535]], np.uint16)
     i32 = np.array([[-1, -2, 2**31 - 1, 5]], np.int32)

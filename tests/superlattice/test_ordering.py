@@ -43,6 +43,7 @@ def frame(d_nm, dist_m, rng=1, **kw):
     return g, img, mask
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("d_nm,dist_m", [(3.0, 0.8), (8.0, 2.0), (15.0, 4.0)])
 def test_spacing_within_1p5_percent_and_error_covers_noise(d_nm, dist_m):
     g, img, mask = frame(d_nm, dist_m)
@@ -58,6 +59,7 @@ def test_spacing_within_1p5_percent_and_error_covers_noise(d_nm, dist_m):
     assert res.lattice_model == "hex2d"
 
 
+@pytest.mark.slow
 def test_disordered_broad_peak_within_6_percent():
     d = 12.5
     g, img, mask = frame(d, 3.0, rel_width=0.3, orders=2, dot_radius_nm=0.3 * d)
@@ -87,6 +89,7 @@ def pair():
     return out
 
 
+@pytest.mark.slow
 def test_ordering_intensity_ratio(pair):
     c, t = pair["control"][0], pair["treated"][0]
     # Height above the fitted background scales exactly with peak_counts: truth 3.
@@ -200,6 +203,7 @@ def test_powder_ratios_pick_the_lattice_of_rings(model, ratios):
         {"fcc": math.sqrt(1.5), "bcc": math.sqrt(1.5), "sc": 1.0}[model] * res.d_spacing)
 
 
+@pytest.mark.slow
 def test_rod_profile_tests_in_plane_ratios_and_fcc111_is_hex10():
     p = _powder((1.0, math.sqrt(3), 2.0), axis="qxy")
     res = measure(p)

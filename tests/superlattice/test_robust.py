@@ -15,6 +15,7 @@ from gixs.superlattice.ordering import measure, measure_frame
 from tests.superlattice import films
 
 
+@pytest.mark.slow
 def test_hot_pixels_masked_counted_and_cutoff_from_metadata():
     g, gi, img, mask = films.rod_film(14, 0.4, 0.15, 3.0, detector="Eiger500k")
     clean = measure_frame(img, g, gi, mask=mask, orientation=False)

@@ -69,6 +69,7 @@ def test_rods_with_refraction_band_starts_above_yoneda():
     assert res.q_star == pytest.approx(films.rod_truth(15.0), rel=0.005)
 
 
+@pytest.mark.slow
 def test_mixed_film_and_forced_profile_warns():
     g, gi, img, mask = films.mixed_film(12, 0.2, 2.0, 8.0)
     with pytest.warns(GixsWarning, match="mixed"):

@@ -63,6 +63,7 @@ def test_spacing_json_plot_and_summary(films, capsys):
     assert not list(tmp.glob(".*.part"))  # atomic writes left no temp file
 
 
+@pytest.mark.slow
 def test_compare_table_csv_plot(films, capsys):
     tmp = films["tmp"]
     for name in ("control", "treated"):
