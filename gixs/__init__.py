@@ -3,7 +3,7 @@
 q is in 1/A everywhere in the code, angles in rad (deg at the command line and in
 files, where the name says so), film lengths in nm."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 from gixs._version import __version__  # noqa: F401 (light)
 from gixs.errors import CalibrationError, FormatError, GeometryError, GixsError, GixsWarning, IndexingError, NoPeakError  # noqa: F401 (light)
@@ -27,15 +27,4 @@ _LAZY = {
 
 __all__ = ['__version__', 'CalibrationError', 'FormatError', 'GeometryError', 'GixsError', 'GixsWarning', 'IndexingError', 'NoPeakError', 'DetectorGeometry', 'GIGeometry', 'load_poni', 'write_poni', 'ReduceSettings', 'reduce_frame', 'Frame', 'iter_frames', 'read_frame', 'read_mask', 'Map2D', 'Profile', 'ReducedFrame']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

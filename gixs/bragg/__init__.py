@@ -1,6 +1,6 @@
 """Bragg indexing: phases, reflections, GI spot positions, assignment and refinement."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -29,15 +29,4 @@ _LAZY = {
 
 __all__ = ['Site', 'Reflections', 'Phase', 'GISpots', 'surface_normal', 'predict_gi_spots', 'apparent_qz', 'builtin_phase', 'parse_phase', 'render_film', 'Spot', 'ring_profile', 'isotropic_background', 'detect_spots', 'Peak1D', 'snip_baseline', 'detect_peaks_1d', 'PhaseModel', 'IndexResult', 'assign', 'index_map']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -1,6 +1,6 @@
 """Detector calibration from calibrant frames; stored geometries of known setups."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -14,15 +14,4 @@ _LAZY = {
 
 __all__ = ['CalibrationResult', 'detector_geometry', 'calibrate', 'calibrations_dir', 'known_geometries', 'known_geometry']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

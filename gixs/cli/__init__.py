@@ -1,6 +1,6 @@
 """The ``gixs`` command: one module per subcommand (``add_arguments``, ``run``, ``HELP``)."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -10,15 +10,4 @@ _LAZY = {
 
 __all__ = ['build_parser', 'main']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

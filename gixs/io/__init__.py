@@ -1,6 +1,6 @@
 """Reading frames and stacks, writing reduced results."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -36,15 +36,4 @@ _LAZY = {
 
 __all__ = ['Frame', 'FrameReader', 'invalid_pixels', 'atomic_set', 'split_h5_path', 'is_hdf5', 'H5Stack', 'count_frames', 'open_image', 'to_frame', 'header_metadata', 'iter_frames', 'read_frame', 'read_array', 'read_mask', 'atomic_path', 'write_text', 'write_entry', 'write_reduced_h5', 'profile_csv_text', 'write_profile_csv', 'read_profile_csv', 'FrameRef', 'expand_inputs', 'read_incidence_list', 'enumerate_frames', 'parse_time', 'read_frames']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -1,6 +1,6 @@
 """Matplotlib figures; nothing in the library imports this package."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -21,15 +21,4 @@ _LAZY = {
 
 __all__ = ['detector_image', 'qmap', 'profiles', 'reduction_figure', 'qmap_figure', 'save', 'plot_calibration', 'overlay', 'index_figure', 'pattern_figure', 'draw_result', 'result_figure', 'compare_figure']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

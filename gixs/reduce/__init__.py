@@ -1,6 +1,6 @@
 """Frame reduction: settings, pixel-to-bin plans, corrections, profiles and maps."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -13,15 +13,4 @@ _LAZY = {
 
 __all__ = ['ReduceSettings', 'Plan', 'get_plan', 'reduce_frame', 'provenance']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -1,6 +1,6 @@
 """Superlattice metrics: spacing, coherence, ordering intensity, orientation, film comparison."""
 
-import importlib
+from gixs._lazy import lazy_names
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -17,15 +17,4 @@ _LAZY = {
 
 __all__ = ['OrderingResult', 'fold_profile', 'match_lattice', 'measure', 'measure_frame', 'chi_profile', 'orientation_metrics', 'compare', 'format_table']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)

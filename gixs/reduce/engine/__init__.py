@@ -3,11 +3,12 @@
 The pyFAI exporters (:mod:`gixs.reduce.engine.pyfai_check`) build kernels from pyFAI's own
 matrices; they exist to check the engine against pyFAI (equality tests, benchmarks)."""
 
+from gixs._lazy import lazy_names
+
 from gixs.reduce.engine.cache import ensure_numba_cache  # noqa: E402
 
 ensure_numba_cache()  # before any kernel compiles
 
-import importlib
 
 #: Public name -> module that defines it (imported on first use).
 _LAZY = {
@@ -17,15 +18,4 @@ _LAZY = {
 
 __all__ = ['StackKernel', 'reduce_stack_sums']
 
-
-def __getattr__(name):
-    module = _LAZY.get(name)
-    if module is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__():
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = lazy_names(__name__, _LAZY)
