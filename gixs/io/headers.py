@@ -65,7 +65,7 @@ def _numbers(value):
     return [float(x) for x in re.findall(_NUM, str(value))]
 
 
-def _posix(text):
+def posix_time(text):
     """POSIX seconds from a date string (ISO 8601, Pilatus, TIFF); naive = UTC; None if not."""
     if isinstance(text, bytes):
         text = text.decode(errors="replace")
@@ -171,7 +171,7 @@ def _parse_pilatus(keys, out, fields):
             fields["pixel_size_m"] = keys["pixel_size"][0]
     for low in ("date", "datetime"):
         if low in keys and "time_s" not in out:
-            t = _posix(keys[low][1])
+            t = posix_time(keys[low][1])
             if t is not None:
                 out["time_s"], out["timestamp"] = t, str(keys[low][1]).strip()
                 fields["time_s"] = keys[low][0]
@@ -241,7 +241,7 @@ def _parse_edf(keys, out, fields):
                 break
     for low in ("date", "time", "datetime"):
         if low in keys and "time_s" not in out:
-            t = _posix(keys[low][1])
+            t = posix_time(keys[low][1])
             if t is not None:
                 out["time_s"], out["timestamp"] = t, str(keys[low][1]).strip()
                 fields["time_s"] = keys[low][0]
@@ -298,7 +298,7 @@ def _parse_h5(header, out, fields):
     for name in ("data_collection_date", "start_time", "timestamp"):
         if name in by_name:
             key, value = by_name[name]
-            t = _first_number(value) if isinstance(value, (int, float)) else _posix(value)
+            t = _first_number(value) if isinstance(value, (int, float)) else posix_time(value)
             if t is not None:
                 out["time_s"], out["timestamp"] = t, str(value)
                 fields["time_s"] = key
@@ -374,7 +374,7 @@ def parse_header(header, *, source):
         if "time_s" not in out:  # TIFF DateTime tag when fabio gives it
             for key in ("DateTime", "date"):
                 if key in header:
-                    t = _posix(header[key])
+                    t = posix_time(header[key])
                     if t is not None:
                         out["time_s"], out["timestamp"] = t, str(header[key])
                         fields["time_s"] = key

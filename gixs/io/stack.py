@@ -12,7 +12,6 @@ worker are in memory.
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import glob
 import math
 import os
@@ -21,6 +20,7 @@ import threading
 
 
 from gixs.io import frames as gio
+from gixs.io.headers import posix_time
 
 #: Read one frame ahead in a background thread (:func:`read_frames`); off for comparisons.
 PREFETCH = True
@@ -133,22 +133,7 @@ def parse_time(value):
         return t if math.isfinite(t) else None
     except (TypeError, ValueError):
         pass
-    text = str(value).strip()
-    try:
-        dt = datetime.datetime.fromisoformat(text)
-    except ValueError:
-        dt = None
-        for fmt in ("%a %b %d %H:%M:%S %Y", "%Y/%m/%d %H:%M:%S", "%d-%b-%Y %H:%M:%S"):
-            try:
-                dt = datetime.datetime.strptime(text, fmt)
-                break
-            except ValueError:
-                continue
-    if dt is None:
-        return None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=datetime.timezone.utc)
-    return dt.timestamp()
+    return posix_time(value)
 
 
 class _Sources:
