@@ -20,6 +20,29 @@ def _plan_cache_dir(tmp_path_factory):
 
 
 @pytest.fixture
+def engine_calls(monkeypatch):
+    """Counts of calls into the compiled kernel (``kernel``) and the scipy reference
+    (``reference``), so a test can show which reduction path really ran."""
+    from gixs.reduce.engine.block import StackKernel
+    from gixs.reduce.frame import Plan
+
+    calls = {"kernel": 0, "reference": 0}
+    real_block, real_sums = StackKernel.sums_block, Plan.sums
+
+    def spy_block(self, *a, **k):
+        calls["kernel"] += 1
+        return real_block(self, *a, **k)
+
+    def spy_sums(self, *a, **k):
+        calls["reference"] += 1
+        return real_sums(self, *a, **k)
+
+    monkeypatch.setattr(StackKernel, "sums_block", spy_block)
+    monkeypatch.setattr(Plan, "sums", spy_sums)
+    return calls
+
+
+@pytest.fixture
 def rng():
     return np.random.default_rng(12345)
 

@@ -274,25 +274,10 @@ def test_progress_bar_api_table_and_pandas(tmp_path, capsys):
         assert list(res.to_pandas()["frame"]) == [0, 1, 2]
 
 
-def test_engine_and_reference_paths_agree(tmp_path, monkeypatch):
+def test_engine_and_reference_paths_agree(tmp_path, engine_calls):
     """--engine gixs runs the compiled kernel, --engine reference scipy's products (both
     checked to be called), and they agree; an unknown engine is refused."""
-    from gixs.reduce.engine.block import StackKernel
-    from gixs.reduce.frame import Plan
-
-    calls = {"kernel": 0, "reference": 0}
-    real_block, real_sums = StackKernel.sums_block, Plan.sums
-
-    def spy_block(self, *a, **k):
-        calls["kernel"] += 1
-        return real_block(self, *a, **k)
-
-    def spy_sums(self, *a, **k):
-        calls["reference"] += 1
-        return real_sums(self, *a, **k)
-
-    monkeypatch.setattr(StackKernel, "sums_block", spy_block)
-    monkeypatch.setattr(Plan, "sums", spy_sums)
+    calls = engine_calls
     geo = _geometry()
     _stack_h5(tmp_path / "s.h5", geo, 4)
     gi = GIGeometry.from_degrees(INCIDENCE)

@@ -157,14 +157,12 @@ def test_bad_arguments(pilatus_geometry):
 
 
 @pytest.mark.parametrize("corrections", ["none", "dark+flat"])
-def test_compiled_engine_agrees_with_reference(pilatus_geometry, rng, monkeypatch,
+def test_compiled_engine_agrees_with_reference(pilatus_geometry, rng, engine_calls,
                                                corrections):
     """engine="gixs" (Numba kernel) vs engine="reference" (scipy sparse products): two
     separate code paths, checked to run (the kernel is called, the reference is not) and
     to agree, with and without dark and flat."""
     from gixs.io.frames import Frame
-    from gixs.reduce.engine.block import StackKernel
-    from gixs.reduce.frame import Plan
 
     gi = GIGeometry.from_degrees(0.2)
     img = rng.poisson(40, size=(1043, 981)).astype(np.float32)
@@ -174,19 +172,7 @@ def test_compiled_engine_agrees_with_reference(pilatus_geometry, rng, monkeypatc
     if corrections != "none":
         corr = {"dark": rng.uniform(0, 4, img.shape), "flat": rng.uniform(0.8, 1.2, img.shape)}
     fr = Frame(img, img < 0, "mem")
-    calls = {"kernel": 0, "reference": 0}
-    real_block, real_sums = StackKernel.sums_block, Plan.sums
-
-    def spy_block(self, *a, **k):
-        calls["kernel"] += 1
-        return real_block(self, *a, **k)
-
-    def spy_sums(self, *a, **k):
-        calls["reference"] += 1
-        return real_sums(self, *a, **k)
-
-    monkeypatch.setattr(StackKernel, "sums_block", spy_block)
-    monkeypatch.setattr(Plan, "sums", spy_sums)
+    calls = engine_calls
     a = reduce_frame(fr, pilatus_geometry, gi, **corr)
     assert calls == {"kernel": 1, "reference": 0}
     b = reduce_frame(fr, pilatus_geometry, gi, engine="reference", **corr)
