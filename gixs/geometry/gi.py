@@ -66,7 +66,8 @@ def refract(angle, critical_angle):
     return np.sign(angle) * np.sqrt(np.clip(angle ** 2 - critical_angle ** 2, 0, None))
 
 
-def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None) -> PixelQ:
+def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None,
+            positions=None) -> PixelQ:
     """Scattering coordinates of every pixel centre.
 
     Parameters
@@ -78,17 +79,24 @@ def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None) -> 
     shape : tuple, optional
         Image shape; the detector's own shape when omitted.
     ai : pyFAI integrator, optional
-        An integrator already built for ``geometry`` (saves rebuilding it).
+        Take the pixel positions from this pyFAI integrator (``calc_pos_zyx``) instead of
+        :meth:`DetectorGeometry.lab_positions` (the same numbers; tests compare them).
+    positions : tuple of ndarray, optional
+        ``(z, y, x)`` pixel positions already computed by
+        :meth:`DetectorGeometry.lab_positions` (m).
 
     Returns
     -------
     PixelQ
         Arrays of the image shape, q in 1/A.
     """
-    if ai is None:
+    if positions is not None:
+        z, y, x = positions
+    elif ai is not None:
+        z, y, x = ai.calc_pos_zyx(corners=False)
+    else:
         geom = geometry.for_image_shape(shape) if shape is not None else geometry
-        ai = geom.make_integrator()
-    z, y, x = ai.calc_pos_zyx(corners=False)
+        z, y, x = geom.lab_positions()
     r = np.sqrt(x * x + y * y + z * z)
     k0 = 2 * math.pi / geometry.wavelength_a
     b, hp, n = sample_axes(gi)

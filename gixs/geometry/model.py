@@ -7,8 +7,18 @@ The detector geometry is pyFAI's PONI model, kept in pyFAI's SI units:
 point on the detector, along rows / columns), ``rot1``..``rot3`` (rad) and the
 wavelength. A PONI file written by gixs loads in pyFAI unchanged, and pyFAI's in gixs.
 
-Pixel positions come from pyFAI (``calc_pos_zyx``): in that frame ``z`` is along the
-incident beam, ``y`` grows with the row index and ``x`` with the column index.
+Pixel positions follow pyFAI's ``calc_pos_zyx``: in that frame ``z`` is along the
+incident beam, ``y`` grows with the row index and ``x`` with the column index. They are
+computed here with numpy from the PONI (:meth:`DetectorGeometry.lab_positions`): a pixel
+centre at ``(p1, p2)`` on the detector (m, pyFAI's float32 pixel centres) is rotated by
+``R = R3(rot3) R2(rot2) R1(rot1)`` (pyFAI's ``rotation_matrix``) applied to
+``(p1 - poni1, p2 - poni2, dist)``, giving ``(y, x, z)``. The solid-angle factor is
+``cos^3`` of the incidence on the (flat) detector, ``cos = dist / sqrt(dist^2 + (p1 - poni1)^2
++ (p2 - poni2)^2)``, and the polarization factor ``P = (1 + cos^2 2th - f cos(2 chi)
+sin^2 2th) / 2`` with pyFAI's ``chi = atan2(y, x)``, i.e. ``P = (1 + (z^2 - f (x^2 -
+y^2)) / r^2) / 2``. Only the detector's pixel layout of a named detector (pixel size,
+binning, mask, gaps) comes from pyFAI; a generic detector given by its pixel size needs
+no pyFAI at all (tests/geometry/test_positions.py checks every formula against pyFAI).
 
 Grazing incidence
 -----------------
@@ -155,6 +165,19 @@ class DetectorGeometry:
         other mismatch raises :class:`GeometryError` naming ``source``.
         """
         shape = tuple(int(s) for s in shape)
+        generic = self.generic_detector()
+        if generic is not None:  # no pyFAI needed
+            full = generic.get("max_shape")
+            if full is None:
+                return dataclasses.replace(self, detector_config=json.dumps(
+                    to_jsonable({**generic, "max_shape": list(shape)}), sort_keys=True))
+            if tuple(int(v) for v in full) == shape:
+                return self
+            raise GeometryError(
+                f"{source}: image shape {shape[0]}x{shape[1]} does not match the PONI's "
+                f"detector ({int(full[0])}x{int(full[1])} pixels of "
+                f"{generic['pixel1'] * 1e6:g}x{generic['pixel2'] * 1e6:g} um); give a PONI "
+                "made for this image size")
         det = self.make_detector()
         if det.shape is None or tuple(det.shape) == shape:
             if det.shape is None:
@@ -186,6 +209,105 @@ class DetectorGeometry:
         raise GeometryError(
             f"{source}: image shape {shape[0]}x{shape[1]} does not fit detector "
             f"{self.detector} ({full[0]}x{full[1]} pixels, nor an integer binning of it)")
+
+    # -- pixel positions and corrections (numpy, pyFAI's formulas) ---------------------
+    def generic_detector(self):
+        """The pixel layout of a generic flat detector (``pixel1``, ``pixel2`` in m,
+        ``max_shape``, ``orientation``) as a dict, or None when the detector needs pyFAI
+        (a named detector, a spline, binning or any other setting)."""
+        if self.detector != "Detector":
+            return None
+        config = json.loads(self.detector_config)
+        if not set(config) <= {"pixel1", "pixel2", "max_shape", "orientation"}:
+            return None
+        if config.get("pixel1") is None or config.get("pixel2") is None:
+            return None
+        if int(config.get("orientation", 3) or 3) not in (1, 2, 3, 4):
+            return None
+        return config
+
+    def pixel_coordinates(self, shape=None):
+        """Pixel centres on the detector plane (m): ``(p1, p2)``, broadcastable to the
+        image shape (``p1`` a column, ``p2`` a row for a generic detector).
+
+        pyFAI's values exactly: float32 centres ``(index + 0.5) * pixel``, counted from
+        the corner that the detector orientation (1-4) names (3, the default, is the
+        array's own order). Raises GeometryError for a non-flat detector.
+        """
+        config = self.generic_detector()
+        if config is not None:
+            shape = shape or config.get("max_shape")
+            if shape is None:
+                raise GeometryError("generic detector without a shape: give the image shape")
+            n1, n2 = (int(v) for v in shape)
+            orient = int(config.get("orientation", 3) or 3)
+            i1 = np.arange(n1, dtype=np.float32)
+            i2 = np.arange(n2, dtype=np.float32)
+            if orient in (1, 2):  # rows counted from the other end
+                i1 = i1[::-1].copy()
+            if orient in (1, 4):  # columns counted from the other end
+                i2 = i2[::-1].copy()
+            p1 = float(config["pixel1"]) * (i1 + np.float32(0.5))
+            p2 = float(config["pixel2"]) * (i2 + np.float32(0.5))
+            return p1[:, None], p2[None, :]
+        det = self.make_detector()
+        p1, p2, p3 = det.calc_cartesian_positions()
+        if p3 is not None:
+            raise GeometryError(f"detector {self.detector} is not flat: gixs handles flat "
+                                "detectors only")
+        return p1, p2
+
+    def rotation_matrix(self):
+        """pyFAI's detector rotation ``R3(rot3) R2(rot2) R1(rot1)`` (3x3), acting on
+        ``(p1, p2, p3)`` detector coordinates to give ``(y, x, z)`` lab ones."""
+        c1, s1 = math.cos(self.rot1), math.sin(self.rot1)
+        c2, s2 = math.cos(self.rot2), math.sin(self.rot2)
+        c3, s3 = math.cos(self.rot3), math.sin(self.rot3)
+        r1 = np.array([[1.0, 0.0, 0.0], [0.0, c1, s1], [0.0, -s1, c1]])
+        r2 = np.array([[c2, 0.0, -s2], [0.0, 1.0, 0.0], [s2, 0.0, c2]])
+        r3 = np.array([[c3, -s3, 0.0], [s3, c3, 0.0], [0.0, 0.0, 1.0]])
+        return r3 @ r2 @ r1
+
+    def lab_positions(self, shape=None):
+        """Pixel centres in the lab frame (m): ``(z, y, x)`` float64 arrays of the image
+        shape, as pyFAI's ``calc_pos_zyx(corners=False)`` gives them.
+
+        Examples
+        --------
+        >>> import json
+        >>> g = DetectorGeometry(0.5, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-10, "Detector",
+        ...                      json.dumps({"pixel1": 1e-3, "pixel2": 1e-3,
+        ...                                  "max_shape": [2, 3]}))
+        >>> z, y, x = g.lab_positions()
+        >>> float(z[0, 0]), round(float(y[1, 0]), 6), round(float(x[0, 2]), 6)
+        (0.5, 0.0015, 0.0025)
+        """
+        p1, p2 = self.pixel_coordinates(shape)
+        t1 = np.asarray(p1, np.float64) - self.poni1_m
+        t2 = np.asarray(p2, np.float64) - self.poni2_m
+        rot = self.rotation_matrix()
+        out = []
+        for row in (rot[2], rot[0], rot[1]):  # z, y, x
+            out.append(row[0] * t1 + row[1] * t2 + row[2] * self.dist_m)
+        full = np.broadcast_shapes(*(o.shape for o in out))
+        return tuple(np.broadcast_to(o, full).copy() if o.shape != full else o for o in out)
+
+    def solid_angle(self, shape=None):
+        """Solid angle of each pixel relative to one at the PONI: ``cos^3`` of the ray's
+        incidence on the flat detector (pyFAI's ``solidAngleArray()``, in float64)."""
+        p1, p2 = self.pixel_coordinates(shape)
+        t1 = np.asarray(p1, np.float64) - self.poni1_m
+        t2 = np.asarray(p2, np.float64) - self.poni2_m
+        d2 = self.dist_m * self.dist_m
+        return (d2 / (d2 + t1 * t1 + t2 * t2)) ** 1.5
+
+    def polarization(self, factor, positions=None, shape=None):
+        """pyFAI's polarization factor ``(1 + cos^2 2th - f cos 2chi sin^2 2th) / 2`` of each
+        pixel (``factor`` f in -1..1; 0.99 for a horizontally polarized synchrotron beam),
+        from ``positions`` ``(z, y, x)`` (:meth:`lab_positions`, computed when omitted)."""
+        z, y, x = positions if positions is not None else self.lab_positions(shape)
+        r2 = x * x + y * y + z * z
+        return 0.5 * (1.0 + (z * z - float(factor) * (x * x - y * y)) / r2)
 
     def fit2d(self) -> dict:
         """Fit2D-style parameters: direct-beam distance (mm), centre (pixels), tilt (deg)."""

@@ -1,6 +1,7 @@
-"""Corrections and reduction of one frame to profiles and maps (the pyFAI call site).
+"""Corrections and reduction of one frame to profiles and maps.
 
-pyFAI gives the pixel positions, solid angles and polarization factors; gixs bins
+Pixel positions, solid angles and polarization factors follow pyFAI's formulas
+(:meth:`gixs.geometry.model.DetectorGeometry.lab_positions`, computed with numpy); gixs bins
 pixels by their grazing-incidence coordinates (:mod:`gixs.geometry.gi`) with no pixel
 splitting, so no bin is ever filled from a neighbour: the missing wedge and detector
 gaps stay empty (NaN). Every output of a frame (azimuthal I(q), sectors, in-plane and
@@ -145,15 +146,17 @@ class Plan:
         self.gi = gi
         self.shape = tuple(int(s) for s in shape)
         self.settings = settings
-        ai = self.geometry.make_integrator()
-        self._pq = pixel_q(self.geometry, gi, ai=ai)
+        geo = self.geometry
+        pos = geo.lab_positions()
+        self._pq = pixel_q(geo, gi, positions=pos)
         norm = np.ones(self.shape)
         if settings.solid_angle:
-            norm *= ai.solidAngleArray(self.shape)
+            norm *= geo.solid_angle()
         if settings.polarization_factor is not None:
-            norm *= ai.polarization(self.shape, factor=settings.polarization_factor)
+            norm *= geo.polarization(settings.polarization_factor, positions=pos)
+        del pos
         valid = np.ones(self.shape, bool)
-        det_mask = ai.detector.mask
+        det_mask = None if geo.generic_detector() is not None else geo.make_detector().mask
         if det_mask is not None and det_mask.shape == self.shape:
             valid &= det_mask == 0
         if mask is not None:
