@@ -97,20 +97,59 @@ def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None,
     else:
         geom = geometry.for_image_shape(shape) if shape is not None else geometry
         z, y, x = geom.lab_positions()
-    r = np.sqrt(x * x + y * y + z * z)
     k0 = 2 * math.pi / geometry.wavelength_a
     b, hp, n = sample_axes(gi)
+    # the formulas of the module docstring, evaluated in place (4 Mpx frames: few
+    # temporaries); the same operations in the same order as the plain expressions
+    r = x * x
+    t = y * y
+    r += t
+    np.multiply(z, z, out=t)
+    r += t
+    np.sqrt(r, out=r)
     ux, uy, uz = x / r, y / r, z / r
-    del x, y, z, r
-    qx, qy, qzl = k0 * ux, k0 * uy, k0 * (uz - 1.0)  # q = k0 (u - b), b = +z
-    q2 = qx * qx + qy * qy + qzl * qzl
-    q = np.sqrt(q2)
-    qz = qx * n[0] + qy * n[1] + qzl * n[2]
-    qh = qx * hp[0] + qy * hp[1] + qzl * hp[2]
-    qxy = np.where(qh < 0, -1.0, 1.0) * np.sqrt(np.clip(q2 - qz * qz, 0, None))
-    sin_af = np.clip(ux * n[0] + uy * n[1] + uz * n[2], -1, 1)
-    exit_angle = np.arcsin(sin_af)
-    two_theta = np.arccos(np.clip(uz, -1, 1))
+    del r
+    exit_angle = ux * n[0]
+    np.multiply(uy, n[1], out=t)
+    exit_angle += t
+    np.multiply(uz, n[2], out=t)
+    exit_angle += t
+    np.clip(exit_angle, -1, 1, out=exit_angle)
+    np.arcsin(exit_angle, out=exit_angle)  # a_f = asin(u . n)
+    two_theta = np.clip(uz, -1, 1)
+    np.arccos(two_theta, out=two_theta)
+    qx, qy, qzl = ux, uy, uz  # q = k0 (u - b), b = +z
+    qx *= k0
+    qy *= k0
+    qzl -= 1.0
+    qzl *= k0
+    del ux, uy, uz
+    q = qx * qx
+    np.multiply(qy, qy, out=t)
+    q += t
+    np.multiply(qzl, qzl, out=t)
+    q += t  # |q|^2 for now
+    qz = qx * n[0]
+    np.multiply(qy, n[1], out=t)
+    qz += t
+    np.multiply(qzl, n[2], out=t)
+    qz += t
+    qh = qx  # q . h', only its sign is kept
+    qh *= hp[0]
+    np.multiply(qy, hp[1], out=t)
+    qh += t
+    np.multiply(qzl, hp[2], out=t)
+    qh += t
+    negative = qh < 0
+    del qx, qy, qzl, qh
+    qxy = t
+    np.multiply(qz, qz, out=qxy)
+    np.subtract(q, qxy, out=qxy)
+    np.clip(qxy, 0, None, out=qxy)
+    np.sqrt(qxy, out=qxy)
+    np.negative(qxy, out=qxy, where=negative)
+    del negative
+    np.sqrt(q, out=q)
     if gi.critical_angle:
         ai_r = float(refract(gi.incidence, gi.critical_angle))
         af_r = refract(exit_angle, gi.critical_angle)
