@@ -61,6 +61,7 @@ import dataclasses
 import json
 import math
 import os
+import types
 import warnings
 
 import numpy as np
@@ -387,6 +388,11 @@ def check_incidence(incidence, name="incidence", shown=None):
 def load_poni(path) -> DetectorGeometry:
     """Read a pyFAI PONI file, checking that every field is present.
 
+    A PONI of a generic flat detector (pixel sizes, optional shape and orientation; no
+    spline, parallax or detector name) is parsed here without importing pyFAI, to the
+    same :class:`DetectorGeometry` pyFAI's reader gives; any other goes through
+    ``pyFAI.load``.
+
     Raises
     ------
     GeometryError
@@ -400,16 +406,21 @@ def load_poni(path) -> DetectorGeometry:
             text = fh.read()
     except OSError as exc:
         raise GeometryError(f"{path}: cannot read PONI file ({exc.strerror})") from None
-    keys = set()
+    fields = {}
     for line in text.splitlines():
         line = line.strip()
         if line and not line.startswith("#") and ":" in line:
-            keys.add(line.split(":", 1)[0].strip().lower())
+            key, value = line.split(":", 1)
+            fields[key.strip().lower()] = value.strip()
+    keys = set(fields)
     missing = [k for k in _PONI_REQUIRED if k not in keys]
     if "detector" not in keys and not {"pixelsize1", "pixelsize2"} <= keys:
         missing.append("Detector (or PixelSize1/PixelSize2)")
     if missing:
         raise GeometryError(f"{path}: PONI file lacks field(s) {', '.join(missing)}")
+    geometry = _generic_poni(fields, path)
+    if geometry is not None:
+        return geometry
     import pyFAI
 
     try:
@@ -421,6 +432,46 @@ def load_poni(path) -> DetectorGeometry:
         raise GeometryError(f"{path}: pyFAI cannot read this PONI file ({text})") from None
     check_poni_values(ai, path)
     return DetectorGeometry.from_integrator(ai)
+
+
+def _generic_poni(fields, path):
+    """DetectorGeometry of a generic-detector PONI (lower-cased ``fields``), or None
+    when the file needs pyFAI's reader."""
+    version = fields.get("poni_version", "1")
+    try:
+        version = float(version)
+        if version < 2:
+            if "detector" in fields or fields.get("splinefile", "None").lower() != "none":
+                return None
+            config = {"pixel1": float(fields["pixelsize1"]),
+                      "pixel2": float(fields["pixelsize2"]), "orientation": 3}
+        elif version <= 2.1:
+            if fields.get("detector") != "Detector" or "parallax" in fields:
+                return None
+            config = json.loads(fields.get("detector_config") or "{}")
+            if not isinstance(config, dict) or not set(config) <= {
+                    "pixel1", "pixel2", "max_shape", "orientation"}:
+                return None
+            config = {"pixel1": float(config["pixel1"]), "pixel2": float(config["pixel2"]),
+                      "orientation": int(config.get("orientation", 3)),
+                      **({"max_shape": [int(v) for v in config["max_shape"]]}
+                         if config.get("max_shape") is not None else {})}
+            if config["orientation"] not in (1, 2, 3, 4):
+                return None
+        else:
+            return None
+        values = {name: float(fields[name.lower()]) for name in
+                  ("Wavelength", "Distance", "Poni1", "Poni2", "Rot1", "Rot2", "Rot3")}
+    except (KeyError, TypeError, ValueError):
+        return None  # pyFAI's reader gives the error message
+    ai = types.SimpleNamespace(wavelength=values["Wavelength"], dist=values["Distance"],
+                               poni1=values["Poni1"], poni2=values["Poni2"],
+                               rot1=values["Rot1"], rot2=values["Rot2"], rot3=values["Rot3"])
+    check_poni_values(ai, path)
+    return DetectorGeometry(dist_m=ai.dist, poni1_m=ai.poni1, poni2_m=ai.poni2, rot1=ai.rot1,
+                            rot2=ai.rot2, rot3=ai.rot3, wavelength_m=ai.wavelength,
+                            detector="Detector",
+                            detector_config=json.dumps(config, sort_keys=True))
 
 
 #: Plausible ranges of PONI values (SI units, as PONI files hold them).

@@ -93,3 +93,56 @@ def test_generic_shape_mismatch_is_refused_without_pyfai():
     assert g.for_image_shape((96, 130)) is g
     with pytest.raises(GeometryError, match="does not match the PONI's detector"):
         g.for_image_shape((48, 65))
+
+
+GENERIC_PONIS = {
+    "v1": "PixelSize1: 0.000172\nPixelSize2: 0.000172\nDistance: 0.208651380603\n"
+          "Poni1: 0.0872948482846\nPoni2: 0.0799601126306\nRot1: -0.0184422457059\n"
+          "Rot2: 0.00413760084465\nRot3: -2.77645988275e-08\nSplineFile: None\n"
+          "Wavelength: 4.066e-11\n",
+    "v2": "poni_version: 2\nDetector: Detector\nDetector_config: {\"pixel1\": 7.9e-05, "
+          "\"pixel2\": 7.9e-05, \"max_shape\": [2048, 2048]}\nDistance: 3.0\nPoni1: 0.01\n"
+          "Poni2: 0.081\nRot1: 0.0\nRot2: 0.0\nRot3: 0.0\nWavelength: 1.0332e-10\n",
+    "v2.1 orientation 1": "poni_version: 2.1\nDetector: Detector\nDetector_config: "
+          "{\"pixel1\": 7.5e-05, \"pixel2\": 7.9e-05, \"max_shape\": [1000, 1200], "
+          "\"orientation\": 1}\nDistance: 0.3\nPoni1: 0.01\nPoni2: 0.081\nRot1: 0.01\n"
+          "Rot2: -0.02\nRot3: 0.3\nWavelength: 1.0332e-10\n",
+    "v2 no shape": "poni_version: 2\nDetector: Detector\nDetector_config: {\"pixel1\": "
+          "1e-4, \"pixel2\": 5e-5}\nDistance: 0.15\nPoni1: -0.01\nPoni2: 0.02\nRot1: 0.3\n"
+          "Rot2: 0.2\nRot3: -1.0\nWavelength: 1.5e-10\n"}
+
+
+@pytest.mark.parametrize("name", sorted(GENERIC_PONIS))
+def test_generic_poni_parsed_as_pyfai_reads_it(tmp_path, name):
+    import pyFAI
+
+    from gixs.geometry.model import load_poni, write_poni
+
+    path = tmp_path / "g.poni"
+    path.write_text(GENERIC_PONIS[name])
+    truth = DetectorGeometry.from_integrator(pyFAI.load(str(path)))
+    assert load_poni(path) == truth
+    write_poni(truth, tmp_path / "w.poni")  # pyFAI's writer, our reader
+    assert load_poni(tmp_path / "w.poni") == truth
+
+
+@pytest.mark.slow
+def test_reduce_of_a_generic_poni_imports_no_pyfai(tmp_path):
+    """PONI read, plan built and a frame reduced with pyFAI never imported."""
+    import subprocess
+    import sys
+
+    (tmp_path / "g.poni").write_text(GENERIC_PONIS["v2.1 orientation 1"].replace(
+        "[1000, 1200]", "[60, 80]"))
+    code = ("import sys, numpy as np\n"
+            "from gixs.geometry.model import load_poni, GIGeometry\n"
+            "from gixs.reduce.frame import reduce_frame, ReduceSettings\n"
+            f"g = load_poni({str(tmp_path / 'g.poni')!r})\n"
+            "r = reduce_frame(np.ones((60, 80)), g, GIGeometry.from_degrees(0.2),"
+            " ReduceSettings(npt_q=50, npt_map=(20, 20), npt_chi=20), engine=\"reference\")\n"
+            "assert np.isfinite(r.profiles['iq'].intensity).any()\n"
+            "print('pyFAI' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env={**__import__("os").environ, "GIXS_CACHE_DIR": str(tmp_path)})
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "False"
