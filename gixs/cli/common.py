@@ -184,13 +184,14 @@ def load_geometry(spec):
     A path that exists is read as a PONI file; a bare name (no folder, no ``.poni``) is
     looked up among the stored geometries (:func:`gixs.calibrate.core.known_geometry`).
     """
-    from gixs.calibrate.core import known_geometries, known_geometry
     from gixs.errors import GeometryError
     from gixs.geometry.model import load_poni
 
     spec = os.fspath(spec)
     if os.path.exists(spec) or os.sep in spec or spec.endswith(".poni"):
         return load_poni(spec)
+    from gixs.calibrate.core import known_geometries, known_geometry  # scipy.signal: slow
+
     if spec in known_geometries():
         return known_geometry(spec)
     raise GeometryError(f"{spec}: neither a PONI file nor a stored geometry (stored: "
