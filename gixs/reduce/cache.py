@@ -35,7 +35,7 @@ import zipfile
 import numpy as np
 
 #: Version of the cache key and file layout; bump when the plan format changes.
-CACHE_FORMAT = 1
+CACHE_FORMAT = 2
 
 #: Default bound of the disk cache (bytes); ``GIXS_CACHE_MAX_MB`` overrides it.
 DEFAULT_MAX_BYTES = 2 * 2 ** 30
@@ -129,6 +129,7 @@ def get_plan(geometry, gi, shape, settings, mask, *, plan_cls):
         if plan is None:
             plan = plan_cls(geometry, gi, shape, settings, mask)
             if folder:
+                plan.kernel()  # the compiled kernel's arrays go into the entry too
                 try:
                     store(folder, key, plan)
                 except OSError as exc:  # a read-only or full cache costs speed, not results

@@ -192,11 +192,12 @@ class Plan:
         self.columns = np.flatnonzero(np.diff(self.col_ptr) > 0)
         self._matrix = self._compact = None
         self._kernels = {}
+        self._kernel_state = None
         self._lock = threading.Lock()
 
     def __getstate__(self):  # pickled without its lock and derived caches
         state = dict(self.__dict__)
-        for name in ("_lock", "_kernels", "_matrix", "_compact"):
+        for name in ("_lock", "_kernels", "_matrix", "_compact", "_kernel_state"):
             state.pop(name, None)
         return state
 
@@ -204,6 +205,7 @@ class Plan:
         self.__dict__.update(state)
         self._matrix = self._compact = None
         self._kernels = {}
+        self._kernel_state = None
         self._lock = threading.Lock()
 
     @classmethod
@@ -233,6 +235,9 @@ class Plan:
             bool).reshape(self.shape)
         self._pq = None
         self._setup()
+        kernel = {k[len("kernel_"):]: v for k, v in arrays.items() if k.startswith("kernel_")}
+        if "kernel" in meta and kernel:
+            self._kernel_state = (meta["kernel"], kernel)
         return self
 
     def to_arrays(self):
@@ -250,6 +255,12 @@ class Plan:
         for i, b in enumerate(self.blocks):
             for a, c in enumerate(b.centres):
                 arrays[f"centres_{i}_{a}"] = np.asarray(c, np.float64)
+        with self._lock:
+            kern = self._kernels.get((None, None))
+        state = kern.state() if kern is not None else None
+        if state is not None:  # the compiled kernel's own arrays (no dark, no flat)
+            meta["kernel"] = state[0]
+            arrays.update({f"kernel_{k}": v for k, v in state[1].items()})
         return meta, arrays
 
     @property
@@ -277,6 +288,13 @@ class Plan:
         key = (_digest(dark), _digest(flat))
         with self._lock:
             kern = self._kernels.get(key)
+        if kern is None and key == (None, None) and self._kernel_state is not None:
+            meta, arrays = self._kernel_state
+            self._kernel_state = None
+            try:  # arrays of the disk cache: checked against the plan, else rebuilt
+                kern = StackKernel.from_state(self, meta, arrays)
+            except (ValueError, KeyError, TypeError):
+                kern = None
         if kern is None:
             kern = StackKernel.from_plan(self, dark=dark, flat=flat, negative_invalid=False)
             with self._lock:

@@ -262,3 +262,49 @@ def test_cache_folder_from_environment(tmp_path, monkeypatch):
         cache.max_bytes()
     monkeypatch.delenv("GIXS_CACHE_MAX_MB")
     assert cache.max_bytes() == cache.DEFAULT_MAX_BYTES == 2 * 2 ** 30
+
+
+def test_cached_kernel_equals_fresh_one(small, folder, rng, monkeypatch):
+    """The compiled kernel of a plan from the disk cache comes from the stored arrays (no
+    pass over the matrix) and gives the same sums as a kernel built from the plan."""
+    from gixs.reduce.engine.block import StackKernel
+
+    geo, gi, shape = small
+    mask = np.zeros(shape, bool)
+    mask[20:40, 10:90] = True
+    fresh = get_plan(geo, gi, shape, SMALL, mask)
+    built = fresh.kernel()
+    cache.clear_memory()
+    loaded = get_plan(geo, gi, shape, SMALL, mask)
+    assert loaded._kernel_state is not None
+    calls = []
+    monkeypatch.setattr(StackKernel, "from_plan", classmethod(
+        lambda cls, *a, **k: calls.append(1)))
+    kern = loaded.kernel()
+    assert calls == [] and loaded._kernel_state is None
+    frames = rng.poisson(20, (3, *shape)).astype(np.float32)
+    frames[1, 5, 7] = np.nan
+    frames[2, 100:110, 100:110] = -1
+    for a, b in zip(kern.sums_block(frames), built.sums_block(frames)):
+        np.testing.assert_array_equal(a, b)
+    for name in ("norm_sum", "count_sum", "dark_sum", "dvar_sum", "pix_norm"):
+        np.testing.assert_array_equal(getattr(kern, name), getattr(built, name))
+
+
+def test_kernel_arrays_that_do_not_fit_are_refused(small, folder):
+    from gixs.reduce.engine.block import StackKernel
+
+    geo, gi, shape = small
+    plan = get_plan(geo, gi, shape, SMALL)
+    meta, arrays = plan.kernel().state()
+    bad = dict(arrays, norm_sum=arrays["norm_sum"][:-1])
+    with pytest.raises(ValueError, match="norm_sum"):
+        StackKernel.from_state(plan, meta, bad)
+    part = next(i for i, p in enumerate(meta["parts"]) if p["kind"] == "scatter")
+    bad = dict(arrays, **{f"part{part}_col_ptr": arrays[f"part{part}_col_ptr"][:-1]})
+    with pytest.raises(ValueError, match="CSC slice"):
+        StackKernel.from_state(plan, meta, bad)
+    # a plan whose stored kernel does not fit rebuilds it from the plan
+    plan._kernels.clear()
+    plan._kernel_state = (meta, bad)
+    np.testing.assert_array_equal(plan.kernel().norm_sum, arrays["norm_sum"])

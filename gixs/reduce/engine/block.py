@@ -256,6 +256,92 @@ class StackKernel:
         kern.plan = plan
         return kern
 
+    # -- disk cache ---------------------------------------------------------------------
+    _STATE_SUMS = ("norm_sum", "count_sum", "dark_sum", "dvar_sum")
+
+    def state(self):
+        """(meta, arrays): what :meth:`from_plan` computes beyond the plan's own arrays
+        (per-bin sums, each part's CSC slice, bin order and tiles), for the plan cache;
+        None when the kernel cannot be rebuilt from them (dark or flat folded in, pixels
+        dropped, weights other than 1)."""
+        plan = getattr(self, "plan", None)
+        if (plan is None or self.has_dark or self._csc is None
+                or self.indices.size != plan.indices.size
+                or not np.array_equal(self.pix_norm, np.where(plan.static_valid.ravel(),
+                                                              plan.norm, 0.0))):
+            return None
+        arrays = {name: getattr(self, name) for name in self._STATE_SUMS}
+        parts = []
+        for i, p in enumerate(self.parts):
+            parts.append({"r0": p["r0"], "r1": p["r1"], "kind": p["kind"]})
+            for name in ("col_ptr", "col_rows", "order", "tiles"):
+                if p.get(name) is not None:
+                    arrays[f"part{i}_{name}"] = p[name]
+        return {"parts": parts, "negative_invalid": self.negative_invalid}, arrays
+
+    @classmethod
+    def from_state(cls, plan, meta, arrays) -> "StackKernel":
+        """The kernel :meth:`from_plan` gives for ``plan`` (no dark, no flat), from
+        :meth:`state` output: no O(nnz) pass over the matrix. ValueError when the arrays
+        do not fit the plan."""
+        self = cls.__new__(cls)
+        n_bins, n_pix = plan.indptr.size - 1, int(np.prod(plan.shape))
+        self.shape, self.n_bins, self.n_pixels = tuple(plan.shape), n_bins, n_pix
+        self._csc = (np.asarray(plan.col_ptr, np.int64), np.asarray(plan.col_rows, np.int32))
+        self.indptr = np.asarray(plan.indptr, np.int64)
+        self.indices = np.asarray(plan.indices, np.int32)
+        self.weights = np.ones(self.indices.size, np.float32)
+        self.row_nnz = np.diff(self.indptr)
+        valid = plan.static_valid.ravel() & np.isfinite(plan.norm)
+        self.pix_norm = np.where(valid, plan.norm, 0.0)
+        self.pix_dark = np.zeros(n_pix)
+        self.pix_dvar = self.pix_dark
+        self.has_dark = self.dark_variance = False
+        self._mat64_cache = self._sq_cache = None
+        for name in cls._STATE_SUMS:
+            arr = np.asarray(arrays[name], np.float64)
+            if arr.shape != (n_bins,):
+                raise ValueError(f"kernel {name} of shape {arr.shape}, expected ({n_bins},)")
+            setattr(self, name, arr)
+        self.variance_floor = 0.0
+        self.negative_invalid = bool(meta["negative_invalid"])
+        self.centres = self.unit = None
+        self._var_is_raw = self.negative_invalid
+        self._csc_ones = None
+        self.parts = []
+        nch = 2 * max(1, numba.get_num_threads())
+        for i, pm in enumerate(meta["parts"]):
+            r0, r1, kind = int(pm["r0"]), int(pm["r1"]), pm["kind"]
+            if not 0 <= r0 < r1 <= n_bins or kind not in ("scatter", "gather"):
+                raise ValueError(f"kernel part {i} rows {r0}-{r1} ({kind}) do not fit")
+            a, b = self.indptr[r0], self.indptr[r1]
+            part = {"r0": r0, "r1": r1, "kind": kind,
+                    "indptr": self.indptr[r0:r1 + 1] - a, "indices": self.indices[a:b],
+                    "weights": self.weights[a:b], "col_ptr": None, "col_rows": None,
+                    "col_weights": None}
+            if kind == "scatter":
+                col_ptr = arrays[f"part{i}_col_ptr"]
+                col_rows = arrays[f"part{i}_col_rows"]
+                if col_ptr.shape != (n_pix + 1,) or int(col_ptr[-1]) != col_rows.size:
+                    raise ValueError(f"kernel part {i}: CSC slice does not fit the plan")
+                part.update(col_ptr=col_ptr, col_rows=col_rows,
+                            col_weights=np.ones(col_rows.size, np.float32))
+                cum = col_ptr.astype(np.int64)
+                cuts = np.searchsorted(cum, np.linspace(0, cum[-1], nch + 1)[1:-1])
+                part["chunks"] = np.unique(np.r_[0, cuts, n_pix]).astype(np.int64)
+            else:
+                order = np.asarray(arrays[f"part{i}_order"], np.int64)
+                if order.size and (order.min() < 0 or order.max() >= r1 - r0):
+                    raise ValueError(f"kernel part {i}: bin order out of range")
+                tiles = np.asarray(arrays[f"part{i}_tiles"], np.int64)
+                if tiles.size < 2 or tiles[0] != 0 or tiles[-1] != order.size:
+                    raise ValueError(f"kernel part {i}: tiles do not cover the bins")
+                part["order"] = order
+                part["tiles"] = tiles
+            self.parts.append(part)
+        self.plan = plan
+        return self
+
     @property
     def matrix_bytes(self) -> int:
         """Bytes of matrix the kernel reads per block of frames (all parts)."""
