@@ -3,20 +3,27 @@
     python benchmarks/bench_batch.py            # 2048x2048: 48 frames; memory 100 vs 1000
     python benchmarks/bench_batch.py --quick    # 2048x2048: 16 frames; memory 50 vs 500
     python benchmarks/bench_batch.py --frames 96 --mem-frames 200 2000
+    python benchmarks/bench_batch.py --issue12 200 [--runs 3]   # the issue-12 row only
 
-Sections (all on generated frames of a hexagonal superlattice, no metrics fitting):
+Sections (all on generated frames of a hexagonal superlattice):
 
-1. throughput on a 2048x2048 bitshuffle-LZ4 HDF5 stack: bare pyFAI (h5py read +
-   ``integrate1d`` CSR, one azimuthal profile per frame), gixs batch in this process,
-   with 1 and 2 local worker processes, and on a Dask LocalCluster of 2 single-threaded
-   worker processes (gixs makes three profiles per frame and writes them as NeXus). Each
-   worker builds its plan once (~5 s for 4 Mpixel); the steady rate (frames/s after every
-   worker finished its first chunk, from the per-frame time stamps in the output) is the
-   figure that scales, the wall time includes the plan builds.
+1. throughput on a 2048x2048 bitshuffle-LZ4 HDF5 stack, metrics off: bare pyFAI (h5py
+   read + ``integrate1d`` CSR, one azimuthal profile per frame), gixs batch in this
+   process, with 1 and 2 local worker processes, and on a Dask LocalCluster of 2
+   single-threaded worker processes (gixs makes three profiles per frame and writes them
+   as NeXus). The plan comes from the plan cache (``GIXS_CACHE_DIR``, a fresh folder per
+   run: the first worker builds it, ~1-3 s for 4 Mpixel, the others load it); the steady
+   rate (frames/s after every worker finished its first chunk, from the per-frame time
+   stamps in the output) is the figure that scales, the wall time includes plan builds.
 2. read overlap: the same stack in this process with and without the prefetch thread,
    beside the time to only read and to only reduce the frames.
 3. memory: peak RSS (psutil, the ``gixs batch`` process and its children) for a short and
    a ten times longer stack of 256x256 frames.
+
+``--issue12 N``: issue 12's batch row alone: ``gixs batch --workers 2`` over N frames with
+metrics on (the default: superlattice peak fits per frame) and default reduction settings,
+a new process with an empty plan cache, against a bare pyFAI loop (h5py read +
+``integrate1d`` 1000 bins, CSR) on 2 threads over the same file; medians of ``--runs``.
 
 Numba runs one thread per process here (NUMBA_NUM_THREADS=1) so that worker scaling is
 measured, not thread scaling. On a shared machine the numbers are noisy.
@@ -228,13 +235,81 @@ def memory(tmp, counts, workers):
     return out
 
 
+def bare_pyfai_threads(path, geo, n, threads=2):
+    """Frames/s of a bare pyFAI loop on ``threads`` threads (each its own integrator and
+    HDF5 handle, frames dealt round-robin), read + integrate1d 1000 bins (CSR)."""
+    import concurrent.futures
+
+    import h5py
+    import hdf5plugin  # noqa: F401
+
+    def work(k):
+        ai = geo.make_integrator()
+        with h5py.File(path, "r") as f:
+            d = f["entry/data/data"]
+            for i in range(k, n, threads):
+                ai.integrate1d(d[i], 1000, unit="q_A^-1", method=("bbox", "csr", "cython"),
+                               polarization_factor=0.99)
+        return True
+
+    t = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(threads) as ex:
+        assert all(ex.map(work, range(threads)))
+    return n / (time.perf_counter() - t)
+
+
+def issue12(n, runs):
+    """Issue 12's row: gixs batch --workers 2, metrics on, vs bare pyFAI on 2 threads."""
+    import statistics
+
+    from gixs.geometry.model import write_poni
+
+    with tempfile.TemporaryDirectory(prefix="gixs-bench-i12-") as tmp:
+        geo = geometry(2048)
+        path = os.path.join(tmp, "stack.h5")
+        t = time.perf_counter()
+        make_stack(path, geo, n, 2048)
+        print(f"stack: {n} frames 2048x2048 uint32, bitshuffle-LZ4, made in "
+              f"{time.perf_counter() - t:.0f} s; load average {os.getloadavg()[0]:.1f}")
+        poni = os.path.join(tmp, "g.poni")
+        write_poni(geo, poni)
+        exe = os.path.join(os.path.dirname(sys.executable), "gixs")
+        env = dict(os.environ)
+        env.pop("NUMBA_NUM_THREADS", None)  # the user's default
+        bare, ours = [], []
+        bare_pyfai_threads(path, geo, 4)  # warm-up: file cache, pyFAI import
+        for r in range(runs):
+            bare.append(bare_pyfai_threads(path, geo, n))
+            out = os.path.join(tmp, f"out{r}.h5")
+            env["GIXS_CACHE_DIR"] = os.path.join(tmp, f"cache{r}")
+            t = time.perf_counter()
+            subprocess.run([exe, "batch", path, "--poni", poni, "--incidence-deg", "0.3",
+                            "--workers", "2", "-o", out, "-q"], env=env, check=True,
+                           stdout=subprocess.DEVNULL)
+            ours.append(n / (time.perf_counter() - t))
+            os.unlink(out)
+            print(f"run {r + 1}: pyFAI 2 threads {bare[-1]:.2f} frames/s, gixs batch "
+                  f"--workers 2 (metrics on) {ours[-1]:.2f} frames/s", flush=True)
+    b, g = statistics.median(bare), statistics.median(ours)
+    print(f"\n{'what':62s} {'frames/s':>9s} {'vs pyFAI':>9s}")
+    print(f"{'bare pyFAI: h5py read + integrate1d, 2 threads':62s} {b:9.2f} {1:8.2f}x")
+    print(f"{'gixs batch --workers 2, metrics on (new process, empty cache)':62s} "
+          f"{g:9.2f} {g / b:8.2f}x   (goal >= 2x)")
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--frames", type=int, default=48, help="2048x2048 frames (default 48)")
     ap.add_argument("--mem-frames", type=int, nargs=2, default=(100, 1000),
                     metavar=("SHORT", "LONG"), help="frames of the memory runs")
     ap.add_argument("--quick", action="store_true", help="16 frames; memory 50 vs 500")
+    ap.add_argument("--issue12", type=int, metavar="N", default=None,
+                    help="only issue 12's row: gixs batch --workers 2 (metrics on) over N "
+                         "frames vs bare pyFAI on 2 threads")
+    ap.add_argument("--runs", type=int, default=3, help="runs of the --issue12 row")
     args = ap.parse_args(argv)
+    if args.issue12:
+        return issue12(args.issue12, args.runs)
     n = 16 if args.quick else args.frames
     mem_counts = (50, 500) if args.quick else tuple(args.mem_frames)
     print(f"machine: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} "

@@ -308,3 +308,20 @@ def test_kernel_arrays_that_do_not_fit_are_refused(small, folder):
     plan._kernels.clear()
     plan._kernel_state = (meta, bad)
     np.testing.assert_array_equal(plan.kernel().norm_sum, arrays["norm_sum"])
+
+
+def test_plans_of_one_setup_share_their_pixel_coordinates(small, folder):
+    """Plans differing only in binning share one read-only PixelQ (computed once), equal
+    to pixel_q's own."""
+    from gixs.geometry.gi import pixel_q
+    from gixs.reduce import frame
+
+    geo, gi, shape = small
+    frame._PQ_CACHE.clear()
+    a = Plan(geo, gi, shape, SMALL)
+    b = Plan(geo, gi, shape, dataclasses.replace(SMALL, npt_q=77))
+    assert a.pq is b.pq
+    assert not a.pq.q.flags.writeable
+    np.testing.assert_array_equal(a.pq.qxy, pixel_q(geo, gi, shape).qxy)
+    c = Plan(geo, GIGeometry.from_degrees(0.4), shape, SMALL)
+    assert c.pq is not a.pq
