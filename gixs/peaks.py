@@ -454,17 +454,35 @@ def _least_squares(func, jac, x, y, w_sigma, p0, lo, hi, numeric=False):
     Jacobian: the reference). Otherwise a Levenberg-Marquardt with the analytic ``jac``,
     Marquardt scaling and bounds by projection (a parameter at a bound that the step
     pushes outwards is held there for that step): the same minimum in a few
-    milliseconds. Covariance ``(J^T W J)^-1`` at the minimum from the SVD (singular
+    milliseconds. A fit that ends on a bound (where a projected step can stall) or does
+    not converge in 2000 evaluations is redone by scipy's reflective solver with the
+    analytic Jacobian. Covariance ``(J^T W J)^-1`` at the minimum from the SVD (singular
     values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops on scipy's
-    tolerances (1e-8 on chi2, step and gradient), RuntimeError after 2000 evaluations.
+    tolerances (1e-8 on chi2, step and gradient).
     """
     if numeric:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            popt, pcov = optimize.curve_fit(func, x, y, p0=p0, sigma=w_sigma,
-                                            absolute_sigma=True, bounds=(lo, hi),
-                                            method="trf", max_nfev=2000, x_scale="jac")
-        return popt, pcov, float(np.sum(((y - func(x, *popt)) / w_sigma) ** 2))
+        return _trf(func, "2-point", x, y, w_sigma, p0, lo, hi)
+    try:
+        p, pcov, chi2 = _lm(func, jac, x, y, w_sigma, p0, lo, hi)
+    except RuntimeError:
+        return _trf(func, jac, x, y, w_sigma, p0, lo, hi)
+    if np.any((p <= np.asarray(lo, float)) | (p >= np.asarray(hi, float))):
+        # ended on a bound: the projected step may be stuck there; the reflective
+        # trust-region solver (scipy) decides, with the analytic Jacobian
+        return _trf(func, jac, x, y, w_sigma, p0, lo, hi)
+    return p, pcov, chi2
+
+
+def _trf(func, jac, x, y, w_sigma, p0, lo, hi):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        popt, pcov = optimize.curve_fit(func, x, y, p0=p0, sigma=w_sigma,
+                                        absolute_sigma=True, bounds=(lo, hi),
+                                        method="trf", max_nfev=2000, x_scale="jac", jac=jac)
+    return popt, pcov, float(np.sum(((y - func(x, *popt)) / w_sigma) ** 2))
+
+
+def _lm(func, jac, x, y, w_sigma, p0, lo, hi):
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     w = 1.0 / np.asarray(w_sigma, float)
     p = np.asarray(p0, float).copy()
@@ -505,9 +523,11 @@ def _least_squares(func, jac, x, y, w_sigma, p0, lo, hi, numeric=False):
             nfev += 1
             chi2_t = float(r_t @ r_t)
             if np.isfinite(chi2_t) and chi2_t <= chi2:
-                # scipy's ftol / xtol tests (1e-8)
-                converged = (chi2 - chi2_t <= 1e-8 * chi2
-                             or np.linalg.norm(trial - p) <= 1e-8 * (1e-8 + np.linalg.norm(p)))
+                # scipy's ftol / xtol tests (1e-8), trusted only for a near Gauss-Newton
+                # step: a heavily damped step is small without being at the minimum
+                converged = lam <= 1e-2 and (
+                    chi2 - chi2_t <= 1e-8 * chi2
+                    or np.linalg.norm(trial - p) <= 1e-8 * (1e-8 + np.linalg.norm(p)))
                 p, r, chi2 = trial, r_t, chi2_t
                 lam = max(lam / 10, 1e-12)
                 break
