@@ -123,7 +123,8 @@ def judge_decoder_text(path, text: str) -> None:
     damage = [ln for ln in ours if DAMAGE.search(ln)]
     if damage:
         lib = "HDF5" if damage[0].startswith(("HDF5", "#", "major", "minor")) else "libtiff"
-        raise FormatError(f"{path}: damaged image data ({lib}: {damage[0]})")
+        words = re.sub(r"^[^\s:]+\.tiff?: ", "", damage[0])  # PIL's temporary name
+        raise FormatError(f"{path}: damaged image data ({lib}: {words})")
     if ours:
         warnings.warn(f"{path}: the image decoder said: {'; '.join(ours[:3])}", GixsWarning,
                       stacklevel=3)

@@ -630,6 +630,7 @@ def atomic_set(paths):
     paths = [os.path.abspath(os.fspath(p)) for p in paths]
     folder = os.path.dirname(paths[0])
     base = os.path.basename(paths[0])
+    created = not os.path.isdir(folder)
     try:
         os.makedirs(folder, exist_ok=True)
         for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.part")):
@@ -650,6 +651,9 @@ def atomic_set(paths):
             raise _os_error(exc, paths[0]) from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        if created and not any(os.path.exists(p) for p in paths):
+            with contextlib.suppress(OSError):  # a folder made for a set never written
+                os.rmdir(folder)
 
 
 def write_text(path, text: str) -> None:
