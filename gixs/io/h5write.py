@@ -115,10 +115,20 @@ def h5_create(path):
     try:
         with h5py.File(sink, "w") as f:
             yield f
+    except Exception:
+        sink.close()
+        if sink.error is None:
+            raise
+        # the failed write is the cause (later reads of dropped data fail as a result)
+        raise _named(sink.error, path) from None
     finally:
         sink.close()
     if sink.error is not None:
-        err = sink.error
-        if err.errno == errno.ENOSPC:
-            raise OSError(errno.ENOSPC, "no space left on the device", os.fspath(path))
-        raise OSError(err.errno, err.strerror or str(err), os.fspath(path))
+        raise _named(sink.error, path)
+
+
+def _named(err, path):
+    """``err`` as an OSError naming ``path``."""
+    if err.errno == errno.ENOSPC:
+        return OSError(errno.ENOSPC, "no space left on the device", os.fspath(path))
+    return OSError(err.errno, err.strerror or str(err), os.fspath(path))
