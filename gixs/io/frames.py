@@ -195,6 +195,13 @@ def h5_read_defect(stack, frame, exc) -> str:
     return f"{type(exc).__name__}: {exc}"
 
 
+def _open_h5(path):
+    """:class:`H5Stack` of ``path``, opened under guard (time limit, HDF5's stderr)."""
+    from gixs.io.decode import guarded_call
+
+    return guarded_call(split_h5_path(path)[0], lambda: H5Stack(path), fabio=False)
+
+
 def count_frames(path, *, on_error=None) -> int:
     """Number of frames in an image file.
 
@@ -217,7 +224,7 @@ def count_frames(path, *, on_error=None) -> int:
     path = os.fspath(path)
     try:
         if is_hdf5(path):
-            stack = H5Stack(path)
+            stack = _open_h5(path)
             try:
                 return len(stack)
             finally:
@@ -435,7 +442,7 @@ class FrameReader:
             return
         self.close()
         if is_hdf5(path):
-            self.stack = H5Stack(path)
+            self.stack = _open_h5(path)
             try:
                 self.meta = _h5_metadata(self.stack)
             except Exception:  # noqa: BLE001 - metadata are optional
