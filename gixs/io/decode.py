@@ -25,7 +25,7 @@ import tempfile
 import threading
 import warnings
 
-from gixs.errors import FormatError, GixsWarning
+from gixs.errors import FormatError, GixsWarning, ReadTimeoutError
 
 #: Default time limit of one decoder call (s); environment ``GIXS_READ_TIMEOUT_S``
 #: overrides it, 0 means no limit (the call then runs in the calling thread).
@@ -192,16 +192,12 @@ def _bounded(fn, path, timeout_s):
     th.start()
     th.join(timeout_s)
     if th.is_alive():
-        raise ReadTimeout(f"{path}: the image decoder did not finish within {timeout_s:g} s "
-                          "(hung on a damaged file?); frame skipped (set "
-                          "GIXS_READ_TIMEOUT_S to wait longer)")
+        raise ReadTimeoutError(f"{path}: the image decoder did not finish within "
+                               f"{timeout_s:g} s (hung on a damaged file?); frame skipped "
+                               "(set GIXS_READ_TIMEOUT_S to wait longer)")
     if "error" in box:
         raise box["error"]
     return box.get("value")
-
-
-class ReadTimeout(FormatError):
-    """A decoder call ran past the read time limit (:func:`read_timeout_s`)."""
 
 
 def guarded_call(path, fn, *, timeout_s: float | None = None, fabio: bool = True):
@@ -222,7 +218,7 @@ def guarded_call(path, fn, *, timeout_s: float | None = None, fabio: bool = True
     ------
     FormatError
         The decoder reported damage, raised it, or ran past the time limit
-        (:class:`ReadTimeout`).
+        (:class:`~gixs.errors.ReadTimeoutError`).
 
     Examples
     --------

@@ -465,7 +465,8 @@ class FrameReader:
             raw = self._read_h5(path, frame)
             meta = {k: _pick(v, frame) for k, v in self.meta.items()}
             return to_frame(raw, path, frame, meta)
-        from gixs.io.decode import ReadTimeout, guarded_call
+        from gixs.errors import ReadTimeoutError
+        from gixs.io.decode import guarded_call
 
         try:
             if frame == 0:
@@ -475,7 +476,7 @@ class FrameReader:
                 fr = guarded_call(path, lambda: self.image.getframe(frame))
             _check_decoded(fr, path, frame)
             data = fr.data
-        except ReadTimeout:
+        except ReadTimeoutError:
             self._abandon()
             raise
         except FormatError:
@@ -488,12 +489,13 @@ class FrameReader:
     def _read_h5(self, path, frame):
         """Frame ``frame`` of the open HDF5 stack, read under guard; a damaged chunk is a
         FormatError naming the dataset's filters."""
-        from gixs.io.decode import ReadTimeout, guarded_call
+        from gixs.errors import ReadTimeoutError
+        from gixs.io.decode import guarded_call
 
         stack = self.stack
         try:
             return guarded_call(path, lambda: stack.get(frame), fabio=False)
-        except ReadTimeout:
+        except ReadTimeoutError:
             self._abandon()
             raise
         except FormatError:

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gixs.errors import FormatError, GixsWarning
+from gixs.errors import FormatError, GixsWarning, ReadTimeoutError
 from gixs.io import decode
 from gixs.io.frames import read_frame
 
@@ -108,7 +108,7 @@ def test_decoder_lines_sorted(capfd):
 def test_fd2_restored_after_errors_and_timeouts(capfd, monkeypatch):
     monkeypatch.setenv("GIXS_READ_TIMEOUT_S", "0.2")
     release = threading.Event()
-    with pytest.raises(decode.ReadTimeout):
+    with pytest.raises(ReadTimeoutError):
         decode.guarded_call("h.edf", lambda: release.wait(30))
     release.set()
     with pytest.raises(ZeroDivisionError):
@@ -201,7 +201,7 @@ def test_hung_decoder_is_one_failed_row_of_a_batch(tmp_path, monkeypatch):
 
 def test_hung_decoder_is_one_failed_frame_of_the_batch_reader(tmp_path, monkeypatch):
     """The batch's frame stream (gixs.io.stack.read_frames, prefetch thread on): the hung
-    file yields a ReadTimeout, the others their exact frames."""
+    file yields a ReadTimeoutError, the others their exact frames."""
     from gixs.io.stack import FrameRef, read_frames
 
     img = _image().astype(np.int32)
@@ -224,7 +224,7 @@ def test_hung_decoder_is_one_failed_frame_of_the_batch_reader(tmp_path, monkeypa
             got = list(read_frames(refs, prefetch=True))
     finally:
         release.set()
-    assert isinstance(got[1][1], decode.ReadTimeout)
+    assert isinstance(got[1][1], ReadTimeoutError)
     assert str(got[1][1]).startswith(f"{tmp_path / 'hang.edf'}: the image decoder did not "
                                      "finish within 0.3 s")
     for k in (0, 2):
