@@ -243,3 +243,28 @@ def test_intact_files_read_exactly_under_guard(tmp_path):
                             p, compression="tiff_lzw"))):
         write(str(tmp_path / name))
         assert np.array_equal(read_frame(tmp_path / name).data, img), name
+
+
+@pytest.mark.slow
+def test_batch_stderr_has_only_gixs_lines(tmp_path, capfd):
+    """A batch with a damaged LZW TIFF between two good frames: its stderr holds the
+    frame's error line, no libtiff line (it leaked before, and the frame was "ok")."""
+    from gixs.cli.app import main
+
+    rng = np.random.default_rng(5)
+    good = tmp_path / "good.tif"
+    Image.fromarray(rng.poisson(50, (195, 487)).astype(np.uint16)).save(
+        good, compression="tiff_lzw")
+    bad = flip(good, tmp_path / "bad.tif", os.path.getsize(good) // 2, value=0xFF)
+    edf = tmp_path / "f.edf"
+    fabio.edfimage.EdfImage(data=rng.poisson(50, (195, 487)).astype(np.int32)).write(str(edf))
+    rc = main(["batch", str(good), str(bad), str(edf), "--poni", str(_poni(tmp_path)),
+               "--incidence-deg", "0.2", "-o", str(tmp_path / "b.h5"), "--no-plot",
+               "--no-metrics"])
+    got = capfd.readouterr()
+    lines = got.err.splitlines()
+    assert rc == 0
+    assert all(ln.startswith("gixs batch: ") for ln in lines), lines
+    assert f"gixs batch: error: {bad}: damaged image data (libtiff: Using code not yet in " \
+           "table.)" in lines
+    assert "3 frame(s), 2 ok, 1 error(s)" in got.out, got.out
