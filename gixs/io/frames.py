@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from gixs.errors import FormatError
+from gixs.errors import FormatError, ReadTimeoutError
 
 _H5_EXT = (".h5", ".hdf5", ".nxs", ".hdf", ".nx5")
 
@@ -235,10 +235,37 @@ def count_frames(path, *, on_error=None) -> int:
         finally:
             with contextlib.suppress(Exception):
                 img.close()
-    except FormatError:
+    except FormatError as exc:
+        if isinstance(exc, ReadTimeoutError):
+            _remember_timeout(path, exc)
         if on_error is None:
             raise
         return int(on_error)
+
+
+#: Files whose decoder ran past the time limit: path -> (modification time, error). The
+#: next read of an unchanged file fails at once with that error instead of waiting again.
+_TIMED_OUT = {}
+
+
+def _remember_timeout(path, exc):
+    with contextlib.suppress(OSError):
+        _TIMED_OUT[path] = (os.stat(split_h5_path(path)[0]).st_mtime_ns, exc)
+
+
+def _check_timed_out(path):
+    """Raise the earlier time-out of ``path`` if the file has not changed since."""
+    seen = _TIMED_OUT.get(path)
+    if seen is None:
+        return
+    try:
+        unchanged = os.stat(split_h5_path(path)[0]).st_mtime_ns == seen[0]
+    except OSError:
+        unchanged = False
+    if not unchanged:
+        del _TIMED_OUT[path]
+        return
+    raise ReadTimeoutError(str(seen[1]))
 
 
 def _nframes(img):
@@ -441,6 +468,7 @@ class FrameReader:
         if self.path == path:
             return
         self.close()
+        _check_timed_out(path)
         if is_hdf5(path):
             self.stack = _open_h5(path)
             try:
@@ -465,7 +493,6 @@ class FrameReader:
             raw = self._read_h5(path, frame)
             meta = {k: _pick(v, frame) for k, v in self.meta.items()}
             return to_frame(raw, path, frame, meta)
-        from gixs.errors import ReadTimeoutError
         from gixs.io.decode import guarded_call
 
         try:
@@ -489,7 +516,6 @@ class FrameReader:
     def _read_h5(self, path, frame):
         """Frame ``frame`` of the open HDF5 stack, read under guard; a damaged chunk is a
         FormatError naming the dataset's filters."""
-        from gixs.errors import ReadTimeoutError
         from gixs.io.decode import guarded_call
 
         stack = self.stack

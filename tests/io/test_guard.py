@@ -268,3 +268,34 @@ def test_batch_stderr_has_only_gixs_lines(tmp_path, capfd):
     assert f"gixs batch: error: {bad}: damaged image data (libtiff: Using code not yet in " \
            "table.)" in lines
     assert "3 frame(s), 2 ok, 1 error(s)" in got.out, got.out
+
+
+def test_timed_out_file_not_waited_for_twice(tmp_path, monkeypatch):
+    """The batch counts frames, then reads: a file that timed out when counted fails its
+    read at once (unless it changed meanwhile), so a hung file costs one time limit."""
+    import time
+
+    from gixs.io.frames import count_frames
+
+    path = tmp_path / "hang.edf"
+    fabio.edfimage.EdfImage(data=_image()).write(str(path))
+    release = threading.Event()
+    real = fabio.edfimage.EdfImage.read
+
+    def read(self, fname, frame=None):
+        if "hang" in str(fname) and not release.is_set():
+            release.wait(60)
+        return real(self, fname, frame)
+
+    monkeypatch.setattr(fabio.edfimage.EdfImage, "read", read)
+    monkeypatch.setenv("GIXS_READ_TIMEOUT_S", "0.3")
+    try:
+        assert count_frames(path, on_error=1) == 1
+        t0 = time.perf_counter()
+        with pytest.raises(ReadTimeoutError, match="did not finish within 0.3 s"):
+            read_frame(path)
+        assert time.perf_counter() - t0 < 0.2
+    finally:
+        release.set()
+    os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # the file changed: retried
+    assert np.array_equal(read_frame(path).data, _image())
