@@ -20,9 +20,24 @@ def test_fallback_when_default_cache_not_writable(monkeypatch, tmp_path):
     assert os.environ["NUMBA_CACHE_DIR"] == folder
 
 
-def test_user_setting_kept(monkeypatch):
-    monkeypatch.setenv("NUMBA_CACHE_DIR", "/somewhere")
+def test_user_setting_kept(monkeypatch, tmp_path):
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(tmp_path / "mine"))
     assert cache.ensure_numba_cache() is None
+    assert os.environ["NUMBA_CACHE_DIR"] == str(tmp_path / "mine")
+
+
+def test_unwritable_user_setting_replaced_with_a_warning(monkeypatch, tmp_path):
+    from gixs.errors import GixsWarning
+
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    monkeypatch.setenv("NUMBA_CACHE_DIR", str(blocker / "numba"))
+    monkeypatch.setattr(cache, "CACHE", True)
+    with pytest.warns(GixsWarning, match=f"NUMBA_CACHE_DIR={blocker / 'numba'} is not "
+                                         "writable"):
+        cache.ensure_numba_cache()
+    assert os.environ.get("NUMBA_CACHE_DIR") != str(blocker / "numba")
+    assert cache.CACHE
 
 
 def test_engine_imports_without_home(tmp_path):
