@@ -70,6 +70,51 @@ def add_normalization_arg(p):
                         "default: the file's exposure time when it has one, else 1")
 
 
+#: Old per-part normalisation flags (``gixs spacing``) and the --normalize-by part each is.
+NORM_ALIASES = {"--exposure-s": "exposure_s", "--monitor": "monitor",
+                "--thickness-nm": "thickness_nm"}
+
+
+def add_normalization_aliases(p):
+    """The deprecated ``--exposure-s X``, ``--monitor X``, ``--thickness-nm X``: each is
+    the ``--normalize-by`` part of that name (see :func:`normalization_from_args`)."""
+    for flag, part in NORM_ALIASES.items():
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+                       new=f"--normalize-by {part}=X",
+                       help=f"deprecated: use --normalize-by {part}=X")
+
+
+def normalization_from_args(args, metadata=None, source="image"):
+    """(factor, description) of a parsed command line: its ``--normalize-by`` SPEC, or
+    the SPEC the deprecated part flags (:func:`add_normalization_aliases`) stand for.
+
+    The old flags multiplied the file's exposure time (when the file has one and
+    ``--exposure-s`` is not given) by the given parts; the SPEC they become says so:
+    ``--thickness-nm 30`` on a file with an exposure time is ``exposure,thickness_nm=30``.
+    Both ways at once is an error.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> a = argparse.Namespace(normalize_by=None, exposure_s=None, monitor=None,
+    ...                        thickness_nm=30.0)
+    >>> normalization_from_args(a, {"exposure_s": 2.0})
+    (60.0, 'exposure 2 s (from file), thickness 30 nm')
+    """
+    old = [(part, getattr(args, part)) for part in NORM_ALIASES.values()
+           if getattr(args, part, None) is not None]
+    spec = getattr(args, "normalize_by", None)
+    if old and spec:
+        raise ValueError("give --normalize-by or the deprecated "
+                         f"{'/'.join(NORM_ALIASES)}, not both")
+    if old:
+        parts = [f"{k}={v!r}" for k, v in old]
+        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
+            parts.insert(0, "exposure")
+        spec = ",".join(parts)
+    return normalization_from_spec(spec, metadata, source)
+
+
 def normalization_from_spec(spec, metadata=None, source="image"):
     """(factor, description) of a ``--normalize-by`` SPEC for a frame's metadata.
 
