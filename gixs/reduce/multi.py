@@ -386,12 +386,15 @@ def smi_waxs_parts(detector, *, distance_mm, center_px, wavelength_a, arc_deg=0.
     """The parts of an SMI (NSLS-II 12-ID) WAXS image from the numbers SMI users have.
 
     smi-analysis states the geometry on the image turned a quarter turn
-    (``numpy.rot90(image, 1)``: 1475 rows) with a Fit2D beam centre ``center_px = [x,
-    y]`` (column, row of the turned image) and the sample-detector distance, and puts
-    each module of the 900KW on the WAXS arc at ``arc_deg - 7.47``, ``arc_deg`` and
-    ``arc_deg + 7.47`` deg (pyFAI ``rot1``), each module with the same centre in its own
-    195-column frame. ``flat_900kw`` instead takes the 900KW as one flat detector at
-    ``arc_deg`` (the centre then counts columns over the whole turned image).
+    (``numpy.rot90(image, 1)``: 1475 rows; its column = the image row as read) with a
+    Fit2D beam centre ``center_px = [x, y]`` (column, row of the turned image, the frame
+    of its beamstop position ``bs_pos``) and the sample-detector distance. The 900KW's
+    three modules (image rows 0-194, 212-406, 424-618) sit on the WAXS arc at
+    ``arc_deg - 7.47``, ``arc_deg`` and ``arc_deg + 7.47`` deg (pyFAI ``rot1``, as in
+    smi-analysis), each module placed like the middle one: the centre is taken in the
+    middle module's own columns (``x - 212``), so the direct beam at ``arc_deg = 0``
+    lands where ``x`` says. ``flat_900kw`` instead takes the 900KW as one flat detector at
+    ``arc_deg`` (an approximation: its outer modules are really turned by 7.47 deg).
 
     Parameters
     ----------
@@ -399,7 +402,8 @@ def smi_waxs_parts(detector, *, distance_mm, center_px, wavelength_a, arc_deg=0.
     distance_mm : float
         Sample-detector distance (mm).
     center_px : (float, float)
-        Beam centre [x, y] in pixels of the turned image (smi-analysis's ``center``).
+        Beam centre [x, y] in pixels of the whole turned image (smi-analysis's
+        ``center``, e.g. [306, 1255]).
     wavelength_a : float
         Wavelength (A).
     arc_deg : float
@@ -414,7 +418,7 @@ def smi_waxs_parts(detector, *, distance_mm, center_px, wavelength_a, arc_deg=0.
 
     Examples
     --------
-    >>> parts = smi_waxs_parts("900KW", distance_mm=278, center_px=(97, 1255),
+    >>> parts = smi_waxs_parts("900KW", distance_mm=278, center_px=(306, 1255),
     ...                        wavelength_a=0.8856, arc_deg=10.6)
     >>> [p.rows for p in parts], [round(math.degrees(p.geometry.rot2), 2) for p in parts]
     ([(0, 195), (212, 407), (424, 619)], [-3.13, -10.6, -18.07])
@@ -432,18 +436,20 @@ def smi_waxs_parts(detector, *, distance_mm, center_px, wavelength_a, arc_deg=0.
     offsets = spec["offsets_deg"]
     if key == "900KW" and flat_900kw:
         modules, offsets = ((0, rows),), (0.0,)
+    x0 = modules[len(modules) // 2][0]  # the middle module's first turned column
+    local = (float(center_px[0]) - x0, float(center_px[1]))
     parts = []
     for (r0, r1), off in zip(modules, offsets):
         width = r1 - r0
         g_turned = dataclasses.replace(
-            geometry_from_beam_center(beam_center_px=center_px, distance_mm=distance_mm,
+            geometry_from_beam_center(beam_center_px=local, distance_mm=distance_mm,
                                       wavelength_a=wavelength_a, pixel_size_um=px * 1e6,
                                       shape=(cols, width)),
             rot1=math.radians(float(arc_deg) + off))  # the arc turns the detector: rot1
-        local = rotated_frame_geometry(g_turned, (width, cols), k=1)
-        cfg = json.loads(local.detector_config)
+        own = rotated_frame_geometry(g_turned, (width, cols), k=1)
+        cfg = json.loads(own.detector_config)
         cfg["max_shape"] = [rows, cols]
-        whole = dataclasses.replace(local, poni1_m=local.poni1_m + r0 * px,
+        whole = dataclasses.replace(own, poni1_m=own.poni1_m + r0 * px,
                                     detector_config=json.dumps(cfg, sort_keys=True))
         label = f"{key} module {len(parts) + 1}" if len(modules) > 1 else key
         parts.append(DetectorPart(whole, image=image, rows=(r0, r1),

@@ -179,16 +179,30 @@ def test_rotated_frame_geometry_places_every_pixel_where_pyfai_does(k):
 
 
 def test_smi_900kw_modules_follow_smi_analysis_layout():
-    parts = smi_waxs_parts("900KW", distance_mm=278, center_px=(97, 1255),
+    parts = smi_waxs_parts("900KW", distance_mm=278, center_px=(306, 1255),
                            wavelength_a=0.88564, arc_deg=10.6)
     assert [p.rows for p in parts] == [(0, 195), (212, 407), (424, 619)]
-    # the middle module: the direct beam at wa = 0 would hit turned column 97, row 1255,
-    # i.e. image row 212 + 97, column 1475 - 1 - 1255 (+ half a pixel: Fit2D centres)
-    mid = dataclasses.replace(smi_waxs_parts("900KW", distance_mm=278, center_px=(97, 1255),
-                                             wavelength_a=0.88564, arc_deg=0.0)[1].geometry)
+    # at arc angle 0 the direct beam hits the middle module at turned column 306, row
+    # 1255: image row 306, column 1475 - 1255 (Fit2D centres count pixel edges)
+    mid = smi_waxs_parts("900KW", distance_mm=278, center_px=(306, 1255),
+                         wavelength_a=0.88564, arc_deg=0.0)[1].geometry
     f = mid.fit2d()
-    assert f["centerY"] == pytest.approx(212 + 97, abs=1e-6)
+    assert f["centerY"] == pytest.approx(306, abs=1e-6)
     assert f["centerX"] == pytest.approx(1475 - 1255, abs=1e-6)
     assert f["directDist"] == pytest.approx(278, abs=1e-6)
+    # the modules continue one another along the arc: the horizontal scattering angle
+    # grows across the image rows, with a gap of about the 17 missing pixels between
+    # modules (a flat layout has 18 pitches from one module's last pixel to the next
+    # one's first; modules turned inwards on the arc come a little closer)
+    ends = []
+    for p in smi_waxs_parts("900KW", distance_mm=278, center_px=(306, 1255),
+                            wavelength_a=0.88564, arc_deg=0.0):
+        z, _, x = p.geometry.make_integrator().calc_pos_zyx(
+            d1=np.array(p.rows, float) - [0, 1], d2=np.array([220.0, 220.0]))
+        ends.append(np.degrees(np.arctan2(x, z)))
+    gaps = [ends[i + 1][0] - ends[i][1] for i in range(2)]
+    pitch = math.degrees(math.atan(PX / 0.278))
+    assert all(15 < g / pitch < 19 for g in gaps)
+    assert all(np.diff(np.ravel(ends)) > 0)
     with pytest.raises(ValueError, match="900KW, 300KW"):
         smi_waxs_parts("1M", distance_mm=278, center_px=(1, 1), wavelength_a=1.0)
