@@ -22,11 +22,44 @@ class DeprecatedAlias(argparse.Action):
         namespace._deprecated = notes
 
 
-def add_geometry_args(p, incidence_required=True):
-    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg."""
-    p.add_argument("--poni", required=True, metavar="P.poni",
-                   help="detector geometry: a pyFAI PONI file, or the name of a stored "
-                        "geometry (gixs geometry --list)")
+class Repeated(argparse.Action):
+    """A repeatable option whose value stays a single value when given once (so a
+    setup file's ``poni = "x.poni"`` and one ``--poni`` look alike) and becomes a list
+    when given several times."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_seen_{self.dest}"
+        if not getattr(namespace, seen, False):
+            setattr(namespace, seen, True)
+            setattr(namespace, self.dest, values)
+            return
+        old = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (old if isinstance(old, list) else [old]) + [values])
+
+
+def as_list(value) -> list:
+    """A :class:`Repeated` option's value as a list (``[]`` for None)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def add_geometry_args(p, incidence_required=True, several_poni=False):
+    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg.
+
+    ``several_poni``: ``--poni`` may be repeated (detector parts, :mod:`gixs.cli.parts`)
+    and is not required (the command checks).
+    """
+    if several_poni:
+        p.add_argument("--poni", action=Repeated, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list); repeat it for several "
+                            "detector parts: one per image (detector positions) or, with "
+                            "--part-rows/--part-cols, one per pixel range of one image")
+    else:
+        p.add_argument("--poni", required=True, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list)")
     p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",

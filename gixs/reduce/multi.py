@@ -218,8 +218,10 @@ def reduce_parts(images, parts, gi: GIGeometry, settings=None, *, mask=None, dar
         As :func:`gixs.reduce.frame.reduce_frame`; the bin ranges are set here.
     mask, dark, flat : ndarray or list of ndarray, optional
         One for all images or one per image (True = masked for ``mask``).
-    normalization : float
-        Divisor of all intensities (exposure time...).
+    normalization : float or sequence of float
+        Divisor of the intensities (exposure time, monitor...): one for all images or
+        one per image; per image it weights that image's normalization sums, as the
+        ``normalization_factor`` list of MultiGeometry does.
     source : str, optional
         Name for the provenance (default: the images' file names).
 
@@ -259,9 +261,11 @@ def reduce_parts(images, parts, gi: GIGeometry, settings=None, *, mask=None, dar
     flats = _per_image(flat, len(items), "flat")
     for i, shape in enumerate(shapes):
         masks[i], darks[i], flats[i] = check_corrections(masks[i], darks[i], flats[i], shape)
-    norm = float(normalization)
-    if not (np.isfinite(norm) and norm > 0):
-        raise ValueError(f"normalization must be a positive number, got {normalization!r}")
+    norms = [float(v) for v in (normalization if np.ndim(normalization) else
+                                [normalization] * len(items))]
+    if len(norms) != len(items) or not all(np.isfinite(v) and v > 0 for v in norms):
+        raise ValueError(f"normalization must be one positive number or one per image, "
+                         f"got {normalization!r}")
     parts = list(parts)
     plans, common = part_plans(parts, gi, shapes, settings, masks)
     scale0 = _abs_solid_angle_scale(plans[0].geometry)
@@ -271,16 +275,18 @@ def reduce_parts(images, parts, gi: GIGeometry, settings=None, *, mask=None, dar
         kern = plan.kernel(darks[p.image], flats[p.image])
         s, n, v, c = (x[0] for x in kern.sums_block(
             np.ascontiguousarray(data)[None], invalid[None] if invalid.any() else None))
+        n = n * norms[p.image]
         if common.solid_angle:
             n = n * (_abs_solid_angle_scale(plan.geometry) / scale0)
         sums = [np.asarray(x, np.float64) for x in (s, n, v, c)]
         total = sums if total is None else [a + b for a, b in zip(total, sums)]
-    profiles, maps = plans[0].unpack(*total, normalization=norm)
+    profiles, maps = plans[0].unpack(*total)
     names = sorted({a[2] for a in arrays if a[2]})
     prov = provenance(plans[0].geometry, gi, common, source=source or ", ".join(names),
                       dark=any(d is not None for d in darks),
                       flat=any(f is not None for f in flats),
-                      mask=any(m is not None for m in masks), normalization=norm)
+                      mask=any(m is not None for m in masks), normalization=norms[0])
+    prov["corrections"]["normalization_per_image"] = norms
     prov["parts"] = [p.describe() for p in parts]
     prov["sources"] = [a[2] for a in arrays]
     return ReducedFrame(profiles=profiles, maps=maps, provenance=prov)

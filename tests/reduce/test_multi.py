@@ -34,7 +34,7 @@ def _rings(geometry, sel, rng, peaks):
     return np.where(sel, rng.poisson(mean), 0).astype(np.float32)
 
 
-def _pyfai_multi(images, parts, npt, radial_range, pol):
+def _pyfai_multi(images, parts, npt, radial_range, pol, monitors=None):
     from pyFAI.multi_geometry import MultiGeometry
 
     ais = [p.geometry.make_integrator() for p in parts]
@@ -43,7 +43,9 @@ def _pyfai_multi(images, parts, npt, radial_range, pol):
     masks = [(~p.selection(SHAPE)).astype(np.int8) for p in parts]
     return mg.integrate1d([images[p.image] for p in parts], npt, correctSolidAngle=True,
                           polarization_factor=pol, lst_mask=masks, error_model="poisson",
-                          method=("no", "histogram", "cython"))
+                          method=("no", "histogram", "cython"),
+                          normalization_factor=None if monitors is None else
+                          [monitors[p.image] for p in parts])
 
 
 def _agree(iq, ref, c0, both):
@@ -100,18 +102,21 @@ def test_modules_on_an_arc_equal_pyfai_multigeometry(case):
 
 
 def test_several_detector_positions_equal_pyfai_multigeometry():
-    """A WAXS arc scanned over three angles: one image per position, all pixels."""
+    """A WAXS arc scanned over three angles: one image per position, all pixels, each
+    with its own exposure time."""
     rng = np.random.default_rng(3)
     parts = [DetectorPart(_geometry(0.27, 30, 150, a, 0.0, 0.6888), image=i,
                           name=f"wa {a:g} deg") for i, a in enumerate((0.0, 6.5, 13.0))]
     full = np.ones(SHAPE, bool)
-    imgs = [_rings(p.geometry, full, rng, (1.2, 2.0, 2.9)) for p in parts]
+    exposures = [1.0, 2.0, 0.5]
+    imgs = [_rings(p.geometry, full, rng, (1.2, 2.0, 2.9)) * t for p, t in zip(parts, exposures)]
     gi = GIGeometry.from_degrees(0.0)
     settings = ReduceSettings(npt_q=400, maps=False, cuts=False, polarization_factor=0.99)
-    red = reduce_parts(imgs, parts, gi, settings)
+    red = reduce_parts(imgs, parts, gi, settings, normalization=exposures)
     iq = red.profiles["iq"]
     w = iq.x[1] - iq.x[0]
-    ref = _pyfai_multi(imgs, parts, iq.x.size, (iq.x[0] - w / 2, iq.x[-1] + w / 2), 0.99)
+    ref = _pyfai_multi(imgs, parts, iq.x.size, (iq.x[0] - w / 2, iq.x[-1] + w / 2), 0.99,
+                       exposures)
     c0 = PX * PX / 0.27 ** 2
     both = np.isfinite(iq.intensity) & (ref.count > 0)
     assert both.sum() > 300
