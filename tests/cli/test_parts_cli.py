@@ -38,6 +38,7 @@ def two_modules(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_reduce_with_a_poni_per_pixel_range_equals_reduce_parts(two_modules, capsys):
     from gixs.io.frames import read_frame
     from gixs.reduce.frame import ReduceSettings

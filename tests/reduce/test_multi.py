@@ -69,7 +69,8 @@ CASES = {  # modules of one frame on an arc: (wavelength A, distance m, arc step
 }
 
 
-@pytest.mark.parametrize("case", CASES)
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[] if i == 1 else pytest.mark.slow)
+                                  for i, c in enumerate(CASES)])
 def test_modules_on_an_arc_equal_pyfai_multigeometry(case):
     wl, dist, step = CASES[case]
     rng = np.random.default_rng(len(case))
