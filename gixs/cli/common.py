@@ -22,11 +22,44 @@ class DeprecatedAlias(argparse.Action):
         namespace._deprecated = notes
 
 
-def add_geometry_args(p, incidence_required=True):
-    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg."""
-    p.add_argument("--poni", required=True, metavar="P.poni",
-                   help="detector geometry: a pyFAI PONI file, or the name of a stored "
-                        "geometry (gixs geometry --list)")
+class Repeated(argparse.Action):
+    """A repeatable option whose value stays a single value when given once (so a
+    setup file's ``poni = "x.poni"`` and one ``--poni`` look alike) and becomes a list
+    when given several times."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_seen_{self.dest}"
+        if not getattr(namespace, seen, False):
+            setattr(namespace, seen, True)
+            setattr(namespace, self.dest, values)
+            return
+        old = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (old if isinstance(old, list) else [old]) + [values])
+
+
+def as_list(value) -> list:
+    """A :class:`Repeated` option's value as a list (``[]`` for None)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def add_geometry_args(p, incidence_required=True, several_poni=False):
+    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg.
+
+    ``several_poni``: ``--poni`` may be repeated (detector parts, :mod:`gixs.cli.parts`)
+    and is not required (the command checks).
+    """
+    if several_poni:
+        p.add_argument("--poni", action=Repeated, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list); repeat it for several "
+                            "detector parts: one per image (detector positions) or, with "
+                            "--part-rows/--part-cols, one per pixel range of one image")
+    else:
+        p.add_argument("--poni", required=True, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list)")
     p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
@@ -68,6 +101,51 @@ def add_normalization_arg(p):
                         "number, 'exposure' / 'monitor' (the file's values), "
                         "'exposure_s=X', 'monitor=X', 'thickness_nm=X', or 'none'; "
                         "default: the file's exposure time when it has one, else 1")
+
+
+#: Old per-part normalisation flags (``gixs spacing``) and the --normalize-by part each is.
+NORM_ALIASES = {"--exposure-s": "exposure_s", "--monitor": "monitor",
+                "--thickness-nm": "thickness_nm"}
+
+
+def add_normalization_aliases(p):
+    """The deprecated ``--exposure-s X``, ``--monitor X``, ``--thickness-nm X``: each is
+    the ``--normalize-by`` part of that name (see :func:`normalization_from_args`)."""
+    for flag, part in NORM_ALIASES.items():
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+                       new=f"--normalize-by {part}=X",
+                       help=f"deprecated: use --normalize-by {part}=X")
+
+
+def normalization_from_args(args, metadata=None, source="image"):
+    """(factor, description) of a parsed command line: its ``--normalize-by`` SPEC, or
+    the SPEC the deprecated part flags (:func:`add_normalization_aliases`) stand for.
+
+    The old flags multiplied the file's exposure time (when the file has one and
+    ``--exposure-s`` is not given) by the given parts; the SPEC they become says so:
+    ``--thickness-nm 30`` on a file with an exposure time is ``exposure,thickness_nm=30``.
+    Both ways at once is an error.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> a = argparse.Namespace(normalize_by=None, exposure_s=None, monitor=None,
+    ...                        thickness_nm=30.0)
+    >>> normalization_from_args(a, {"exposure_s": 2.0})
+    (60.0, 'exposure 2 s (from file), thickness 30 nm')
+    """
+    old = [(part, getattr(args, part)) for part in NORM_ALIASES.values()
+           if getattr(args, part, None) is not None]
+    spec = getattr(args, "normalize_by", None)
+    if old and spec:
+        raise ValueError("give --normalize-by or the deprecated "
+                         f"{'/'.join(NORM_ALIASES)}, not both")
+    if old:
+        parts = [f"{k}={v!r}" for k, v in old]
+        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
+            parts.insert(0, "exposure")
+        spec = ",".join(parts)
+    return normalization_from_spec(spec, metadata, source)
 
 
 def normalization_from_spec(spec, metadata=None, source="image"):
