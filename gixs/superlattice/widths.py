@@ -42,7 +42,8 @@ import numpy as np
 from gixs.errors import GixsWarning
 
 __all__ = ["olivero_longbothum", "voigt_components", "fit_voigt", "footprint_fwhm",
-           "footprint_length_m", "Instrument", "deconvolve", "corrected_width"]
+           "footprint_length_m", "Instrument", "deconvolve", "corrected_width",
+           "scherrer_size"]
 
 _OL_A, _OL_B = 0.5346, 0.2166
 
@@ -449,3 +450,35 @@ def corrected_width(fit, fwhm, instrument_fwhm, *, instrument_lorentzian=0.0, fo
                       GixsWarning, stacklevel=3)
     return (r["sample_fwhm"], r["relation"], r) if details else (r["sample_fwhm"],
                                                                  r["relation"])
+
+
+def scherrer_size(fit, instrument=None, *, K=0.9, x=None, y=None, sigma=None):
+    """Crystallite size (nm) 2 pi K / FWHM of a fitted Bragg peak (a PeakFit dict).
+
+    The FWHM is the fitted one with the :class:`Instrument`'s widths at the fitted centre
+    removed by :func:`corrected_width` (the path of the superlattice coherence length).
+
+    Returns
+    -------
+    dict
+        ``fwhm``, ``fwhm_err``, ``fwhm_corrected`` (1/A; NaN when not resolved),
+        ``size_nm``, ``size_is_lower_bound`` (FWHM within its error of the instrument
+        width), ``scherrer_K``, ``instrument`` (widths at q, 1/A, or None), ``relation``.
+
+    Examples
+    --------
+    >>> fit = {"shape": "gaussian", "values": {"centre": 1.0, "fwhm": 0.05},
+    ...        "errors": {"fwhm": 1e-4}}
+    >>> r = scherrer_size(fit, Instrument(gaussian_fwhm=0.03))
+    >>> round(r["fwhm_corrected"], 4), round(r["size_nm"], 2)
+    (0.04, 14.14)
+    """
+    fwhm = float(fit["values"]["fwhm"])
+    if not (math.isfinite(fwhm) and fwhm > 0):
+        raise ValueError(f"fwhm must be a width > 0 in 1/A, got {fwhm!r}")
+    fc, rel, r = corrected_width(fit, fwhm, instrument, x=x, y=y, sigma=sigma, details=True)
+    size = 2 * math.pi * K / fc / 10.0 if math.isfinite(fc) and fc > 0 else float("nan")
+    return {"fwhm": fwhm, "fwhm_err": float(fit.get("errors", {}).get("fwhm", float("nan"))),
+            "fwhm_corrected": float(fc), "size_nm": size,
+            "size_is_lower_bound": bool(r and r["lower_bound"]), "scherrer_K": float(K),
+            "instrument": None if r is None else r["instrument"], "relation": rel}
