@@ -936,7 +936,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)
         qz_c = float(np.mean(prof.band["qz_A^-1"])) if use == "ip" else 0.0
         orient = orientation_metrics(frame.data, pvalid, plan.norm, plan.pq, res.q_star,
-                                     res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c)
+                                     res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c,
+                                     scattering=ev)
     src = frame.source + (f"#{frame.index}" if frame.index else "")
     return dataclasses.replace(res, orientation=orient, source=src, scattering_type=kind,
                                scattering_evidence=ev, profile_choice=choice,

@@ -30,13 +30,15 @@ first-order position q* and width FWHM found by :mod:`gixs.superlattice.ordering
   that measures the geometry, not the order).
 * **rod vs ring** : what one frame can show about 2D (in-plane) order. A 2D lattice of
   dots scatters into rods at fixed |q_xy| = q* for every q_z; a 3D powder into a ring
-  at |q| = const. The peak's |q_xy| centroid is measured in q_z slices above the
-  horizon; ``rod_index = (q_xy(top) - ring(top)) / (q_xy(horizon) - ring(top))`` is 1
-  for a rod and 0 for a ring, ``ring(top) = sqrt(Q^2 - q_z(top)^2 + q_z(horizon)^2)``
-  being where a ring through the horizon-slice peak would be.
+  at |q| = const. The one classifier, :func:`gixs.superlattice.classify.classify_peak`
+  (its result is passed in by :func:`gixs.superlattice.ordering.measure_frame`, or run
+  here on the given pixels), says which: ``rod_index`` is its ``rod_fraction`` (1 for
+  rods, 0 for rings), ``rod_like`` its type (rod, or mixed with rod fraction >= 0.5);
+  Hermans f is refused for rods and for mixed films (the rods cross the ring's chi
+  profile).
 * **hexagonal order indicator** (``hexagonal_order``): true when the higher orders
   found match 2D hexagonal ratios 1 : sqrt3 : 2 : sqrt7 (at least one, none
-  unexplained) and the peak is rod-like (``rod_index > 0.5``); each part is reported.
+  unexplained) and the peak is rod-like; each part is reported.
 """
 
 from __future__ import annotations
@@ -45,11 +47,11 @@ import math
 
 import numpy as np
 
-UNITS = {"orientation.chi_deg": "deg", "orientation.q_ring_guess": "A^-1", "orientation.chi_coverage_deg": "deg",
-         "orientation.in_plane_fraction": "1", "orientation.hermans_f": "1",
-         "orientation.hermans_coverage": "1", "orientation.rod_width_qxy": "A^-1",
-         "orientation.q_ring": "A^-1", "orientation.rod_index": "1",
-         "orientation.slices.qz": "A^-1", "orientation.slices.qxy": "A^-1"}
+UNITS = {"orientation.chi_deg": "deg", "orientation.q_ring_guess": "A^-1",
+         "orientation.chi_coverage_deg": "deg", "orientation.in_plane_fraction": "1",
+         "orientation.hermans_f": "1", "orientation.hermans_coverage": "1",
+         "orientation.rod_width_qxy": "A^-1", "orientation.q_ring": "A^-1",
+         "orientation.rod_index": "1"}
 
 
 #: Minimum covered share of the hemisphere's sin(chi) weight for a Hermans f.
@@ -347,42 +349,8 @@ def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):
     return (edges[:-1] + edges[1:]) / 2, i_ring - i_side, sig
 
 
-def _slice_centroids(data, valid, norm, pq, q_star, fwhm, nslices=4):
-    qz = pq.qz.ravel()
-    aq = np.abs(pq.qxy.ravel())
-    above = valid & (pq.exit_angle.ravel() >= 0)
-    if not above.any():
-        return []
-    qz_h = float(np.min(qz[above]))
-    top = min(float(np.max(qz[above])), qz_h + 1.2 * q_star)
-    width = (top - qz_h) / nslices
-    edges_q = np.linspace(q_star - 2.5 * fwhm, q_star + 2.5 * fwhm, 41)
-    centres = (edges_q[:-1] + edges_q[1:]) / 2
-    out = []
-    for k in range(nslices):
-        lo, hi = qz_h + k * width, qz_h + (k + 1) * width
-        sel = above & (qz >= lo) & (qz < hi)
-        if sel.sum() < 50:
-            continue
-        prof, _ = _bin_mean(aq[sel], data[sel], norm[sel], edges_q)
-        ok = np.isfinite(prof)
-        if ok.sum() < 20:
-            continue
-        outer = ok & (np.abs(centres - q_star) >= 1.5 * fwhm)
-        if outer.sum() < 4:
-            continue
-        bgc = np.polyfit(centres[outer], prof[outer], 1)
-        exc = prof - np.polyval(bgc, centres)
-        inner = ok & (np.abs(centres - q_star) < 1.5 * fwhm) & (exc > 0)
-        if inner.sum() < 3 or exc[inner].sum() <= 0:
-            continue
-        c = float(np.sum(centres[inner] * exc[inner]) / np.sum(exc[inner]))
-        out.append({"qz": (lo + hi) / 2, "qxy": c, "signal": float(np.sum(exc[inner]))})
-    return out
-
-
 def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None,
-                        qz_ring=0.0):
+                        qz_ring=0.0, scattering=None):
     """Orientation metrics of the peak at ``q_star`` (1/A) of width ``fwhm`` (1/A).
 
     Parameters
@@ -396,6 +364,9 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     qz_ring : float
         q_z (1/A) at which the peak was measured (centre of the in-plane band): the
         ring's |q| is looked for near ``sqrt(q*^2 + qz_ring^2)`` (:func:`ring_q`).
+    scattering : dict, optional
+        :func:`gixs.superlattice.classify.classify_peak` of this peak; run here on
+        ``valid`` when None.
 
     Returns
     -------
@@ -411,7 +382,8 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     q_ring, q_how = ring_q(data, valid, norm, pq, q_guess, fwhm)
     chi, ipk, sig = chi_profile(data, valid, norm, pq, q_ring, fwhm)
     cov = np.isfinite(ipk)
-    out = {"q_ring": q_ring, "q_ring_guess": q_guess, "q_ring_method": q_how, "chi_deg": chi[cov].tolist(), "intensity": ipk[cov].tolist(),
+    out = {"q_ring": q_ring, "q_ring_guess": q_guess, "q_ring_method": q_how,
+           "chi_deg": chi[cov].tolist(), "intensity": ipk[cov].tolist(),
            "sigma": sig[cov].tolist(),
            "chi_coverage_deg": [float(chi[cov].min()), float(chi[cov].max())]
            if cov.any() else None}
@@ -421,25 +393,28 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
         if ws.sum() > 0:
             out["in_plane_fraction"] = float(ws[np.abs(chi[cov]) >= 45].sum() / ws.sum())
     herm = hermans_from_profile(chi, ipk, sig)
-    slices = _slice_centroids(data, valid, norm, pq, q_star, fwhm)
-    out["slices"] = slices
-    rod = None
-    if len(slices) >= 2:
-        base = slices[0]
-        strong = [s for s in slices[1:] if s["signal"] >= 0.1 * base["signal"]]
-        if strong:
-            topc = strong[-1]
-            big_q2 = base["qxy"] ** 2 + base["qz"] ** 2
-            ring = math.sqrt(max(big_q2 - topc["qz"] ** 2, 0.0))
-            if base["qxy"] - ring > 0.5 * fwhm:  # rings and rods are separable
-                rod = (topc["qxy"] - ring) / (base["qxy"] - ring)
+    if scattering is None:
+        from gixs.superlattice.classify import classify_peak
+
+        qz_b = qz_ring if qz_ring > 0 else float(np.min(pq.qz.ravel()[valid])) \
+            if valid.any() else 0.0
+        scattering = classify_peak(data, valid, norm, pq,
+                                   q_xy=math.sqrt(max(q_ring ** 2 - qz_b ** 2, 0.0)),
+                                   qz_base=qz_b, fwhm=fwhm, q_ring=q_ring)
+    kind = scattering.get("scattering_type")
+    rod = scattering.get("rod_fraction")
     out["rod_index"] = rod
-    rod_like = None if rod is None else bool(rod > 0.5)
+    out["scattering_type"] = kind
+    rod_like = None if kind is None else bool(
+        kind == "rod" or (kind == "mixed" and (rod or 0) >= 0.5))
     out["rod_like"] = rod_like
     if rod_like:
         herm["hermans_f"] = None
         herm["refused"] = "rod-like peak (in-plane order): Hermans f of a ring does not apply"
         out["rod_width_qxy"] = float(fwhm)
+    elif kind == "mixed":
+        herm["hermans_f"] = None
+        herm["refused"] = "mixed rods and ring: the rods cross the ring's chi profile"
     out["hermans_f"] = herm["hermans_f"]
     out["hermans_coverage"] = herm["coverage"]
     out["hermans_refused"] = herm["refused"]
@@ -448,7 +423,8 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
         "higher_orders_match_hex2d": orders_hex_fit, "rod_like": rod_like,
         "indicator": bool(orders_hex_fit and rod_like),
         "definition": "higher orders at 1:sqrt3:2:sqrt7 (>= 1 found, none unexplained) "
-                      "AND rod-like peak (rod_index > 0.5)"}
+                      "AND rod-like peak (classify_peak: rod, or mixed with rod "
+                      "fraction >= 0.5)"}
     parts = []
     if out["hermans_f"] is not None:
         parts.append(f"Hermans f = {out['hermans_f']:.2f} (normal axis, Legendre-filled), "
