@@ -31,7 +31,7 @@ Surf. Sci. Rep. 64, 255 (2009) (DWBA transmission factors in GISAXS).
 
 Examples
 --------
->>> n = normalization(exposure_s=2.0, incidence_deg=0.3, exit_deg=0.2, footprint=True,
+>>> n = normalization(exposure_s=2.0, incidence_deg=0.3, exit_deg=0.3, footprint=True,
 ...                   fresnel=True, film={"formula": "PbS", "density": 7.6}, energy_kev=12.0)
 >>> sorted(n["terms"])
 ['exposure', 'footprint', 'fresnel']
