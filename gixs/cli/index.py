@@ -168,8 +168,15 @@ def run(args) -> int:
         meta.update(extra)
     d = result.to_dict()
     d["instrument"] = None if inst is None else inst.to_dict()
-    if not is_text:
-        _add_sizes(d, inst, args.scherrer_k, pixels)
+    if is_text:
+        _add_sizes(d, inst, args.scherrer_k, _pattern_radial(q, y),
+                   "line-shape fit of the 1D pattern about the peak")
+    else:
+        from gixs.superlattice.orientation import radial_peak
+
+        _add_sizes(d, inst, args.scherrer_k, lambda p, f0, chi: radial_peak(
+            *pixels, p["q"], f0, chi_deg=chi), "line-shape fit of the pixels' I(|q|) in the "
+            "spot's chi sector +-4 deg, rings all chi")
     if not is_text and args.pole_figure:
         d["pole_figures"] = poles(d["peaks"])
         d["units"] = dict(d["units"], **{
@@ -229,10 +236,19 @@ def _radial_fwhm(p):
     return p.get("fwhm")
 
 
-def _add_sizes(d, inst, K, pixels):
-    """Per assigned peak: radial FWHM from the pixels' I(|q|) in the spot's chi sector
-    (+-4 deg; rings: every chi), instrument-corrected FWHM and Scherrer size."""
-    from gixs.superlattice.orientation import radial_peak
+def _pattern_radial(q, y):
+    """radial(peak, fwhm0, chi) for a 1D pattern: (x, y, None, PeakFit) about the peak."""
+    from gixs.peaks import fit_peak
+
+    def radial(p, f0, chi):
+        fit = fit_peak(q, y, None, centre=p["q"], fwhm=f0, backgrounds=("linear",))
+        return q, y, None, fit
+    return radial
+
+
+def _add_sizes(d, inst, K, radial, how):
+    """Per assigned peak: radial FWHM from ``radial(peak, fwhm0, chi)`` (a line-shape
+    fit along |q|), instrument-corrected FWHM and Scherrer size."""
     from gixs.superlattice.widths import scherrer_size
 
     for p in d["peaks"]:
@@ -242,7 +258,7 @@ def _add_sizes(d, inst, K, pixels):
         chi = math.degrees(math.atan2(abs(p["qxy"]), p["qz"])) if p.get("kind") == "spot" \
             else None
         try:
-            x, y, s, fit = radial_peak(*pixels, p["q"], f0, chi_deg=chi)
+            x, y, s, fit = radial(p, f0, chi)
             r = scherrer_size(fit.to_dict(), inst, K=K, x=x, y=y, sigma=s)
         except (ValueError, RuntimeError) as exc:
             p["size_note"] = f"radial fit failed: {exc}"
@@ -257,8 +273,7 @@ def _add_sizes(d, inst, K, pixels):
     d["units"] = dict(d["units"], fwhm_radial="A^-1", fwhm_corrected="A^-1",
                       crystallite_size_nm="nm", instrument_widths="A^-1 (FWHMs at q)")
     d["crystallite_size_definition"] = (
-        f"Scherrer 2 pi K / FWHM (K = {K:g}) of the radial FWHM (line-shape fit of the "
-        "pixels' I(|q|) in the spot's chi sector +-4 deg, rings all chi), " + (
+        f"Scherrer 2 pi K / FWHM (K = {K:g}) of the radial FWHM ({how}), " + (
             "instrument widths removed (Voigt deconvolution: Gaussian and footprint in "
             "quadrature, Lorentzian linearly)" if inst is not None else
             "no instrument correction (give --resolution or --instrument-fwhm): the size "

@@ -118,3 +118,33 @@ def test_index_resolution_refusals(tmp_path, capsys):
     assert "1.54000 A" in capsys.readouterr().err
     assert main(args[:-2] + ["--beam-size-mm", "-1"]) == 2
     assert "--beam-size-mm must be" in capsys.readouterr().err
+
+
+def test_index_pattern_sizes_with_instrument(tmp_path):
+    """1D powder pattern of PbS (a = 5.936 A) with Gaussian lines of FWHM
+    sqrt(0.012^2 + 0.008^2) 1/A in q: sizes from the instrument-corrected widths."""
+    from gixs.cli.app import main
+
+    q = np.arange(0.8, 4.0, 0.002)
+    f_s, f_i = 0.012, 0.008
+    f = math.hypot(f_s, f_i)
+    y = 5.0 + 0 * q
+    for hkl in ((1, 1, 1), (2, 0, 0), (2, 2, 0), (3, 1, 1), (2, 2, 2)):
+        y += 100 * np.exp(-4 * math.log(2) * (q - 2 * math.pi * math.sqrt(sum(
+            v * v for v in hkl)) / 5.936) ** 2 / f ** 2)
+    y = np.random.default_rng(1).poisson(y * 20) / 20
+    np.savetxt(tmp_path / "p.xy", np.c_[q, y])
+    out = tmp_path / "p.json"
+    assert main(["index", str(tmp_path / "p.xy"), "--pattern-axis", "q_A^-1", "--phase",
+                 "PbS", "--instrument-fwhm", str(f_i), "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    sized = [p for p in d["peaks"] if p.get("crystallite_size_nm")]
+    assert len(sized) >= 4
+    for p in sized:
+        assert p["fwhm_corrected"] == pytest.approx(f_s, rel=0.05), p
+        assert p["crystallite_size_nm"] == pytest.approx(2 * math.pi * 0.9 / f_s / 10,
+                                                         rel=0.05)
+    assert "1D pattern" in d["crystallite_size_definition"]
+    # the footprint term needs a detector distance: refused for a pattern
+    assert main(["index", str(tmp_path / "p.xy"), "--pattern-axis", "q_A^-1", "--phase",
+                 "PbS", "--sample-length-mm", "5"]) == 2
