@@ -90,6 +90,77 @@ def add_correction_args(p):
     add_normalization_arg(p)
 
 
+def add_instrument_args(p):
+    """--instrument-fwhm, --resolution, --beam-size-mm, --sample-length-mm: the widths
+    removed from peak FWHMs (:class:`gixs.superlattice.widths.Instrument`)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
+                   help="Gaussian instrument width (A^-1), constant in q; or --resolution")
+    g.add_argument("--resolution", metavar="REPORT.json",
+                   help="instrument resolution model: the report of `gixs calibrate "
+                        "--report` on a calibrant frame (its 'resolution', FWHM vs q)")
+    p.add_argument("--beam-size-mm", type=float, default=None, metavar="H",
+                   help="beam height (mm) for the footprint width term: footprint "
+                        "H / sin(a_i), at most --sample-length-mm")
+    p.add_argument("--sample-length-mm", type=float, default=None, metavar="L",
+                   help="sample length along the beam (mm), caps the footprint (alone: "
+                        "the whole sample taken as lit)")
+
+
+def instrument_from_args(args, geometry, incidence_deg):
+    """:class:`gixs.superlattice.widths.Instrument` from :func:`add_instrument_args`'
+    options, or None when none is given. A report without a resolution model, or one
+    measured at another wavelength, is refused (FormatError / ValueError)."""
+    import math
+
+    from gixs.errors import FormatError
+    from gixs.superlattice.widths import Instrument, footprint_length_m
+
+    beam, length = getattr(args, "beam_size_mm", None), getattr(args, "sample_length_mm", None)
+    for flag, v in (("--beam-size-mm", beam), ("--sample-length-mm", length),
+                    ("--instrument-fwhm", getattr(args, "instrument_fwhm", None))):
+        if v is not None and not (math.isfinite(v) and v >= 0 if flag == "--instrument-fwhm"
+                                  else math.isfinite(v) and v > 0):
+            raise ValueError(f"{flag} must be a finite number "
+                             f"{'>= 0 (A^-1)' if flag == '--instrument-fwhm' else '> 0 (mm)'}"
+                             f", got {v!r}")
+    model, source = None, ""
+    if getattr(args, "resolution", None):
+        from gixs.calibrate.resolution import ResolutionModel
+        from gixs.io.jsonout import read_json
+
+        doc = read_json(args.resolution, schema="gixs.calibration")
+        res = doc.get("resolution")
+        if not isinstance(res, dict) or "error" in res or "W_deg2" not in res:
+            why = res.get("error") if isinstance(res, dict) and res.get("error") else \
+                "no 'resolution' entry"
+            raise FormatError(f"{args.resolution}: --resolution: the calibration report has "
+                              f"no resolution model ({why}); rerun `gixs calibrate --report`"
+                              " on a calibrant frame with isolated rings")
+        try:
+            model = ResolutionModel.from_dict(res)
+        except ValueError as exc:
+            raise FormatError(f"{args.resolution}: --resolution: {exc}") from None
+        lam = geometry.wavelength_a
+        if abs(model.wavelength_a / lam - 1) > 1e-3:
+            raise ValueError(f"--resolution {args.resolution}: model measured at "
+                             f"{model.wavelength_a:.5f} A, this frame's geometry is at "
+                             f"{lam:.5f} A; calibrate at the same energy")
+        source = os.path.abspath(args.resolution)
+    fixed = getattr(args, "instrument_fwhm", None)
+    if model is None and fixed is None and beam is None and length is None:
+        return None
+    fp_m = basis = None
+    if beam is not None or length is not None:
+        fp_m, basis = footprint_length_m(beam_size_mm=beam, sample_length_mm=length,
+                                         incidence_deg=incidence_deg)
+    return Instrument(gaussian_fwhm=fixed, resolution=model, footprint_m=fp_m,
+                      distance_m=geometry.dist_m if fp_m is not None else None,
+                      wavelength_a=geometry.wavelength_a if fp_m is not None else None,
+                      footprint_basis=basis or "", source=source or (
+                          "--instrument-fwhm" if fixed is not None else ""))
+
+
 #: Named parts of --normalize-by and the unit each names.
 NORM_PARTS = {"exposure_s": "s", "monitor": "", "thickness_nm": "nm"}
 
@@ -308,7 +379,8 @@ def output_dir(path):
 
 
 #: Arguments that name files a command reads, and files it writes.
-INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup")
+INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup",
+              "resolution")
 OUTPUT_ARGS = ("output", "table", "json", "plot", "csv", "report")
 
 

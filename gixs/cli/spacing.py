@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 
-from gixs.cli.common import (add_correction_args, add_geometry_args,
+from gixs.cli.common import (add_correction_args, add_geometry_args, add_instrument_args,
                              add_normalization_aliases, corrections_from_args,
-                             geometry_from_args, normalization_from_args, settings_from_args)
+                             geometry_from_args, instrument_from_args,
+                             normalization_from_args, settings_from_args)
 
 HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coherence, "
         "g, peak height/area/peak-to-valley, orders, orientation (JSON, PNG)")
@@ -34,8 +35,7 @@ def add_arguments(p):
                    help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
                    help="profile bins (default: the larger image dimension)")
-    p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
-                   help="instrumental width (A^-1), e.g. a calibrant ring's FWHM")
+    add_instrument_args(p)
     p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",
                    help="Scherrer constant (default 0.9)")
     p.add_argument("--valley", default="low", choices=("low", "high"),
@@ -61,6 +61,9 @@ def run(args) -> int:
     mask = corr["mask"]
     gi = resolve_orientation(args, frame, geometry, gi, mask)
     norm, norm_desc = normalization_from_args(args, frame.metadata, args.image)
+    import math
+
+    inst = instrument_from_args(args, geometry, math.degrees(gi.incidence))
     if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
         raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
                          f"{args.q_range[0]:g} {args.q_range[1]:g}")
@@ -70,7 +73,7 @@ def run(args) -> int:
     try:
         res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
                             lattice=args.lattice, q_range=args.q_range,
-                            instrument_fwhm=args.instrument_fwhm, normalization=norm,
+                            instrument_fwhm=inst, normalization=norm,
                             K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
                             ip_band=args.ip_band, orientation=not args.no_orientation,
                             settings=settings_from_args(args), dark=corr["dark"],
@@ -80,6 +83,7 @@ def run(args) -> int:
         raise
     d = res.to_dict()
     d["normalization_description"] = norm_desc
+    d["instrument"] = None if inst is None else inst.to_dict()
     d["grazing_incidence"] = gi.as_dict()
     from gixs.cli.setup import effective_setup
 
