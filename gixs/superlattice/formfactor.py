@@ -238,6 +238,7 @@ class FormFactorFit:
     q_star_structure: float
     q_star_structure_err: float
     q_profile_maximum: float
+    q_profile_maximum_err: float
     spec: FormFactorSpec
     radius_nm: float
     sigma: float
@@ -258,6 +259,7 @@ class FormFactorFit:
                 "sigma_err": self.sigma_err, "fitted": self.spec.fitted,
                 "structure_params": dict(self.structure_params), "redchi": self.redchi,
                 "window_A^-1": list(self.window), "q_profile_maximum": self.q_profile_maximum,
+                "q_profile_maximum_err": self.q_profile_maximum_err,
                 "form_factor_qz_A^-1": self.qz_A, "n_points": self.n_points,
                 "abscissa": ("|q| = sqrt(x^2 + q_z^2) with q_z the rms of the cut's band"
                              if self.qz_A > 0 else "|q| = x")}
@@ -330,6 +332,16 @@ class _Model:
                                    + lin)
         s = hardsphere_structure_factor(x, d["r_eff"], d["phi"])
         return np.column_stack([p * s] + lin)
+
+
+def _top(x, y):
+    """Abscissa of the maximum of samples ``y(x)``, refined by a parabola."""
+    k = int(np.argmax(y))
+    if 0 < k < x.size - 1:
+        a, b, cc = y[k - 1], y[k], y[k + 1]
+        if a - 2 * b + cc < 0:
+            return float(x[k] + 0.5 * (a - cc) / (a - 2 * b + cc) * (x[1] - x[0]))
+    return float(x[k])
 
 
 def _solve(cols, y, wt):
@@ -475,12 +487,7 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
 
         def smax(r_eff, phi):
             g = np.linspace(0.7 * q_star, 1.4 * q_star, 1401)
-            sq = hardsphere_structure_factor(g, r_eff, phi)
-            k = int(np.argmax(sq))
-            if 0 < k < g.size - 1:
-                a, b, cc = sq[k - 1], sq[k], sq[k + 1]
-                return float(g[k] + 0.5 * (a - cc) / (a - 2 * b + cc) * (g[1] - g[0]))
-            return float(g[k])
+            return _top(g, hardsphere_structure_factor(g, r_eff, phi))
 
         qs = smax(d["r_eff"], d["phi"])
         grad = np.zeros(th.size + c.size)
@@ -494,17 +501,25 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
         qs_err = float(math.sqrt(max(grad @ cov @ grad, 0.0)))
         sp = {"radius_effective_nm": float(d["r_eff"]), "volfraction": float(d["phi"]),
               "radius_effective_err_nm": float(err[ir]), "volfraction_err": float(err[ip])}
-    # observed peak of the joint model
-    g = np.linspace(max(lo, q_star - fwhm), min(hi, q_star + fwhm), 801)
-    yg = m.columns(th, g) @ c
-    k = int(np.argmax(yg))
-    qmax = float(g[k])
-    if 0 < k < g.size - 1:
-        a, b, cc = yg[k - 1], yg[k], yg[k + 1]
-        if a - 2 * b + cc < 0:
-            qmax += 0.5 * (a - cc) / (a - 2 * b + cc) * (g[1] - g[0])
+    # observed peak of the joint model, its error from the covariance of all parameters
+    g = np.linspace(max(lo, q_star - 0.75 * fwhm), min(hi, q_star + 0.75 * fwhm), 301)
+    cg = m.columns(th, g)
+    qmax = _top(g, cg @ c)
+    grad = np.zeros(th.size + c.size)
+    for i in range(th.size):
+        h = 1e-5 * max(abs(th[i]), 1e-3 * (m.hi[i] - m.lo[i]))
+        tp, tm = th.copy(), th.copy()
+        tp[i], tm[i] = th[i] + h, th[i] - h
+        grad[i] = (_top(g, m.columns(tp, g) @ c) - _top(g, m.columns(tm, g) @ c)) / (2 * h)
+    for j in range(c.size):
+        h = 1e-6 * max(abs(c[j]), 1e-12)
+        dc = np.zeros_like(c)
+        dc[j] = h
+        grad[th.size + j] = (_top(g, cg @ (c + dc)) - _top(g, cg @ (c - dc))) / (2 * h)
+    qmax_err = float(math.sqrt(max(grad @ cov @ grad, 0.0)))
     return FormFactorFit(
-        q_star_structure=qs, q_star_structure_err=qs_err, q_profile_maximum=qmax, spec=spec,
+        q_star_structure=qs, q_star_structure_err=qs_err, q_profile_maximum=qmax,
+        q_profile_maximum_err=qmax_err, spec=spec,
         radius_nm=float(radius), sigma=float(sg), radius_err_nm=r_err, sigma_err=s_err,
         structure_params=sp, redchi=redchi, window=(float(lo), float(hi)), qz_A=float(qz),
         n_points=int(xs.size), curve=(xs, cols @ c))

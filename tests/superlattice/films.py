@@ -138,3 +138,73 @@ def mixed_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", rng=
     _, _, b, _ = ring_film(kev, incidence_deg, dist_m, d_nm, detector=detector, peak=200.0,
                            background=1.5, rng=rng + 1)
     return g, gi, a + b, mask
+
+
+# -- touching polydisperse dots: sasmodels sphere P(|q|) x a known S(q) -------------------
+DOT_D_NM, DOT_R_NM = 12.5, 5.5
+
+
+def dot_form_factor(q, radius_nm=DOT_R_NM, sigma=0.1, distribution="schulz"):
+    """sasmodels ``sphere`` P(|q|) (polydisperse), normalised to P(0) = 1 (q in 1/A)."""
+    from sasmodels.core import load_model
+    from sasmodels.direct_model import call_kernel
+
+    q = np.asarray(q, float)
+    flat = np.concatenate([[1e-5], q.ravel()])
+    out = call_kernel(load_model("sphere").make_kernel([flat]), dict(
+        radius=radius_nm * 10, radius_pd=sigma, radius_pd_type=distribution,
+        radius_pd_n=35, radius_pd_nsigma=3.0, sld=1.0, sld_solvent=0.0, scale=1.0,
+        background=0.0))
+    out = np.asarray(out, float)
+    return (out[1:] / out[0]).reshape(q.shape)
+
+
+def dot_structure(qxy, d_nm=DOT_D_NM, rel_width=0.1, height=3.0):
+    """Known in-plane S(q_xy) = 1 + height x Lorentzian at 2 pi / d (FWHM rel_width q*)."""
+    qs = 2 * math.pi / (d_nm * 10)
+    w = rel_width * qs
+    return 1.0 + height / (1 + 4 * ((np.abs(np.asarray(qxy, float)) - qs) / w) ** 2)
+
+
+def dot_film(kev, incidence_deg, dist_m, *, rel_width=0.1, sigma=0.1, detector="Pilatus300k",
+             peak=400.0, background=2.0, yoneda=3.0, ac_deg=0.15, rng=5, noise=True):
+    """Frame of touching dots (R 5.5 nm, d 12.5 nm): P(|q|) S(q_xy) above the horizon.
+
+    Returns (geometry, gi, image, mask, (q, qip, qoop, af) of pyFAI); ``peak`` scales
+    P x S so that its value at q* (q_z = 0) is ``peak`` counts.
+    """
+    g = geometry(kev, dist_m, detector)
+    q, qip, qoop, af = pyfai_coords(g, incidence_deg)
+    qs = 2 * math.pi / (DOT_D_NM * 10)
+    scale = peak / (dot_form_factor(np.array([qs]), sigma=sigma)[0] *
+                    dot_structure(np.array([qs]), rel_width=rel_width)[0])
+    signal = scale * dot_form_factor(q, sigma=sigma) * dot_structure(qip, rel_width=rel_width)
+    if noise:
+        img, mask = _finish(g, signal, q, af, background=background, yoneda=yoneda,
+                            ac_deg=ac_deg, rng=rng)
+    else:
+        ac = math.radians(ac_deg)
+        yon = np.where(af < 0, 0.0,
+                       1 + (yoneda - 1) * np.exp(-0.5 * ((af - ac) / (ac / 3)) ** 2))
+        img, mask = signal * yon + background, None
+    return g, GIGeometry.from_degrees(incidence_deg), img, mask, (q, qip, qoop, af)
+
+
+def dot_band_maximum(coords, band, *, rel_width=0.1, sigma=0.1, ac_deg=0.15, yoneda=3.0):
+    """Maximum (1/A) of the noise-free in-plane profile in the q_z ``band``.
+
+    The mean over the band's pixels (pyFAI q_z, exit angle) of P(sqrt(q_xy^2 + q_z^2))
+    x Yoneda factor, times S(q_xy), on a fine q_xy grid near q*.
+    """
+    q, qip, qoop, af = coords
+    qs = 2 * math.pi / (DOT_D_NM * 10)
+    sel = (qoop >= band[0]) & (qoop <= band[1]) & (np.abs(np.abs(qip) - qs) < 0.3 * qs)
+    qz, a = qoop[sel], af[sel]
+    ac = math.radians(ac_deg)
+    wt = 1 + (yoneda - 1) * np.exp(-0.5 * ((a - ac) / (ac / 3)) ** 2)
+    grid = np.linspace(0.85, 1.1, 2501) * qs
+    pf = dot_form_factor(np.sqrt(grid[:, None] ** 2 + qz[None, ::max(1, qz.size // 400)] ** 2),
+                         sigma=sigma)
+    prof = (pf * wt[None, ::max(1, qz.size // 400)]).mean(axis=1) * dot_structure(
+        grid, rel_width=rel_width)
+    return float(grid[int(np.argmax(prof))])
