@@ -51,6 +51,18 @@ STRUCTURES = ("peak", "hardsphere")
 SPEC_HELP = ("'auto[:pd=schulz|gaussian,sq=peak|hardsphere]' or "
              "'sphere:R=<radius nm>[,sigma=<relative polydispersity>][,pd=schulz|gaussian]"
              "[,sq=peak|hardsphere]'")
+#: Help text of ``--form-factor`` (gixs spacing, gixs batch).
+CLI_HELP = (
+    "fit the dots' form factor with the peak: I = A P(q) S(q) + background, P a "
+    "polydisperse sphere and S a structure-factor peak (sq=peak, default) or "
+    "Percus-Yevick hard spheres (sq=hardsphere), both from sasmodels. "
+    "'sphere:R=5.5,sigma=0.1' gives the radius (nm) and relative polydispersity "
+    "(pd=schulz default, or gaussian); 'auto' fits R and sigma from the high-q decay and "
+    "refuses when the frame does not reach past the first form-factor minimum (q R = "
+    "4.49). Adds q_star_structure / d_spacing_structure (the structure-factor peak: the "
+    "lattice) and form_factor {model, radius_nm, sigma, radius_err_nm, sigma_err, fitted}; "
+    "q_star / d_spacing become the maximum of that fitted profile (the observed peak, "
+    "below the lattice's on a steep P). Default: off")
 #: q R of the first zero of the sphere form factor (tan x = x).
 FIRST_MINIMUM_QR = 4.4934
 #: An auto fit needs the profile to reach this q R (past the first minimum).
