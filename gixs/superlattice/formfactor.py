@@ -17,11 +17,11 @@ Model, on the analysed profile (q in 1/A, R in nm, sigma relative)::
   cut (x = q_xy) its argument is |q| = sqrt(q_xy^2 + q_z^2) with q_z the rms of the
   cut's q_z band (the dots are spheres; the distorted-wave terms of GISAXS are left
   out).
-* S: ``peak`` (default): 1 + h pV(x; q_s, w, eta), a pseudo-Voigt peak of the lattice
-  on a flat liquid-like level (the structure-factor peak is q_s); ``hardsphere``: the
+* S: ``peak`` (default): c + h pV(x; q_s, w, eta), a pseudo-Voigt peak of the lattice
+  on a flat level c >= 0 (the structure-factor peak is q_s); ``hardsphere``: the
   Percus-Yevick S(q) of sasmodels (effective radius and volume fraction fitted; the
   structure-factor peak is the maximum of the fitted S).
-* The linear parameters (A, A h, b0, b1) are solved exactly for each set of the
+* The linear parameters (A c, A h, b0, b1) are solved exactly for each set of the
   nonlinear ones (variable projection); errors come from the covariance of all
   parameters, scaled by sqrt(reduced chi2) when > 1.
 
@@ -289,6 +289,8 @@ class _Model:
         self.grid = np.linspace(self.qabs.min(), self.qabs.max(), n)
         self.direct = n == x.size
         self._pcache = {}
+        #: linear coefficients kept >= 0: the flat level A c of S = c + h pV
+        self.nonneg = (0,) if spec.structure == "peak" else ()
         names, p0, lo, hi = [], [], [], []
         if spec.structure == "peak":
             names += ["q_s", "w", "eta"]
@@ -356,8 +358,16 @@ def _top(x, y):
     return float(x[k])
 
 
-def _solve(cols, y, wt):
-    c, *_ = np.linalg.lstsq(cols * wt[:, None], y * wt, rcond=None)
+def _solve(cols, y, wt, nonneg=()):
+    """Weighted linear least squares; a coefficient in ``nonneg`` that comes out
+    negative is pinned to 0 and the others solved again (one active constraint)."""
+    a = cols * wt[:, None]
+    c, *_ = np.linalg.lstsq(a, y * wt, rcond=None)
+    for j in nonneg:
+        if c[j] < 0:
+            keep = np.arange(cols.shape[1]) != j
+            c = np.zeros(cols.shape[1])
+            c[keep], *_ = np.linalg.lstsq(a[:, keep], y * wt, rcond=None)
     return c
 
 
@@ -438,7 +448,7 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
             th = theta0.copy()
             th[ir] = r
             cols = m.columns(th)
-            c = _solve(cols, ys, ws)
+            c = _solve(cols, ys, ws, m.nonneg)
             chi = float(np.sum(((cols @ c - ys) * ws) ** 2))
             if best is None or chi < best[0]:
                 best = (chi, r)
@@ -447,16 +457,19 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
 
     def resid(th):
         cols = m.columns(th)
-        return (cols @ _solve(cols, ys, ws) - ys) * ws
+        return (cols @ _solve(cols, ys, ws, m.nonneg) - ys) * ws
 
     sol = scipy.optimize.least_squares(resid, theta0, bounds=(m.lo, m.hi), x_scale="jac",
                                        method="trf", xtol=1e-10, ftol=1e-10, max_nfev=300)
     th = sol.x
     cols = m.columns(th)
-    c = _solve(cols, ys, ws)
-    if c[0] <= 0 or (spec.structure == "peak" and c[1] <= 0):
-        raise FormFactorError("form factor: the fitted amplitude is not positive (the "
-                              "profile does not look like P(q) S(q) here)")
+    c = _solve(cols, ys, ws, m.nonneg)
+    amp = c[1] if spec.structure == "peak" else c[0]
+    if not amp > 0:
+        raise FormFactorError(
+            f"form factor: the fitted {'S(q) peak' if spec.structure == 'peak' else 'P S'}"
+            f" amplitude is not positive ({spec.describe()}): the profile does not look "
+            "like P(q) S(q) here; check R and sigma or try another sq=")
     dof = max(xs.size - th.size - c.size, 1)
     redchi = float(np.sum(resid(th) ** 2) / dof)
     # covariance of all parameters (nonlinear by finite differences, linear exact)
@@ -493,7 +506,7 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
         iq = m.names.index("q_s")
         qs, qs_err = float(th[iq]), float(err[iq])
         sp = {"q_s_A^-1": qs, "fwhm_A^-1": float(d["w"]), "eta": float(d["eta"]),
-              "height": float(c[1] / c[0])}
+              "peak_over_level": float(c[1] / c[0]) if c[0] > 0 else float("inf")}
     else:
         ir, ip = m.names.index("r_eff"), m.names.index("phi")
 

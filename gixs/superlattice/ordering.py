@@ -659,6 +659,11 @@ def _form_factor_fit(x, y, s, spec, profile, qc, fw, orders):
         qz = math.sqrt((a * a + a * b + b * b) / 3.0)  # rms q_z of the band
     excl = [(o["q"] - o["fwhm"], o["q"] + o["fwhm"]) for o in orders]
     ff = fit_form_factor(x, y, s, spec, q_star=qc, fwhm=fw, qz=qz, exclude=excl)
+    if ff.redchi > 3:
+        warnings.warn(f"form factor: reduced chi2 {ff.redchi:.1f} of the P(q) S(q) fit "
+                      f"({spec.describe()}): the model does not describe the profile well; "
+                      "q_star_structure may be biased (try the other sq=)", GixsWarning,
+                      stacklevel=3)
     qs, qse = ff.q_star_structure, ff.q_star_structure_err
     ds = 2 * math.pi / qs / 10.0
     return {"q_star_structure": qs, "q_star_structure_err": qse, "d_spacing_structure": ds,
