@@ -216,3 +216,54 @@ def test_touching_dots_auto_refused_when_frame_stops_short():
 def test_bad_spec_refused_before_reduction():
     with pytest.raises(ValueError, match="--form-factor"):
         measure_frame(np.zeros((10, 10)), None, None, form_factor="sphere:R=")
+
+
+# -- command line: gixs spacing JSON and gixs batch columns ---------------------------
+@pytest.mark.slow
+def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
+    import json
+
+    import fabio
+
+    from gixs.cli.app import main
+    from gixs.geometry.model import write_poni
+    from gixs.batch.run import read_table
+
+    frames = {}
+    for name, (kev, dist) in {"far": (18, 2.0), "near": (15, 2.5)}.items():
+        g, gi, img, mask, _ = films.dot_film(kev, 0.2, dist, rel_width=0.1)
+        write_poni(g, tmp_path / f"{name}.poni")
+        fabio.tifimage.TifImage(data=img.astype(np.int32)).write(str(tmp_path / f"{name}.tif"))
+        fabio.tifimage.TifImage(data=mask.astype(np.uint8)).write(
+            str(tmp_path / f"{name}_mask.tif"))
+        frames[name] = [tmp_path / f"{name}.tif", "--poni", tmp_path / f"{name}.poni",
+                        "--incidence-deg", "0.2", "--mask", tmp_path / f"{name}_mask.tif"]
+    js = tmp_path / "far.json"
+    assert main(["spacing", *map(str, frames["far"]), "--profile", "ip", "--no-orientation",
+                 "--form-factor", "sphere:R=5.5,sigma=0.1", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "structure-factor peak" in out and "form factor sphere" in out
+    d = json.loads(js.read_text())
+    assert d["d_spacing_structure"] == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert d["units"]["d_spacing_structure"] == "nm"
+    assert d["units"]["form_factor.radius_nm"] == "nm"
+    ff = d["form_factor"]
+    assert {"model", "radius_nm", "sigma", "radius_err_nm", "sigma_err", "fitted"} <= set(ff)
+    assert ff["model"] == "sphere" and ff["fitted"] is False
+    assert d["q_star"] < d["q_star_structure"]  # the observed peak sits below the lattice's
+    # a bad spec: one line naming the option, exit 2
+    assert main(["spacing", *map(str, frames["far"]), "--form-factor", "sphere:R=x"]) == 2
+    assert "--form-factor: R must be a number" in capsys.readouterr().err
+    # batch: auto fits the far frame and is refused (noted) on the near one
+    for name in ("far", "near"):
+        argv = ["batch", str(frames[name][0]), *map(str, frames[name][1:]), "-o",
+                str(tmp_path / f"b_{name}.h5"), "--table", str(tmp_path / f"b_{name}.csv"),
+                "--metrics-profile", "ip", "--form-factor", "auto"]
+        assert main(argv) == 0
+    far = read_table(tmp_path / "b_far.csv")[0]
+    assert float(far["d_spacing_structure_nm"]) == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert float(far["form_factor_radius_nm"]) == pytest.approx(5.5, rel=0.02)
+    assert "form_factor_sigma_err" in far and far["form_factor_fitted"] in ("True", "true", "1")
+    near = read_table(tmp_path / "b_near.csv")[0]
+    assert "form factor refused" in near["note"] and "first form-factor minimum" in near["note"]
+    assert float(near["d_spacing_nm"]) > 0 and "d_spacing_structure_nm" not in near
