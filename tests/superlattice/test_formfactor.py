@@ -267,3 +267,29 @@ def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
     near = read_table(tmp_path / "b_near.csv")[0]
     assert "form factor refused" in near["note"] and "first form-factor minimum" in near["note"]
     assert float(near["d_spacing_nm"]) > 0 and "d_spacing_structure_nm" not in near
+
+
+# -- BornAgain: GISAXS (DWBA) of a 2D hexagonal paracrystal of polydisperse spheres -----
+@pytest.mark.slow
+@pytest.mark.parametrize("kev, ai, dist", [(18, 0.2, 2.0), (10, 0.3, 1.5)])
+def test_bornagain_paracrystal_of_polydisperse_spheres(kev, ai, dist):
+    """Spheres R 5.5 nm (Gaussian sigma 10%) on Si in a hexagonal paracrystal of (10)
+    spacing 12.5 nm (Cauchy disorder 5% of the lattice constant: peak FWHM ~8% of q*).
+    Truth: the structure-factor peak = maximum of BornAgain's intensity of the same
+    paracrystal of 0.3 nm spheres (flat form factor) in the measured band; the observed
+    peak = maximum of the noise-free BornAgain intensity of the film in that band."""
+    pytest.importorskip("bornagain")
+    n_phi = films.ba_phi_points(kev, dist)
+    kw = dict(disorder=0.05, n_phi=n_phi)
+    g, gi, img, mask = films.ba_dot_film(kev, ai, dist, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, profile="ip", orientation=False,
+                            form_factor="sphere:R=5.5,sigma=0.1,pd=gaussian")
+    band = res.profile_choice["band_qz_A^-1"]
+    q_structure = films.ba_band_maximum(kev, ai, band, 0.3, 0.0, **kw)
+    q_observed = films.ba_band_maximum(kev, ai, band, 5.5, 0.1, **kw)
+    assert res.q_star_structure == pytest.approx(q_structure, rel=0.005)
+    assert res.q_star == pytest.approx(q_observed, rel=0.005)
+    # the form factor pulls the observed peak (and the plain fit) low
+    assert q_observed < q_structure and res.q_star_centre < q_structure
