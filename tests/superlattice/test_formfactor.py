@@ -94,7 +94,9 @@ def _py_profile(distribution, sigma, r_eff, phi, rng=3):
 
 
 @pytest.mark.parametrize("distribution, sigma, r_eff, phi", [
-    ("schulz", 0.1, 62.5, 0.45), ("gaussian", 0.15, 60.0, 0.35), ("schulz", 0.05, 58.0, 0.5),
+    ("schulz", 0.1, 62.5, 0.45),
+    pytest.param("gaussian", 0.15, 60.0, 0.35, marks=pytest.mark.slow),
+    pytest.param("schulz", 0.05, 58.0, 0.5, marks=pytest.mark.slow),
 ])
 def test_percus_yevick_rings_structure_and_observed_peak(distribution, sigma, r_eff, phi):
     prof, q_s, q_obs = _py_profile(distribution, sigma, r_eff, phi)
@@ -112,6 +114,7 @@ def test_percus_yevick_rings_structure_and_observed_peak(distribution, sigma, r_
     assert math.isnan(plain.q_star_structure) and plain.form_factor is None
 
 
+@pytest.mark.slow
 def test_percus_yevick_auto_fits_radius_and_polydispersity():
     prof, q_s, _ = _py_profile("schulz", 0.1, 62.5, 0.45)
     res = measure(prof, form_factor="auto:sq=hardsphere")
@@ -134,6 +137,7 @@ def test_auto_refused_when_profile_stops_before_the_first_minimum():
     assert res.form_factor["fitted"] is False
 
 
+@pytest.mark.slow
 def test_wrong_structure_model_warns_on_chi2():
     prof, _, _ = _py_profile("schulz", 0.1, 62.5, 0.45)
     with pytest.warns(GixsWarning, match="reduced chi2"):
