@@ -70,6 +70,10 @@ AUTO_MIN_QR = 5.0
 #: Largest dot radius x q* a spacing allows: touching neighbours, nn / 2 (hex rods
 #: nn = 2 d / sqrt3: q* R = 3.63; fcc (111) ring nn = sqrt(3/2) d: q* R = 3.85).
 R_MAX_QSTAR = 3.9
+#: P(q) is computed by sasmodels on at most this many |q| points across the fit window
+#: and interpolated (cubic spline): >= 60 points per oscillation period 2 pi / R for
+#: R <= 4 / q*, where the polydisperse P is smooth.
+GRID_POINTS = 128
 #: Points of the radius distribution (sasmodels radius_pd_n) and its width in sigmas.
 PD_N, PD_NSIGMA = 35, 3.0
 
@@ -285,7 +289,7 @@ class _Model:
         self.qabs = np.sqrt(x ** 2 + qz ** 2)
         self.xc = 0.5 * (x[0] + x[-1])
         self.span = max(x[-1] - x[0], 1e-12)
-        n = min(x.size, 256)
+        n = min(x.size, GRID_POINTS)
         self.grid = np.linspace(self.qabs.min(), self.qabs.max(), n)
         self.direct = n == x.size
         self._pcache = {}
@@ -444,7 +448,7 @@ def fit_form_factor(x, y, sigma, spec, *, q_star, fwhm, qz=0.0, exclude=(),
         # coarse start of the radius: best linear fit on a grid (peak from the plain fit)
         ir = m.names.index("radius")
         best = None
-        for r in np.linspace(m.lo[ir], m.hi[ir], 15)[1:-1]:
+        for r in np.linspace(m.lo[ir], m.hi[ir], 10)[1:-1]:
             th = theta0.copy()
             th[ir] = r
             cols = m.columns(th)
