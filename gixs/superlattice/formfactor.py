@@ -79,7 +79,19 @@ PD_N, PD_NSIGMA = 35, 3.0
 
 
 class FormFactorError(GixsError):
-    """The form factor cannot be fitted from this profile; the message says why."""
+    """The form factor cannot be fitted from this profile; the message says why.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.02, 0.06, 200)  # ends at 1.2 q*: no form-factor minimum
+    >>> try:
+    ...     fit_form_factor(x, np.ones_like(x), np.ones_like(x), "auto", q_star=0.05,
+    ...                     fwhm=0.005)
+    ... except FormFactorError as err:
+    ...     print(str(err).split(",")[0])
+    form factor auto: the profile ends at |q| = 0.0600 A^-1 (1.20 q*)
+    """
 
 
 @dataclasses.dataclass(frozen=True)
@@ -249,6 +261,17 @@ class FormFactorFit:
 
     ``q_star_structure`` is the structure-factor peak, ``q_profile_maximum`` the
     maximum of the fitted A P S + background (the observed peak of the joint model).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> x = np.linspace(0.02, 0.12, 600)
+    >>> y = 1e3 * sphere_form_factor(x, 5.5, 0.1) * (1 + 3 / (1 + ((x - 0.05) / 0.0025) ** 2))
+    >>> f = fit_form_factor(x, y + 5, np.sqrt(y + 5), "sphere:R=5.5,sigma=0.1",
+    ...                     q_star=0.05, fwhm=0.005)
+    >>> d = f.as_dict()
+    >>> d["model"], d["radius_nm"], d["fitted"], round(f.q_star_structure, 4)
+    ('sphere', 5.5, False, 0.05)
     """
 
     q_star_structure: float
