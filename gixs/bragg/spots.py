@@ -99,9 +99,16 @@ class Spot:
     fwhm_qxy: float
     fwhm_qz: float
     snr: float
+    #: standard errors of the centre (1/A): the fit's, or for a merged arc also the
+    #: spread of its parts (see :func:`detect_spots`)
+    sigma_qxy: float = float("nan")
+    sigma_qz: float = float("nan")
+    #: number of local maxima merged into this spot (split arcs)
+    n_merged: int = 1
 
     def as_dict(self):
-        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+        return {k: (v if isinstance(v, int) else float(v))
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def _nan_smooth(img, sigma):
@@ -151,7 +158,7 @@ def isotropic_background(qmap, ring_width):
 
 
 def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings=True,
-                 max_spots=200):
+                 max_spots=200, merge_arcs=True):
     """Find and fit Bragg spots in a q_xy/q_z map.
 
     Parameters
@@ -167,10 +174,14 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
         Ignore spots centred below this q_z (1/A), e.g. under the sample horizon.
     remove_rings : bool
         Subtract the chi-median at each |q| first, so powder rings are not spots.
+    merge_arcs : bool
+        Merge the local maxima of one split arc into one spot with a position
+        uncertainty (:func:`merge_split_arcs`).
 
     Returns
     -------
-    list of Spot, strongest first.
+    list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
+    each centre (1/A).
     """
     img = np.asarray(qmap.intensity, float)
     dx = abs(float(qmap.x[1] - qmap.x[0]))
@@ -215,10 +226,103 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
         if any(math.hypot(spot.qxy - s.qxy, spot.qz - s.qz) < spot_fwhm / 2 for s in spots):
             continue
         spots.append(spot)
+    if merge_arcs and len(spots) > 1:
+        spots = merge_split_arcs(spots, sm, qmap.x, qmap.y, spot_fwhm)
     return spots
 
 
+def _arc_path_min(sm, x, y, a, b, n=24):
+    """Minimum of the smoothed map along the arc (at the mean |q|) from spot a to b."""
+    qa, qb = (a.q + b.q) / 2, (a.q + b.q) / 2
+    ca, cb = math.atan2(a.qxy, a.qz), math.atan2(b.qxy, b.qz)
+    t = np.linspace(0, 1, n)
+    chi = ca + (cb - ca) * t
+    qq = qa + (qb - qa) * t
+    px, pz = qq * np.sin(chi), qq * np.cos(chi)
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    ix = np.clip(np.round((px - x[0]) / dx).astype(int), 0, len(x) - 1)
+    iy = np.clip(np.round((pz - y[0]) / dy).astype(int), 0, len(y) - 1)
+    vals = sm[iy, ix]
+    return float(np.min(np.where(np.isfinite(vals), vals, -np.inf)))
+
+
+def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
+    """Merge local maxima that belong to one arc into one spot.
+
+    Two spots are parts of one arc when their |q| differ by less than ``spot_fwhm / 2``,
+    they lie within ``4 spot_fwhm`` of each other along the arc, and the smoothed
+    residual map ``sm`` stays above ``saddle`` times the weaker one's smoothed height
+    all along the arc between them (no valley: one reflection, not two). A merged spot
+    sits at the intensity-weighted mean (|q|, chi) of its parts, carries their summed
+    intensity, and its centre's standard errors combine the parts' fit errors with the
+    weighted spread of their centres (the arc's substructure makes the centre that
+    uncertain). ``n_merged`` counts the parts. Returns the spots, strongest first.
+    """
+    n = len(spots)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    dx, dy = abs(x[1] - x[0]), abs(y[1] - y[0])
+    height = []
+    for sp in spots:
+        ix = int(np.clip(round((sp.qxy - x[0]) / (x[1] - x[0])), 0, len(x) - 1))
+        iy = int(np.clip(round((sp.qz - y[0]) / (y[1] - y[0])), 0, len(y) - 1))
+        height.append(float(np.nan_to_num(sm[iy, ix], nan=0.0)))
+    for i in range(n):
+        a = spots[i]
+        for j in range(i + 1, n):
+            b = spots[j]
+            if abs(a.q - b.q) >= spot_fwhm / 2:
+                continue
+            dchi = abs(math.atan2(a.qxy, a.qz) - math.atan2(b.qxy, b.qz))
+            if (a.q + b.q) / 2 * dchi > 4 * spot_fwhm:
+                continue
+            if _arc_path_min(sm, x, y, a, b, n=max(int(dchi * a.q / min(dx, dy)) + 2, 3)) \
+                    >= saddle * min(height[i], height[j]):
+                parent[root(j)] = root(i)
+    groups = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(spots[i])
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        w = np.array([max(m.intensity, 0.0) for m in members]) + 1e-300
+        w = w / w.sum()
+        q = np.array([m.q for m in members])
+        chi = np.array([math.atan2(m.qxy, m.qz) for m in members])
+        qm, cm = float(w @ q), float(w @ chi)
+        px = np.array([m.qxy for m in members])
+        pz = np.array([m.qz for m in members])
+        cx, cz = qm * math.sin(cm), qm * math.cos(cm)
+        fit_x = np.array([m.sigma_qxy for m in members])
+        fit_z = np.array([m.sigma_qz for m in members])
+        spread_x = float(w @ (px - cx) ** 2)
+        spread_z = float(w @ (pz - cz) ** 2)
+        sig_x = math.sqrt(float(np.nansum(w * fit_x ** 2)) + spread_x)
+        sig_z = math.sqrt(float(np.nansum(w * fit_z ** 2)) + spread_z)
+        out.append(Spot(qxy=cx, qz=cz, q=qm, intensity=float(sum(m.intensity for m in members)),
+                        height=max(m.height for m in members),
+                        fwhm_qxy=math.sqrt(float(w @ np.array([m.fwhm_qxy for m in members])
+                                                 ** 2) + _FWHM ** 2 * spread_x),
+                        fwhm_qz=math.sqrt(float(w @ np.array([m.fwhm_qz for m in members])
+                                                ** 2) + _FWHM ** 2 * spread_z),
+                        snr=max(m.snr for m in members), sigma_qxy=sig_x, sigma_qz=sig_z,
+                        n_merged=int(sum(m.n_merged for m in members))))
+    out.sort(key=lambda sp: -sp.height)
+    return out
+
+
 def _fit_spot(res, x, y, iy, ix, fwhm, snr):
+    """2D Gaussian + constant fit of the patch around bin (iy, ix): a Spot with the
+    standard errors of its centre (covariance of the fit, scaled by the residual
+    variance), or None."""
     hw_x = max(int(round(1.5 * fwhm / abs(x[1] - x[0]))), 3)
     hw_y = max(int(round(1.5 * fwhm / abs(y[1] - y[0]))), 3)
     sy = slice(max(iy - hw_y, 0), iy + hw_y + 1)
@@ -230,28 +334,55 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
         return None
     px, py, pv = xx[ok], yy[ok], patch[ok]
     s0 = fwhm / _FWHM
-    p0 = [pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)]
+    p0 = np.array([pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)])
 
-    def model(p):
+    def resid(p):
         return p[0] * np.exp(-0.5 * ((px - p[1]) / p[3]) ** 2
-                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5]
-    lo = [0, x[sx][0], y[sy][0], s0 / 10, s0 / 10, -np.inf]
-    hi = [np.inf, x[sx][-1], y[sy][-1], s0 * 4, s0 * 4, np.inf]
-    lo[1], hi[1] = min(lo[1], hi[1]), max(lo[1], hi[1])
-    lo[2], hi[2] = min(lo[2], hi[2]), max(lo[2], hi[2])
-    p0 = np.clip(p0, np.array(lo) + 1e-12, np.array(hi) - 1e-12)
+                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5] - pv
+
+    def jac(p):  # analytic: no finite-difference model evaluations
+        ux, uy = (px - p[1]) / p[3], (py - p[2]) / p[4]
+        g = np.exp(-0.5 * (ux * ux + uy * uy))
+        ag = p[0] * g
+        return np.column_stack([g, ag * ux / p[3], ag * uy / p[4], ag * ux * ux / p[3],
+                                ag * uy * uy / p[4], np.ones_like(g)])
+    lo = np.array([0, min(x[sx][0], x[sx][-1]), min(y[sy][0], y[sy][-1]), s0 / 10, s0 / 10,
+                   -np.inf])
+    hi = np.array([np.inf, max(x[sx][0], x[sx][-1]), max(y[sy][0], y[sy][-1]), s0 * 4,
+                   s0 * 4, np.inf])
+    p0 = np.clip(p0, lo + 1e-12, hi - 1e-12)
     try:
-        fit = optimize.least_squares(lambda p: model(p) - pv, p0, bounds=(lo, hi),
-                                     max_nfev=200)
-        p = fit.x
+        # Levenberg-Marquardt (MINPACK, few Python round trips); only when it leaves the
+        # patch or the width range is the bounded problem solved from there
+        fit = optimize.least_squares(resid, p0, jac=jac, method="lm", max_nfev=200)
+        p = fit.x.copy()
+        p[3:5] = np.abs(p[3:5])
+        if not (np.all(p >= lo) and np.all(p <= hi)):
+            fit = optimize.least_squares(resid, np.clip(p, lo + 1e-12, hi - 1e-12),
+                                         jac=jac, bounds=(lo, hi), max_nfev=200)
+            p = fit.x
     except (ValueError, np.linalg.LinAlgError):
         return None
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
+    sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
                 intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
-                fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr))
+                fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
+                sigma_qxy=sig_x, sigma_qz=sig_y)
+
+
+def _centre_errors(j, r, n_par):
+    """Standard errors of parameters 1 and 2 (the centre) of a least-squares fit:
+    ``sqrt(diag(inv(J^T J)) * chi2 / dof)``; NaN when singular."""
+    dof = max(len(r) - n_par, 1)
+    try:
+        cov = np.linalg.inv(j.T @ j) * float(r @ r) / dof
+    except np.linalg.LinAlgError:
+        return float("nan"), float("nan")
+    d = np.diag(cov)
+    return tuple(float(math.sqrt(v)) if v >= 0 else float("nan") for v in d[1:3])
 
 
 # -- 1D peaks ----------------------------------------------------------------------------
