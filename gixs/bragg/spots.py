@@ -246,11 +246,18 @@ def _arc_path_min(sm, x, y, a, b, n=24):
     return float(np.min(np.where(np.isfinite(vals), vals, -np.inf)))
 
 
+def _tangential_fwhm(sp):
+    """FWHM (1/A) of a spot along its arc (perpendicular to q)."""
+    c = math.atan2(sp.qxy, sp.qz)
+    return math.hypot(sp.fwhm_qxy * math.cos(c), sp.fwhm_qz * math.sin(c))
+
+
 def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
     """Merge local maxima that belong to one arc into one spot.
 
     Two spots are parts of one arc when their |q| differ by less than ``spot_fwhm / 2``,
-    they lie within ``4 spot_fwhm`` of each other along the arc, and the smoothed
+    they lie within ``max(4 spot_fwhm, 2 (w_a + w_b))`` of each other along the arc
+    (``w``: the spots' FWHM along the arc), and the smoothed
     residual map ``sm`` stays above ``saddle`` times the weaker one's smoothed height
     all along the arc between them (no valley: one reflection, not two). A merged spot
     sits at the intensity-weighted mean (|q|, chi) of its parts, carries their summed
@@ -280,7 +287,8 @@ def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
             if abs(a.q - b.q) >= spot_fwhm / 2:
                 continue
             dchi = abs(math.atan2(a.qxy, a.qz) - math.atan2(b.qxy, b.qz))
-            if (a.q + b.q) / 2 * dchi > 4 * spot_fwhm:
+            if (a.q + b.q) / 2 * dchi > max(4 * spot_fwhm, 2 * (_tangential_fwhm(a)
+                                                                 + _tangential_fwhm(b))):
                 continue
             if _arc_path_min(sm, x, y, a, b, n=max(int(dchi * a.q / min(dx, dy)) + 2, 3)) \
                     >= saddle * min(height[i], height[j]):
