@@ -286,18 +286,20 @@ def index_pattern(two_theta, intensity, phases, src: Source, *, refine=True,
         start = [PhaseModel(lat, None, refine=m.refine) for lat, m in zip(lattices, models)]
         result = assign(rows, start if it else models, refine=refine and it == 0, tol=tol,
                         scale_range=scale_range)
+        if it == 0:
+            first = result  # the refined assignment: its guard rails and warnings
         if not refine:
             break
         lattices = [m[0] for m in result.models]
-        fit = _joint_fit(result, models, lattices, t_obs, t_sig, src, zero, disp,
-                         radius_mm, refine_zero, refine_displacement)
+        fit = _joint_fit(result, [bool(p.get("refined")) for p in first.phases], models,
+                         lattices, t_obs, t_sig, src, zero, disp, radius_mm, refine_zero,
+                         refine_displacement)
         if fit is None:
             break
         lattices, zero, disp, errs, inst_err = fit
         joint = True
     if joint:
         rows = _peak_rows(t_obs, t_sig, doublets, src, zero, disp, radius_mm)
-        first = result
         result = assign(rows, [PhaseModel(lat, None, refine=False) for lat in lattices],
                         refine=False, tol=tol, scale_range=scale_range)
         for k, ph in enumerate(result.phases):
@@ -331,7 +333,7 @@ def _peak_rows(t_obs, t_sig, doublets, src, zero, disp, radius_mm):
             for qq, s, g, f, d, t in zip(q, t_sig, dq_dt, fw, doublets, t_obs)]
 
 
-def _joint_fit(result, models, lattices, t_obs, t_sig, src, zero, disp, radius_mm,
+def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp, radius_mm,
                refine_zero, refine_displacement):
     """Least squares of every refined phase's free constants + instrument terms on the
     K-alpha1 2theta residuals (deg / sigma). None when too few peaks for the terms."""
@@ -343,8 +345,7 @@ def _joint_fit(result, models, lattices, t_obs, t_sig, src, zero, disp, radius_m
         rows.append((p["index"], names[p["phase"]], tuple(p["hkl"])))
     layout = []
     for k, (m, lat) in enumerate(zip(models, lattices)):
-        ph = result.phases[k]
-        if m.refine and ph.get("refined"):
+        if m.refine and refined[k]:
             layout += [(k, f) for f in lat.free_parameters]
     inst = (["zero"] if refine_zero else []) + (["displacement"] if refine_displacement
                                                  else [])
@@ -376,8 +377,10 @@ def _joint_fit(result, models, lattices, t_obs, t_sig, src, zero, disp, radius_m
     x0 = [getattr(lattices[k], f) for k, f in layout]
     x0 += ([zero] if refine_zero else []) + ([disp] if refine_displacement else [])
     x0 = np.array(x0, float)
+    # soft-L1 beyond 3 sigma: a blended or misread line weighs less (as in assign)
     fit = optimize.least_squares(resid, x0, x_scale=np.r_[np.abs(x0[:len(layout)]) * 1e-3
-                                                          + 1e-4, [0.01] * len(inst)])
+                                                          + 1e-4, [0.01] * len(inst)],
+                                 loss="soft_l1", f_scale=3.0)
     dof = max(len(rows) - n_free, 1)
     s2 = max(1.0, float(fit.fun @ fit.fun) / dof)
     cov = np.linalg.pinv(fit.jac.T @ fit.jac) * s2

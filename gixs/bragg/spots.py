@@ -252,15 +252,17 @@ def _tangential_fwhm(sp):
     return math.hypot(sp.fwhm_qxy * math.cos(c), sp.fwhm_qz * math.sin(c))
 
 
-def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
+def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5, min_ratio=0.2):
     """Merge local maxima that belong to one arc into one spot.
 
     Two spots are parts of one arc when their |q| differ by less than ``spot_fwhm / 2``,
     they lie within ``max(4 spot_fwhm, 2 (w_a + w_b))`` of each other along the arc
     (``w``: the spots' FWHM along the arc), and the smoothed
     residual map ``sm`` stays above ``saddle`` times the weaker one's smoothed height
-    all along the arc between them (no valley: one reflection, not two). A merged spot
-    sits at the intensity-weighted mean (|q|, chi) of its parts, carries their summed
+    all along the arc between them (no valley: one reflection, not two), and the weaker
+    is at least ``min_ratio`` of the stronger's height (a faint shoulder on a strong
+    spot's tail may be another reflection: kept apart). A merged spot sits at the
+    height-weighted mean (|q|, chi) of its parts, carries their summed
     intensity, and its centre's standard errors combine the parts' fit errors with the
     weighted spread of their centres (the arc's substructure makes the centre that
     uncertain). ``n_merged`` counts the parts. Returns the spots, strongest first.
@@ -284,7 +286,8 @@ def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
         a = spots[i]
         for j in range(i + 1, n):
             b = spots[j]
-            if abs(a.q - b.q) >= spot_fwhm / 2:
+            if abs(a.q - b.q) >= spot_fwhm / 2 or \
+                    min(a.height, b.height) < min_ratio * max(a.height, b.height):
                 continue
             dchi = abs(math.atan2(a.qxy, a.qz) - math.atan2(b.qxy, b.qz))
             if (a.q + b.q) / 2 * dchi > max(4 * spot_fwhm, 2 * (_tangential_fwhm(a)
@@ -301,7 +304,7 @@ def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5):
         if len(members) == 1:
             out.append(members[0])
             continue
-        w = np.array([max(m.intensity, 0.0) for m in members]) + 1e-300
+        w = np.array([max(m.height, 0.0) for m in members]) + 1e-300
         w = w / w.sum()
         q = np.array([m.q for m in members])
         chi = np.array([math.atan2(m.qxy, m.qz) for m in members])
@@ -404,6 +407,8 @@ class Peak1D:
     fwhm: float
     area: float
     snr: float
+    #: standard error of the centre (x units), from the fit's covariance
+    sigma: float = float("nan")
 
     def as_dict(self):
         return {k: float(v) for k, v in dataclasses.asdict(self).items()}
@@ -460,9 +465,9 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
         for i in pk:
             fit = _fit_1d(xs, net, i, fwhm)
             if fit is not None:
-                c, h, w = fit
+                c, h, w, sig = fit
                 out.append(Peak1D(c, h, w, h * w * math.sqrt(math.pi / (4 * math.log(2))),
-                                  float(sm[i] / noise[i])))
+                                  float(sm[i] / noise[i]), sig))
     out.sort(key=lambda p: p.x)
     return out[:max_peaks] if len(out) <= max_peaks else sorted(
         out, key=lambda p: -p.snr)[:max_peaks]
@@ -482,11 +487,13 @@ def _fit_1d(x, y, i, fwhm):
     lo = [0, xs[0], s0 / 20, -np.inf, -np.inf]
     hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
     try:
-        p = optimize.least_squares(resid, np.clip(p0, np.array(lo) + 1e-15,
-                                                  np.array(hi) - 1e-15),
-                                   bounds=(lo, hi), max_nfev=200).x
+        fit = optimize.least_squares(resid, np.clip(p0, np.array(lo) + 1e-15,
+                                                    np.array(hi) - 1e-15),
+                                     bounds=(lo, hi), max_nfev=200)
     except (ValueError, np.linalg.LinAlgError):
         return None
+    p = fit.x
     if not p[0] > 0:
         return None
-    return float(p[1]), float(p[0]), float(p[2] * _FWHM)
+    sig = _centre_errors(fit.jac, fit.fun, len(p))[0]
+    return float(p[1]), float(p[0]), float(p[2] * _FWHM), sig
