@@ -131,3 +131,26 @@ def test_sample_displacement_recovered(radius, disp, zero):
     assert abs(res0.phases[0]["lattice"]["a"] / lab6.a - 1) > 2e-4
     with pytest.raises(ValueError, match="goniometer radius"):
         index_pattern(x, y, [lab6], cu, refine_displacement=True)
+
+
+def test_cli_source_flag(tmp_path, capsys):
+    import json
+
+    from gixs.cli.app import main
+
+    cu = source("Cu")
+    si = builtin_phase("Si").with_parameters(a=5.4325)
+    x, y, _ = _scan(si, cu, zero=-0.03, fwhm=0.07, tt=(20.0, 120.0), seed=2)
+    path = tmp_path / "si.xy"
+    np.savetxt(path, np.c_[x, y])
+    out = tmp_path / "r.json"
+    assert main(["index", str(path), "--source", "Cu", "--phase", "Si", "--refine",
+                 "--refine-zero", "--json", str(out)]) == 0
+    d = json.loads(out.read_text())
+    assert d["phases"][0]["lattice"]["a"] == pytest.approx(5.4325, rel=1e-4)
+    assert d["input"]["instrument"]["zero_deg"] == pytest.approx(-0.03, abs=5e-3)
+    assert d["input"]["instrument"]["lambda1_A"] == cu.lambda1
+    # a q pattern cannot take a doublet: refused with exit 2
+    assert main(["index", str(path), "--source", "Cu", "--phase", "Si",
+                 "--pattern-axis", "q_A^-1"]) == 2
+    assert "--source needs a 2theta pattern" in capsys.readouterr().err
