@@ -24,14 +24,15 @@ import numpy as np
 from scipy import ndimage, optimize, signal
 
 from gixs.geometry.gi import pixel_q
-from gixs.bragg.lattice import predict_gi_spots
+from gixs.bragg.lattice import gi_exit_qz, predict_gi_spots
 
 _FWHM = 2 * math.sqrt(2 * math.log(2))
 
 
 # -- simulation ----------------------------------------------------------------------
 def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_deg=2.0,
-                peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None):
+                peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None,
+                film_critical_angle=None, channels=("transmitted",), reflected_weight=None):
     """Expected counts (Poisson noise unless ``rng is False``) of a GIWAXS frame.
 
     Parameters
@@ -47,8 +48,27 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
         Radial FWHM of spots and rings (1/A).
     mosaic_deg : float
         Angular FWHM of the spots along the arc (deg).
+    film_critical_angle : float, optional
+        Film critical angle (rad): textured spots are drawn where a map *without*
+        refraction correction shows them, in each of ``channels`` ("transmitted",
+        "reflected"; Busch et al., J. Appl. Cryst. 39, 433 (2006)), through
+        :func:`gixs.bragg.lattice.gi_exit_qz` (in-plane reflections of the transmitted
+        channel at the Yoneda); the frame's pixels then use ``gi`` without a critical
+        angle. Rings (random phases) are not shifted.
+    reflected_weight : float, optional
+        Intensity of the reflected channel relative to the transmitted one (the
+        reflectivity of the interface below the film); required with "reflected".
     """
     geom = geometry.for_image_shape(shape) if shape is not None else geometry
+    bad = [c for c in channels if c not in ("transmitted", "reflected")]
+    if bad or not channels:
+        raise ValueError(f"channels must be some of ('transmitted', 'reflected'), got "
+                         f"{channels!r}")
+    if film_critical_angle is not None:
+        gi = dataclasses.replace(gi, critical_angle=None)
+        if "reflected" in channels and reflected_weight is None:
+            raise ValueError("the reflected channel needs reflected_weight (its intensity "
+                             "relative to the transmitted one: the substrate's reflectivity)")
     pq = pixel_q(geom, gi)
     qf = pq.q.ravel()
     order = np.argsort(qf)
@@ -66,9 +86,17 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
         else:
             s = predict_gi_spots(phase, orientation, q_max + 4 * sr,
                                  min_rel_intensity=min_rel_intensity)
-            feats = [(g, math.atan2(sg * x, z), i) for g, x, z, i in
-                     zip(s.q, s.qxy, s.qz, s.intensity) for sg in ((1, -1) if x > 1e-9
-                                                                  else (1,))]
+            if film_critical_angle is None:
+                placed = [(s.qz, 1.0)]
+            else:
+                lam = geom.wavelength_a
+                placed = [(gi_exit_qz(s.qz, lam, gi.incidence, film_critical_angle,
+                                      channel=ch)[0],
+                           1.0 if ch == "transmitted" else reflected_weight)
+                          for ch in channels]
+            feats = [(math.hypot(x, z), math.atan2(sg * x, z), i * w)
+                     for qz, w in placed for x, z, i in zip(s.qxy, qz, s.intensity)
+                     for sg in ((1, -1) if x > 1e-9 else (1,))]
         for g, chi0, inten in feats:
             lo, hi = np.searchsorted(qs, [g - 5 * sr, g + 5 * sr])
             idx = order[lo:hi]

@@ -131,3 +131,49 @@ def test_real_mai_pbi2_film_no_silent_edge(tmp_path):
     assert not at_edge or ph["warnings"]
     assert ph["n_peaks"] >= 3 or any("refused" in w for w in ph["warnings"])
     assert a == pytest.approx(6.31, rel=0.01)  # pseudo-cubic MAPbI3, not the 6.62 edge
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kev,ai_deg,ratio", [(12.7, 0.3, 0.8), (18.0, 0.2, 0.65)])
+def test_rendered_two_channel_film_found_where_dwba_puts_it(kev, ai_deg, ratio):
+    """render_film with both exit channels, reduced without refraction correction: the
+    spots sit at the exact-Snell DWBA positions of their channel and are assigned so."""
+    from gixs.bragg.index import index_map
+    from gixs.bragg.spots import render_film
+    from gixs.geometry.model import GIGeometry
+    from gixs.reduce.frame import ReduceSettings, reduce_frame
+
+    from ..conftest import make_geometry
+
+    lam = 12.398419843 / kev
+    ai = math.radians(ai_deg)
+    ac = ratio * ai
+    geo = make_geometry(dist=0.2, poni1=0.008, poni2=0.085, wavelength_a=lam)
+    gi = GIGeometry.from_degrees(ai_deg)
+    film = builtin_phase("CsPbI3").with_parameters(a=6.33)
+    img = render_film(geo, gi, [(film, (0, 0, 1), 1.0)], film_critical_angle=ac,
+                      channels=("transmitted", "reflected"), reflected_weight=0.5, rng=5)
+    qmap = reduce_frame(img, geo, gi, ReduceSettings(npt_map=(500, 500))).maps["qmap"]
+    horizon = 2 * math.pi / lam * math.sin(ai)
+    res = index_map(qmap, [(builtin_phase("CsPbI3"), (0, 0, 1))], horizon_qz=horizon,
+                    refraction=(lam, ai, ac), channels=("transmitted", "reflected"))
+    assert res.phases[0]["lattice"]["a"] == pytest.approx(6.33, rel=1e-3)
+    by_channel = {"transmitted": 0, "reflected": 0}
+    from gixs.bragg.lattice import surface_normal
+
+    normal = surface_normal(film, (0, 0, 1))
+    for p in res.peaks:
+        qz_internal = float(np.array(p["hkl"]) @ film.reciprocal_matrix() @ normal)
+        want, yon = _dwba_qz(qz_internal, lam, ai, ac, p["channel"])
+        other = _dwba_qz(qz_internal, lam, ai, ac, "reflected" if p["channel"] ==
+                         "transmitted" else "transmitted")[0]
+        # point test where the channels are resolved (2 spot FWHM apart); Yoneda-placed
+        # spots spread over the band
+        if not yon and abs(other - want) > 0.06:
+            assert p["qz"] == pytest.approx(want, abs=0.012), p
+        by_channel[p["channel"]] += 1
+    assert by_channel["reflected"] >= 3 and by_channel["transmitted"] >= 10, by_channel
+    n_all = len(res.peaks) + len(res.unassigned)
+    # the issue's 90 % is not reached yet with both channels rendered (80 % at 18 keV,
+    # blended channel pairs): recorded here as the current floor, open in issue 11
+    assert len(res.peaks) / n_all >= 0.75, (len(res.peaks), n_all)
