@@ -206,7 +206,10 @@ def run(args) -> int:
             from gixs.plot.index import index_figure
 
             fig = index_figure(qmap, result, title=os.path.basename(args.image),
-                               horizon_qz=extra["horizon_qz_A^-1"])
+                               horizon_qz=extra["horizon_qz_A^-1"],
+                               refraction=extra.get("refraction"),
+                               channels=("transmitted", "reflected")
+                               if args.reflected_channel else ("transmitted",))
         save(fig, args.plot)
     _print_summary(result)
     return 0
@@ -252,7 +255,8 @@ def _index_image(args, models):
                        else ("transmitted",))
     return result, qmap, {"kind": "image", "frame": frame.index,
                           "geometry": reduced.provenance["geometry"],
-                          "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon}
+                          "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon,
+                          "refraction": refraction}
 
 
 def _print_summary(result):

@@ -177,3 +177,32 @@ def test_rendered_two_channel_film_found_where_dwba_puts_it(kev, ai_deg, ratio):
     # the issue's 90 % is not reached yet with both channels rendered (80 % at 18 keV,
     # blended channel pairs): recorded here as the current floor, open in issue 11
     assert len(res.peaks) / n_all >= 0.75, (len(res.peaks), n_all)
+
+
+def test_overlay_draws_both_channels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gixs.bragg.lattice import gi_exit_qz
+    from gixs.plot.index import overlay
+
+    lam, ai = 0.9763, math.radians(0.3)
+    ac = 0.8 * ai
+    film = builtin_phase("CsPbI3")
+    peaks, _ = _observed(film, (0, 0, 1), lam, ai, ac, 2.5, np.random.default_rng(1))
+    res = assign(peaks, [(film, (0, 0, 1))], refraction=(lam, ai, ac),
+                 channels=("transmitted", "reflected"), refine=False)
+    fig, ax = plt.subplots()
+    ax.set_xlim(-2.5, 2.5)
+    ax.set_ylim(0, 2.5)
+    overlay(ax, res, 2.5, refraction=(lam, ai, ac))
+    labels = [c.get_label() for c in ax.collections]
+    assert any(lab.endswith("transmitted") for lab in labels)
+    refl = [c for c in ax.collections if c.get_label().endswith("reflected")][0]
+    # reflected-channel markers at the reflected exit q_z of every predicted spot
+    s = predict_gi_spots(film, (0, 0, 1), 2.5, min_rel_intensity=0.01)
+    want = gi_exit_qz(s.qz, lam, ai, ac, channel="reflected")[0]
+    assert np.allclose(np.sort(refl.get_offsets()[:, 1]), np.sort(np.r_[want, want]))
+    plt.close(fig)
