@@ -192,11 +192,10 @@ def _fit_doublet(x, y, peak, src, width):
     p0 = [max(peak.height, 1e-12), c0, s0, base, 0.0]
     lo = [0, xs[0], s0 / 10, -np.inf, -np.inf]
     hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
-    try:
-        fit = optimize.least_squares(lambda p: model(p) - ys,
-                                     np.clip(p0, np.array(lo) + 1e-12, np.array(hi) - 1e-12),
-                                     bounds=(lo, hi), max_nfev=400)
-    except (ValueError, np.linalg.LinAlgError):
+    from gixs.bragg.spots import lm_fit
+
+    fit = lm_fit(lambda p: model(p) - ys, p0, lo, hi, abs_index=(2,))
+    if fit is None:
         return None
     p = fit.x
     if not p[0] > 0:
@@ -356,7 +355,9 @@ def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp,
                                 f"for {n_free} free parameters (needs >= {n_free + 2})")
         return None
     idx = np.array([r[0] for r in rows])
-    hkl = [np.array([r[2]]) for r in rows]
+    ph_of = np.array([r[1] for r in rows])
+    hkl = np.array([r[2] for r in rows], int)
+    groups = [(k, np.nonzero(ph_of == k)[0]) for k in sorted(set(ph_of.tolist()))]
 
     def unpack(v):
         lats = list(lattices)
@@ -371,7 +372,9 @@ def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp,
 
     def resid(v):
         lats, z, s = unpack(v)
-        q = np.array([float(lats[r[1]].q_of(h)[0]) for r, h in zip(rows, hkl)])
+        q = np.empty(len(rows))
+        for k, sel in groups:
+            q[sel] = lats[k].q_of(hkl[sel])
         t = src.two_theta(q)
         return (t_obs[idx] - t - instrument_shift(t, z, s, radius_mm)) / t_sig[idx]
     x0 = [getattr(lattices[k], f) for k, f in layout]

@@ -390,18 +390,10 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
     hi = np.array([np.inf, max(x[sx][0], x[sx][-1]), max(y[sy][0], y[sy][-1]), s0 * 4,
                    s0 * 4, np.inf])
     p0 = np.clip(p0, lo + 1e-12, hi - 1e-12)
-    try:
-        # Levenberg-Marquardt (MINPACK, few Python round trips); only when it leaves the
-        # patch or the width range is the bounded problem solved from there
-        fit = optimize.least_squares(resid, p0, jac=jac, method="lm", max_nfev=200)
-        p = fit.x.copy()
-        p[3:5] = np.abs(p[3:5])
-        if not (np.all(p >= lo) and np.all(p <= hi)):
-            fit = optimize.least_squares(resid, np.clip(p, lo + 1e-12, hi - 1e-12),
-                                         jac=jac, bounds=(lo, hi), max_nfev=200)
-            p = fit.x
-    except (ValueError, np.linalg.LinAlgError):
+    fit = lm_fit(resid, p0, lo, hi, jac=jac, abs_index=(3, 4))
+    if fit is None:
         return None
+    p = fit.x
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
@@ -410,6 +402,32 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
                 intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
                 fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
                 sigma_qxy=sig_x, sigma_qz=sig_y)
+
+
+def lm_fit(resid, p0, lo, hi, *, jac="2-point", abs_index=(), max_nfev=400):
+    """Least squares by Levenberg-Marquardt (MINPACK: few Python round trips); only when
+    its solution leaves the bounds ``lo, hi`` is the bounded problem solved from there
+    (trust-region reflective). ``abs_index``: parameters that enter squared (widths),
+    taken as their absolute value. Returns the scipy result, or None on failure."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    with np.errstate(invalid="ignore"):
+        lo_in = np.where(np.isfinite(lo), lo + 1e-12 * (1 + np.abs(lo)), lo)
+        hi_in = np.where(np.isfinite(hi), hi - 1e-12 * (1 + np.abs(hi)), hi)
+    p0 = np.clip(np.asarray(p0, float), lo_in, hi_in)
+    try:
+        fit = optimize.least_squares(resid, p0, jac=jac, method="lm",
+                                     max_nfev=max_nfev * (len(p0) + 1))
+        p = fit.x.copy()
+        for i in abs_index:
+            p[i] = abs(p[i])
+        if np.all(p >= lo) and np.all(p <= hi) and np.all(np.isfinite(p)):
+            fit.x = p
+            return fit
+        start = np.clip(np.where(np.isfinite(p), p, p0), lo_in, hi_in)
+        return optimize.least_squares(resid, start, jac=jac, bounds=(lo, hi),
+                                      x_scale="jac", max_nfev=max_nfev)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
 
 
 def _centre_errors(j, r, n_par):
@@ -514,11 +532,8 @@ def _fit_1d(x, y, i, fwhm):
     p0 = [max(y[i], 1e-12), x[i], s0, 0.0, 0.0]
     lo = [0, xs[0], s0 / 20, -np.inf, -np.inf]
     hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
-    try:
-        fit = optimize.least_squares(resid, np.clip(p0, np.array(lo) + 1e-15,
-                                                    np.array(hi) - 1e-15),
-                                     bounds=(lo, hi), max_nfev=200)
-    except (ValueError, np.linalg.LinAlgError):
+    fit = lm_fit(resid, p0, lo, hi, abs_index=(2,))
+    if fit is None:
         return None
     p = fit.x
     if not p[0] > 0:

@@ -54,6 +54,7 @@ def test_split_arc_merged_with_uncertainty(q0, chi0, sep):
     assert len(sep_spot) == 1 and sep_spot[0].n_merged == 1
 
 
+@pytest.mark.slow
 def test_spot_centre_errors_cover_the_error():
     """Stated centre errors cover the real error against the planted centre (RMS over
     noise realisations) and stay within 6x of it: close to it on a weak spot, where
