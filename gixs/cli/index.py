@@ -212,6 +212,13 @@ def run(args) -> int:
                                if args.reflected_channel else ("transmitted",))
         save(fig, args.plot)
     _print_summary(result)
+    inst = meta.get("instrument")
+    if inst:
+        def pm(v, e, unit):
+            return f"{v:+.4f} {unit}" + ("" if e is None else f" +- {e:.4f} {unit}")
+        print(f"{inst['source']} K-alpha doublet (ratio {inst['ka2_ratio']:g}): zero shift "
+              f"{pm(inst['zero_deg'], inst['zero_deg_error'], 'deg')}, sample displacement "
+              f"{pm(inst['displacement_mm'], inst['displacement_mm_error'], 'mm')}")
     return 0
 
 
