@@ -21,12 +21,21 @@ _LAZY = {
     'Peak1D': 'gixs.bragg.spots',
     'snip_baseline': 'gixs.bragg.spots',
     'detect_peaks_1d': 'gixs.bragg.spots',
+    'merge_split_arcs': 'gixs.bragg.spots',
+    'figure_of_merit': 'gixs.bragg.index',
+    'Source': 'gixs.bragg.powder',
+    'source': 'gixs.bragg.powder',
+    'Doublet': 'gixs.bragg.powder',
+    'fit_doublets': 'gixs.bragg.powder',
+    'instrument_shift': 'gixs.bragg.powder',
+    'kalpha2_position': 'gixs.bragg.powder',
+    'index_pattern': 'gixs.bragg.powder',
     'PhaseModel': 'gixs.bragg.index',
     'IndexResult': 'gixs.bragg.index',
     'assign': 'gixs.bragg.index',
     'index_map': 'gixs.bragg.index',
 }
 
-__all__ = ['Site', 'Reflections', 'Phase', 'GISpots', 'surface_normal', 'predict_gi_spots', 'apparent_qz', 'builtin_phase', 'parse_phase', 'render_film', 'Spot', 'ring_profile', 'isotropic_background', 'detect_spots', 'Peak1D', 'snip_baseline', 'detect_peaks_1d', 'PhaseModel', 'IndexResult', 'assign', 'index_map']
+__all__ = ['Site', 'Reflections', 'Phase', 'GISpots', 'surface_normal', 'predict_gi_spots', 'apparent_qz', 'builtin_phase', 'parse_phase', 'render_film', 'Spot', 'ring_profile', 'isotropic_background', 'detect_spots', 'Peak1D', 'snip_baseline', 'detect_peaks_1d', 'merge_split_arcs', 'figure_of_merit', 'Source', 'source', 'Doublet', 'fit_doublets', 'instrument_shift', 'kalpha2_position', 'index_pattern', 'PhaseModel', 'IndexResult', 'assign', 'index_map']
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY)

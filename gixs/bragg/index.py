@@ -81,11 +81,14 @@ def _obs_table(peaks):
                          "fwhm": float(np.nanmean([d.get("fwhm_qxy", np.nan),
                                                    d.get("fwhm_qz", np.nan)])),
                          "fwhm_qxy": float(d.get("fwhm_qxy", np.nan)),
-                         "fwhm_qz": float(d.get("fwhm_qz", np.nan))})
+                         "fwhm_qz": float(d.get("fwhm_qz", np.nan)),
+                         "sigma_qxy": float(d.get("sigma_qxy", np.nan)),
+                         "sigma_qz": float(d.get("sigma_qz", np.nan))})
         elif "q" in d or "x" in d:
             q = float(d.get("q", d.get("x")))
             rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(
-                "intensity", np.nan))), "fwhm": float(d.get("fwhm", np.nan))})
+                "intensity", np.nan))), "fwhm": float(d.get("fwhm", np.nan)),
+                "sigma_q": float(d.get("sigma_q", d.get("sigma", np.nan)))})
         else:
             raise ValueError(f"peak {d!r} has neither (qxy, qz) nor q")
     return rows
@@ -219,18 +222,55 @@ def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
     return np.array(res)
 
 
+#: Smallest position uncertainty (1/A) a peak is given in the refinement: q-map binning,
+#: geometry and the fitted peak shape limit any position to about this.
+SIGMA_FLOOR = 1e-4
+
+
+def _sigmas(obs_rows):
+    """Per-residual position standard errors (1/A, same order as :func:`_residuals`), or
+    None when the peaks carry none (then all weigh the same)."""
+    sig = []
+    for o in obs_rows:
+        if o["kind"] == "ring":
+            sig.append(o.get("sigma_q", np.nan))
+        else:
+            sig += [o.get("sigma_qxy", np.nan), o.get("sigma_qz", np.nan)]
+    sig = np.array(sig, float)
+    if not np.isfinite(sig).any():
+        return None
+    # a peak without its own error gets the median of the others (never a free ride)
+    sig = np.where(np.isfinite(sig), sig, np.nanmedian(sig))
+    return np.maximum(sig, SIGMA_FLOOR)
+
+
 def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
+    """Least squares of the free lattice constants (and tilt) on the assigned peaks.
+
+    Residuals are divided by the peaks' position standard errors (``sigma_*`` of the
+    observations, at least :data:`SIGMA_FLOOR`) when they carry them. Parameter
+    standard errors: ``sqrt(diag(inv(J_w^T J_w)) * max(1, chi2_w / dof))``: the stated
+    position errors, scaled up when the residuals scatter more than they say (Birge
+    ratio); without position errors, ``chi2 / dof`` of the unweighted residuals.
+    Returns (phase, errors, tilt, stats).
+    """
     names, x0 = _param_vector(model, phase0, fit_tilt)
     n_res = len(_residuals(obs_rows, hkl_idx, model, pred, phase0, names, x0, horizon_qz))
     if not names or n_res <= len(names):
-        return phase0, {}, (0.0, 0.0)
-    fun = lambda v: _residuals(obs_rows, hkl_idx, model, pred, phase0, names, v, horizon_qz)
-    # soft-L1 loss: blended or mis-fitted spots (residual >> tol / 4) weigh less
+        return phase0, {}, (0.0, 0.0), {}
+    sig = _sigmas(obs_rows)
+    w = np.ones(n_res) if sig is None else 1.0 / sig
+    scale = 1.0 if sig is None else float(np.median(sig))
+
+    def fun(v):
+        return _residuals(obs_rows, hkl_idx, model, pred, phase0, names, v, horizon_qz) * w
+    # soft-L1 loss: blended or mis-fitted peaks (residual >> tol / 4) weigh less
     fit = optimize.least_squares(fun, x0, x_scale=np.where(np.array(
         [n.startswith("tilt") for n in names]), 0.01, np.abs(x0) * 0.01 + 1e-3),
-        loss="soft_l1", f_scale=tol / 4)
+        loss="soft_l1", f_scale=tol / 4 / scale)
     dof = max(n_res - len(names), 1)
-    s2 = float(fit.fun @ fit.fun) / dof
+    chi2 = float(fit.fun @ fit.fun) / dof
+    s2 = chi2 if sig is None else max(1.0, chi2)
     try:
         cov = np.linalg.pinv(fit.jac.T @ fit.jac) * s2
         err = dict(zip(names, np.sqrt(np.clip(np.diag(cov), 0, None))))
@@ -238,12 +278,15 @@ def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
         err = {}
     vals = dict(zip(names, fit.x))
     tilt = (vals.pop("tilt_u", 0.0), vals.pop("tilt_v", 0.0))
-    return (phase0.with_parameters(**vals) if vals else phase0), err, tilt
+    stats = {"n_residuals": int(n_res), "n_free": len(names),
+             "position_errors": "peak fits" if sig is not None else "residual scatter",
+             "chi2_reduced": chi2 if sig is not None else None}
+    return (phase0.with_parameters(**vals) if vals else phase0), err, tilt, stats
 
 
 def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz=None,
            refraction=None, channels=("transmitted",), fit_texture=False, ambiguity=0.5,
-           iterations=4) -> IndexResult:
+           iterations=4, prior=None) -> IndexResult:
     """Index observed peaks with one or more phases and refine their lattices.
 
     Parameters
@@ -273,6 +316,18 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         Also refine the tilt of the texture axis (two small angles).
     ambiguity : float
         A second candidate within ``d_best + ambiguity * tol`` marks the peak ambiguous.
+    prior : float, optional
+        Relative prior on the cell lengths (0.02 = +-2 %; default ``scale_range``): a
+        refined length farther from its start is warned about.
+
+    Notes
+    -----
+    Guard rails, each said in the phase's ``warnings``: the scale search or a refined
+    length ending at the edge of the +-``scale_range`` search (warned), a length beyond
+    the prior (warned), fewer assigned peaks than free parameters + 2 (refused: lattice
+    kept at its start, ``refined`` false), a figure of merit below its threshold
+    (:func:`figure_of_merit`, warned). ``fit`` gives chi2/dof of the weighted
+    refinement; ``errors`` include the peaks' position uncertainties (:func:`_refine`).
     """
     obs = _obs_table(peaks)
     if not obs:
@@ -306,6 +361,7 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         current.append(m.phase.scaled(s))
     tilts = [(0.0, 0.0)] * len(models)
     errors = [{} for _ in models]
+    stats = [{} for _ in models]
     for it in range(iterations):
         t = tol * (2.0 if it == 0 else 1.0)
         table = _assign_table(obs, models, preds, current, tilts, t, ambiguity)
@@ -323,9 +379,9 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
                            f"parameters (needs >= {n_free + 2}); lattice kept at its start")
                     if msg not in warnings[k]:
                         warnings[k].append(msg)
-                current[k], errors[k], tilts[k] = m.phase, {}, (0.0, 0.0)
+                current[k], errors[k], tilts[k], stats[k] = m.phase, {}, (0.0, 0.0), {}
                 continue
-            current[k], errors[k], tilts[k] = _refine(
+            current[k], errors[k], tilts[k], stats[k] = _refine(
                 m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
                 fit_texture, horizon_qz, tol)
     reverted = False
@@ -338,22 +394,91 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             warnings[k] = [w for w in warnings[k] if not w.startswith("refinement refused")]
             warnings[k].append(msg)
             current[k], errors[k], tilts[k], reverted = m.phase, {}, (0.0, 0.0), True
+            stats[k] = {}
     if reverted:
         table = _assign_table(obs, models, preds, current, tilts, tol, ambiguity)
+    prior = scale_range if prior is None else float(prior)
     for k, m in enumerate(models):
         for key in [f for f in m.phase.free_parameters if f in ("a", "b", "c")]:
             rel = getattr(current[k], key) / getattr(m.phase, key) - 1
-            if abs(rel) > scale_range + 1e-9:
+            if abs(rel) > prior + 1e-9:
                 warnings[k].append(f"refined {key} moved {rel:+.2%} from the start, farther "
-                                   f"than the +-{scale_range:.0%} prior")
+                                   f"than the +-{prior:.1%} prior")
+            elif refine and m.refine and abs(rel) >= 0.98 * scale_range:
+                warnings[k].append(f"refined {key} ends at the edge of its +-"
+                                   f"{scale_range:.0%} search ({rel:+.2%}): the start lattice "
+                                   "or the phase may be wrong")
     out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
     for k, ph in enumerate(out.phases):
+        ph["fit"] = stats[k]
+        fom = figure_of_merit(out.peaks, obs, preds[k], current[k], tilts[k], ph["name"],
+                              models[k].orientation is not None)
+        ph["figure_of_merit"] = fom
+        if fom and fom["value"] is not None and fom["value"] < fom["threshold"]:
+            warnings[k].append(f"{fom['name']} = {fom['value']:.1f} < {fom['threshold']:g}: "
+                               "the assignment is hardly better than chance")
         ph["warnings"] = warnings[k]
         if any(w.startswith("refinement refused") for w in warnings[k]):
             ph["refined"] = False
         out.notes += [f"WARNING {ph['name']}: {w}" for w in warnings[k]]
     out.notes += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
     return out
+
+
+#: Below these the assignment of a phase is warned about: de Wolff's M20 < 10 is rarely
+#: a right indexing (J. Appl. Cryst. 1, 108 (1968)); F_2D < 3: the assigned spots sit
+#: less than 3x closer to their predictions than random spots would.
+FOM_THRESHOLDS = {"M": 10.0, "F_2D": 3.0}
+
+
+def figure_of_merit(peaks, obs, pred, phase, tilt, name, textured):
+    """Figure of merit of one phase's assignment (None without assigned peaks).
+
+    1D (rings, powder lines): de Wolff's ``M_N = Q_N / (2 <|dQ|> N_calc)`` on the first
+    ``N = min(20, n)`` assigned lines (``Q = 1/d^2 = (q / 2 pi)^2`` in A^-2, ``Q_N`` of
+    the N-th line, ``<|dQ|>`` the mean observed - calculated discrepancy, ``N_calc``
+    the distinct calculated lines up to ``Q_N``): "M20" for 20 lines.
+
+    2D (textured spots): ``F_2D = 1 / (2 sqrt(rho) <d>)``: the mean nearest-neighbour
+    distance of random points among the predicted spots (density ``rho`` of distinct
+    predicted positions per (1/A)^2 over the box holding the observed spots) divided by
+    the mean distance ``<d>`` (1/A) of the assigned spots to their predictions. 1 is
+    chance; larger is better. Both come with the number of lines/spots and the
+    fraction of observed peaks of that kind assigned to the phase.
+    """
+    mine = [p for p in peaks if p["phase"] == name]
+    kind = "spot" if textured else "ring"
+    n_obs = sum(1 for o in obs if o["kind"] == kind)
+    mine = [p for p in mine if p["kind"] == kind]
+    if not mine:
+        return None
+    qxy, qz, q, _ = pred.positions(phase, tilt)
+    if not textured:
+        lines = sorted(mine, key=lambda p: p["q"])[:20]
+        qo = np.array([p["q"] for p in lines])
+        qc = np.array([p["q_pred"] for p in lines])
+        Q = lambda v: (np.asarray(v) / (2 * math.pi)) ** 2  # noqa: E731
+        eps = float(np.mean(np.abs(Q(qo) - Q(qc))))
+        qn = float(qo[-1])
+        calc = np.unique(np.round(q[np.isfinite(q) & (q <= qn + 1e-9)], 6))
+        value = float(Q(qn) / (2 * eps * max(len(calc), 1))) if eps > 0 else float("inf")
+        return {"name": f"M{len(lines)}", "value": value, "threshold": FOM_THRESHOLDS["M"],
+                "n": len(lines), "fraction_assigned": len(mine) / max(n_obs, 1),
+                "definition": "de Wolff M_N = Q_N / (2 <|dQ|> N_calc), Q = 1/d^2"}
+    ox = np.array([abs(p["qxy"]) for p in mine])
+    oz = np.array([p["qz"] for p in mine])
+    ok = np.isfinite(qxy) & np.isfinite(qz)
+    box = (qxy >= ox.min()) & (qxy <= ox.max()) & (qz >= oz.min()) & (qz <= oz.max()) & ok
+    area = max((ox.max() - ox.min()) * (oz.max() - oz.min()), 1e-12)
+    n_pred = len({(round(float(a), 4), round(float(b), 4)) for a, b in zip(qxy[box], qz[box])})
+    d = float(np.mean([p["residual"] for p in mine]))
+    value = None
+    if n_pred >= 2 and d > 0 and len(mine) >= 3:
+        value = float(1.0 / (2 * math.sqrt(n_pred / area) * d))
+    return {"name": "F_2D", "value": value, "threshold": FOM_THRESHOLDS["F_2D"],
+            "n": len(mine), "fraction_assigned": len(mine) / max(n_obs, 1),
+            "definition": "F_2D = 1 / (2 sqrt(rho) <d>): random over observed mean "
+                          "distance to the predicted spots"}
 
 
 def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):

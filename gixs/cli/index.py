@@ -74,6 +74,18 @@ def add_arguments(p):
                    help="images: pole figure I(chi) at each assigned reflection's |q|, "
                         "with its Hermans f (wedge filled by a Legendre fit, refused below "
                         "0.6 chi coverage) and mosaicity (deg FWHM about the spot's chi)")
+    p.add_argument("--source", default=None, metavar="ANODE",
+                   help="lab tube of a 2theta pattern: Cu, Co, Mo or Ag K-alpha1/K-alpha2 "
+                        "doublet (gixs.bragg.powder); replaces --wavelength-a")
+    p.add_argument("--ka2-ratio", type=float, default=0.5, metavar="R",
+                   help="K-alpha2/K-alpha1 intensity ratio with --source (default 0.5)")
+    p.add_argument("--refine-zero", action="store_true",
+                   help="with --source --refine, refine the 2theta zero shift (deg)")
+    p.add_argument("--refine-displacement", action="store_true",
+                   help="with --source --refine, refine the sample displacement (mm; "
+                        "needs --goniometer-radius-mm)")
+    p.add_argument("--goniometer-radius-mm", type=float, default=None, metavar="R",
+                   help="diffractometer radius (mm) for the sample displacement")
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
 
@@ -121,6 +133,12 @@ def _read_pattern(path, args):
         raise GixsError(f"{path}: pattern has {data.shape[0]} rows, need >= 10")
     x, y = data[:, 0], data[:, 1]
     axis = args.pattern_axis or "2theta_deg"
+    if args.source:  # lab doublet: gixs.bragg.powder works on the 2theta axis itself
+        if axis != "2theta_deg":
+            raise ValueError("--source needs a 2theta pattern (a q axis already folds one "
+                             "wavelength in)")
+        order = np.argsort(x)
+        return x[order], y[order], axis
     if axis == "2theta_deg":
         if args.wavelength_a is None and args.energy_kev is None:
             raise ValueError("a 2theta pattern needs --wavelength-a (e.g. 1.5406 for Cu "
@@ -141,10 +159,24 @@ def run(args) -> int:
     is_text = args.image.lower().endswith(_TEXT_EXT) or args.pattern_axis is not None
     meta = {"source": os.path.abspath(args.image)}
     if is_text:
+        q, y, axis = _read_pattern(args.image, args)
+    if is_text and args.source:
+        from gixs.bragg.powder import index_pattern, instrument_shift, source
+
+        src = source(args.source, args.ka2_ratio)
+        result, inst = index_pattern(q, y, models, src, refine=args.refine,
+                                     refine_zero=args.refine_zero,
+                                     refine_displacement=args.refine_displacement,
+                                     radius_mm=args.goniometer_radius_mm, min_snr=args.min_snr,
+                                     tol=args.tol)
+        meta.update(kind="pattern", pattern_axis=axis, instrument=inst)
+        # the plot's q axis: K-alpha1, instrument terms removed
+        q = src.q(q - instrument_shift(q, inst["zero_deg"], inst["displacement_mm"],
+                                       args.goniometer_radius_mm))
+    elif is_text:
         from gixs.bragg.index import assign
         from gixs.bragg.spots import detect_peaks_1d
 
-        q, y, axis = _read_pattern(args.image, args)
         step = float(abs(q[1] - q[0]))
         fwhm = max(args.spot_fwhm / 3, 3 * step) if args.pattern_axis is None and \
             args.spot_fwhm == 0.03 else args.spot_fwhm
@@ -201,10 +233,20 @@ def run(args) -> int:
             from gixs.plot.index import index_figure
 
             fig = index_figure(qmap, result, title=os.path.basename(args.image),
-                               horizon_qz=extra["horizon_qz_A^-1"])
+                               horizon_qz=extra["horizon_qz_A^-1"],
+                               refraction=extra.get("refraction"),
+                               channels=("transmitted", "reflected")
+                               if args.reflected_channel else ("transmitted",))
         save(fig, args.plot)
     _print_summary(result)
     _print_extras(d)
+    inst = meta.get("instrument")
+    if inst:
+        def pm(v, e, unit):
+            return f"{v:+.4f} {unit}" + ("" if e is None else f" +- {e:.4f} {unit}")
+        print(f"{inst['source']} K-alpha doublet (ratio {inst['ka2_ratio']:g}): zero shift "
+              f"{pm(inst['zero_deg'], inst['zero_deg_error'], 'deg')}, sample displacement "
+              f"{pm(inst['displacement_mm'], inst['displacement_mm_error'], 'mm')}")
     return 0
 
 
@@ -343,6 +385,7 @@ def _index_image(args, models):
     return result, qmap, {"kind": "image", "frame": frame.index,
                           "geometry": reduced.provenance["geometry"],
                           "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon,
+                          "refraction": refraction,
                           "_instrument": inst, "_poles": poles, "_pixels": pixels}
 
 
