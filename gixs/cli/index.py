@@ -164,15 +164,16 @@ def run(args) -> int:
         from gixs.bragg.powder import index_pattern, instrument_shift, source
 
         src = source(args.source, args.ka2_ratio)
-        result, inst = index_pattern(q, y, models, src, refine=args.refine,
+        result, lab = index_pattern(q, y, models, src, refine=args.refine,
                                      refine_zero=args.refine_zero,
                                      refine_displacement=args.refine_displacement,
                                      radius_mm=args.goniometer_radius_mm, min_snr=args.min_snr,
                                      tol=args.tol)
-        meta.update(kind="pattern", pattern_axis=axis, instrument=inst)
+        meta.update(kind="pattern", pattern_axis=axis, lab_source=lab)
         # the plot's q axis: K-alpha1, instrument terms removed
-        q = src.q(q - instrument_shift(q, inst["zero_deg"], inst["displacement_mm"],
+        q = src.q(q - instrument_shift(q, lab["zero_deg"], lab["displacement_mm"],
                                        args.goniometer_radius_mm))
+        inst = _pattern_instrument(args)
     elif is_text:
         from gixs.bragg.index import assign
         from gixs.bragg.spots import detect_peaks_1d
@@ -240,13 +241,13 @@ def run(args) -> int:
         save(fig, args.plot)
     _print_summary(result)
     _print_extras(d)
-    inst = meta.get("instrument")
-    if inst:
+    lab = meta.get("lab_source")
+    if lab:
         def pm(v, e, unit):
             return f"{v:+.4f} {unit}" + ("" if e is None else f" +- {e:.4f} {unit}")
-        print(f"{inst['source']} K-alpha doublet (ratio {inst['ka2_ratio']:g}): zero shift "
-              f"{pm(inst['zero_deg'], inst['zero_deg_error'], 'deg')}, sample displacement "
-              f"{pm(inst['displacement_mm'], inst['displacement_mm_error'], 'mm')}")
+        print(f"{lab['source']} K-alpha doublet (ratio {lab['ka2_ratio']:g}): zero shift "
+              f"{pm(lab['zero_deg'], lab['zero_deg_error'], 'deg')}, sample displacement "
+              f"{pm(lab['displacement_mm'], lab['displacement_mm_error'], 'mm')}")
     return 0
 
 

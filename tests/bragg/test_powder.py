@@ -146,8 +146,8 @@ def test_cli_source_flag(tmp_path, capsys):
                  "--refine-zero", "--json", str(out)]) == 0
     d = json.loads(out.read_text())
     assert d["phases"][0]["lattice"]["a"] == pytest.approx(5.4325, rel=1e-4)
-    assert d["input"]["instrument"]["zero_deg"] == pytest.approx(-0.03, abs=5e-3)
-    assert d["input"]["instrument"]["lambda1_A"] == cu.lambda1
+    assert d["input"]["lab_source"]["zero_deg"] == pytest.approx(-0.03, abs=5e-3)
+    assert d["input"]["lab_source"]["lambda1_A"] == cu.lambda1
     # a q pattern cannot take a doublet: refused with exit 2
     assert main(["index", str(path), "--source", "Cu", "--phase", "Si",
                  "--pattern-axis", "q_A^-1"]) == 2
