@@ -18,6 +18,13 @@ How (per phase, from a guess that may be several % off):
 Residuals are in 1/A: ``|q_xy|, q_z`` differences for spots, ``|q|`` for rings. Spots
 at the sample horizon (the q_z of in-plane reflections is clipped there) are fitted on
 q_xy only. Standard errors come from the Jacobian (scaled by the residual rms).
+
+Intensities: every assignment carries its observed integrated intensity and the one
+predicted for the refined lattice (:mod:`gixs.bragg.intensity`: |F|^2 at the beam energy
+times the geometry's Lorentz-polarization factor, summed over the predictions blended
+within half the observed FWHM), scaled by one factor fitted per phase; each phase reports
+the agreement (Spearman rank correlation, R factor) and a strong peak assigned to a
+predicted-very-weak reflection is flagged.
 """
 
 from __future__ import annotations
@@ -29,17 +36,27 @@ import numpy as np
 from scipy import optimize
 
 from gixs.errors import IndexingError
+from gixs.bragg.intensity import agreement, contradicts, lorentz_polarization
 from gixs.bragg.lattice import CHANNELS, Phase, gi_exit_qz, surface_normal
 
 UNITS = {"q": "A^-1", "qxy": "A^-1", "qz": "A^-1", "residual": "A^-1", "a": "A", "b": "A",
          "c": "A", "alpha": "deg", "beta": "deg", "gamma": "deg",
-         "texture_tilt": "deg", "intensity": "input units (map: a.u. x A^-2)"}
+         "texture_tilt": "deg", "intensity": "input units (map: a.u. x A^-2)",
+         "intensity_pred": "input units (scaled prediction)", "energy_kev": "keV"}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class PhaseModel:
     """A phase as indexed: textured (``orientation`` = (h, k, l) parallel to the
-    surface) or random powder (``orientation`` None)."""
+    surface) or random powder (``orientation`` None). Immutable: :func:`assign` never
+    changes a caller's model.
+
+    Examples
+    --------
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> PhaseModel(builtin_phase("Si"), [0, 0, 1]).orientation
+    (0, 0, 1)
+    """
 
     phase: Phase
     orientation: tuple | None = None
@@ -47,13 +64,21 @@ class PhaseModel:
 
     def __post_init__(self):
         if self.orientation is not None:
-            self.orientation = tuple(int(v) for v in self.orientation)
+            # normalise at construction (the instance is not visible to anyone yet)
+            object.__setattr__(self, "orientation", tuple(int(v) for v in self.orientation))
             surface_normal(self.phase, self.orientation)  # validates
 
 
-@dataclasses.dataclass
+def as_models(phases) -> list:
+    """PhaseModel list from Phase, PhaseModel or (Phase, orientation[, refine]) items."""
+    return [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
+            else PhaseModel(p) for p in phases]
+
+
+@dataclasses.dataclass(frozen=True)
 class IndexResult:
-    """Phases (initial and refined lattices), per-peak assignments, unassigned peaks."""
+    """Phases (initial and refined lattices), per-peak assignments, unassigned peaks.
+    Frozen: a derived result is a new object (:func:`dataclasses.replace`)."""
 
     phases: list
     peaks: list
@@ -241,7 +266,7 @@ def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
 
 def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz=None,
            refraction=None, channels=("transmitted",), fit_texture=False, ambiguity=0.5,
-           iterations=4) -> IndexResult:
+           iterations=4, wavelength_a=None, powder_geometry="powder_2d") -> IndexResult:
     """Index observed peaks with one or more phases and refine their lattices.
 
     Parameters
@@ -271,20 +296,30 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         Also refine the tilt of the texture axis (two small angles).
     ambiguity : float
         A second candidate within ``d_best + ambiguity * tol`` marks the peak ambiguous.
+    wavelength_a : float, optional
+        Beam wavelength (A) for the predicted intensities (anomalous f', f''; the
+        Bragg-Brentano factor); default the refraction wavelength, else f0 only.
+    powder_geometry : {"powder_2d", "bragg_brentano"}
+        Lorentz-polarization of ring intensities (:mod:`gixs.bragg.intensity`):
+        polarization-corrected 2D data, or a lab diffractometer pattern.
     """
     obs = _obs_table(peaks)
     if not obs:
         raise IndexingError("no peaks to index")
-    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
-              else PhaseModel(p) for p in phases]
+    models = as_models(phases)
     if not models:
         raise IndexingError("no phase given to index with")
+    if powder_geometry not in ("powder_2d", "bragg_brentano"):
+        raise ValueError("powder_geometry must be 'powder_2d' or 'bragg_brentano', got "
+                         f"{powder_geometry!r}")
+    if wavelength_a is None and refraction is not None:
+        wavelength_a = refraction[0]
     notes = []
     if all(o["kind"] == "ring" for o in obs):
-        for m in models:
+        for i, m in enumerate(models):
             if m.orientation is not None:
                 notes.append(f"{m.phase.name}: 1D peaks only, indexed as a random powder")
-                m.orientation = None
+                models[i] = dataclasses.replace(m, orientation=None)
     if tol is None:
         widths = np.array([o["fwhm"] for o in obs], float)
         widths = widths[np.isfinite(widths)]
@@ -344,14 +379,16 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             if abs(rel) > scale_range + 1e-9:
                 warnings[k].append(f"refined {key} moved {rel:+.2%} from the start, farther "
                                    f"than the +-{scale_range:.0%} prior")
-    out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+    out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine,
+                  wavelength_a=wavelength_a, powder_geometry=powder_geometry)
+    more = []
     for k, ph in enumerate(out.phases):
-        ph["warnings"] = warnings[k]
+        ph["warnings"] = warnings[k] + ph["warnings"]
         if any(w.startswith("refinement refused") for w in warnings[k]):
             ph["refined"] = False
-        out.notes += [f"WARNING {ph['name']}: {w}" for w in warnings[k]]
-    out.notes += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
-    return out
+        more += [f"WARNING {ph['name']}: {w}" for w in ph["warnings"]]
+    more += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
+    return dataclasses.replace(out, notes=out.notes + more)
 
 
 def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):
@@ -395,7 +432,115 @@ def _members(pred, phase, tilt, j):
     return rep, hkls, float(qxy[j]), float(qz[j]), float(q[j]), str(pred.channel[j]), at_yoneda
 
 
-def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine):
+def _feature_intensities(pred, phase, tilt, geometry, wavelength_a):
+    """Per predictor row: the predicted integrated intensity of the feature (spot or
+    ring) it lands on (sum of |F|^2 of the rows at the same position and channel, times
+    the Lorentz-polarization of ``geometry``), and a feature id. NaN below the film."""
+    qxy, qz, q, _ = pred.positions(phase, tilt)
+    f2 = np.tile(phase.structure_factor2(pred.hkl, wavelength_a=wavelength_a)
+                 if len(pred.hkl) else np.zeros(0), len(pred.channels))
+    textured = pred.model.orientation is not None
+    ok = np.isfinite(q) & (np.isfinite(qz) if textured else True)
+    chan = np.searchsorted(np.array(CHANNELS), pred.channel) if len(pred.channel) else \
+        np.zeros(0, int)
+    keys = np.stack([np.round(np.nan_to_num(qxy, nan=-1.0), 5),
+                     np.round(np.nan_to_num(qz, nan=-1.0), 5) if textured else
+                     np.zeros_like(q), chan], 1)
+    ids = np.full(len(q), -1)
+    inten = np.full(len(q), np.nan)
+    if ok.any():
+        _, inv = np.unique(keys[ok], axis=0, return_inverse=True)
+        inv = inv.ravel()
+        sums = np.bincount(inv, weights=f2[ok])
+        ids[ok] = inv
+        if textured:
+            lp = lorentz_polarization(q, geometry="gi_fibre", qxy=qxy)
+        else:
+            lp = lorentz_polarization(q, geometry=geometry, wavelength_a=wavelength_a)
+        inten[ok] = sums[inv] * lp[ok]
+    return inten, ids
+
+
+def _predicted_for(peak, pred_pos, inten, ids, channel, j, radius, textured):
+    """Predicted intensity of assignment ``j`` (row): the distinct features of the same
+    channel within ``radius`` (1/A) of it, summed (blended reflections)."""
+    qxy, qz, q, _ = pred_pos
+    if textured:
+        d = np.hypot(qxy - qxy[j], np.nan_to_num(qz - qz[j], nan=np.inf))
+        near = (d <= radius) & (channel == channel[j])
+    else:
+        near = np.abs(q - q[j]) <= radius
+    near &= ids >= 0
+    if not near.any():
+        return float(inten[j])
+    _, first = np.unique(ids[near], return_index=True)
+    return float(np.nansum(inten[near][first]))
+
+
+def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
+                      obs):
+    """Fill intensity_pred / intensity_in_fit of each assigned peak; per phase the
+    agreement dict and warnings for contradicting intensities."""
+    summary, warn = [], []
+    for k, m in enumerate(models):
+        pr, textured = preds[k], m.orientation is not None
+        mine = [p for p in peaks if p["_k"] == k]
+        kinds = [o for o in obs if o["kind"] == ("spot" if textured else "ring")]
+        geometry = "gi_fibre" if textured else powder_geometry
+        if not textured and geometry == "bragg_brentano" and wavelength_a is None:
+            summary.append({"geometry": geometry, "n": 0, "scale": None, "r_factor": None,
+                            "spearman": None, "note": "no wavelength: Bragg-Brentano "
+                                                      "intensities not predicted"})
+            warn.append([])
+            for p in mine:
+                p.update(intensity_pred=None, intensity_in_fit=False)
+            continue
+        pos = pr.positions(phases[k], tilts[k])
+        inten, ids = _feature_intensities(pr, phases[k], tilts[k], geometry, wavelength_a)
+        raw, in_fit = [], []
+        for p in mine:
+            width = p.get("fwhm")
+            radius = 0.5 * width if width else 0.0
+            val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
+            raw.append(val)
+            fit = (np.isfinite(val) and p.get("intensity") is not None
+                   and np.isfinite(p["intensity"]) and p["intensity"] > 0
+                   and not (pr.refraction is not None and textured
+                            and (p["at_yoneda"] or p["channel"] != "transmitted")))
+            in_fit.append(bool(fit))
+        o = np.array([p["intensity"] if f else np.nan for p, f in zip(mine, in_fit)], float)
+        a = agreement(o, np.array(raw))
+        scale = a["scale"]
+        lo = min((x["q"] for x in kinds), default=0.0)
+        hi = max((x["q"] for x in kinds), default=0.0)
+        qrow = pos[2]
+        sel = np.isfinite(inten) & (qrow >= lo - 1e-9) & (qrow <= hi + 1e-9)
+        if textured and pr.refraction is not None:
+            sel &= pr.channel == "transmitted"
+        pmax = float(np.nanmax(inten[sel])) if sel.any() else np.nan
+        ws = []
+        for p, val, f in zip(mine, raw, in_fit):
+            p["intensity_pred"] = None if scale is None or not np.isfinite(val) else \
+                float(scale * val)
+            p["intensity_in_fit"] = f
+            p["intensity_contradiction"] = False
+        if scale is not None and np.isfinite(pmax):
+            bad = contradicts(o, scale * np.array(raw), scale * pmax)
+            for p, b, val in zip(mine, bad, raw):
+                if b:
+                    p["intensity_contradiction"] = True
+                    ws.append(f"({' '.join(map(str, p['hkl']))}) at q = {p['q']:.4f} A^-1 "
+                              f"is a strong peak but predicted very weak ({val / pmax:.1%} "
+                              "of the strongest reflection in range): wrong hkl or phase?")
+        summary.append({"geometry": geometry, **a,
+                        "energy_kev": None if wavelength_a is None else
+                        12.398419843320026 / wavelength_a})
+        warn.append(ws)
+    return summary, warn
+
+
+def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine, *,
+            wavelength_a=None, powder_geometry="powder_2d"):
     peaks, unassigned = [], []
     for i, o in enumerate(obs):
         entry = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
@@ -418,7 +563,12 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
                       "qz_pred": qz_p if textured else None, "residual": c["distance"],
                       "channel": channel if textured else None,
                       "at_yoneda": at_yoneda,
-                      "ambiguous": bool(alts), "alternatives": alts})
+                      "ambiguous": bool(alts), "alternatives": alts,
+                      "_k": k, "_j": c["hkl_index"]})
+    summary, iwarn = _intensity_report(peaks, models, preds, phases, tilts, wavelength_a,
+                                       powder_geometry, obs)
+    for p in peaks:
+        del p["_k"], p["_j"]
     out_phases = []
     for k, m in enumerate(models):
         mine = [p for p in peaks if p["phase"] == m.phase.name]
@@ -433,10 +583,17 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
             "texture_tilt": float(math.degrees(math.hypot(*tilts[k]))),
             "n_peaks": len(mine),
             "rms_residual": float(np.sqrt(np.mean(res ** 2))) if len(res) else None,
+            "intensity_agreement": summary[k], "warnings": iwarn[k],
             "source": m.phase.source})
     if not peaks:
         notes.append("no peak matched any phase within the tolerance")
     notes.append(f"match tolerance {tol:.4f} A^-1")
+    notes.append("predicted intensities: |F|^2 " + (
+        f"at {12.398419843320026 / wavelength_a:.3f} keV (f0 + f' + i f'' from xraydb)"
+        if wavelength_a is not None else "with f0 only (no wavelength given)") +
+        " x Lorentz-polarization of the geometry; absorption and GI transmission "
+        "functions not modelled (spots at the Yoneda and the reflected channel are left "
+        "out of the intensity agreement)")
     fitted = []
     for k, m in enumerate(models):
         normal = None
@@ -475,8 +632,7 @@ def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
     ring. ``kwargs`` go to :func:`assign`."""
     from gixs.bragg.spots import detect_peaks_1d, detect_spots, ring_profile
 
-    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
-              else PhaseModel(p) for p in phases]
+    models = as_models(phases)
     peaks = []
     if any(m.orientation is not None for m in models):
         qz_min = None if horizon_qz is None else horizon_qz - spot_fwhm
