@@ -487,10 +487,14 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
         mine = [p for p in peaks if p["_k"] == k]
         kinds = [o for o in obs if o["kind"] == ("spot" if textured else "ring")]
         geometry = "gi_fibre" if textured else powder_geometry
-        if not textured and geometry == "bragg_brentano" and wavelength_a is None:
+        why = None
+        if not phases[k].sites:
+            why = "phase without atoms: intensities not predicted"
+        elif not textured and geometry == "bragg_brentano" and wavelength_a is None:
+            why = "no wavelength: Bragg-Brentano intensities not predicted"
+        if why:
             summary.append({"geometry": geometry, "n": 0, "scale": None, "r_factor": None,
-                            "spearman": None, "note": "no wavelength: Bragg-Brentano "
-                                                      "intensities not predicted"})
+                            "spearman": None, "note": why})
             warn.append([])
             for p in mine:
                 p.update(intensity_pred=None, intensity_in_fit=False)

@@ -208,7 +208,7 @@ def agreement(observed, predicted) -> dict:
     --------
     >>> a = agreement([2.0, 4.0, 6.1], [1.0, 2.0, 3.0])
     >>> round(a["scale"], 3), round(a["spearman"], 3), a["n"]
-    (2.024, 1.0, 3)
+    (2.021, 1.0, 3)
     """
     from scipy import stats
 

@@ -100,6 +100,10 @@ class Phase:
     spacegroup: str = "P 1"
     sites: tuple = ()
     source: str = ""
+    #: Explicit reflections (one (h, k, l) per family; equivalents follow from the
+    #: space group), e.g. a calibrant's listed lines; empty: every reflection the
+    #: space group allows.
+    hkl_list: tuple = ()
 
     def __post_init__(self):
         for key in _LENGTHS + _ANGLES:
@@ -194,13 +198,17 @@ class Phase:
 
     # -- reflections -------------------------------------------------------------------
     def all_hkl(self, q_max: float) -> np.ndarray:
-        """Every (h, k, l) != 0 with |G| <= q_max that the space group allows."""
+        """Every (h, k, l) != 0 with |G| <= q_max that the space group allows (or, with
+        ``hkl_list``, the symmetry equivalents of the listed reflections)."""
         lim = [int(q_max * n / (2 * math.pi)) + 1
                for n in np.linalg.norm(self.direct_matrix(), axis=1)]
         grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in lim], indexing="ij"),
                         -1).reshape(-1, 3)
         grid = grid[np.any(grid != 0, axis=1)]
         grid = grid[self.q_of(grid) <= q_max * (1 + 1e-12)]
+        if self.hkl_list and len(grid):  # the list is the authority (no absence test)
+            keys = self.family_keys(np.vstack([grid, np.asarray(self.hkl_list, int)]))
+            return grid[np.isin(keys[:len(grid)], keys[len(grid):])].astype(np.int32)
         if len(grid) == 0:
             return grid.reshape(0, 3).astype(np.int32)
         absent = np.asarray(self.sg.operations().systematic_absences(
