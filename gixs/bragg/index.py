@@ -22,7 +22,7 @@ q_xy only. Standard errors come from the Jacobian (scaled by the residual rms).
 Intensities: every assignment carries its observed integrated intensity and the one
 predicted for the refined lattice (:mod:`gixs.bragg.intensity`: |F|^2 at the beam energy
 times the geometry's Lorentz-polarization factor, summed over the predictions blended
-within half the observed FWHM), scaled by one factor fitted per phase; each phase reports
+within the observed FWHM), scaled by one factor fitted per phase; each phase reports
 the agreement (Spearman rank correlation, R factor) and a strong peak assigned to a
 predicted-very-weak reflection is flagged.
 """
@@ -504,7 +504,7 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
         raw, in_fit = [], []
         for p in mine:
             width = p.get("fwhm")
-            radius = 0.5 * width if width else 0.0
+            radius = width if width else 0.0  # closer than a FWHM: unresolved
             val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
             raw.append(val)
             fit = (np.isfinite(val) and p.get("intensity") is not None
