@@ -648,3 +648,40 @@ def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
     if not peaks:
         raise IndexingError("no spot or ring found in the map (try a lower --min-snr)")
     return assign(peaks, models, horizon_qz=horizon_qz, **kwargs)
+
+
+#: Default FWHM (1/A) of peaks in a 1D pattern: 1/3 of a GIWAXS spot (lab XRD peaks
+#: are narrower), never below 3 abscissa steps.
+PATTERN_FWHM = 0.01
+
+
+def index_pattern(q, intensity, phases, *, peak_fwhm=None, min_snr=6.0,
+                  **kwargs) -> IndexResult:
+    """Detect the peaks of a 1D pattern I(q) (q in 1/A, increasing) and :func:`assign`
+    them (random powders). ``peak_fwhm`` (1/A) defaults to ``max(PATTERN_FWHM, 3 x
+    step)``; ``kwargs`` go to :func:`assign` (``wavelength_a``, ``powder_geometry``:
+    "bragg_brentano" for a lab diffractometer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> si = builtin_phase("Si")
+    >>> q = np.linspace(1.0, 4.0, 3001)
+    >>> y = 10 + sum(1e3 * np.exp(-0.5 * ((q - g) / 0.004) ** 2)
+    ...              for g in si.q_of([[1, 1, 1], [2, 2, 0], [3, 1, 1]]))
+    >>> res = index_pattern(q, y, [si], refine=False)
+    >>> [p["hkl"] for p in res.peaks]
+    [[1, 1, 1], [2, 2, 0], [3, 1, 1]]
+    """
+    from gixs.bragg.spots import detect_peaks_1d
+
+    q = np.asarray(q, float)
+    if q.ndim != 1 or q.size < 10:
+        raise IndexingError(f"a 1D pattern needs >= 10 points, got shape {q.shape}")
+    step = float(np.nanmedian(np.abs(np.diff(q))))
+    fwhm = max(PATTERN_FWHM, 3 * step) if peak_fwhm is None else float(peak_fwhm)
+    peaks = detect_peaks_1d(q, intensity, fwhm=fwhm, min_snr=min_snr)
+    if not peaks:
+        raise IndexingError(f"no peak above min_snr {min_snr} in the pattern")
+    return assign(peaks, phases, **kwargs)

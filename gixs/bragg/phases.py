@@ -285,6 +285,41 @@ def calibrant_phase(name: str) -> Phase:
                  source=source)
 
 
+def parse_phase_model(spec: str, default_orientation=None) -> tuple:
+    """(Phase, orientation) from a spec ``NAME[:key=value,...]`` that may also carry
+    ``hkl=H/K/L`` (fibre texture with that plane parallel to the surface) or ``random``
+    (random powder); without either the orientation is ``default_orientation``.
+    The other keys go to :func:`parse_phase`.
+
+    Examples
+    --------
+    >>> phase, orient = parse_phase_model("CsPbBr3:a=5.95,hkl=0/0/1")
+    >>> round(phase.a, 2), orient
+    (5.95, (0, 0, 1))
+    >>> parse_phase_model("Si:random", (1, 0, 0))[1] is None
+    True
+    """
+    name, _, rest = str(spec).partition(":")
+    keep, orient = [], "default"
+    for item in filter(None, (s.strip() for s in rest.split(","))):
+        key, _, val = item.partition("=")
+        if key.strip().lower() == "hkl":
+            try:
+                orient = tuple(int(v) for v in val.replace(" ", "/").split("/") if v)
+            except ValueError:
+                orient = ()
+            if len(orient) != 3:
+                raise ValueError(f"--phase {spec!r}: hkl must be H/K/L, got {val!r}")
+        elif key.strip().lower() == "random":
+            orient = None
+        else:
+            keep.append(item)
+    phase = parse_phase(name + (":" + ",".join(keep) if keep else ""))
+    if orient == "default":
+        orient = None if default_orientation is None else tuple(default_orientation)
+    return phase, orient
+
+
 def parse_phase(spec: str) -> Phase:
     """Phase from a command-line spec ``NAME[:key=value,...]``.
 
