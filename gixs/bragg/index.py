@@ -471,10 +471,12 @@ def _predicted_for(peak, pred_pos, inten, ids, channel, j, radius, textured):
     else:
         near = np.abs(q - q[j]) <= radius
     near &= ids >= 0
-    if not near.any():
+    if not near.any() or not np.isfinite(inten[j]):
         return float(inten[j])
     _, first = np.unique(ids[near], return_index=True)
-    return float(np.nansum(inten[near][first]))
+    vals = inten[near][first]
+    # a neighbour without a prediction (on the q_z axis) makes the blend unpredictable
+    return float(vals.sum()) if np.all(np.isfinite(vals)) else float("nan")
 
 
 def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
@@ -528,6 +530,10 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
                 float(scale * val)
             p["intensity_in_fit"] = f
             p["intensity_contradiction"] = False
+            if textured and not np.isfinite(val):
+                p["intensity_note"] = ("on or next to the q_z axis (missing wedge): the "
+                                       "fibre Lorentz factor 1/q_xy diverges, intensity "
+                                       "set by the orientation spread, not predicted")
         if scale is not None and np.isfinite(pmax):
             bad = contradicts(o, scale * np.array(raw), scale * pmax)
             for p, b, val in zip(mine, bad, raw):

@@ -200,15 +200,21 @@ class Phase:
     def all_hkl(self, q_max: float) -> np.ndarray:
         """Every (h, k, l) != 0 with |G| <= q_max that the space group allows (or, with
         ``hkl_list``, the symmetry equivalents of the listed reflections)."""
+        if self.hkl_list:  # the list is the authority (no absence test)
+            listed = np.asarray(self.hkl_list, np.int64).reshape(-1, 3)
+            listed = listed[self.q_of(listed) <= q_max * (1 + 1e-9)]
+            rots = [np.array(op.rot, np.int64) // op.DEN for op in self.sg.operations()]
+            eq = np.unique(np.concatenate([sign * (listed @ r) for r in rots
+                                           for sign in (1, -1)]), axis=0)
+            eq = eq[np.any(eq != 0, axis=1)]
+            keep = self.q_of(eq) <= q_max * (1 + 1e-12)
+            return eq[keep].astype(np.int32)
         lim = [int(q_max * n / (2 * math.pi)) + 1
                for n in np.linalg.norm(self.direct_matrix(), axis=1)]
         grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in lim], indexing="ij"),
                         -1).reshape(-1, 3)
         grid = grid[np.any(grid != 0, axis=1)]
         grid = grid[self.q_of(grid) <= q_max * (1 + 1e-12)]
-        if self.hkl_list and len(grid):  # the list is the authority (no absence test)
-            keys = self.family_keys(np.vstack([grid, np.asarray(self.hkl_list, int)]))
-            return grid[np.isin(keys[:len(grid)], keys[len(grid):])].astype(np.int32)
         if len(grid) == 0:
             return grid.reshape(0, 3).astype(np.int32)
         absent = np.asarray(self.sg.operations().systematic_absences(
