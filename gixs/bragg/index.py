@@ -36,7 +36,8 @@ import numpy as np
 from scipy import optimize
 
 from gixs.errors import IndexingError
-from gixs.bragg.intensity import agreement, contradicts, lorentz_polarization
+from gixs.bragg.intensity import (agreement, contradicts, lorentz_polarization,
+                                  march_dollase_rows)
 from gixs.bragg.lattice import CHANNELS, Phase, gi_exit_qz, surface_normal
 
 UNITS = {"q": "A^-1", "qxy": "A^-1", "qz": "A^-1", "residual": "A^-1", "a": "A", "b": "A",
@@ -61,8 +62,19 @@ class PhaseModel:
     phase: Phase
     orientation: tuple | None = None
     refine: bool = True
+    #: March-Dollase preferred orientation of a random powder, ((h, k, l), r), applied
+    #: to its predicted ring intensities (:func:`gixs.bragg.intensity.march_dollase`).
+    texture: tuple | None = None
 
     def __post_init__(self):
+        if self.texture is not None:
+            pref, r = self.texture
+            object.__setattr__(self, "texture", (tuple(int(v) for v in pref), float(r)))
+            march_dollase_rows(self.phase, [pref], pref, float(r))  # validates
+            if self.orientation is not None:
+                raise ValueError(f"phase {self.phase.name}: a March-Dollase texture is "
+                                 "for random powders (orientation None); a fibre-"
+                                 "textured film has its orientation instead")
         if self.orientation is not None:
             # normalise at construction (the instance is not visible to anyone yet)
             object.__setattr__(self, "orientation", tuple(int(v) for v in self.orientation))
@@ -448,6 +460,9 @@ def _feature_intensities(pred, phase, tilt, geometry, wavelength_a):
                      np.zeros_like(q), chan], 1)
     ids = np.full(len(q), -1)
     inten = np.full(len(q), np.nan)
+    if not textured and pred.model.texture is not None and len(f2):
+        pref, r = pred.model.texture
+        f2 = f2 * march_dollase_rows(phase, pred.rows, pref, r)
     if ok.any():
         _, inv = np.unique(keys[ok], axis=0, return_inverse=True)
         inv = inv.ravel()

@@ -110,6 +110,29 @@ def _family(phase, hkl):
     return np.array(sorted(out), float)
 
 
+def march_dollase_rows(phase: Phase, hkl, preferred_hkl, r: float) -> np.ndarray:
+    """March-Dollase factor ``(r^2 cos^2 a + sin^2 a / r)^(-3/2)`` of each single
+    reflection ``hkl`` (n, 3), ``a`` its angle to the preferred axis (no family average:
+    summing it with |F|^2 over all members of a ring gives the ring's factor).
+
+    Examples
+    --------
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> [round(float(v), 3) for v in march_dollase_rows(builtin_phase("Si"),
+    ...                                                  [[0, 0, 4], [4, 0, 0]], (0, 0, 1), 0.8)]
+    [1.953, 0.716]
+    """
+    if not (np.isfinite(r) and r > 0):
+        raise ValueError(f"March-Dollase r must be > 0, got {r!r}")
+    b = phase.reciprocal_matrix()
+    axis = np.asarray(preferred_hkl, float) @ b
+    if not np.linalg.norm(axis) > 0:
+        raise ValueError(f"preferred axis must be a nonzero (h k l), got {preferred_hkl}")
+    g = np.atleast_2d(np.asarray(hkl, float)) @ b
+    cos2 = (g @ axis / np.linalg.norm(axis) / np.linalg.norm(g, axis=1)) ** 2
+    return (r * r * cos2 + (1 - cos2) / r) ** -1.5
+
+
 def march_dollase(phase: Phase, hkl, preferred_hkl, r: float) -> np.ndarray:
     """March-Dollase texture factor of each reflection family ``hkl`` (n, 3) for a
     preferred axis ``preferred_hkl`` and parameter ``r`` (> 0; 1 = random), averaged over
@@ -123,19 +146,9 @@ def march_dollase(phase: Phase, hkl, preferred_hkl, r: float) -> np.ndarray:
     >>> bool(f[0] > 1 > f[1])  # plates: (00l) enhanced, (h00) weakened
     True
     """
-    if not (np.isfinite(r) and r > 0):
-        raise ValueError(f"March-Dollase r must be > 0, got {r!r}")
-    b = phase.reciprocal_matrix()
-    axis = np.asarray(preferred_hkl, float) @ b
-    if not np.linalg.norm(axis) > 0:
-        raise ValueError(f"preferred axis must be a nonzero (h k l), got {preferred_hkl}")
-    axis /= np.linalg.norm(axis)
-    out = []
-    for h in np.atleast_2d(np.asarray(hkl)):
-        g = _family(phase, h) @ b
-        cos2 = (g @ axis / np.linalg.norm(g, axis=1)) ** 2
-        out.append(float(np.mean((r * r * cos2 + (1 - cos2) / r) ** -1.5)))
-    return np.array(out)
+    return np.array([float(np.mean(march_dollase_rows(phase, _family(phase, h),
+                                                      preferred_hkl, r)))
+                     for h in np.atleast_2d(np.asarray(hkl))])
 
 
 def powder_intensities(phase: Phase, q_max: float, *, geometry: str = "powder_2d",

@@ -308,7 +308,7 @@ def test_powder_ring_intensities_2d(name, kev):
     assert wrong["r_factor"] > 2 * ag["r_factor"]
 
 
-def _bb_pattern(names, lam=1.5406, seed=0, two_theta=False):
+def _bb_pattern(names, lam=1.5406, seed=0, two_theta=False, md=None):
     """Lab pattern (2theta 10-100 deg): areas xrayutilities m |F|^2 times
     (1 + cos^2 2th) / (sin^2 th cos th), FWHM 0.1 deg; returned on a q axis with the
     counts unchanged (as gixs index reads a 2theta file)."""
@@ -317,7 +317,12 @@ def _bb_pattern(names, lam=1.5406, seed=0, two_theta=False):
     kev = HC / lam
     q_max = 4 * math.pi * math.sin(math.radians(50)) / lam
     for name, scale in names:
-        grid, qv, f2 = _xu_reflections(_xu(name), q_max, kev)
+        xc = _xu(name)
+        grid, qv, f2 = _xu_reflections(xc, q_max, kev)
+        if md is not None:  # March-Dollase per reflection, angle to the preferred axis
+            axis = np.asarray(xc.Q(*md[0]), float)
+            cos2 = (qv @ axis / np.linalg.norm(axis) / np.linalg.norm(qv, axis=1)) ** 2
+            f2 = f2 * (md[1] ** 2 * cos2 + (1 - cos2) / md[1]) ** -1.5
         uq, inv = np.unique(np.round(np.linalg.norm(qv, axis=1), 5), return_inverse=True)
         mf2 = np.bincount(inv.ravel(), weights=f2)
         th = np.arcsin(uq * lam / (4 * math.pi))
@@ -342,6 +347,22 @@ def test_bragg_brentano_pattern_intensities(names):
         ag = ph["intensity_agreement"]
         assert ag["geometry"] == "bragg_brentano" and ag["n"] >= 5, ph["name"]
         assert ag["spearman"] >= 0.9 and ag["r_factor"] < 0.05, (ph["name"], ag)
+
+
+@pytest.mark.parametrize("pref, r", [((1, 1, 1), 0.7), ((1, 0, 0), 1.4)])
+def test_march_dollase_texture_of_a_lab_pattern(pref, r):
+    from gixs.bragg.spots import detect_peaks_1d
+
+    q, y = _bb_pattern([("PbS", 1.0)], md=(pref, r), seed=5)
+    peaks = detect_peaks_1d(q, y, fwhm=0.01)
+    kw = dict(refine=False, wavelength_a=1.5406, powder_geometry="bragg_brentano")
+    with_md = assign(peaks, [PhaseModel(builtin_phase("PbS"), texture=(pref, r))], **kw)
+    without = assign(peaks, [builtin_phase("PbS")], **kw)
+    a, b = (res.phases[0]["intensity_agreement"] for res in (with_md, without))
+    assert a["r_factor"] < 0.05 and a["spearman"] >= 0.9
+    assert b["r_factor"] > 3 * a["r_factor"]  # the texture is needed
+    with pytest.raises(ValueError, match="for random powders"):
+        PhaseModel(builtin_phase("PbS"), (0, 0, 1), texture=(pref, r))
 
 
 def test_cli_pattern_reports_intensity_agreement(tmp_path, capsys):
