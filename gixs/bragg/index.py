@@ -514,7 +514,8 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
                             "spearman": None, "note": why})
             warn.append([])
             for p in mine:
-                p.update(intensity_pred=None, intensity_in_fit=False)
+                p.update(intensity_pred=None, intensity_in_fit=False,
+                         intensity_contradiction=False)
             continue
         pos = pr.positions(phases[k], tilts[k])
         inten, ids = _feature_intensities(pr, phases[k], tilts[k], geometry, wavelength_a)
