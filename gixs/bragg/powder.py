@@ -16,7 +16,7 @@ ed. (1974), ch. 5):
   ``delta 2theta = -2 s cos(theta) / R`` (rad), so ``s > 0`` (surface below the axis)
   moves peaks to lower 2theta.
 
-:func:`index_pattern` assigns the K-alpha1 positions with :func:`gixs.bragg.index.assign`
+:func:`index_doublet_pattern` assigns the K-alpha1 positions with :func:`gixs.bragg.index.assign`
 (phases, guard rails and figures of merit as there) and then refines the free lattice
 constants of every refined phase together with the zero shift and/or displacement on
 the 2theta residuals.
@@ -211,7 +211,7 @@ def _fit_doublet(x, y, peak, src, width):
                    float(peak.snr))
 
 
-def index_pattern(two_theta, intensity, phases, src: Source, *, refine=True,
+def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=True,
                   refine_zero=True, refine_displacement=False, radius_mm=None,
                   zero_deg=0.0, displacement_mm=0.0, fwhm=None, min_snr=5.0, tol=None,
                   scale_range=0.05, iterations=3):
@@ -253,7 +253,7 @@ def index_pattern(two_theta, intensity, phases, src: Source, *, refine=True,
     ...                      + 0.5 * np.exp(-0.5 * ((tt - kalpha2_position(t1, cu) - 0.03)
     ...                                              / 0.04) ** 2))
     ...               for t1 in cu.two_theta(r.q))
-    >>> res, inst = index_pattern(tt, y, [si], cu)
+    >>> res, inst = index_doublet_pattern(tt, y, [si], cu)
     >>> round(inst["zero_deg"], 3), abs(res.phases[0]["lattice"]["a"] - si.a) < 1e-4
     (0.03, True)
     """

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from gixs.bragg.phases import builtin_phase
-from gixs.bragg.powder import (index_pattern, instrument_shift, kalpha2_position, source)
+from gixs.bragg.powder import (index_doublet_pattern, instrument_shift, kalpha2_position, source)
 
 
 def _scan(phase, src, zero=0.0, disp=0.0, radius=240.0, fwhm=0.08, tt=(15.0, 125.0),
@@ -80,7 +80,7 @@ def test_doublet_lattice_and_zero_shift_recovered(name, phase_name, a_true, zero
     tt = (15.0, 125.0) if name in ("Cu", "Co") else (8.0, 60.0)
     x, y, truth = _scan(truth_phase, src, zero=zero, fwhm=fwhm, tt=tt, seed=hash(name) % 97)
     start = builtin_phase(phase_name).with_parameters(a=a_true * 1.006)
-    res, inst = index_pattern(x, y, [start], src, refine_zero=True)
+    res, inst = index_doublet_pattern(x, y, [start], src, refine_zero=True)
     ph = res.phases[0]
     assert ph["refined"] and ph["warnings"] == []
     assert ph["lattice"]["a"] == pytest.approx(a_true, rel=5e-5)
@@ -102,7 +102,7 @@ def test_single_wavelength_biases_d_the_doublet_does_not():
     cu = source("Cu")
     si = builtin_phase("Si").with_parameters(a=5.4312)
     x, y, _ = _scan(si, cu, fwhm=0.25, tt=(20.0, 80.0), seed=4)
-    res, _ = index_pattern(x, y, [builtin_phase("Si")], cu, refine_zero=False)
+    res, _ = index_doublet_pattern(x, y, [builtin_phase("Si")], cu, refine_zero=False)
     assert res.phases[0]["lattice"]["a"] == pytest.approx(5.4312, rel=1e-4)
     peaks = detect_peaks_1d(cu.q(x), y, fwhm=0.02)
     naive = assign(peaks, [builtin_phase("Si")]).phases[0]["lattice"]["a"]
@@ -116,7 +116,7 @@ def test_sample_displacement_recovered(radius, disp, zero):
     cu = source("Cu")
     lab6 = builtin_phase("LaB6")
     x, y, _ = _scan(lab6, cu, zero=zero, disp=disp, radius=radius, fwhm=0.06, seed=11)
-    res, inst = index_pattern(x, y, [lab6], cu, refine_zero=True,
+    res, inst = index_doublet_pattern(x, y, [lab6], cu, refine_zero=True,
                               refine_displacement=True, radius_mm=radius)
     # displacement, zero and a are correlated (cos theta, 1, tan theta): the stated
     # error says how well; it must cover the truth and be useful (< 30 um)
@@ -125,10 +125,10 @@ def test_sample_displacement_recovered(radius, disp, zero):
     assert abs(inst["zero_deg"] - zero) < 4 * inst["zero_deg_error"] + 5e-4
     assert abs(res.phases[0]["lattice"]["a"] - lab6.a) < 4 * res.phases[0]["errors"]["a"]
     # without the displacement term the same scan gives a biased cell
-    res0, _ = index_pattern(x, y, [lab6], cu, refine_zero=False)
+    res0, _ = index_doublet_pattern(x, y, [lab6], cu, refine_zero=False)
     assert abs(res0.phases[0]["lattice"]["a"] / lab6.a - 1) > 2e-4
     with pytest.raises(ValueError, match="goniometer radius"):
-        index_pattern(x, y, [lab6], cu, refine_displacement=True)
+        index_doublet_pattern(x, y, [lab6], cu, refine_displacement=True)
 
 
 def test_cli_source_flag(tmp_path, capsys):
