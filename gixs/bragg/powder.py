@@ -257,7 +257,7 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
     >>> round(inst["zero_deg"], 3), abs(res.phases[0]["lattice"]["a"] - si.a) < 1e-4
     (0.03, True)
     """
-    from gixs.bragg.index import PhaseModel, assign
+    from gixs.bragg.index import PhaseModel, as_models, assign
 
     if refine_displacement and not (radius_mm and radius_mm > 0):
         raise ValueError("refining the sample displacement needs the goniometer radius "
@@ -265,10 +265,8 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
     doublets = fit_doublets(two_theta, intensity, src, fwhm=fwhm, min_snr=min_snr)
     if not doublets:
         raise IndexingError(f"no peak above min_snr {min_snr} in the 2theta scan")
-    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
-              else PhaseModel(p) for p in phases]
-    for m in models:
-        m.orientation = None
+    # a lab scan is a random powder: the models' texture (if any) does not apply
+    models = [dataclasses.replace(m, orientation=None) for m in as_models(phases)]
     t_obs = np.array([d.two_theta for d in doublets])
     t_sig = np.array([d.sigma for d in doublets])
     t_sig = np.where(np.isfinite(t_sig) & (t_sig > 0), t_sig, np.nanmedian(t_sig))
@@ -284,7 +282,8 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
         rows = _peak_rows(t_obs, t_sig, doublets, src, zero, disp, radius_mm)
         start = [PhaseModel(lat, None, refine=m.refine) for lat, m in zip(lattices, models)]
         result = assign(rows, start if it else models, refine=refine and it == 0, tol=tol,
-                        scale_range=scale_range)
+                        scale_range=scale_range, wavelength_a=src.lambda1,
+                        powder_geometry="bragg_brentano")
         if it == 0:
             first = result  # the refined assignment: its guard rails and warnings
         if not refine:
@@ -300,7 +299,8 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
     if joint:
         rows = _peak_rows(t_obs, t_sig, doublets, src, zero, disp, radius_mm)
         result = assign(rows, [PhaseModel(lat, None, refine=False) for lat in lattices],
-                        refine=False, tol=tol, scale_range=scale_range)
+                        refine=False, tol=tol, scale_range=scale_range,
+                        wavelength_a=src.lambda1, powder_geometry="bragg_brentano")
         for k, ph in enumerate(result.phases):
             ph["initial"] = models[k].phase.constants
             old = first.phases[k]
@@ -309,9 +309,10 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
             ph["errors"] = errs.get(k, {}) if ph["refined"] else {}
             ph["fit"] = {"n_residuals": len(t_obs), "free_instrument_terms": n_inst,
                          "position_errors": "doublet fits (2theta)"}
-        result.notes = [n for n in first.notes if n.startswith("WARNING")
-                        or n.startswith("instrument")] + result.notes
-    result.notes = notes + result.notes
+        result = dataclasses.replace(result, notes=[
+            n for n in first.notes if n.startswith("WARNING")
+            or n.startswith("instrument")] + result.notes)
+    result = dataclasses.replace(result, notes=notes + result.notes)
     inst = {"source": src.name, "lambda1_A": src.lambda1, "lambda2_A": src.lambda2,
             "ka2_ratio": src.ratio, "reference": src.reference, "zero_deg": zero,
             "zero_deg_error": inst_err.get("zero"), "displacement_mm": disp,

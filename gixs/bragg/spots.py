@@ -509,7 +509,7 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
         pk, props = signal.find_peaks(sm, prominence=min_snr * np.median(noise),
                                       distance=max(int(fwhm / step / 2), 1))
         for i in pk:
-            fit = _fit_1d(xs, net, i, fwhm)
+            fit = _fit_1d(xs, net, i, fwhm, pk)
             if fit is not None:
                 c, h, w, sig = fit
                 out.append(Peak1D(c, h, w, h * w * math.sqrt(math.pi / (4 * math.log(2))),
@@ -519,20 +519,35 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
         out, key=lambda p: -p.snr)[:max_peaks]
 
 
-def _fit_1d(x, y, i, fwhm):
+def _fit_1d(x, y, i, fwhm, found=()):
+    """Gaussian + linear fit of the peak at index ``i`` within +-1.5 ``fwhm``; the other
+    found peaks inside that window are fitted with it (one Gaussian each), so a
+    neighbour does not pull the centre. Centres stay within one ``fwhm`` of their start.
+    Returns (centre, height, FWHM, centre error) or None."""
     sel = np.abs(x - x[i]) <= 1.5 * fwhm
     if sel.sum() < 5:
         sel = np.zeros_like(sel)
         sel[max(i - 3, 0):i + 4] = True
     xs, ys = x[sel], y[sel]
     s0 = fwhm / _FWHM
+    others = [j for j in found if j != i and xs[0] <= x[j] <= xs[-1]]
+    starts = [i] + others
+    n = len(starts)
 
     def resid(p):
-        return p[0] * np.exp(-0.5 * ((xs - p[1]) / p[2]) ** 2) + p[3] + p[4] * (xs - x[i]) - ys
-    p0 = [max(y[i], 1e-12), x[i], s0, 0.0, 0.0]
-    lo = [0, xs[0], s0 / 20, -np.inf, -np.inf]
-    hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
-    fit = lm_fit(resid, p0, lo, hi, abs_index=(2,))
+        model = p[3 * n] + p[3 * n + 1] * (xs - x[i])
+        for k in range(n):
+            model = model + p[3 * k] * np.exp(-0.5 * ((xs - p[3 * k + 1]) / p[3 * k + 2]) ** 2)
+        return model - ys
+    p0, lo, hi = [], [], []
+    for j in starts:
+        p0 += [max(y[j], 1e-12), x[j], s0]
+        lo += [0, max(xs[0], x[j] - fwhm), s0 / 20]
+        hi += [np.inf, min(xs[-1], x[j] + fwhm), s0 * 5]
+    p0 += [0.0, 0.0]
+    lo += [-np.inf, -np.inf]
+    hi += [np.inf, np.inf]
+    fit = lm_fit(resid, p0, lo, hi, abs_index=tuple(3 * k + 2 for k in range(n)))
     if fit is None:
         return None
     p = fit.x
