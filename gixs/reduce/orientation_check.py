@@ -41,12 +41,13 @@ WARN_FRACTION = 0.7
 def _pixels(geometry, shape):
     """Unit vectors to the pixel centres (3, n), solid angle x polarization, detector mask."""
     geom = geometry.for_image_shape(shape)
-    ai = geom.make_integrator()
-    z, y, x = ai.calc_pos_zyx(corners=False)
+    pos = geom.lab_positions(shape)
+    z, y, x = pos
     r = np.sqrt(x * x + y * y + z * z)
     u = np.stack([(x / r).ravel(), (y / r).ravel(), (z / r).ravel()])
-    norm = (ai.solidAngleArray(shape) * ai.polarization(shape, factor=0.99)).ravel()
-    det_mask = ai.detector.mask
+    norm = (geom.solid_angle(shape) * geom.polarization(0.99, positions=pos)).ravel()
+    # a named detector's gaps come from pyFAI; a generic detector has none
+    det_mask = None if geom.generic_detector() is not None else geom.make_detector().mask
     ok = np.ones(int(np.prod(shape)), bool)
     if det_mask is not None and tuple(det_mask.shape) == tuple(shape):
         ok &= det_mask.ravel() == 0
