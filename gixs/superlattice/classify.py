@@ -47,37 +47,69 @@ def pixel_angle(geometry):
 def yoneda_angle(data, valid, norm, pq, gi, geometry):
     """Exit angle (rad) of the Yoneda band and how it was found.
 
-    The film's critical angle when ``gi`` gives one; else the exit angle of the
-    maximum of the corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels
-    off the specular rod), accepted as a Yoneda band when that maximum lies inside
-    the range and stands 20% above I at the horizon. Returns (angle or None, text).
+    The film's critical angle when ``gi`` gives one; else found in the frame: the
+    corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels off the specular
+    rod) is taken in four quarters of |q_xy| (equal pixel counts); in each, a maximum
+    inside the range standing 20% above I at the horizon is a candidate. The Yoneda
+    band lies at one exit angle for every q_xy, a ring or a rod crossing the range
+    at one q_xy only: the band is the exit angle where at least two quarters agree
+    (within 2 bins or 10%), the median of those. Returns (angle or None, text).
     """
     if gi.critical_angle:
         return float(gi.critical_angle), "the film's critical angle (given)"
-    af = pq.exit_angle.ravel()
     pa = pixel_angle(geometry)
+    top = math.radians(0.6)
     spec = SPECULAR_PIXELS * pa * 2 * math.pi / geometry.wavelength_a
-    sel = valid.ravel() & (af > 0) & (af < math.radians(0.6)) & \
-        (np.abs(pq.qxy.ravel()) > 2 * spec)
+    af_img = pq.exit_angle
+    rows = np.flatnonzero(((af_img > 0) & (af_img < top)).any(axis=1)) \
+        if af_img.ndim == 2 else None
+    if rows is not None and rows.size:
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        af, aq = af_img[sl].ravel(), np.abs(pq.qxy[sl]).ravel()
+        ok, d, w = np.asarray(valid)[sl].ravel(), np.asarray(data)[sl].ravel(), \
+            np.asarray(norm)[sl].ravel()
+    else:
+        af, aq = af_img.ravel(), np.abs(pq.qxy).ravel()
+        ok, d, w = np.asarray(valid).ravel(), np.asarray(data).ravel(), \
+            np.asarray(norm).ravel()
+    sel = ok & (af > 0) & (af < top) & (aq > 2 * spec)
     if sel.sum() < 100:
         return None, "no Yoneda band seen (too few pixels within 0.6 deg of the horizon)"
     step = max(pa, math.radians(0.005))
-    edges = np.arange(0.0, math.radians(0.6) + step, step)
-    d = np.asarray(data, float).ravel()[sel]
-    w = norm.ravel()[sel]
-    idx = np.digitize(af[sel], edges) - 1
-    s = np.bincount(idx, weights=d, minlength=edges.size)
-    n = np.bincount(idx, weights=w, minlength=edges.size)
+    edges = np.arange(0.0, top + step, step)
+    nb = edges.size
+    d = np.asarray(d[sel], float)
+    w = w[sel]
+    aq = aq[sel]
+    idx = np.clip(np.digitize(af[sel], edges) - 1, 0, nb - 1)
+    quart = np.searchsorted(np.quantile(aq, [0.25, 0.5, 0.75]), aq)
+    flat_i = quart * nb + idx
+    s = np.bincount(flat_i, weights=d, minlength=4 * nb).reshape(4, nb)
+    n = np.bincount(flat_i, weights=w, minlength=4 * nb).reshape(4, nb)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = np.where(n > 0, s / n, np.nan)
-    ok = np.flatnonzero(np.isfinite(prof))
-    if ok.size < 5:
-        return None, "no Yoneda band seen (too few exit-angle bins)"
-    k = ok[int(np.nanargmax(prof[ok]))]
-    first = prof[ok[0]]
-    if k in (ok[0], ok[-1]) or not prof[k] > 1.2 * first:
-        return None, "no Yoneda band seen (I(a_f) has no interior maximum 20% above the horizon)"
-    return float((edges[k] + edges[k + 1]) / 2), "maximum of I(a_f) in the frame"
+    found = []
+    for qi in range(4):
+        p = prof[qi]
+        okb = np.flatnonzero(np.isfinite(p))
+        if okb.size < 5:
+            continue
+        k = okb[int(np.nanargmax(p[okb]))]
+        if k in (okb[0], okb[-1]) or not p[k] > 1.2 * p[okb[0]]:
+            continue
+        found.append(k)
+    if not found:
+        return None, ("no Yoneda band seen (I(a_f) has no interior maximum 20% above the "
+                      "horizon in any quarter of |q_xy|)")
+    support = [[m for m in found if abs(m - k) <= max(2, 0.1 * k)] for k in found]
+    best = max(support, key=lambda grp: (len(grp), -min(grp)))
+    if len(best) < 2:
+        return None, ("no Yoneda band seen (the I(a_f) maxima of the |q_xy| quarters lie "
+                      f"at different exit angles, {', '.join(f'{math.degrees(edges[k]):.3f}' for k in found)} "
+                      "deg: a ring or rod crossing, not a band at one exit angle)")
+    k = int(np.median(best))
+    return float((edges[k] + edges[k + 1]) / 2), (
+        f"maximum of I(a_f) in the frame ({len(best)} of 4 |q_xy| quarters agree)")
 
 
 def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
@@ -86,8 +118,9 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
     Returns (keep, info): ``keep`` a bool array of the frame's shape (True = used),
     ``info`` a dict (``"_rod_keep"``: the pixels above the rod floor, off the specular
     rod, for :func:`classify_peak`, whose per-slice comparison the Yoneda band does not
-    bias; the other keys JSON-ready) (exit-angle floor, Yoneda angle and its source,
-    specular half-width; angles in deg, q in 1/A).
+    bias; ``"_rod_qz_floor"``: the lowest q_z (1/A) of the valid pixels above the rod
+    floor, where in-plane cuts start; the other keys JSON-ready) (exit-angle floor,
+    Yoneda angle and its source, specular half-width; angles in deg, q in 1/A).
     """
     a_y, how = yoneda_angle(data, valid, norm, pq, gi, geometry)
     pa = pixel_angle(geometry)
@@ -106,7 +139,10 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
             "definition": "pixels above the horizon with a_f >= 1.5 a_Y (or 3 pixels "
                           "when no Yoneda band is seen) and |q_xy| >= the specular "
                           "half-width; user mask and invalid pixels excluded"}
-    info["_rod_keep"] = valid & (pq.exit_angle >= rod_floor) & off_spec
+    above = valid & (pq.exit_angle >= rod_floor)
+    qz_above = pq.qz[above]
+    info["_rod_qz_floor"] = float(qz_above.min()) if qz_above.size else float("nan")
+    info["_rod_keep"] = above & off_spec
     return keep, info
 
 
@@ -163,14 +199,20 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     >>> classify_peak(rod, keep, norm, pq, q_xy=0.06, qz_base=0.02, fwhm=0.0047)["scattering_type"]
     'rod'
     """
-    d = np.asarray(data, float).ravel()
-    keep = np.asarray(keep, bool).ravel() & np.isfinite(d)
-    aq = np.abs(pq.qxy.ravel())
-    qz = pq.qz.ravel()
-    w = np.asarray(norm, float).ravel()
     big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
-    near = keep & (aq > 0.2 * big_q) & (aq < big_q + 3 * fwhm)
+    # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
+    # at q_xy <= Q)
+    aq_all = np.abs(pq.qxy)
+    pick = np.flatnonzero((np.asarray(keep, bool) & (aq_all > 0.2 * big_q) &
+                           (aq_all < max(big_q, q_xy) + 3 * fwhm)).ravel())
+    d = np.asarray(data).ravel()[pick].astype(float)
+    fin = np.isfinite(d)
+    pick, d = pick[fin], d[fin]
+    aq = aq_all.ravel()[pick]
+    qz = pq.qz.ravel()[pick]
+    w = np.asarray(norm, float).ravel()[pick]
+    near = np.ones(pick.size, bool)
     if near.sum() < 100:
         out.update(scattering_type=None, rod_fraction=None, ring_fraction=None,
                    reason="too few pixels near the peak to compare rods and rings")
