@@ -27,6 +27,7 @@ Angles in rad inside, deg in outputs; q in 1/A.
 from __future__ import annotations
 
 import math
+import warnings
 
 import numpy as np
 
@@ -36,6 +37,11 @@ HORIZON_PIXELS = 3
 #: Specular-rod half-width: at least this many pixels (in q_xy), and this fraction of q*.
 SPECULAR_PIXELS = 5
 SPECULAR_FRACTION = 0.15
+#: |q| bands (equal pixel counts) whose I(a_f) profiles are combined by their median to
+#: find the Yoneda band: at fixed |q| a ring is flat in a_f and a rod crosses at one a_f
+#: (another in each band), so neither moves the median; the band (one a_f for every q)
+#: does.
+YONEDA_BANDS = 12
 
 
 def pixel_angle(geometry):
@@ -49,11 +55,11 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
 
     The film's critical angle when ``gi`` gives one; else found in the frame: the
     corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels off the specular
-    rod) is taken in four quarters of |q_xy| (equal pixel counts); in each, a maximum
-    inside the range standing 20% above I at the horizon is a candidate. The Yoneda
-    band lies at one exit angle for every q_xy, a ring or a rod crossing the range
-    at one q_xy only: the band is the exit angle where at least two quarters agree
-    (within 2 bins or 10%), the median of those. Returns (angle or None, text).
+    rod) is taken in :data:`YONEDA_BANDS` bands of |q| (equal pixel counts), each
+    divided by its median; the Yoneda band lies at one exit angle for every q, while
+    at fixed |q| a ring is flat in a_f and a rod crosses at one a_f, another in each
+    band; so the band is the maximum of the per-bin median over the bands, accepted when it lies inside the range and
+    stands 20% above the horizon's value. Returns (angle or None, text).
     """
     if gi.critical_angle:
         return float(gi.critical_angle), "the film's critical angle (given)"
@@ -65,11 +71,11 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
         if af_img.ndim == 2 else None
     if rows is not None and rows.size:
         sl = slice(int(rows[0]), int(rows[-1]) + 1)
-        af, aq = af_img[sl].ravel(), np.abs(pq.qxy[sl]).ravel()
+        af, aq, qq = af_img[sl].ravel(), np.abs(pq.qxy[sl]).ravel(), pq.q[sl].ravel()
         ok, d, w = np.asarray(valid)[sl].ravel(), np.asarray(data)[sl].ravel(), \
             np.asarray(norm)[sl].ravel()
     else:
-        af, aq = af_img.ravel(), np.abs(pq.qxy).ravel()
+        af, aq, qq = af_img.ravel(), np.abs(pq.qxy).ravel(), pq.q.ravel()
         ok, d, w = np.asarray(valid).ravel(), np.asarray(data).ravel(), \
             np.asarray(norm).ravel()
     sel = ok & (af > 0) & (af < top) & (aq > 2 * spec)
@@ -80,36 +86,32 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
     nb = edges.size
     d = np.asarray(d[sel], float)
     w = w[sel]
-    aq = aq[sel]
+    qq = qq[sel]
     idx = np.clip(np.digitize(af[sel], edges) - 1, 0, nb - 1)
-    quart = np.searchsorted(np.quantile(aq, [0.25, 0.5, 0.75]), aq)
+    nq = YONEDA_BANDS
+    quart = np.searchsorted(np.quantile(qq, np.arange(1, nq) / nq), qq)
     flat_i = quart * nb + idx
-    s = np.bincount(flat_i, weights=d, minlength=4 * nb).reshape(4, nb)
-    n = np.bincount(flat_i, weights=w, minlength=4 * nb).reshape(4, nb)
+    s = np.bincount(flat_i, weights=d, minlength=nq * nb).reshape(nq, nb)
+    n = np.bincount(flat_i, weights=w, minlength=nq * nb).reshape(nq, nb)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = np.where(n > 0, s / n, np.nan)
-    found = []
-    for qi in range(4):
-        p = prof[qi]
-        okb = np.flatnonzero(np.isfinite(p))
-        if okb.size < 5:
-            continue
-        k = okb[int(np.nanargmax(p[okb]))]
-        if k in (okb[0], okb[-1]) or not p[k] > 1.2 * p[okb[0]]:
-            continue
-        found.append(k)
-    if not found:
-        return None, ("no Yoneda band seen (I(a_f) has no interior maximum 20% above the "
-                      "horizon in any quarter of |q_xy|)")
-    support = [[m for m in found if abs(m - k) <= max(2, 0.1 * k)] for k in found]
-    best = max(support, key=lambda grp: (len(grp), -min(grp)))
-    if len(best) < 2:
-        return None, ("no Yoneda band seen (the I(a_f) maxima of the |q_xy| quarters lie "
-                      f"at different exit angles, {', '.join(f'{math.degrees(edges[k]):.3f}' for k in found)} "
-                      "deg: a ring or rod crossing, not a band at one exit angle)")
-    k = int(np.median(best))
+        rows_ok = np.isfinite(prof).sum(axis=1) >= 5
+        prof = prof[rows_ok]
+        if prof.shape[0] < 3:
+            return None, "no Yoneda band seen (too few |q| bands reach the exit-angle range)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            scale = np.nanmedian(prof, axis=1, keepdims=True)
+            comb = np.nanmedian(prof / np.where(scale > 0, scale, np.nan), axis=0)
+    ok = np.flatnonzero(np.isfinite(comb))
+    if ok.size < 5:
+        return None, "no Yoneda band seen (too few exit-angle bins)"
+    k = ok[int(np.nanargmax(comb[ok]))]
+    if k in (ok[0], ok[-1]) or not comb[k] > 1.2 * comb[ok[0]]:
+        return None, ("no Yoneda band seen (the median over |q| bands of I(a_f) has no "
+                      "interior maximum 20% above the horizon)")
     return float((edges[k] + edges[k + 1]) / 2), (
-        f"maximum of I(a_f) in the frame ({len(best)} of 4 |q_xy| quarters agree)")
+        f"maximum of the median over {nq} |q| bands of I(a_f) in the frame")
 
 
 def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):

@@ -881,11 +881,13 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # out; the in-plane cut near the horizon then shows it below what I(|q|) found
         q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
         q_first = ring_c.q_star_centre
-        if not q_first < 1.3 * q_low:
+        qz_film = float(pq.qz[keep2].min())  # a ring |q| < this has no film pixel
+        if not q_first < 1.3 * q_low or q_low < qz_film:
             raise NoPeakError(
                 f"the first-order ring is not measurable: the in-plane cut near the horizon "
                 f"shows a peak at |q| ~ {q_low:.4f} A^-1, below what I(|q|) of the film "
-                f"pixels finds ({q_first:.4f} A^-1); at this incidence the first ring lies "
+                f"pixels finds ({q_first:.4f} A^-1; the film pixels start at q_z "
+                f"{qz_film:.4f} A^-1); at this incidence the first ring lies "
                 f"in the horizon/Yoneda band (exit angle < "
                 f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
                 "leave out; measure at a smaller incidence or a higher energy")
