@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
+import weakref
 
 import numpy as np
 
@@ -42,6 +43,29 @@ SPECULAR_FRACTION = 0.15
 #: (another in each band), so neither moves the median; the band (one a_f for every q)
 #: does.
 YONEDA_BANDS = 12
+
+
+_DERIVED: dict = {}
+
+
+def _derived(pq, name, make):
+    """``make(pq)``, kept for the last PixelQ seen (a plan's coordinates serve every frame
+    of the geometry, so the full-frame |q_xy| and the Yoneda rows are computed once)."""
+    hit = _DERIVED.get(id(pq))
+    if hit is None or hit[0]() is not pq:
+        try:
+            ref = weakref.ref(pq)
+        except TypeError:  # no weak reference (e.g. a SimpleNamespace): not kept
+            return make(pq)
+        _DERIVED.clear()
+        hit = _DERIVED[id(pq)] = (ref, {})
+    if name not in hit[1]:
+        hit[1][name] = make(pq)
+    return hit[1][name]
+
+
+def _abs_qxy(pq):
+    return _derived(pq, "abs_qxy", lambda p: np.abs(p.qxy))
 
 
 def pixel_angle(geometry):
@@ -67,15 +91,15 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
     top = math.radians(0.6)
     spec = SPECULAR_PIXELS * pa * 2 * math.pi / geometry.wavelength_a
     af_img = pq.exit_angle
-    rows = np.flatnonzero(((af_img > 0) & (af_img < top)).any(axis=1)) \
-        if af_img.ndim == 2 else None
+    rows = _derived(pq, "yoneda_rows", lambda p: np.flatnonzero(
+        ((p.exit_angle > 0) & (p.exit_angle < top)).any(axis=1))) if af_img.ndim == 2 else None
     if rows is not None and rows.size:
         sl = slice(int(rows[0]), int(rows[-1]) + 1)
-        af, aq, qq = af_img[sl].ravel(), np.abs(pq.qxy[sl]).ravel(), pq.q[sl].ravel()
+        af, aq, qq = af_img[sl].ravel(), _abs_qxy(pq)[sl].ravel(), pq.q[sl].ravel()
         ok, d, w = np.asarray(valid)[sl].ravel(), np.asarray(data)[sl].ravel(), \
             np.asarray(norm)[sl].ravel()
     else:
-        af, aq, qq = af_img.ravel(), np.abs(pq.qxy).ravel(), pq.q.ravel()
+        af, aq, qq = af_img.ravel(), _abs_qxy(pq).ravel(), pq.q.ravel()
         ok, d, w = np.asarray(valid).ravel(), np.asarray(data).ravel(), \
             np.asarray(norm).ravel()
     sel = ok & (af > 0) & (af < top) & (aq > 2 * spec)
@@ -114,7 +138,7 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
         f"maximum of the median over {nq} |q| bands of I(a_f) in the frame")
 
 
-def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
+def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None):
     """Pixels that see the film cleanly (see module docstring).
 
     Returns (keep, info): ``keep`` a bool array of the frame's shape (True = used),
@@ -123,15 +147,18 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
     bias; ``"_rod_qz_floor"``: the lowest q_z (1/A) of the valid pixels above the rod
     floor, where in-plane cuts start; the other keys JSON-ready) (exit-angle floor,
     Yoneda angle and its source, specular half-width; angles in deg, q in 1/A).
+    ``yoneda``: (angle in rad or None, how), a :func:`yoneda_angle` result already
+    found for this frame.
     """
-    a_y, how = yoneda_angle(data, valid, norm, pq, gi, geometry)
+    a_y, how = yoneda if yoneda is not None else yoneda_angle(data, valid, norm, pq, gi,
+                                                               geometry)
     pa = pixel_angle(geometry)
     floor = 1.5 * a_y if a_y else HORIZON_PIXELS * pa
     k0 = 2 * math.pi / geometry.wavelength_a
     spec = SPECULAR_PIXELS * pa * k0
     if q_star:
         spec = max(spec, SPECULAR_FRACTION * q_star)
-    off_spec = np.abs(pq.qxy) >= spec
+    off_spec = _abs_qxy(pq) >= spec
     keep = valid & (pq.exit_angle >= floor) & off_spec
     rod_floor = 1.1 * gi.critical_angle if gi.critical_angle else HORIZON_PIXELS * pa
     info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
@@ -205,7 +232,7 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
     # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
     # at q_xy <= Q)
-    aq_all = np.abs(pq.qxy)
+    aq_all = _abs_qxy(pq)
     pick = np.flatnonzero((np.asarray(keep, bool) & (aq_all > 0.2 * big_q) &
                            (aq_all < max(big_q, q_xy) + 3 * fwhm)).ravel())
     d = np.asarray(data).ravel()[pick].astype(float)

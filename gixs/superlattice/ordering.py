@@ -361,15 +361,17 @@ def _window(q, fwhm, x, upper_limit=None):
     return lo, hi
 
 
-def _fit_candidate(x, y, s, cand, upper_limit=None):
+def _fit_candidate(x, y, s, cand, upper_limit=None, **models):
     w = _window(cand.x, cand.fwhm * 0.75, x, upper_limit)
-    fit = fit_peak(x, y, s, centre=cand.x, fwhm=cand.fwhm / 1.5, height=cand.height, window=w)
+    fit = fit_peak(x, y, s, centre=cand.x, fwhm=cand.fwhm / 1.5, height=cand.height, window=w,
+                   **models)
     # second pass: window from the fitted width
     c, f = fit.values["centre"], fit.values["fwhm"]
     if np.isfinite(c) and f > 0 and x[0] < c < x[-1]:
         w2 = _window(c, f, x, upper_limit)
         if np.sum((x >= w2[0]) & (x <= w2[1])) >= 12:
-            fit = fit_peak(x, y, s, centre=c, fwhm=f, height=fit.values["height"], window=w2)
+            fit = fit_peak(x, y, s, centre=c, fwhm=f, height=fit.values["height"], window=w2,
+                           **models)
     return fit
 
 
@@ -387,12 +389,19 @@ def _significant(fit, p_max=1e-4, min_sigma=5.0):
     return None
 
 
-def first_order(profile, *, q_range=None, min_snr=5.0):
+#: The models of a quick first-order fit (a candidate's position and width, for the
+#: rods/rings decision; the measurement itself selects among all models by BIC).
+QUICK_MODELS = {"shapes": ("gaussian",), "backgrounds": ("linear",)}
+
+
+def first_order(profile, *, q_range=None, min_snr=5.0, quick=False):
     """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
 
     Returns (name, x, y, sigma, q range, candidates, PeakFit, its candidate); raises
-    :class:`NoPeakError` like :func:`measure`, which uses it.
+    :class:`NoPeakError` like :func:`measure`, which uses it. ``quick`` fits only
+    :data:`QUICK_MODELS` (a candidate's position and width, for the rods/rings decision).
     """
+    models = QUICK_MODELS if quick else {}
     name, x, y, s = _prepare(profile, q_range)
     if x.size < 20:
         raise NoPeakError(f"no superlattice peak found: only {x.size} valid points in the "
@@ -408,7 +417,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0):
     fit = first = None
     for cand in cands[:3]:  # most significant first
         try:
-            f = _fit_candidate(x, y, s, cand)
+            f = _fit_candidate(x, y, s, cand, **models)
         except ValueError as exc:
             reasons.append(f"q = {cand.x:.4f}: {exc}")
             continue
@@ -424,7 +433,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0):
     # factor can make the second order the stronger)
     for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x)[:4]:
         try:
-            f = _fit_candidate(x, y, s, cand)
+            f = _fit_candidate(x, y, s, cand, **models)
         except ValueError:
             continue
         if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
@@ -633,7 +642,7 @@ class _Candidate:
 
 def _try_measure(prof, *, q_range=None, min_snr=5.0, **_):
     try:
-        out = first_order(prof, q_range=q_range, min_snr=min_snr)
+        out = first_order(prof, q_range=q_range, min_snr=min_snr, quick=True)
     except NoPeakError as exc:
         return None, str(exc)
     return _Candidate(out[6], out[7]), None
@@ -759,6 +768,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         notes.append(check["message"])
         warnings.warn(check["message"], GixsWarning, stacklevel=2)
     keep, region = film_region(frame.data, valid, norm, pq, gi, geom)
+    yoneda = (None if region["yoneda_deg"] is None else math.radians(region["yoneda_deg"]),
+              region["yoneda_source"])
     if keep.sum() < 100:
         raise NoPeakError("no superlattice peak found: fewer than 100 pixels see the film "
                           f"above the horizon and the Yoneda band ({region['yoneda_source']}"
@@ -822,7 +833,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 q_xy, seed = rod_h.q_star_centre, "in-plane cut above the ring's top"
                 clean_band = hi_band
                 fwhm = min(fwhm, rod_h.fwhm)
-    keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q)
+    keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q,
+                                 yoneda=yoneda)
     rod_keep = region2.pop("_rod_keep")
     region2.pop("_rod_qz_floor", None)
     ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
