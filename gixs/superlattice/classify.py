@@ -10,7 +10,9 @@ horizon, above the Yoneda band (the exit angle a_Y is the film's critical angle 
 given, else the maximum of I(a_f) found in the frame; pixels with
 ``a_f < 1.5 a_Y`` are left out, since the Fresnel enhancement of the band, up to 4x,
 drags a ring average), and away from the specular rod (``|q_xy| < w``). The missing
-wedge holds no pixel, so it needs no exclusion; the beamstop shadow is the user's mask.
+wedge holds no pixel, so it needs no exclusion. Shadows (a beamstop and its holder, an
+unmasked dead module) are found by :func:`shadow_mask`: blocks of pixels far darker
+than the other blocks at the same |q|.
 
 :func:`classify_peak` measures, in q_z slices of those pixels where the two hypotheses
 are at least 2 FWHM apart, the excess intensity (over side bands) in a window at the
@@ -138,6 +140,83 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
         f"maximum of the median over {nq} |q| bands of I(a_f) in the frame")
 
 
+#: Shadow detection: block size (pixels), the darkness that marks a shadow (fraction of
+#: the median corrected intensity of the blocks at the same |q|), and the counts a block
+#: must expect at that median for its darkness to be significant.
+SHADOW_BLOCK = 4
+SHADOW_FRACTION = 0.2
+SHADOW_MIN_COUNTS = 40.0
+
+
+def shadow_mask(data, valid, norm, pq):
+    """Shadowed pixels (True) above the horizon, and what was found (JSON-ready).
+
+    The frame is cut in blocks of :data:`SHADOW_BLOCK` x :data:`SHADOW_BLOCK` pixels;
+    each block's corrected intensity (counts / solid angle x polarization, valid
+    pixels above the horizon) is compared with the median of the blocks in its |q|
+    bin (60 bins, logarithmic). A block below :data:`SHADOW_FRACTION` of that median,
+    where the median would give it at least :data:`SHADOW_MIN_COUNTS` counts (so that
+    Poisson noise cannot make it so dark), is shadowed, and so are its 8 neighbours
+    (the shadow's soft edge). No film scatters that little where its neighbours at the
+    same |q| scatter 5 times more: a beamstop or its holder, or dead pixels the mask
+    missed.
+    """
+    from scipy import ndimage
+
+    data = np.asarray(data)
+    b = SHADOW_BLOCK
+    ny, nx = data.shape
+    my, mx = ny // b, nx // b
+    if my < 3 or mx < 3:
+        return np.zeros(data.shape, bool), {"pixels": 0, "blocks": 0,
+                                            "definition": "frame too small for blocks"}
+    use = np.asarray(valid, bool) & (pq.exit_angle >= 0)
+    sl = (slice(0, my * b), slice(0, mx * b))
+
+    def blocks(a):
+        return a[sl].reshape(my, b, mx, b).sum(axis=(1, 3))
+
+    cnt = blocks(np.where(use, np.nan_to_num(data.astype(np.float64, copy=False)), 0.0))
+    nrm = blocks(np.where(use, norm, 0.0))
+    npx = blocks(use.astype(np.float64))
+    qb = pq.q[sl].reshape(my, b, mx, b).mean(axis=(1, 3))
+    full = npx >= 0.75 * b * b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inten = np.where(full & (nrm > 0), cnt / nrm, np.nan)
+    ok = np.isfinite(inten) & (qb > 0)
+    out = {"definition": f"{b}x{b}-pixel blocks above the horizon whose corrected "
+                         f"intensity is below {SHADOW_FRACTION:g} x the median of the "
+                         f"blocks at the same |q| (where that median gives >= "
+                         f"{SHADOW_MIN_COUNTS:g} counts), and their neighbours"}
+    if ok.sum() < 50:
+        out.update(pixels=0, blocks=0)
+        return np.zeros(data.shape, bool), out
+    lq = np.log(qb[ok])
+    edges = np.linspace(lq.min(), lq.max() + 1e-12, 61)
+    k = np.clip(np.digitize(lq, edges) - 1, 0, 59)
+    vals = inten[ok]
+    order = np.lexsort((vals, k))
+    ks, vs = k[order], vals[order]
+    starts = np.searchsorted(ks, np.arange(60))
+    stops = np.searchsorted(ks, np.arange(60), side="right")
+    med = np.full(60, np.nan)
+    for i in range(60):
+        if stops[i] - starts[i] >= 5:
+            med[i] = vs[(starts[i] + stops[i]) // 2]
+    ref = med[k]
+    expect = ref * nrm[ok]
+    dark = np.zeros(inten.shape, bool)
+    dark[ok] = (vals < SHADOW_FRACTION * ref) & (expect >= SHADOW_MIN_COUNTS)
+    n_dark = int(dark.sum())
+    if n_dark:
+        dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
+    mask = np.zeros(data.shape, bool)
+    mask[sl] = np.repeat(np.repeat(dark, b, axis=0), b, axis=1)
+    mask &= use
+    out.update(pixels=int(mask.sum()), blocks=n_dark)
+    return mask, out
+
+
 def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None):
     """Pixels that see the film cleanly (see module docstring).
 
@@ -234,7 +313,7 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     # at q_xy <= Q)
     aq_all = _abs_qxy(pq)
     pick = np.flatnonzero((np.asarray(keep, bool) & (aq_all > 0.2 * big_q) &
-                           (aq_all < max(big_q, q_xy) + 3 * fwhm)).ravel())
+                           (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm)).ravel())
     d = np.asarray(data).ravel()[pick].astype(float)
     fin = np.isfinite(d)
     pick, d = pick[fin], d[fin]
@@ -247,36 +326,52 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                    reason="too few pixels near the peak to compare rods and rings")
         return out
     lo, top = float(qz[near].min()), float(qz[near].max())
-    hi = min(top, math.sqrt(max(big_q ** 2 - (0.2 * big_q) ** 2, 0.0)))
-    rod_s = ring_s = var = 0.0
-    used = 0
     sel0 = near & (qz < lo + max(fwhm, 0.1 * big_q))
     base = _window_excess(aq[sel0], d[sel0], w[sel0], q_xy, fwhm) if sel0.sum() >= 30 \
         else None
     if base is not None:
         out["base"] = {"qz": [lo, lo + max(fwhm, 0.1 * big_q)], "excess": base[0],
                        "sigma": base[1]}
-    if hi > lo:
-        edges = np.linspace(lo, hi, nslices + 1)
-        for a, b in zip(edges[:-1], edges[1:]):
-            sel = near & (qz >= a) & (qz < b)
-            qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
-            ring_pos = math.sqrt(max(big_q ** 2 - qzc ** 2, 0.0))
-            sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
-            out["slices"].append(sl)
-            if sel.sum() < 30:
-                continue
-            if abs(q_xy - ring_pos) < 2.0 * fwhm:
-                continue
-            r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
-            g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
-            if r is None or g is None:
-                continue
-            sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
-            rod_s += r[0] / r[1] ** 2
-            ring_s += g[0] / g[1] ** 2
-            var += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
-            used += 1
+
+    def compare(qr):
+        """Rod and ring excesses (sums of excess / sigma^2) in the separating slices for
+        the ring hypothesis |q| = qr."""
+        hi = min(top, math.sqrt(max(qr ** 2 - (0.2 * qr) ** 2, 0.0)))
+        rs = gs = v = 0.0
+        n_used, slices = 0, []
+        if hi > lo:
+            edges = np.linspace(lo, hi, nslices + 1)
+            for a, b in zip(edges[:-1], edges[1:]):
+                sel = near & (qz >= a) & (qz < b)
+                qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
+                ring_pos = math.sqrt(max(qr ** 2 - qzc ** 2, 0.0))
+                sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
+                slices.append(sl)
+                if sel.sum() < 30 or abs(q_xy - ring_pos) < 2.0 * fwhm:
+                    continue
+                r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
+                g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
+                if r is None or g is None:
+                    continue
+                sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
+                rs += r[0] / r[1] ** 2
+                gs += g[0] / g[1] ** 2
+                v += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
+                n_used += 1
+        return rs, gs, v, n_used, slices
+
+    # the ring hypothesis: |q| measured on I(|q|) and the ring through the peak where it
+    # was found (a broad or blended I(|q|) peak can sit off the ring); the one whose
+    # ring window sees more (in sigma) is tested
+    hyps = [big_q] + ([math.hypot(q_xy, qz_base)] if q_ring else [])
+    trials = [compare(qr) for qr in hyps]
+    pick_i = max(range(len(hyps)), key=lambda i: trials[i][1] / math.sqrt(trials[i][2])
+                 if trials[i][2] > 0 else -np.inf)
+    rod_s, ring_s, var, used, out["slices"] = trials[pick_i]
+    if len(hyps) > 1:
+        out["q_ring_hypotheses"] = hyps
+        big_q = hyps[pick_i]
+        out["q_ring"] = big_q
     rod_s, ring_s = max(rod_s, 0.0), max(ring_s, 0.0)
     tot = rod_s + ring_s
     if used == 0 or not tot > 5 * math.sqrt(var):

@@ -734,7 +734,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
-    from gixs.superlattice.classify import classify_peak, film_region, pixel_angle
+    from gixs.superlattice.classify import classify_peak, film_region, pixel_angle, shadow_mask
     from gixs.superlattice.hotpixels import hot_pixels
     from gixs.superlattice.orientation import orientation_metrics
     from gixs.superlattice.pixelprofile import subset_profile
@@ -760,6 +760,9 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                                count_cutoff=(frame.metadata or {}).get("count_cutoff"))
     valid = valid0 & ~hot if hot.any() else valid0
     norm = plan.norm.reshape(shape)
+    shadow, shadow_info = shadow_mask(frame.data, valid, norm, pq)
+    if shadow.any():
+        valid = valid & ~shadow
     notes = []
     check = check_orientation(frame.data, geom, gi, invalid=frame.invalid, warn=False,
                               mask=hot if mask is None else (mask | hot) if hot.any() else mask,
@@ -827,9 +830,10 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 rod_h, _ = _try_measure(cut(hi_band), q_range=q_range, **kw)
             except ValueError:
                 rod_h = None
-            # the same rod only: another order (or another feature) seen up there is not
-            # the peak whose kind is asked
-            if rod_h is not None and abs(rod_h.q_star_centre - q_xy) <= 2 * fwhm:
+            # the same rod only (a rod is vertical: within FWHM/2 of the horizon cut's
+            # peak); another order, or the arc of a higher ring, seen up there is not the
+            # peak whose kind is asked
+            if rod_h is not None and abs(rod_h.q_star_centre - q_xy) <= 0.5 * fwhm:
                 q_xy, seed = rod_h.q_star_centre, "in-plane cut above the ring's top"
                 clean_band = hi_band
                 fwhm = min(fwhm, rod_h.fwhm)
@@ -905,6 +909,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
     choice["hot_pixels"] = hot_info
+    choice["shadow"] = shadow_info
     choice["orientation_check"] = check
     choice["reduction"] = ("one cached plan (|q| and q_xy bins of every pixel); each "
                            "profile is a pixel subset of this frame on its bins")
