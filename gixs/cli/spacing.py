@@ -32,7 +32,7 @@ def add_arguments(p):
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
                    help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
-                   help="profile bins (default: the larger image dimension)")
+                   help="profile bins (default: 3 x the larger image dimension)")
     p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
                    help="instrumental width (A^-1), e.g. a calibrant ring's FWHM")
     p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",

@@ -19,11 +19,6 @@ from gixs.superlattice.ordering import measure_frame
 from tests.superlattice import films
 
 SLOW = pytest.mark.slow
-RING_LOW = pytest.mark.xfail(strict=True, reason=(
-    "open: small-d rings at short distance (q* 0.16-0.31 A^-1, 15-25 pixels from the "
-    "beam, peak ~6-8 bins wide) come out 0.51-0.56% low (same before the one-plan "
-    "measurement: -0.51..-0.56%), just outside 0.5%"))
-
 #: (keV, incidence deg, distance m, d nm)
 RODS = [pytest.param(18, 0.4, 0.3, 3.0, marks=SLOW),
         pytest.param(10, 0.15, 0.15, 3.0, marks=SLOW),
@@ -36,9 +31,9 @@ RODS = [pytest.param(18, 0.4, 0.3, 3.0, marks=SLOW),
 RINGS = [pytest.param(10, 0.25, 1.5, 6.0, marks=SLOW),
          pytest.param(12, 0.2, 3.0, 8.0, marks=SLOW),
          pytest.param(10, 0.15, 0.8, 4.0, marks=SLOW),
-         pytest.param(14, 0.4, 0.3, 3.0, marks=[SLOW, RING_LOW]),
-         pytest.param(18, 0.25, 0.5, 4.0, marks=[SLOW, RING_LOW]),
-         pytest.param(14, 0.15, 0.15, 2.0, marks=[SLOW, RING_LOW])]
+         pytest.param(14, 0.4, 0.3, 3.0, marks=SLOW),
+         pytest.param(18, 0.25, 0.5, 4.0, marks=SLOW),
+         pytest.param(14, 0.15, 0.15, 2.0, marks=SLOW)]
 
 
 def _measure(g, gi, img, mask):
