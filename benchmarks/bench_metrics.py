@@ -13,9 +13,10 @@ frame, which builds the plans):
 * gixs ``reduce_frame`` (azimuthal + cuts, no maps) of the same frame;
 * ``measure_frame`` (profile auto: reduction, rods/rings classification and the fit),
   with the number of plans it built and asked the plan cache for per frame;
-* ``measure`` alone on the measured profile (the plain fit after reduction);
-* ``measure_frame`` minus the part of it spent inside the plan's reduction kernel
-  (the metrics after reduction).
+* of which: the profile sums (``subset_profile``, the reduction of the pixel subsets),
+  the peak fits (candidates and the measurement, :mod:`gixs.peaks`), and the rest (hot
+  pixels, shadows, Yoneda band, film region, rods/rings decision, orientation check);
+* ``measure`` alone on the measured profile (the plain fit after reduction).
 
 The plan cache lives in a temporary folder (``GIXS_CACHE_DIR``), empty at the start.
 """
@@ -55,12 +56,11 @@ def main(argv=None):
     from gixs import simulate
     from gixs.geometry.model import GIGeometry
     from gixs.reduce import frame as rframe
-    from gixs.reduce.engine import block as eblock
     from gixs.reduce.frame import ReduceSettings, reduce_frame
-    from gixs.superlattice import ordering
+    from gixs.superlattice import ordering, pixelprofile
 
-    counters = {"built": 0, "asked": 0, "kernel_s": 0.0}
-    init, getp, sums = rframe.Plan.__init__, rframe.get_plan, eblock.StackKernel.sums_block
+    counters = {"built": 0, "asked": 0, "sums_s": 0.0, "fits_s": 0.0}
+    init, getp = rframe.Plan.__init__, rframe.get_plan
 
     def spy_init(self, *a, **k):
         counters["built"] += 1
@@ -70,16 +70,23 @@ def main(argv=None):
         counters["asked"] += 1
         return getp(*a, **k)
 
-    def spy_sums(self, *a, **k):
-        t = time.perf_counter()
-        try:
-            return sums(self, *a, **k)
-        finally:
-            counters["kernel_s"] += time.perf_counter() - t
+    def timed(mod, name, key):
+        f = getattr(mod, name)
+
+        def w(*a, **k):
+            t = time.perf_counter()
+            try:
+                return f(*a, **k)
+            finally:
+                counters[key] += time.perf_counter() - t
+        setattr(mod, name, w)
+        return f
 
     rframe.Plan.__init__ = spy_init
     rframe.get_plan = spy_get
-    eblock.StackKernel.sums_block = spy_sums
+    timed(pixelprofile, "subset_profile", "sums_s")
+    measure_plain = timed(ordering, "measure", "fits_s")
+    timed(ordering, "_try_measure", "fits_s")
 
     g = geometry(args.size)
     gi = GIGeometry.from_degrees(0.3)
@@ -89,7 +96,8 @@ def main(argv=None):
                                               shape=(args.size, args.size))
         frames.append(img)
     ai = g.make_integrator()
-    rows = {k: [] for k in ("pyfai", "reduce", "frame", "fit", "after", "built", "asked")}
+    rows = {k: [] for k in ("pyfai", "reduce", "frame", "sums", "fits", "rest", "fit",
+                            "built", "asked")}
     d_vals = []
     for k, img in enumerate(frames):
         t = time.perf_counter()
@@ -99,29 +107,27 @@ def main(argv=None):
         t = time.perf_counter()
         reduce_frame(img, g, gi, ReduceSettings(npt_q=2048, maps=False), mask=mask)
         rows["reduce"].append(time.perf_counter() - t)
-        for c in ("built", "asked"):
-            counters[c] = 0
-        counters["kernel_s"] = 0.0
+        counters.update(built=0, asked=0, sums_s=0.0, fits_s=0.0)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
             res = ordering.measure_frame(img, g, gi, mask=mask, orientation=False)
             dt = time.perf_counter() - t
         rows["frame"].append(dt)
-        rows["after"].append(dt - counters["kernel_s"])
+        rows["sums"].append(counters["sums_s"])
+        rows["fits"].append(counters["fits_s"])
+        rows["rest"].append(dt - counters["sums_s"] - counters["fits_s"])
         rows["built"].append(counters["built"])
         rows["asked"].append(counters["asked"])
         d_vals.append(res.d_spacing)
-        prof = ordering._Profile_of(res) if hasattr(ordering, "_Profile_of") else None
         from gixs.results import Profile
 
-        prof = Profile(res.profile_name, res.q_star_axis if res.q_star_axis != "q" else "q",
-                       res.profile_x, res.profile_y, res.profile_sigma,
-                       np.ones(res.profile_x.size, np.int64), {})
+        prof = Profile(res.profile_name, res.q_star_axis, res.profile_x, res.profile_y,
+                       res.profile_sigma, np.ones(res.profile_x.size, np.int64), {})
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             t = time.perf_counter()
-            ordering.measure(prof)
+            measure_plain(prof)
             rows["fit"].append(time.perf_counter() - t)
 
     def med(v):
@@ -134,8 +140,10 @@ def main(argv=None):
     for key, label in (("pyfai", "bare pyFAI integrate1d (CSR, 2048 bins)"),
                        ("reduce", "gixs reduce_frame (iq + cuts)"),
                        ("frame", "gixs measure_frame (profile auto, whole)"),
-                       ("after", "  measure_frame minus its reduction kernel calls"),
-                       ("fit", "  measure() alone on the measured profile (plain fit)")):
+                       ("sums", "  of which profile sums of the pixel subsets"),
+                       ("fits", "  of which peak fits (candidates + measurement)"),
+                       ("rest", "  of which the rest (hot px, shadows, Yoneda, rods/rings)"),
+                       ("fit", "measure() alone on the measured profile (plain fit)")):
         print(f"{label:58s} {rows[key][0]:8.3f} {med(rows[key]):9.3f} "
               f"{med(rows[key]) / base:8.2f}x")
     print(f"plans built per frame: {rows['built']}; plans asked of the cache per frame: "

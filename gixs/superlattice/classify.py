@@ -7,7 +7,8 @@ point near the horizon; they separate as q_z grows (science.md, "Rods or rings f
 
 :func:`film_region` picks the pixels that see the film cleanly: above the sample
 horizon, above the Yoneda band (the exit angle a_Y is the film's critical angle when
-given, else the maximum of I(a_f) found in the frame; pixels with
+given, else the maximum of I(a_f) found in the frame, as the median over |q| bands so
+that rings and rods do not pull it, :func:`yoneda_angle`; pixels with
 ``a_f < 1.5 a_Y`` are left out, since the Fresnel enhancement of the band, up to 4x,
 drags a ring average), and away from the specular rod (``|q_xy| < w``). The missing
 wedge holds no pixel, so it needs no exclusion. Shadows (a beamstop and its holder, an

@@ -657,7 +657,11 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     The one measurement path of ``gixs spacing``, ``gixs batch`` metrics and the API.
 
     1. The film pixels (:func:`gixs.superlattice.classify.film_region`): above the
-       horizon and the Yoneda band, off the specular rod.
+       horizon and the Yoneda band, off the specular rod, out of shadows
+       (:func:`gixs.superlattice.classify.shadow_mask`) and hot pixels. One cached plan
+       per geometry and mask bins every pixel on |q| and q_xy; each profile below is a
+       pixel subset of this frame on its bins
+       (:func:`gixs.superlattice.pixelprofile.subset_profile`), not a plan of its own.
     2. A first candidate on each profile: the in-plane cut I(|q_xy|) in a thin band
        just above the Yoneda, and I(|q|) of the film pixels.
     3. Rods or rings from the frame (:func:`gixs.superlattice.classify.classify_peak`).

@@ -62,9 +62,12 @@ def test_ring_grid(kev, ai, dist, d):
 def test_ring_above_the_yoneda_floor_only_at_its_top_is_refused():
     """18 keV, 0.15 deg, 10 nm: the (111) ring (|q| 0.063 A^-1) reaches the film pixels
     (a_f >= 1.5 a_Y, q_z >= 0.060 A^-1) only at its top; I(|q|) of the film pixels then
-    peaks on the (200) ring (+15%). Before, that was reported as q* (+13%); now refused."""
+    peaks on the (200) ring (+15%). Before, that was reported as q* (+13%); now refused
+    (the horizon cut's arc and the (200) ring leave the rods/rings test undecided, or the
+    first ring is found hidden: either reason is given)."""
     g, gi, img, mask = films.ring_film(18, 0.15, 3.0, 10.0)
-    with pytest.raises(NoPeakError, match="first-order ring is not measurable"):
+    with pytest.raises(NoPeakError, match="first-order ring is not measurable|cannot tell "
+                                          "rods from rings"):
         measure_frame(img, g, gi, mask=mask, orientation=False)
 
 
