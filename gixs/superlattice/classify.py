@@ -149,8 +149,17 @@ SHADOW_FRACTION = 0.2
 SHADOW_MIN_COUNTS = 40.0
 
 
-def shadow_mask(data, valid, norm, pq):
-    """Shadowed pixels (True) above the horizon, and what was found (JSON-ready).
+def exit_floor(a_y, geometry):
+    """Lowest exit angle (rad) of the film pixels: 1.5 a_Y, or 3 pixels without a band."""
+    return 1.5 * a_y if a_y else HORIZON_PIXELS * pixel_angle(geometry)
+
+
+def shadow_mask(data, valid, norm, pq, floor=0.0):
+    """Shadowed pixels (True) at exit angles >= ``floor`` (rad), and what was found.
+
+    Below the film floor (:func:`exit_floor`) the film's own transmission falls to zero
+    at the horizon, a darkness no shadow test can tell from a beamstop's, so those
+    pixels are not tested (the ring measurement leaves them out anyway).
 
     The frame is cut in blocks of :data:`SHADOW_BLOCK` x :data:`SHADOW_BLOCK` pixels;
     each block's corrected intensity (counts / solid angle x polarization, valid
@@ -171,7 +180,7 @@ def shadow_mask(data, valid, norm, pq):
     if my < 3 or mx < 3:
         return np.zeros(data.shape, bool), {"pixels": 0, "blocks": 0,
                                             "definition": "frame too small for blocks"}
-    use = np.asarray(valid, bool) & (pq.exit_angle >= 0)
+    use = np.asarray(valid, bool) & (pq.exit_angle >= max(float(floor), 0.0))
     sl = (slice(0, my * b), slice(0, mx * b))
 
     def blocks(a):
@@ -185,7 +194,7 @@ def shadow_mask(data, valid, norm, pq):
     with np.errstate(invalid="ignore", divide="ignore"):
         inten = np.where(full & (nrm > 0), cnt / nrm, np.nan)
     ok = np.isfinite(inten) & (qb > 0)
-    out = {"definition": f"{b}x{b}-pixel blocks above the horizon whose corrected "
+    out = {"definition": f"{b}x{b}-pixel blocks above the film floor whose corrected "
                          f"intensity is below {SHADOW_FRACTION:g} x the median of the "
                          f"blocks at the same |q| (where that median gives >= "
                          f"{SHADOW_MIN_COUNTS:g} counts), and their neighbours"}
@@ -233,7 +242,7 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
     a_y, how = yoneda if yoneda is not None else yoneda_angle(data, valid, norm, pq, gi,
                                                                geometry)
     pa = pixel_angle(geometry)
-    floor = 1.5 * a_y if a_y else HORIZON_PIXELS * pa
+    floor = exit_floor(a_y, geometry)
     k0 = 2 * math.pi / geometry.wavelength_a
     spec = SPECULAR_PIXELS * pa * k0
     if q_star:

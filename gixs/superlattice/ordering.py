@@ -737,7 +737,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
-    from gixs.superlattice.classify import classify_peak, film_region, pixel_angle, shadow_mask
+    from gixs.superlattice.classify import (classify_peak, exit_floor, film_region,
+                                            pixel_angle, shadow_mask, yoneda_angle)
     from gixs.superlattice.hotpixels import hot_pixels
     from gixs.superlattice.orientation import orientation_metrics
     from gixs.superlattice.pixelprofile import subset_profile
@@ -763,7 +764,9 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                                count_cutoff=(frame.metadata or {}).get("count_cutoff"))
     valid = valid0 & ~hot if hot.any() else valid0
     norm = plan.norm.reshape(shape)
-    shadow, shadow_info = shadow_mask(frame.data, valid, norm, pq)
+    yoneda = yoneda_angle(frame.data, valid, norm, pq, gi, geom)
+    shadow, shadow_info = shadow_mask(frame.data, valid, norm, pq,
+                                      floor=exit_floor(yoneda[0], geom))
     if shadow.any():
         valid = valid & ~shadow
     notes = []
@@ -773,9 +776,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     if check["ok"] is False:
         notes.append(check["message"])
         warnings.warn(check["message"], GixsWarning, stacklevel=2)
-    keep, region = film_region(frame.data, valid, norm, pq, gi, geom)
-    yoneda = (None if region["yoneda_deg"] is None else math.radians(region["yoneda_deg"]),
-              region["yoneda_source"])
+    keep, region = film_region(frame.data, valid, norm, pq, gi, geom, yoneda=yoneda)
     if keep.sum() < 100:
         raise NoPeakError("no superlattice peak found: fewer than 100 pixels see the film "
                           f"above the horizon and the Yoneda band ({region['yoneda_source']}"
