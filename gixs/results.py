@@ -30,6 +30,16 @@ class Profile:
         Number of valid pixels per bin.
     band : dict
         The selection that made the profile (q_z band, q_xy band, chi range; units in keys).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> p = Profile("ip", "qxy", np.array([0.05, 0.06, 0.07]), np.array([3.0, np.nan, 2.0]),
+    ...             np.array([0.1, np.nan, 0.1]), np.array([12, 0, 9]))
+    >>> p.x_label
+    'q_xy (A^-1)'
+    >>> p.valid().x.tolist()
+    [0.05, 0.07]
     """
 
     name: str
@@ -71,6 +81,14 @@ class Map2D:
         Corrected mean intensity; NaN where no pixel lands (missing wedge, gaps).
     count : ndarray
         Valid pixels per bin.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> m = Map2D("qmap", "qxy", "qz", np.array([0.0, 0.1]), np.array([0.0, 0.2, 0.4]),
+    ...           np.ones((3, 2)), np.ones((3, 2), int))
+    >>> [round(float(v), 3) for v in m.extent]
+    [-0.05, 0.15, -0.1, 0.5]
     """
 
     name: str
@@ -91,7 +109,23 @@ class Map2D:
 
 @dataclasses.dataclass(frozen=True)
 class ReducedFrame:
-    """Everything :func:`gixs.reduce.frame.reduce_frame` makes of one frame."""
+    """Everything :func:`gixs.reduce.frame.reduce_frame` makes of one frame.
+
+    Attributes
+    ----------
+    profiles : dict
+        Profile name ("iq", "ip", "oop", sectors) -> :class:`Profile`.
+    maps : dict
+        Map name ("qmap", "qchi") -> :class:`Map2D`.
+    provenance : dict
+        Source file, geometry, settings and corrections that made the frame.
+
+    Examples
+    --------
+    >>> r = ReducedFrame(profiles={}, maps={}, provenance={"source": "film_001.tif"})
+    >>> r.provenance["source"]
+    'film_001.tif'
+    """
 
     profiles: dict
     maps: dict

@@ -53,6 +53,18 @@ class CalibrationResult:
         Points used in the last refinement (``inlier`` marks those kept).
     residual_deg, residual_px : ndarray
         Per control point 2theta residual (deg) and the same in pixels.
+
+    Examples
+    --------
+    :func:`calibrate` makes one; its PONI and report are written with
+    :meth:`write_poni` and :meth:`to_json`:
+
+    >>> import tempfile, pathlib
+    >>> res = CalibrationResult(known_geometry("cms_lab6_jun23"), {"calibrant": "LaB6"})
+    >>> out = pathlib.Path(tempfile.mkdtemp()) / "cms.poni"
+    >>> res.write_poni(out, comment="stored CMS geometry")
+    >>> load_poni(out) == res.geometry
+    True
     """
 
     geometry: DetectorGeometry
@@ -96,6 +108,16 @@ def detector_geometry(detector=None, *, pixel_size_um=None, shape=None, source="
     a pyFAI Detector, or None with ``pixel_size_um`` = size or (size along rows, columns)
     in micrometres. An image that is an integer fraction of the detector's shape is
     taken as binned.
+
+    Examples
+    --------
+    >>> geo = detector_geometry(pixel_size_um=75, shape=(1000, 1200))
+    >>> geo.make_detector().pixel1
+    7.5e-05
+    >>> detector_geometry("NoSuchDetector")
+    Traceback (most recent call last):
+    ...
+    ValueError: detector: 'NoSuchDetector' is not a pyFAI detector name (e.g. 'Pilatus1M', 'Rayonix SX165', 'Eiger2 4M'; see pyFAI.detectors.ALL_DETECTORS)
     """
     import pyFAI.detectors
 
@@ -212,6 +234,21 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     ------
     CalibrationError
         Fewer than 3 rings found, or no centre/distance explains the rings.
+
+    Examples
+    --------
+    A simulated LaB6 frame (400 x 400 pixels of 172 um, 80 mm, 1 A) calibrated from a
+    90 mm guess:
+
+    >>> import dataclasses
+    >>> from gixs.simulate import calibrant_image
+    >>> start = detector_geometry(pixel_size_um=172, shape=(400, 400))
+    >>> truth = dataclasses.replace(start, dist_m=0.080, poni1_m=0.030, poni2_m=0.036,
+    ...                             wavelength_m=1.0e-10)
+    >>> res = calibrate(calibrant_image(truth, "LaB6", rng=1), calibrant="LaB6",
+    ...                 wavelength_a=1.0, pixel_size_um=172, distance_mm=90)
+    >>> abs(res.geometry.dist_m - 0.080) < 1e-4, res.report["n_rings"] >= 3
+    (True, True)
     """
     t_start = time.perf_counter()
     lam = _wavelength_m(wavelength_a, energy_kev)
@@ -436,7 +473,13 @@ def _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source, sha
 # -- stored geometries -------------------------------------------------------------
 def calibrations_dir() -> pathlib.Path:
     """Folder of the stored geometries: ``$GIXS_CALIBRATIONS``, else the
-    ``gixs/calibrations`` folder shipped inside the package."""
+    ``gixs/calibrations`` folder shipped inside the package.
+
+    Examples
+    --------
+    >>> calibrations_dir().name
+    'calibrations'
+    """
     env = os.environ.get("GIXS_CALIBRATIONS")
     if env:
         return pathlib.Path(env)
@@ -444,7 +487,13 @@ def calibrations_dir() -> pathlib.Path:
 
 
 def known_geometries() -> list:
-    """Names of the stored geometries (``calibrations/<name>.poni``)."""
+    """Names of the stored geometries (``calibrations/<name>.poni``).
+
+    Examples
+    --------
+    >>> "cms_lab6_jun23" in known_geometries()
+    True
+    """
     folder = calibrations_dir()
     return sorted(p.stem for p in folder.glob("*.poni")) if folder.is_dir() else []
 
@@ -457,6 +506,12 @@ def known_geometry(name: str) -> DetectorGeometry:
     GeometryError
         The folder is absent (``GIXS_CALIBRATIONS`` pointing nowhere) or has no such
         file (the message lists the known names).
+
+    Examples
+    --------
+    >>> geo = known_geometry("cms_lab6_jun23")
+    >>> round(geo.wavelength_a, 4) > 0
+    True
     """
     folder = calibrations_dir()
     if not folder.is_dir():
