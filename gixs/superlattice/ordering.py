@@ -687,8 +687,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         Profile bins; default :data:`BINS_PER_PIXEL` x the larger image dimension (about
         a third of a pixel per bin: a ring's pixels sample |q| at every sub-pixel phase,
         so a ring 3 pixels wide still has ~10 bins across its FWHM; with one pixel per
-        bin the fit of such a peak came out 0.5% low; an in-plane cut's pixels repeat
-        their column's q_xy, which leaves empty bins and changes nothing).
+        bin the fit of such a peak came out 0.5% low). In-plane cuts, whose few rows
+        repeat their columns' q_xy, merge them back to about one pixel per bin.
     ip_band : (float, float), optional
         q_z band (1/A) of the in-plane cut; default set from the peak (see above).
     orientation : bool
@@ -749,6 +749,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     shape = frame.data.shape
     mask, dark, flat = check_corrections(mask, dark, flat, shape)
     npt = int(npt_q or BINS_PER_PIXEL * max(shape))
+    ip_merge = 1 if npt_q else BINS_PER_PIXEL  # in-plane cuts keep one bin per pixel
     corr = {} if settings is None else {"solid_angle": settings.solid_angle,
                                         "polarization_factor": settings.polarization_factor}
     # one plan per geometry and user mask: |q| and q_xy blocks holding every pixel; the
@@ -790,7 +791,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     def cut(band):
         sel = valid & (pq.qz >= band[0]) & (pq.qz < band[1])
         return subset_profile(plan, "ip", sel, frame.data, dark=dark, flat=flat,
-                              band={"qz_A^-1": [float(band[0]), float(band[1])]})
+                              band={"qz_A^-1": [float(band[0]), float(band[1])]},
+                              merge=ip_merge)
 
     # first candidates on both profiles
     band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(

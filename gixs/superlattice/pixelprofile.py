@@ -62,22 +62,34 @@ def _subset_sums(bins, sel, data, dark, pnorm, flat, coord, n):
     return out
 
 
-def block_bins(plan, name):
+def block_bins(plan, name, merge=1):
     """Bin of every pixel (flat, int32, -1 when in no bin) in block ``name`` of ``plan``,
-    with the block; computed once per plan and kept while the plan lives."""
+    ``merge`` neighbouring bins taken as one, with the block and the merged bins' centres;
+    computed once per plan and kept while the plan lives."""
     per_plan = _BINS.setdefault(plan, {})
-    if name not in per_plan:
+    merge = int(merge)
+    if merge < 1:
+        raise ValueError(f"merge must be >= 1 bin, got {merge}")
+    if (name, merge) not in per_plan:
         block = next((b for b in plan.blocks if b.name == name), None)
         if block is None:
             raise ValueError(f"the plan has no {name!r} block (blocks: "
                              f"{', '.join(b.name for b in plan.blocks)})")
-        out = np.empty(plan.n_pixels, np.int32)
-        _pixel_bins(plan.col_ptr, plan.col_rows, block.rows.start, block.rows.stop, out)
-        per_plan[name] = (out, block)
-    return per_plan[name]
+        if (name, 1) not in per_plan:
+            out = np.empty(plan.n_pixels, np.int32)
+            _pixel_bins(plan.col_ptr, plan.col_rows, block.rows.start, block.rows.stop, out)
+            per_plan[(name, 1)] = (out, block, np.asarray(block.centres[0], np.float64))
+        if merge > 1:
+            base, _, centres = per_plan[(name, 1)]
+            out = np.where(base >= 0, base // merge, -1).astype(np.int32)
+            n = -(-centres.size // merge)
+            pad = np.full(n * merge, np.nan)
+            pad[:centres.size] = centres
+            per_plan[(name, merge)] = (out, block, np.nanmean(pad.reshape(n, merge), axis=1))
+    return per_plan[(name, merge)]
 
 
-def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None):
+def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None, merge=1):
     """Profile ``name`` ("iq" or "ip") of the pixels ``select`` of one frame.
 
     Parameters
@@ -94,6 +106,8 @@ def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None)
         Dark frame (subtracted) and flat field (multiplies the solid angle x polarization).
     band : dict, optional
         Description of the subset, recorded in the profile's ``band``.
+    merge : int
+        Neighbouring bins of the block taken as one (a coarser profile from the same plan).
 
     Returns
     -------
@@ -119,7 +133,7 @@ def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None)
     >>> bool(np.allclose(p.intensity, ref.intensity, equal_nan=True))
     True
     """
-    bins, block = block_bins(plan, name)
+    bins, block, centres = block_bins(plan, name, merge)
     coord = {"iq": plan.pq.q, "ip": plan.pq.qxy}[name]
     empty = np.empty(0)
     sums = _subset_sums(bins, np.ascontiguousarray(select, np.bool_).ravel(),
@@ -128,13 +142,13 @@ def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None)
                         plan.norm,
                         empty if flat is None else np.ascontiguousarray(flat, np.float64).ravel(),
                         np.ascontiguousarray(coord, np.float64).ravel(),
-                        block.rows.stop - block.rows.start)
+                        centres.size)
     sig, nrm, var, cnt, xs = sums
     with np.errstate(invalid="ignore", divide="ignore"):
         bad = (cnt <= 0) | (nrm <= 0)
         inten = np.where(bad, np.nan, sig / nrm)
         sigma = np.where(bad, np.nan, np.sqrt(var) / nrm)
-        x = np.where(cnt > 0, xs / cnt, block.centres[0])
+        x = np.where(cnt > 0, xs / cnt, centres)
     desc = dict(block.band) if band is None else dict(band)
     desc["abscissa"] = "mean of the pixels in each bin"
     return Profile(block.name, block.axes[0], x, inten, sigma, cnt.astype(np.int64), desc)
