@@ -31,6 +31,22 @@ class FormatError(GixsError):
     """
 
 
+class ReadTimeoutError(FormatError):
+    """An image decoder ran past the read time limit (``GIXS_READ_TIMEOUT_S``, default
+    60 s): the frame fails, the batch goes on (:mod:`gixs.io.decode`).
+
+    Examples
+    --------
+    >>> import time
+    >>> from gixs.io.decode import guarded_call
+    >>> try:
+    ...     guarded_call("slow.edf", lambda: time.sleep(1), timeout_s=0.05)
+    ... except ReadTimeoutError as err:
+    ...     print(str(err)[:48])
+    slow.edf: the image decoder did not finish withi
+    """
+
+
 class GeometryError(GixsError):
     """A detector or grazing-incidence geometry is missing, incomplete or inconsistent.
 

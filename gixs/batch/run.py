@@ -144,7 +144,7 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
                  resume: bool = False, metrics: bool = True, incidence_list=None,
                  engine: str = "gixs", normalization=None, metrics_profile: str = "auto",
                  metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
-                 keep_parts: bool = False) -> BatchResult:
+                 keep_parts: bool = False, time_list=None) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
     Parameters
@@ -181,6 +181,10 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         gixs.superlattice.ordering is not installed.
     incidence_list : sequence of float or path, optional
         One incidence angle (deg) per frame (incidence scans), or a text file of them.
+    time_list : sequence of float, optional
+        One time (s) per frame, e.g. read from the file names (``gixs watch
+        --name-pattern``): the table's ``time_s``; a time the header gives is kept as
+        ``file_time_s``.
     engine : {"gixs", "reference"}
         "gixs": the compiled block engine; "reference": scipy's sparse products (the test
         reference, slow), both through :func:`gixs.reduce.frame.reduce_frames`.
@@ -225,6 +229,9 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     if incidence_list is not None and len(incidence_list) != total:
         raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
                          f"hold {total} frame(s): one angle per frame is expected")
+    if time_list is not None and len(time_list) != total:
+        raise ValueError(f"time list has {len(time_list)} time(s) but the inputs hold "
+                         f"{total} frame(s): one time (s) per frame is expected")
     if normalization is not None:
         normalization = check_normalization(normalization, name="normalization")
     checked = check_corrections(mask, dark, flat)
@@ -254,11 +261,12 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     with lock:
         return _run_locked(job, sources, counts, total, incidence_list, output, table,
                            attrs, keep_parts, resume, chunk_size, workers, scheduler,
-                           progress, t0)
+                           progress, t0, time_list)
 
 
 def _run_locked(job, sources, counts, total, incidence_list, output, table, attrs,
-                keep_parts, resume, chunk_size, workers, scheduler, progress, t0):
+                keep_parts, resume, chunk_size, workers, scheduler, progress, t0,
+                time_list=None):
     """The body of :func:`reduce_stack` once the output is locked."""
     work = None
     done = {}
@@ -297,6 +305,9 @@ def _run_locked(job, sources, counts, total, incidence_list, output, table, attr
         for key, row in done.items():
             if key in index_of:
                 rows[index_of[key]] = dict(row, index=index_of[key])
+    if time_list is not None:
+        for i, row in rows.items():
+            rows[i] = _with_time(row, float(time_list[i]))
     result = BatchResult([rows[i] for i in sorted(rows)], output=None, table=None)
     text = result.to_csv()
     if output is not None:
@@ -315,6 +326,16 @@ def _run_locked(job, sources, counts, total, incidence_list, output, table, attr
         batch_store.remove(work)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _with_time(row, time_s):
+    """``row`` with ``time_s`` from a time list; the header's time (if any) as
+    ``file_time_s``."""
+    row = dict(row)
+    file_time = row.get("file_time_s", row.get("time_s"))
+    row["file_time_s"] = file_time
+    row["time_s"] = time_s
+    return row
 
 
 def _remove_stale_temps(output):

@@ -19,6 +19,7 @@ import os
 
 from gixs.errors import GixsError
 from gixs.io.frames import atomic_path
+from gixs.io.h5write import h5_create
 from gixs.io.jsonout import to_jsonable
 
 PART_GLOB = "chunk-*.h5"
@@ -36,7 +37,7 @@ def open_part(folder, first_index, run_id, with_entries=True):
 
     path = os.path.join(folder, part_name(first_index, run_id))
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_create(tmp) as f:
             f.attrs["run"] = run_id
             f.attrs["entries"] = bool(with_entries)
             yield f
@@ -138,7 +139,7 @@ def merge(folder, output, index_of, table_text: str, attrs: dict) -> int:
     width = max(6, len(str(max(index_of.values(), default=0))))
     written = set()
     with atomic_path(output) as tmp:
-        with h5py.File(tmp, "w") as out:
+        with h5_create(tmp) as out:
             out.attrs["creator"] = "gixs batch"
             for key, val in attrs.items():
                 out.attrs[key] = val

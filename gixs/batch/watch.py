@@ -11,8 +11,9 @@ what ``gixs batch`` gives on the files seen, a restarted watch picks up where it
 and an interrupt (Ctrl-C) loses at most the chunk in flight.
 
 A ``name_pattern`` regular expression read from each file name may give the incidence
-angle (group ``incidence_deg``, deg) per file and a time (group ``time_s``, s) used for
-the live figure's time axis, e.g. ``r"th(?P<incidence_deg>[0-9.]+)_(?P<time_s>[0-9.]+)s"``.
+angle (group ``incidence_deg``, deg) per file and a time (group ``time_s``, s): the
+table's ``time_s`` column (a header time is kept as ``file_time_s``) and the live
+figure's time axis, e.g. ``r"th(?P<incidence_deg>[0-9.]+)_(?P<time_s>[0-9.]+)s"``.
 
 Cost: each update rewrites the output with all frames so far (the merge copies every
 entry), fine for hundreds to a few thousand frames.
@@ -145,17 +146,12 @@ def watch(folder, geometry, gi, *, output, pattern="*", table=None, name_pattern
         ready = files.poll()
         if set(ready) - set(done_files):
             names = {f: name_values(f, rx) for f in ready}
-            incidence = None
-            if any("incidence_deg" in v for v in names.values()):
-                missing = [f for f, v in names.items() if "incidence_deg" not in v]
-                if missing:
-                    raise ValueError(f"{missing[0]}: --name-pattern gives no incidence_deg "
-                                     "for this file")
-                incidence = [names[f]["incidence_deg"]
-                             for f in ready for _ in range(count_frames(f, on_error=1))]
+            per_frame = {key: _per_frame(ready, names, key)
+                         for key in ("incidence_deg", "time_s")}
             result = reduce_stack(ready, geometry, gi, output=output, table=table,
-                                  resume=True, keep_parts=True, incidence_list=incidence,
-                                  **batch_kwargs)
+                                  resume=True, keep_parts=True,
+                                  incidence_list=per_frame["incidence_deg"],
+                                  time_list=per_frame["time_s"], **batch_kwargs)
             done_files = ready
             updates += 1
             last_new = time.monotonic()
@@ -166,6 +162,18 @@ def watch(folder, geometry, gi, *, output, pattern="*", table=None, name_pattern
         elif idle_exit_s is not None and time.monotonic() - last_new >= idle_exit_s:
             return result
         time.sleep(poll_s)
+
+
+def _per_frame(files, names, key):
+    """One value of name-pattern group ``key`` per frame of ``files`` (a multi-frame
+    file repeats its value), or None when the pattern has no such group; a file whose
+    name lacks it is an error."""
+    if not any(key in v for v in names.values()):
+        return None
+    missing = [f for f in files if key not in names[f]]
+    if missing:
+        raise ValueError(f"{missing[0]}: --name-pattern gives no {key} for this file")
+    return [names[f][key] for f in files for _ in range(count_frames(f, on_error=1))]
 
 
 __all__ = ["watch", "CompleteFiles", "name_values"]

@@ -79,7 +79,9 @@ def _obs_table(peaks):
                          "q": float(math.hypot(d["qxy"], d["qz"])),
                          "intensity": float(d.get("intensity", np.nan)),
                          "fwhm": float(np.nanmean([d.get("fwhm_qxy", np.nan),
-                                                   d.get("fwhm_qz", np.nan)]))})
+                                                   d.get("fwhm_qz", np.nan)])),
+                         "fwhm_qxy": float(d.get("fwhm_qxy", np.nan)),
+                         "fwhm_qz": float(d.get("fwhm_qz", np.nan))})
         elif "q" in d or "x" in d:
             q = float(d.get("q", d.get("x")))
             rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(

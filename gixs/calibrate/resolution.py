@@ -83,6 +83,25 @@ class ResolutionModel:
             np.radians(self.fwhm_deg(np.degrees(2 * theta)))
         return float(out) if out.ndim == 0 else out
 
+    @classmethod
+    def from_dict(cls, d):
+        """The model back from :meth:`to_dict` (a calibration report's ``resolution``).
+
+        Examples
+        --------
+        >>> m = ResolutionModel(U=0.0, V=0.0, W=0.01, wavelength_a=1.0)
+        >>> ResolutionModel.from_dict(m.to_dict()).fwhm_q(1.0) == m.fwhm_q(1.0)
+        True
+        """
+        keys = ("U_deg2", "V_deg2", "W_deg2", "wavelength_A")
+        missing = [k for k in keys if not isinstance(d.get(k), (int, float))]
+        if missing:
+            raise ValueError(f"resolution model lacks {', '.join(missing)}")
+        return cls(U=float(d["U_deg2"]), V=float(d["V_deg2"]), W=float(d["W_deg2"]),
+                   wavelength_a=float(d["wavelength_A"]),
+                   tth_range_deg=tuple(d.get("tth_range_deg", (float("nan"),) * 2)),
+                   points=list(d.get("points", [])), form=d.get("form", cls.form))
+
     def to_dict(self):
         return {"U_deg2": self.U, "V_deg2": self.V, "W_deg2": self.W,
                 "wavelength_A": self.wavelength_a, "tth_range_deg": list(self.tth_range_deg),

@@ -22,11 +22,44 @@ class DeprecatedAlias(argparse.Action):
         namespace._deprecated = notes
 
 
-def add_geometry_args(p, incidence_required=True):
-    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg."""
-    p.add_argument("--poni", required=True, metavar="P.poni",
-                   help="detector geometry: a pyFAI PONI file, or the name of a stored "
-                        "geometry (gixs geometry --list)")
+class Repeated(argparse.Action):
+    """A repeatable option whose value stays a single value when given once (so a
+    setup file's ``poni = "x.poni"`` and one ``--poni`` look alike) and becomes a list
+    when given several times."""
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        seen = f"_seen_{self.dest}"
+        if not getattr(namespace, seen, False):
+            setattr(namespace, seen, True)
+            setattr(namespace, self.dest, values)
+            return
+        old = getattr(namespace, self.dest)
+        setattr(namespace, self.dest, (old if isinstance(old, list) else [old]) + [values])
+
+
+def as_list(value) -> list:
+    """A :class:`Repeated` option's value as a list (``[]`` for None)."""
+    if value is None:
+        return []
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+def add_geometry_args(p, incidence_required=True, several_poni=False):
+    """--poni, --incidence-deg, --tilt-deg, --sample-orientation, --critical-angle-deg.
+
+    ``several_poni``: ``--poni`` may be repeated (detector parts, :mod:`gixs.cli.parts`)
+    and is not required (the command checks).
+    """
+    if several_poni:
+        p.add_argument("--poni", action=Repeated, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list); repeat it for several "
+                            "detector parts: one per image (detector positions) or, with "
+                            "--part-rows/--part-cols, one per pixel range of one image")
+    else:
+        p.add_argument("--poni", required=True, metavar="P.poni",
+                       help="detector geometry: a pyFAI PONI file, or the name of a stored "
+                            "geometry (gixs geometry --list)")
     p.add_argument("--incidence-deg", type=float, required=incidence_required, default=0.0,
                    metavar="A", help="incidence angle alpha_i (deg)")
     p.add_argument("--tilt-deg", type=float, default=0.0, metavar="T",
@@ -57,6 +90,77 @@ def add_correction_args(p):
     add_normalization_arg(p)
 
 
+def add_instrument_args(p):
+    """--instrument-fwhm, --resolution, --beam-size-mm, --sample-length-mm: the widths
+    removed from peak FWHMs (:class:`gixs.superlattice.widths.Instrument`)."""
+    g = p.add_mutually_exclusive_group()
+    g.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
+                   help="Gaussian instrument width (A^-1), constant in q; or --resolution")
+    g.add_argument("--resolution", metavar="REPORT.json",
+                   help="instrument resolution model: the report of `gixs calibrate "
+                        "--report` on a calibrant frame (its 'resolution', FWHM vs q)")
+    p.add_argument("--beam-size-mm", type=float, default=None, metavar="H",
+                   help="beam height (mm) for the footprint width term: footprint "
+                        "H / sin(a_i), at most --sample-length-mm")
+    p.add_argument("--sample-length-mm", type=float, default=None, metavar="L",
+                   help="sample length along the beam (mm), caps the footprint (alone: "
+                        "the whole sample taken as lit)")
+
+
+def instrument_from_args(args, geometry, incidence_deg):
+    """:class:`gixs.superlattice.widths.Instrument` from :func:`add_instrument_args`'
+    options, or None when none is given. A report without a resolution model, or one
+    measured at another wavelength, is refused (FormatError / ValueError)."""
+    import math
+
+    from gixs.errors import FormatError
+    from gixs.superlattice.widths import Instrument, footprint_length_m
+
+    beam, length = getattr(args, "beam_size_mm", None), getattr(args, "sample_length_mm", None)
+    for flag, v in (("--beam-size-mm", beam), ("--sample-length-mm", length),
+                    ("--instrument-fwhm", getattr(args, "instrument_fwhm", None))):
+        if v is not None and not (math.isfinite(v) and v >= 0 if flag == "--instrument-fwhm"
+                                  else math.isfinite(v) and v > 0):
+            raise ValueError(f"{flag} must be a finite number "
+                             f"{'>= 0 (A^-1)' if flag == '--instrument-fwhm' else '> 0 (mm)'}"
+                             f", got {v!r}")
+    model, source = None, ""
+    if getattr(args, "resolution", None):
+        from gixs.calibrate.resolution import ResolutionModel
+        from gixs.io.jsonout import read_json
+
+        doc = read_json(args.resolution, schema="gixs.calibration")
+        res = doc.get("resolution")
+        if not isinstance(res, dict) or "error" in res or "W_deg2" not in res:
+            why = res.get("error") if isinstance(res, dict) and res.get("error") else \
+                "no 'resolution' entry"
+            raise FormatError(f"{args.resolution}: --resolution: the calibration report has "
+                              f"no resolution model ({why}); rerun `gixs calibrate --report`"
+                              " on a calibrant frame with isolated rings")
+        try:
+            model = ResolutionModel.from_dict(res)
+        except ValueError as exc:
+            raise FormatError(f"{args.resolution}: --resolution: {exc}") from None
+        lam = geometry.wavelength_a
+        if abs(model.wavelength_a / lam - 1) > 1e-3:
+            raise ValueError(f"--resolution {args.resolution}: model measured at "
+                             f"{model.wavelength_a:.5f} A, this frame's geometry is at "
+                             f"{lam:.5f} A; calibrate at the same energy")
+        source = os.path.abspath(args.resolution)
+    fixed = getattr(args, "instrument_fwhm", None)
+    if model is None and fixed is None and beam is None and length is None:
+        return None
+    fp_m = basis = None
+    if beam is not None or length is not None:
+        fp_m, basis = footprint_length_m(beam_size_mm=beam, sample_length_mm=length,
+                                         incidence_deg=incidence_deg)
+    return Instrument(gaussian_fwhm=fixed, resolution=model, footprint_m=fp_m,
+                      distance_m=geometry.dist_m if fp_m is not None else None,
+                      wavelength_a=geometry.wavelength_a if fp_m is not None else None,
+                      footprint_basis=basis or "", source=source or (
+                          "--instrument-fwhm" if fixed is not None else ""))
+
+
 #: Named parts of --normalize-by and the unit each names.
 NORM_PARTS = {"exposure_s": "s", "monitor": "", "thickness_nm": "nm"}
 
@@ -68,6 +172,51 @@ def add_normalization_arg(p):
                         "number, 'exposure' / 'monitor' (the file's values), "
                         "'exposure_s=X', 'monitor=X', 'thickness_nm=X', or 'none'; "
                         "default: the file's exposure time when it has one, else 1")
+
+
+#: Old per-part normalisation flags (``gixs spacing``) and the --normalize-by part each is.
+NORM_ALIASES = {"--exposure-s": "exposure_s", "--monitor": "monitor",
+                "--thickness-nm": "thickness_nm"}
+
+
+def add_normalization_aliases(p):
+    """The deprecated ``--exposure-s X``, ``--monitor X``, ``--thickness-nm X``: each is
+    the ``--normalize-by`` part of that name (see :func:`normalization_from_args`)."""
+    for flag, part in NORM_ALIASES.items():
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+                       new=f"--normalize-by {part}=X",
+                       help=f"deprecated: use --normalize-by {part}=X")
+
+
+def normalization_from_args(args, metadata=None, source="image"):
+    """(factor, description) of a parsed command line: its ``--normalize-by`` SPEC, or
+    the SPEC the deprecated part flags (:func:`add_normalization_aliases`) stand for.
+
+    The old flags multiplied the file's exposure time (when the file has one and
+    ``--exposure-s`` is not given) by the given parts; the SPEC they become says so:
+    ``--thickness-nm 30`` on a file with an exposure time is ``exposure,thickness_nm=30``.
+    Both ways at once is an error.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> a = argparse.Namespace(normalize_by=None, exposure_s=None, monitor=None,
+    ...                        thickness_nm=30.0)
+    >>> normalization_from_args(a, {"exposure_s": 2.0})
+    (60.0, 'exposure 2 s (from file), thickness 30 nm')
+    """
+    old = [(part, getattr(args, part)) for part in NORM_ALIASES.values()
+           if getattr(args, part, None) is not None]
+    spec = getattr(args, "normalize_by", None)
+    if old and spec:
+        raise ValueError("give --normalize-by or the deprecated "
+                         f"{'/'.join(NORM_ALIASES)}, not both")
+    if old:
+        parts = [f"{k}={v!r}" for k, v in old]
+        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
+            parts.insert(0, "exposure")
+        spec = ",".join(parts)
+    return normalization_from_spec(spec, metadata, source)
 
 
 def normalization_from_spec(spec, metadata=None, source="image"):
@@ -230,7 +379,8 @@ def output_dir(path):
 
 
 #: Arguments that name files a command reads, and files it writes.
-INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup")
+INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup",
+              "resolution")
 OUTPUT_ARGS = ("output", "table", "json", "plot", "csv", "report")
 
 

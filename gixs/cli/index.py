@@ -8,8 +8,8 @@ import os
 import sys
 
 from gixs.errors import GixsError
-from gixs.cli.common import (add_correction_args, corrections_from_args, orientation_code,
-                             settings_from_args)
+from gixs.cli.common import (add_correction_args, add_instrument_args, corrections_from_args,
+                             instrument_from_args, orientation_code, settings_from_args)
 
 HELP = "index Bragg spots/rings (GIWAXS frame or 1D pattern) and refine lattices"
 
@@ -67,6 +67,13 @@ def add_arguments(p):
                    help="wavelength (A) of a 2theta pattern, e.g. 1.5406 for Cu K-alpha")
     p.add_argument("--energy-kev", type=float, default=None, metavar="E",
                    help="photon energy (keV) of a 2theta pattern")
+    add_instrument_args(p)
+    p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",
+                   help="Scherrer constant of the crystallite sizes (default 0.9)")
+    p.add_argument("--pole-figure", action="store_true",
+                   help="images: pole figure I(chi) at each assigned reflection's |q|, "
+                        "with its Hermans f (wedge filled by a Legendre fit, refused below "
+                        "0.6 chi coverage) and mosaicity (deg FWHM about the spot's chi)")
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
 
@@ -148,13 +155,33 @@ def run(args) -> int:
                         fit_texture=args.fit_texture)
         meta.update(kind="pattern", pattern_axis=axis, wavelength_a=args.wavelength_a,
                     energy_kev=args.energy_kev)
+        if args.pole_figure:
+            raise ValueError("--pole-figure needs a detector image (a 1D pattern has no chi)")
+        inst = _pattern_instrument(args)
     else:
         from gixs.cli.progress import stage
 
         stage("reducing to a q map and indexing")
         result, qmap, extra = _index_image(args, models)
+        inst = extra.pop("_instrument")
+        poles, pixels = extra.pop("_poles"), extra.pop("_pixels")
         meta.update(extra)
     d = result.to_dict()
+    d["instrument"] = None if inst is None else inst.to_dict()
+    if is_text:
+        _add_sizes(d, inst, args.scherrer_k, _pattern_radial(q, y),
+                   "line-shape fit of the 1D pattern about the peak")
+    else:
+        from gixs.superlattice.orientation import radial_peak
+
+        _add_sizes(d, inst, args.scherrer_k, lambda p, f0, chi: radial_peak(
+            *pixels, p["q"], f0, chi_deg=chi), "line-shape fit of the pixels' I(|q|) in the "
+            "spot's chi sector +-4 deg, rings all chi")
+    if not is_text and args.pole_figure:
+        d["pole_figures"] = poles(d["peaks"])
+        d["units"] = dict(d["units"], **{
+            "pole_figures.chi_deg": "deg", "pole_figures.q": "A^-1",
+            "pole_figures.mosaicity_deg": "deg (FWHM)", "pole_figures.hermans_f": "1"})
     d["input"] = meta
     from gixs.cli.setup import effective_setup
 
@@ -177,7 +204,96 @@ def run(args) -> int:
                                horizon_qz=extra["horizon_qz_A^-1"])
         save(fig, args.plot)
     _print_summary(result)
+    _print_extras(d)
     return 0
+
+
+def _pattern_instrument(args):
+    """The Instrument of a 1D pattern: a resolution model or fixed width; no footprint
+    (no detector distance)."""
+    import types
+
+    if args.beam_size_mm is not None or args.sample_length_mm is not None:
+        raise ValueError("--beam-size-mm/--sample-length-mm: the footprint term needs a "
+                         "detector image and its --poni (distance); a 1D pattern has none")
+    if args.resolution and args.wavelength_a is None and args.energy_kev is None:
+        raise ValueError("--resolution with a 1D pattern needs --wavelength-a or "
+                         "--energy-kev (the model holds only at its calibrant's wavelength)")
+    from gixs.units import energy_kev_to_wavelength_a
+
+    lam = args.wavelength_a or (energy_kev_to_wavelength_a(args.energy_kev)
+                                if args.energy_kev else None)
+    return instrument_from_args(args, types.SimpleNamespace(wavelength_a=lam, dist_m=None),
+                                None)
+
+
+def _radial_fwhm(p):
+    """Starting FWHM (1/A) of a peak along |q|: a ring's own; for a spot (an axis-aligned
+    2D Gaussian fit, broadened along the arc by the mosaic) the smaller axis width."""
+    if p.get("kind") == "spot":
+        w = [v for v in (p.get("fwhm_qxy"), p.get("fwhm_qz")) if v and math.isfinite(v)]
+        return min(w) if w else None
+    return p.get("fwhm")
+
+
+def _pattern_radial(q, y):
+    """radial(peak, fwhm0, chi) for a 1D pattern: (x, y, None, PeakFit) about the peak."""
+    from gixs.peaks import fit_peak
+
+    def radial(p, f0, chi):
+        fit = fit_peak(q, y, None, centre=p["q"], fwhm=f0, backgrounds=("linear",))
+        return q, y, None, fit
+    return radial
+
+
+def _add_sizes(d, inst, K, radial, how):
+    """Per assigned peak: radial FWHM from ``radial(peak, fwhm0, chi)`` (a line-shape
+    fit along |q|), instrument-corrected FWHM and Scherrer size."""
+    from gixs.superlattice.widths import scherrer_size
+
+    for p in d["peaks"]:
+        f0 = _radial_fwhm(p)
+        if f0 is None or not (math.isfinite(f0) and f0 > 0):
+            continue
+        chi = math.degrees(math.atan2(abs(p["qxy"]), p["qz"])) if p.get("kind") == "spot" \
+            else None
+        try:
+            x, y, s, fit = radial(p, f0, chi)
+            r = scherrer_size(fit.to_dict(), inst, K=K, x=x, y=y, sigma=s)
+        except (ValueError, RuntimeError) as exc:
+            p["size_note"] = f"radial fit failed: {exc}"
+            continue
+        p["fwhm_radial"] = r["fwhm"]
+        p["fwhm_radial_err"] = r["fwhm_err"]
+        p["fwhm_corrected"] = r["fwhm_corrected"]
+        p["crystallite_size_nm"] = r["size_nm"]
+        # uncorrected, the instrument's width is in the FWHM: the size is a lower bound
+        p["size_is_lower_bound"] = r["size_is_lower_bound"] or inst is None
+        p["instrument_widths"] = r["instrument"]
+    d["units"] = dict(d["units"], fwhm_radial="A^-1", fwhm_corrected="A^-1",
+                      crystallite_size_nm="nm", instrument_widths="A^-1 (FWHMs at q)")
+    d["crystallite_size_definition"] = (
+        f"Scherrer 2 pi K / FWHM (K = {K:g}) of the radial FWHM ({how}), " + (
+            "instrument widths removed (Voigt deconvolution: Gaussian and footprint in "
+            "quadrature, Lorentzian linearly)" if inst is not None else
+            "no instrument correction (give --resolution or --instrument-fwhm): the size "
+            "is a lower bound"))
+
+
+def _print_extras(d):
+    for p in d["peaks"]:
+        if p.get("crystallite_size_nm") is not None and d.get("instrument"):
+            lb = " (lower bound: width within the instrument's)" if p["size_is_lower_bound"] \
+                else ""
+            print(f"  {p['phase']} ({' '.join(map(str, p['hkl']))}) at q = {p['q']:.4f} A^-1: "
+                  f"FWHM {p['fwhm_radial']:.4f} -> {p['fwhm_corrected']:.4f} A^-1, size "
+                  f"{p['crystallite_size_nm']:.1f} nm{lb}")
+    for pf in d.get("pole_figures", ()):
+        herm = "refused" if pf["hermans_f"] is None else f"{pf['hermans_f']:+.3f}"
+        mos = "n/a" if pf["mosaicity_deg"] is None else f"{pf['mosaicity_deg']:.1f} deg"
+        print(f"  pole figure {pf['phase']} ({' '.join(map(str, pf['hkl']))}) at |q| = "
+              f"{pf['q']:.4f} A^-1: Hermans f {herm} (coverage {pf['hermans_coverage']:.2f}),"
+              f" mosaicity {mos}")
 
 
 def _index_image(args, models):
@@ -191,6 +307,7 @@ def _index_image(args, models):
         raise ValueError("an image needs --poni and --incidence-deg (or give a text "
                          "pattern with --pattern-axis)")
     geometry = load_geometry(args.poni)
+    inst = instrument_from_args(args, geometry, args.incidence_deg)
     from gixs.cli.common import resolve_orientation
     from gixs.reduce.orientation_check import check_orientation
 
@@ -218,9 +335,56 @@ def _index_image(args, models):
                        refraction=refraction, fit_texture=args.fit_texture,
                        channels=("transmitted", "reflected") if args.reflected_channel
                        else ("transmitted",))
+    pixels = _pixels(frame, geometry, gi, settings, corr, norm)
+
+    def poles(peaks):
+        return _pole_figures(pixels, peaks, args.spot_fwhm)
+
     return result, qmap, {"kind": "image", "frame": frame.index,
                           "geometry": reduced.provenance["geometry"],
-                          "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon}
+                          "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon,
+                          "_instrument": inst, "_poles": poles, "_pixels": pixels}
+
+
+def _pixels(frame, geometry, gi, settings, corr, norm):
+    """(data, valid, norm, PixelQ) of the frame: counts with dark/flat and the
+    normalisation applied, validity, solid angle x polarization, pixel q."""
+    import numpy as np
+
+    from gixs.reduce.frame import get_plan
+
+    data = np.asarray(frame.data, float)
+    if corr.get("dark") is not None:
+        data = data - corr["dark"]
+    if corr.get("flat") is not None:
+        data = data / corr["flat"]
+    plan = get_plan(geometry, gi, data.shape, settings, corr.get("mask"))
+    valid = plan.static_valid & ~frame.invalid & np.isfinite(data)
+    return data / norm, valid, plan.norm, plan.pq
+
+
+def _pole_figures(pixels, peaks, spot_fwhm):
+    """:func:`gixs.superlattice.orientation.reflection_texture` of each assigned
+    reflection (phase, hkl) at its predicted |q|, band = its median radial FWHM."""
+    import numpy as np
+
+    from gixs.superlattice.orientation import reflection_texture
+
+    groups = {}
+    for p in peaks:
+        groups.setdefault((p["phase"], tuple(p["hkl"]), p.get("channel")), []).append(p)
+    out = []
+    for (phase, hkl, channel), ps in sorted(groups.items(), key=lambda kv: kv[1][0]["q_pred"]):
+        widths = [w for w in (p.get("fwhm_radial") or _radial_fwhm(p) for p in ps)
+                  if w and math.isfinite(w)]
+        width = float(np.median(widths)) if widths else spot_fwhm
+        chi0 = None
+        if ps[0].get("qxy_pred") is not None and ps[0].get("qz_pred") is not None:
+            chi0 = math.degrees(math.atan2(ps[0]["qxy_pred"], ps[0]["qz_pred"]))
+        r = reflection_texture(*pixels, ps[0]["q_pred"], width, chi_expected_deg=chi0)
+        out.append({"phase": phase, "hkl": list(hkl), "channel": channel,
+                    "chi_expected_deg": chi0, **r})
+    return out
 
 
 def _print_summary(result):

@@ -14,8 +14,10 @@ HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
 
 
 def add_arguments(p):
-    p.add_argument("image", metavar="IMAGE", help="detector image (TIFF, EDF, CBF, HDF5...)")
-    add_geometry_args(p)
+    p.add_argument("image", metavar="IMAGE", nargs="+",
+                   help="detector image (TIFF, EDF, CBF, HDF5...); several images: one per "
+                        "detector position, reduced together (see --poni, --smi-waxs)")
+    add_geometry_args(p, several_poni=True)
     add_correction_args(p)
     p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
     p.add_argument("--npt", type=int, default=1000, help="bins of the 1D profiles")
@@ -32,6 +34,9 @@ def add_arguments(p):
                         "(deg), for Dioptas, GSAS-II, FullProf")
     p.add_argument("--chi", choices=("q", "2th"), metavar="UNIT",
                    help="also write the azimuthal I(q) as a Fit2D .chi file (STEM_iq.chi)")
+    from gixs.cli.parts import add_part_args
+
+    add_part_args(p)
 
 
 def run(args) -> int:
@@ -43,8 +48,14 @@ def run(args) -> int:
     from gixs.reduce.frame import reduce_frame
 
     from gixs.cli.common import resolve_orientation
+    from gixs.cli.parts import is_multi, run_parts
     from gixs.reduce.orientation_check import check_orientation
 
+    if is_multi(args):  # several detector parts: gixs.cli.parts
+        return run_parts(args)
+    args.image = args.image[0]
+    if args.poni is None:
+        raise ValueError("--poni is required (a PONI file or a stored geometry name)")
     geometry, gi = geometry_from_args(args, allow_auto=True)
     out = args.output
     stem = os.path.splitext(os.path.basename(args.image.split("::")[0]))[0]

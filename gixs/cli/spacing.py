@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 
-from gixs.cli.common import (DeprecatedAlias, add_geometry_args, add_normalization_arg,
-                             geometry_from_args, normalization_from_spec)
+from gixs.cli.common import (add_correction_args, add_geometry_args, add_instrument_args,
+                             add_normalization_aliases, corrections_from_args,
+                             geometry_from_args, instrument_from_args,
+                             normalization_from_args, settings_from_args)
 
 HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coherence, "
         "g, peak height/area/peak-to-valley, orders, orientation (JSON, PNG)")
@@ -13,7 +15,7 @@ HELP = ("superlattice metrics of a GISAXS frame: q*, d, nn distance, FWHM, coher
 def add_arguments(p):
     p.add_argument("image", metavar="IMAGE", help="GISAXS frame (TIFF, EDF, CBF, HDF5...)")
     add_geometry_args(p)
-    p.add_argument("--mask", metavar="M", help="mask image, nonzero = masked")
+    add_correction_args(p)
     p.add_argument("--frame", type=int, default=0, help="frame number in a multi-frame file")
     p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
                    help="lattice model of the nn distance (default auto: from higher orders)")
@@ -33,53 +35,35 @@ def add_arguments(p):
                    help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
                    help="profile bins (default: 3 x the larger image dimension)")
-    p.add_argument("--instrument-fwhm", type=float, default=None, metavar="W",
-                   help="instrumental width (A^-1), e.g. a calibrant ring's FWHM")
+    add_instrument_args(p)
     p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",
                    help="Scherrer constant (default 0.9)")
     p.add_argument("--valley", default="low", choices=("low", "high"),
                    help="valley of the peak-to-valley metrics (default low: below q*)")
-    add_normalization_arg(p)
-    for flag, part in (("--exposure-s", "exposure_s"), ("--monitor", "monitor"),
-                       ("--thickness-nm", "thickness_nm")):
-        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
-                       new=f"--normalize-by {part}=X",
-                       help=f"deprecated: use --normalize-by {part}=X")
+    add_normalization_aliases(p)
     p.add_argument("--no-orientation", action="store_true", help="skip the orientation metrics")
-    p.add_argument("--json", metavar="OUT.json", help="write the metrics (with units) here")
+    p.add_argument("-o", "--output", "--json", dest="output", metavar="OUT.json",
+                   help="write the metrics (with units) to this JSON file")
     p.add_argument("--plot", metavar="OUT.png", help="write a figure of profile and fit here")
-
-
-def normalization_from_args(args, metadata=None):
-    """(factor, description) from --normalize-by (or the deprecated --exposure-s,
-    --monitor, --thickness-nm, which mean the parts of that name)."""
-    old = [(k, getattr(args, k)) for k in ("exposure_s", "monitor", "thickness_nm")
-           if getattr(args, k, None) is not None]
-    if old and args.normalize_by:
-        raise ValueError("give --normalize-by or the old --exposure-s/--monitor/"
-                         "--thickness-nm, not both")
-    spec = args.normalize_by
-    if old:
-        parts = [f"{k}={v!r}" for k, v in old]
-        if "exposure_s" not in dict(old) and (metadata or {}).get("exposure_s"):
-            parts.insert(0, "exposure")
-        spec = ",".join(parts)
-    return normalization_from_spec(spec, metadata, args.image)
 
 
 def run(args) -> int:
     from gixs.cli.common import resolve_orientation
     from gixs.errors import NoPeakError
-    from gixs.io.frames import read_frame, read_mask
+    from gixs.io.frames import read_frame
     from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
     geometry, gi = geometry_from_args(args, allow_auto=True)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
-    mask = read_mask(args.mask, frame.data.shape) if args.mask else None
+    corr = corrections_from_args(args, frame.data.shape)
+    mask = corr["mask"]
     gi = resolve_orientation(args, frame, geometry, gi, mask)
-    norm, norm_desc = normalization_from_args(args, frame.metadata)
+    norm, norm_desc = normalization_from_args(args, frame.metadata, args.image)
+    import math
+
+    inst = instrument_from_args(args, geometry, math.degrees(gi.incidence))
     if args.q_range and not 0 <= args.q_range[0] < args.q_range[1]:
         raise ValueError(f"--q-range must be LO HI in A^-1 with 0 <= LO < HI, got "
                          f"{args.q_range[0]:g} {args.q_range[1]:g}")
@@ -89,28 +73,31 @@ def run(args) -> int:
     try:
         res = measure_frame(frame, geometry, gi, profile=args.profile, mask=mask,
                             lattice=args.lattice, q_range=args.q_range,
-                            instrument_fwhm=args.instrument_fwhm, normalization=norm,
+                            instrument_fwhm=inst, normalization=norm,
                             K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
-                            ip_band=args.ip_band, orientation=not args.no_orientation)
+                            ip_band=args.ip_band, orientation=not args.no_orientation,
+                            settings=settings_from_args(args), dark=corr["dark"],
+                            flat=corr["flat"])
     except NoPeakError as exc:
         _write_failure(args, exc, gi, write_json)
         raise
     d = res.to_dict()
     d["normalization_description"] = norm_desc
+    d["instrument"] = None if inst is None else inst.to_dict()
     d["grazing_incidence"] = gi.as_dict()
     from gixs.cli.setup import effective_setup
 
     d["setup"] = effective_setup(args)
-    if args.json:
-        write_json(args.json, d, schema="gixs.spacing")
+    if args.output:
+        write_json(args.output, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import result_figure, save
 
         save(result_figure(d), args.plot)
     print(f"{args.image} (frame {frame.index}):")
     print(res.summary())
-    if args.json:
-        print(f"-> {args.json}")
+    if args.output:
+        print(f"-> {args.output}")
     if args.plot:
         print(f"-> {args.plot}")
     return 0
@@ -131,8 +118,8 @@ def _write_failure(args, exc, gi, write_json):
                              "sigma": _jsonable(p.sigma)} for name, p in profiles.items()},
          "units": {"profiles.q": "A^-1 (q_xy or |q| as the axis says)",
                    "profiles.intensity": "a.u.", "candidates.q": "A^-1"}}
-    if args.json:
-        write_json(args.json, d, schema="gixs.spacing")
+    if args.output:
+        write_json(args.output, d, schema="gixs.spacing")
     if args.plot:
         from gixs.plot.ordering import failure_figure, save
 

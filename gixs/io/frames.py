@@ -19,7 +19,7 @@ import warnings
 
 import numpy as np
 
-from gixs.errors import FormatError
+from gixs.errors import FormatError, ReadTimeoutError
 
 _H5_EXT = (".h5", ".hdf5", ".nxs", ".hdf", ".nx5")
 
@@ -174,6 +174,34 @@ def _check_h5_dataset(dset, fname):
                           "or a 3D stack of images")
 
 
+def h5_read_defect(stack, frame, exc) -> str:
+    """What went wrong reading frame ``frame`` of an :class:`H5Stack`, in words: a
+    damaged chunk names the dataset and its filters (gzip, fletcher32 checksum...)."""
+    for part, n in zip(stack.parts, stack.counts):
+        if frame < n:
+            break
+        frame -= n
+    else:
+        return f"{type(exc).__name__}: {exc}"
+    try:
+        plist = part.id.get_create_plist()
+        filters = [plist.get_filter(i)[3].decode(errors="replace").split()[0]
+                   for i in range(plist.get_nfilters())]
+    except Exception:  # noqa: BLE001 - the description is best effort
+        filters = []
+    if "filter returned failure" in str(exc) or "checksum" in str(exc).lower():
+        return (f"damaged data chunk in dataset {part.name!r} (the HDF5 "
+                f"{'/'.join(filters) or 'decoding'} filter failed on it)")
+    return f"{type(exc).__name__}: {exc}"
+
+
+def _open_h5(path):
+    """:class:`H5Stack` of ``path``, opened under guard (time limit, HDF5's stderr)."""
+    from gixs.io.decode import guarded_call
+
+    return guarded_call(split_h5_path(path)[0], lambda: H5Stack(path), fabio=False)
+
+
 def count_frames(path, *, on_error=None) -> int:
     """Number of frames in an image file.
 
@@ -196,7 +224,7 @@ def count_frames(path, *, on_error=None) -> int:
     path = os.fspath(path)
     try:
         if is_hdf5(path):
-            stack = H5Stack(path)
+            stack = _open_h5(path)
             try:
                 return len(stack)
             finally:
@@ -207,171 +235,92 @@ def count_frames(path, *, on_error=None) -> int:
         finally:
             with contextlib.suppress(Exception):
                 img.close()
-    except FormatError:
+    except FormatError as exc:
+        if isinstance(exc, ReadTimeoutError):
+            _remember_timeout(path, exc)
         if on_error is None:
             raise
         return int(on_error)
+
+
+#: Files whose decoder ran past the time limit: path -> (modification time, error). The
+#: next read of an unchanged file fails at once with that error instead of waiting again.
+_TIMED_OUT = {}
+
+
+def _remember_timeout(path, exc):
+    with contextlib.suppress(OSError):
+        _TIMED_OUT[path] = (os.stat(split_h5_path(path)[0]).st_mtime_ns, exc)
+
+
+def _check_timed_out(path):
+    """Raise the earlier time-out of ``path`` if the file has not changed since."""
+    seen = _TIMED_OUT.get(path)
+    if seen is None:
+        return
+    try:
+        unchanged = os.stat(split_h5_path(path)[0]).st_mtime_ns == seen[0]
+    except OSError:
+        unchanged = False
+    if not unchanged:
+        del _TIMED_OUT[path]
+        return
+    raise ReadTimeoutError(str(seen[1]))
 
 
 def _nframes(img):
     return int(getattr(img, "nframes", 1) or 1)
 
 
-#: Warnings of the image decoders (PIL, fabio) that mean the data are not all there.
-_DAMAGE_WARNING = re.compile(r"truncat|corrupt|incomplete|premature|short read|not enough|"
-                             r"bogus", re.IGNORECASE)
-
-
-class _FabioErrors(logging.Handler):
-    """Collects the errors fabio logs (it logs, rather than raises, on truncated data) and
-    its warnings that say the data are damaged (e.g. "Bogus StripByteCounts": the TIFF
-    is then decoded wrongly)."""
-
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.messages = []
-
-    def emit(self, record):
-        msg = record.getMessage()
-        if record.levelno >= logging.ERROR or _DAMAGE_WARNING.search(msg):
-            self.messages.append(msg)
-
-
-@contextlib.contextmanager
-def _fabio_checked(path):
-    """Turn fabio's logged errors and PIL's truncation warnings into a FormatError."""
-    handler = _FabioErrors()
-    logger = logging.getLogger("fabio")
-    # fabio's damage warnings must reach the handler whatever level a caller set (the CLI
-    # quiets fabio to ERROR); while reading they go to the handler only, not to stderr
-    level, propagate = logger.level, logger.propagate
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-    if handler.messages:
-        raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
-    damage = [str(w.message) for w in caught if _DAMAGE_WARNING.search(str(w.message))]
-    if damage:
-        raise FormatError(f"{path}: damaged or truncated image data ({damage[0].strip()})")
-
-
-#: Start of the binary section of a CBF file (after the MIME header).
-_CBF_BINARY_START = b"\x0c\x1a\x04\xd5"
-
-
 def _check_cbf(path):
-    """Validate a CBF file's header before fabio decodes it (a CBF cut inside its header
-    makes fabio loop forever)."""
-    with open(path, "rb") as fh:
-        head = fh.read(65536)
-        size = os.fstat(fh.fileno()).st_size
-    if not head.lstrip().startswith(b"###CBF") and not path.lower().endswith(".cbf"):
-        return
-    start = head.find(_CBF_BINARY_START)
-    if start < 0:
-        raise FormatError(f"{path}: truncated or damaged CBF file: the header ends before "
-                          "the binary data section starts (file is {size} bytes)"
-                          .replace("{size}", str(size)))
-    match = re.search(rb"X-Binary-Size:\s*(\d+)", head[:start])
-    if match is None:
-        raise FormatError(f"{path}: damaged CBF file: no X-Binary-Size in its header")
-    need = int(match.group(1))
-    have = size - (start + len(_CBF_BINARY_START))
-    if have < need:
-        raise FormatError(f"{path}: truncated CBF file: {have} of the {need} bytes of binary "
-                          "data are present")
+    """Validate a CBF before fabio decodes it (:func:`gixs.io.integrity.check_cbf`)."""
+    from gixs.io.integrity import check_cbf
 
-
-_TIFF_TYPES = {1: 1, 2: 1, 3: 2, 4: 4, 5: 8, 6: 1, 7: 1, 8: 2, 9: 4, 10: 8, 11: 4, 12: 8,
-               13: 4, 16: 8, 17: 8, 18: 8}
-_TIFF_INT = {1: "B", 3: "H", 4: "I", 16: "Q", 13: "I", 18: "Q"}
+    check_cbf(path)
 
 
 def _check_tiff(path):
-    """Validate a TIFF's directories before decoding: every strip or tile lies inside the
-    file (libtiff reports a cut strip on stderr only and PIL returns zeros for it)."""
-    import struct
+    """Validate a TIFF's directories and strip layout before decoding; returns them
+    (:func:`gixs.io.integrity.check_tiff_layout`)."""
+    from gixs.io.integrity import check_tiff_layout
 
-    with open(path, "rb") as fh:
-        head = fh.read(16)
-        if head[:4] not in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):
-            return
-        size = os.fstat(fh.fileno()).st_size
-        end = "<" if head[:2] == b"II" else ">"
-        big = head[2:4] in (b"+\x00", b"\x00+")
-        off = struct.unpack(end + ("Q" if big else "I"), head[8:16] if big else head[4:8])[0]
-        seen = set()
-        for n_ifd in range(100000):
-            if off == 0:
-                return
-            if off in seen or off + 2 > size:
-                raise FormatError(f"{path}: damaged TIFF: directory {n_ifd} at byte {off} lies "
-                                  f"outside the file ({size} bytes; truncated?)")
-            seen.add(off)
-            fh.seek(off)
-            raw = fh.read(8 if big else 2)
-            n_tags = struct.unpack(end + ("Q" if big else "H"), raw)[0]
-            entry = 20 if big else 12
-            block = fh.read(n_tags * entry + (8 if big else 4))
-            if len(block) < n_tags * entry + (8 if big else 4):
-                raise FormatError(f"{path}: truncated TIFF: directory {n_ifd} is cut short")
-            tags = {}
-            for i in range(n_tags):
-                e = block[i * entry:(i + 1) * entry]
-                tag, typ = struct.unpack(end + "HH", e[:4])
-                cnt = struct.unpack(end + ("Q" if big else "I"), e[4:12] if big else e[4:8])[0]
-                if tag not in (273, 279, 324, 325) or typ not in _TIFF_INT:
-                    continue
-                width = _TIFF_TYPES[typ] * cnt
-                inline = 8 if big else 4
-                if width <= inline:
-                    data = (e[12:20] if big else e[8:12])[:width]
-                else:
-                    ptr = struct.unpack(end + ("Q" if big else "I"),
-                                        e[12:20] if big else e[8:12])[0]
-                    if ptr + width > size:
-                        raise FormatError(f"{path}: truncated TIFF: the strip table of "
-                                          f"directory {n_ifd} lies beyond the end of the file")
-                    pos = fh.tell()
-                    fh.seek(ptr)
-                    data = fh.read(width)
-                    fh.seek(pos)
-                tags[tag] = struct.unpack(end + _TIFF_INT[typ] * cnt, data)
-            for o_tag, c_tag, what in ((273, 279, "strip"), (324, 325, "tile")):
-                offs, counts = tags.get(o_tag, ()), tags.get(c_tag, ())
-                for k, (o, c) in enumerate(zip(offs, counts)):
-                    if o + c > size:
-                        raise FormatError(f"{path}: truncated TIFF: {what} {k} of frame "
-                                          f"{n_ifd} needs bytes {o}-{o + c}, the file has "
-                                          f"{size}")
-            nxt = block[n_tags * entry:]
-            off = struct.unpack(end + ("Q" if big else "I"), nxt)[0]
+    return check_tiff_layout(path)
+
+
+def _check_tiff_frame(path, dirs, frame):
+    """Each compressed strip of TIFF directory ``frame`` decodes completely
+    (:func:`gixs.io.integrity.check_tiff_strips`)."""
+    from gixs.io.integrity import check_tiff_strips
+
+    if dirs and frame < len(dirs):
+        check_tiff_strips(path, dirs[frame], frame)
 
 
 def open_image(path):
     """Open an image file with fabio; FormatError naming the file when it cannot.
 
-    Damage the decoders only log or warn about (truncated strips of a compressed TIFF,
-    a CBF cut short) is a :class:`FormatError` too, never an image of zeros.
+    Damage the decoders only log, warn about or print on stderr (truncated or damaged
+    strips of a compressed TIFF, a CBF cut short) is a :class:`FormatError` too, never an
+    image of zeros; a decoder that hangs fails after the read time limit
+    (:func:`gixs.io.decode.read_timeout_s`).
     """
+    return _open_image(path)[0]
+
+
+def _open_image(path):
+    """(fabio image, TIFF directories or []) of ``path``, checked and decoded under guard."""
     import fabio
+
+    from gixs.io.decode import guarded_call
 
     _check_file(path)
     _check_cbf(path)
-    _check_tiff(path)
+    dirs = _check_tiff(path)
+    _check_tiff_frame(path, dirs, 0)
     try:
-        with _fabio_checked(path):
-            img = fabio.open(path)
+        img = guarded_call(path, lambda: fabio.open(path))
         _check_decoded(img, path, 0)
-        return img
+        return img, dirs
     except FormatError:
         raise
     except Exception as exc:
@@ -499,6 +448,7 @@ class FrameReader:
         self.path = None
         self.stack = None
         self.image = None
+        self.dirs = []
         self.meta = {}
 
     def __enter__(self):
@@ -518,14 +468,15 @@ class FrameReader:
         if self.path == path:
             return
         self.close()
+        _check_timed_out(path)
         if is_hdf5(path):
-            self.stack = H5Stack(path)
+            self.stack = _open_h5(path)
             try:
                 self.meta = _h5_metadata(self.stack)
             except Exception:  # noqa: BLE001 - metadata are optional
                 self.meta = {}
         else:
-            self.image = open_image(path)
+            self.image, self.dirs = _open_image(path)
         self.path = path
 
     def read(self, path, frame: int = 0) -> Frame:
@@ -539,24 +490,50 @@ class FrameReader:
         if frame >= n:
             raise FormatError(f"{path}: has {n} frame(s), frame {frame} asked")
         if self.stack is not None:
-            try:
-                raw = self.stack.get(frame)
-            except Exception as exc:  # noqa: BLE001 - damaged chunk, missing linked file
-                raise FormatError(f"{path}: cannot read frame {frame} ({type(exc).__name__}:"
-                                  f" {exc})") from None
+            raw = self._read_h5(path, frame)
             meta = {k: _pick(v, frame) for k, v in self.meta.items()}
             return to_frame(raw, path, frame, meta)
+        from gixs.io.decode import guarded_call
+
         try:
-            with _fabio_checked(path):
-                fr = self.image if frame == 0 else self.image.getframe(frame)
+            if frame == 0:
+                fr = self.image
+            else:
+                _check_tiff_frame(path, self.dirs, frame)
+                fr = guarded_call(path, lambda: self.image.getframe(frame))
             _check_decoded(fr, path, frame)
             data = fr.data
+        except ReadTimeoutError:
+            self._abandon()
+            raise
         except FormatError:
             raise
         except Exception as exc:  # noqa: BLE001 - damaged data
             raise FormatError(f"{path}: cannot read frame {frame} ({type(exc).__name__}: "
                               f"{exc})") from None
         return to_frame(data, path, frame, header_metadata(fr.header, path))
+
+    def _read_h5(self, path, frame):
+        """Frame ``frame`` of the open HDF5 stack, read under guard; a damaged chunk is a
+        FormatError naming the dataset's filters."""
+        from gixs.io.decode import guarded_call
+
+        stack = self.stack
+        try:
+            return guarded_call(path, lambda: stack.get(frame), fabio=False)
+        except ReadTimeoutError:
+            self._abandon()
+            raise
+        except FormatError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - damaged chunk, missing linked file
+            raise FormatError(f"{path}: cannot read frame {frame}: "
+                              f"{h5_read_defect(stack, frame, exc)}") from None
+
+    def _abandon(self):
+        """Forget the open file without closing it: a decoder thread that ran past the
+        time limit may still hold it (closing could wait for that thread)."""
+        self.image, self.stack, self.path, self.meta, self.dirs = None, None, None, {}, []
 
     def close(self):
         if self.image is not None:
@@ -605,12 +582,12 @@ def read_array(path, shape=None, what="image"):
         reader.open(path)
         if reader.stack is not None:
             try:
-                raw = np.asarray(reader.stack.get(0))
-            except Exception as exc:  # noqa: BLE001
-                raise FormatError(f"{path}: cannot read the {what} ({exc})") from None
+                raw = np.asarray(reader._read_h5(path, 0))
+            except FormatError as exc:
+                raise FormatError(str(exc).replace("cannot read frame 0", f"cannot read the "
+                                                   f"{what}")) from None
         else:
-            with _fabio_checked(path):
-                raw = np.asarray(reader.image.data)
+            raw = np.asarray(reader.image.data)
     if raw.ndim != 2:
         raise FormatError(f"{path}: {what} is {raw.ndim}-D, expected a 2D image")
     if raw.dtype.kind not in "iufb":
@@ -688,6 +665,7 @@ def atomic_set(paths):
     paths = [os.path.abspath(os.fspath(p)) for p in paths]
     folder = os.path.dirname(paths[0])
     base = os.path.basename(paths[0])
+    created = not os.path.isdir(folder)
     try:
         os.makedirs(folder, exist_ok=True)
         for stale in glob.glob(os.path.join(glob.escape(folder), f".{glob.escape(base)}.*.part")):
@@ -708,6 +686,9 @@ def atomic_set(paths):
             raise _os_error(exc, paths[0]) from None
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+        if created and not any(os.path.exists(p) for p in paths):
+            with contextlib.suppress(OSError):  # a folder made for a set never written
+                os.rmdir(folder)
 
 
 def write_text(path, text: str) -> None:

@@ -20,6 +20,11 @@ Formats covered:
   ``Detector_distance 1 m``) was never set by the beamline: distance and beam centre are
   dropped then, and ``Wavelength 1.54 A`` with them (CMS frames at 12.7 keV carry it);
   dropped values are listed under ``ignored``.
+- TIFF tags read from the file itself (fabio's header leaves them out):
+  ``DateTime`` (tag 306, ``YYYY:MM:DD HH:MM:SS``, written by Pilatus camserver; no zone,
+  taken as UTC) and, for EPICS areaDetector TIFFs (CMS, SMI), the array's EPICS time
+  stamp (tags 65002/65003, seconds and nanoseconds since the EPICS epoch 1990-01-01
+  UTC; areaDetector's NDFileTIFF layout). DateTime is used when both are present.
 - EDF (ESRF): ``ExposureTime``/``count_time``, ``SampleDistance`` (m), ``WaveLength`` (m),
   ``Center_1``/``Center_2`` (px, Dim_1 is the column axis), ``PSize_1``/``PSize_2`` (m),
   ``Intensity0`` or the ``mon`` entry of ``counter_mne``/``counter_pos``, ``Date``.
@@ -32,9 +37,14 @@ from __future__ import annotations
 
 import datetime
 import math
+import os
 import re
+import struct
 
-__all__ = ["parse_header", "h5_header", "pilatus_lines"]
+__all__ = ["parse_header", "h5_header", "pilatus_lines", "tiff_tags"]
+
+#: POSIX seconds of the EPICS epoch (1990-01-01 00:00:00 UTC).
+EPICS_EPOCH_S = 631152000.0
 
 _NUM = r"[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?"
 
@@ -145,6 +155,74 @@ def _pyfai_detector(name):
         if cand in ALL_DETECTORS:
             return cand
     return None
+
+
+_TIFF_TYPES = {1: "B", 2: "s", 3: "H", 4: "I", 5: "II", 6: "b", 8: "h", 9: "i", 10: "ii",
+               11: "f", 12: "d", 16: "Q"}
+
+
+def tiff_tags(path, tags=(306, 65000, 65002, 65003)):
+    """Values of ``tags`` in the first IFD of a TIFF file ({tag: str or number}).
+
+    ASCII tags come back as text (NUL-stripped), numeric ones as their first value;
+    tags absent, files that are not TIFF, or unreadable ones give {}.
+
+    Examples
+    --------
+    >>> tiff_tags("no-such-file.tif")
+    {}
+    """
+    out = {}
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            if head[:2] not in (b"II", b"MM"):
+                return {}
+            bo = "<" if head[:2] == b"II" else ">"
+            if struct.unpack(bo + "H", head[2:4])[0] != 42:
+                return {}
+            fh.seek(struct.unpack(bo + "I", head[4:8])[0])
+            (n,) = struct.unpack(bo + "H", fh.read(2))
+            entries = [struct.unpack(bo + "HHI4s", fh.read(12)) for _ in range(min(n, 4096))]
+            for tag, typ, count, raw in entries:
+                if tag not in tags or typ not in _TIFF_TYPES:
+                    continue
+                code = _TIFF_TYPES[typ]
+                size = struct.calcsize(bo + code) * (count if typ == 2 else 1)
+                if size <= 4:
+                    data = raw[:size]
+                else:
+                    pos = fh.tell()
+                    fh.seek(struct.unpack(bo + "I", raw)[0])
+                    data = fh.read(size)
+                    fh.seek(pos)
+                if typ == 2:
+                    out[tag] = data.split(b"\0", 1)[0].decode("latin-1").strip()
+                else:
+                    vals = struct.unpack(bo + code, data[:struct.calcsize(bo + code)])
+                    out[tag] = vals[0] / vals[1] if len(vals) == 2 and vals[1] else vals[0]
+    except (OSError, struct.error):
+        return {}
+    return out
+
+
+def _tiff_time(source, out, fields):
+    """time_s from the TIFF DateTime tag, else from an areaDetector EPICS time stamp."""
+    if not (isinstance(source, (str, os.PathLike)) and os.path.isfile(source)):
+        return
+    tags = tiff_tags(source)
+    t = posix_time(tags[306]) if tags.get(306) else None
+    if t is not None:
+        out["time_s"], out["timestamp"] = t, tags[306]
+        fields["time_s"] = "TIFF DateTime (tag 306)"
+        return
+    sec, nsec = tags.get(65002), tags.get(65003)
+    if isinstance(sec, int) and sec > 0:
+        t = EPICS_EPOCH_S + sec + (nsec if isinstance(nsec, int) else 0) * 1e-9
+        out["time_s"] = t
+        out["timestamp"] = datetime.datetime.fromtimestamp(
+            t, datetime.timezone.utc).isoformat()
+        fields["time_s"] = "TIFF tags 65002/65003 (areaDetector epicsTS, EPICS epoch 1990)"
 
 
 def _lower(header):
@@ -379,6 +457,8 @@ def parse_header(header, *, source):
                         out["time_s"], out["timestamp"] = t, str(header[key])
                         fields["time_s"] = key
                         break
+        if fmt == "tiff" and "time_s" not in out:
+            _tiff_time(source, out, fields)
         if fmt == "tiff":
             low = _lower(header)
             for name in ("monitor", "i0"):

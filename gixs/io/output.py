@@ -237,10 +237,10 @@ def write_entry(parent, name: str, reduced: ReducedFrame):
 
 def write_reduced_h5(path, reduced: ReducedFrame, entry: str = "entry") -> None:
     """Write one reduced frame to its own NeXus/HDF5 file (atomically)."""
-    import h5py
+    from gixs.io.h5write import h5_create
 
     with atomic_path(path) as tmp:
-        with h5py.File(tmp, "w") as f:
+        with h5_create(tmp) as f:
             f.attrs["default"] = entry
             f.attrs["creator"] = "gixs"
             write_entry(f, entry, reduced)

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from gixs.plot.common import fit_title
+
 
 def plot_calibration(result, path=None, max_rings=60):
     """Draw the QA figure of a :class:`gixs.calibrate.core.CalibrationResult`.
@@ -66,7 +68,7 @@ def plot_calibration(result, path=None, max_rings=60):
     ax0.set_ylim(-0.5, img.shape[0] - 0.5)
     ax0.set_xlabel("column (px)")
     ax0.set_ylabel("row (px)")
-    ax0.set_title(f"{rep['calibrant']}: predicted rings (blue), {rep['n_control_points']} points")
+    fit_title(ax0, f"{rep['calibrant']}: predicted rings (blue), {rep['n_control_points']} points")
     ax0.legend(loc="upper right", fontsize=7)
 
     # residual per ring
@@ -80,7 +82,7 @@ def plot_calibration(result, path=None, max_rings=60):
                      xytext=(3, 3), textcoords="offset points")
     ax1.set_xlabel("ring 2theta (deg)")
     ax1.set_ylabel("2theta residual, mean +- rms (deg)")
-    ax1.set_title(f"RMS {rep['residual_rms_deg']:.4f} deg = {rep['residual_rms_px']:.2f} px, "
+    fit_title(ax1, f"RMS {rep['residual_rms_deg']:.4f} deg = {rep['residual_rms_px']:.2f} px, "
                   f"{rep['n_rings']} rings")
 
     # residual vs azimuth
@@ -92,7 +94,7 @@ def plot_calibration(result, path=None, max_rings=60):
     ax2.axhline(0, color="k", lw=0.5)
     ax2.set_xlabel("azimuth chi (deg)")
     ax2.set_ylabel("2theta residual (deg)")
-    ax2.set_title("residual vs azimuth")
+    fit_title(ax2, "residual vs azimuth")
     if path is not None:
         from gixs.io.frames import atomic_path
         import os

@@ -57,26 +57,139 @@ def downsample(data, mask=None, max_px: int = MAX_IMAGE_PX):
     return out, factor
 
 
-def detector_image(ax, data, mask=None, title=None):
-    """Draw a detector image (log scale; masked pixels grey), row 0 at the bottom.
+def image_axes(orientation=1, geometry=None, shape=None):
+    """((axis, sign) of q_xy, (axis, sign) of the sample normal) on the image: axis
+    "x" = columns, "y" = rows, sign +1 = towards increasing index.
 
+    The orientation code (:data:`gixs.geometry.model.ORIENTATION_AXES`) names pyFAI's
+    lab axes; they are the image's columns and rows unless the detector is turned about
+    its normal (``rot3``, e.g. 90 deg for a geometry stated on a turned image): given
+    the ``geometry`` (and image ``shape``), the image axis along each lab axis is read
+    from the pixel positions.
+
+    Examples
+    --------
+    >>> image_axes(4)
+    (('x', 1), ('y', -1))
+    """
+    from gixs.geometry.model import ORIENTATION_AXES
+
+    if orientation not in ORIENTATION_AXES:
+        raise ValueError(f"orientation must be an EXIF code 1-8, got {orientation!r}")
+    (h_lab, h_sign), (v_lab, v_sign) = ORIENTATION_AXES[orientation]
+    if geometry is None:
+        return (h_lab, h_sign), (v_lab, v_sign)
+    r0, c0 = (0, 0) if shape is None else (shape[0] // 2, shape[1] // 2)
+    ai = geometry.make_integrator()
+    _, y, x = ai.calc_pos_zyx(d1=np.array([r0, r0 + 1, r0], float),
+                              d2=np.array([c0, c0, c0 + 1], float))
+    step = {"y": np.array([y[1] - y[0], y[2] - y[0]]),   # lab y per (row, column) step
+            "x": np.array([x[1] - x[0], x[2] - x[0]])}
+
+    def on_image(lab, sign):
+        d = step[lab]
+        k = int(np.argmax(np.abs(d)))  # 0: rows carry this lab axis, 1: columns
+        return ("y", "x")[k], int(sign * np.sign(d[k]))
+
+    return on_image(h_lab, h_sign), on_image(v_lab, v_sign)
+
+
+def detector_image(ax, data, mask=None, title=None, orientation=1, geometry=None):
+    """Draw a detector image (log scale; masked pixels grey) with the sample normal up.
+
+    ``orientation`` is the sample orientation code (EXIF 1-8,
+    :data:`gixs.geometry.model.ORIENTATION_AXES`): the image is turned and flipped so
+    that the normal points up and q_xy grows to the right, as on the q_xy/q_z map
+    beside it (code 1: row 0 at the bottom; code 4: row 0 at the top); with the
+    ``geometry``, a detector turned about its normal is drawn right too
+    (:func:`image_axes`). The axes stay in detector pixels (rows and columns as read).
     Images larger than :data:`MAX_IMAGE_PX` are drawn from their block means
-    (:func:`downsample`); the axes stay in detector pixels.
+    (:func:`downsample`).
     """
     import matplotlib
 
+    (h_axis, h_sign), (_, v_sign) = image_axes(orientation, geometry, np.shape(data))
     small, factor = downsample(data, mask)
-    img = np.ma.masked_invalid(small)
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.6")
     h, w = small.shape[0] * factor, small.shape[1] * factor
+    img = np.ma.masked_invalid(small)
+    labels = ["column (pixel)", "row (pixel)"]
+    extent = (-0.5, w - 0.5, -0.5, h - 0.5)
+    if h_axis == "y":  # the normal runs along the columns: rows across, columns up
+        img, labels, extent = img.T, labels[::-1], (-0.5, h - 0.5, -0.5, w - 0.5)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="0.6")
     im = ax.imshow(img, origin="lower", cmap=cmap, norm=_log_norm(small),
-                   interpolation="nearest", extent=(-0.5, w - 0.5, -0.5, h - 0.5))
-    ax.set_xlabel("column (pixel)" if factor == 1 else f"column (pixel; {factor}x{factor} "
-                  "block means)")
-    ax.set_ylabel("row (pixel)")
+                   interpolation="nearest", extent=extent)
+    if h_sign < 0:
+        ax.invert_xaxis()
+    if v_sign < 0:
+        ax.invert_yaxis()
+    note = "" if factor == 1 else f"; {factor}x{factor} block means"
+    ax.set_xlabel(labels[0].replace(")", f"{note})"))
+    ax.set_ylabel(labels[1].replace(")", "; sample normal up)"))
     if title:
-        ax.set_title(title)
+        fit_title(ax, title)
     return im
+
+
+#: Mean printed width of a character in a title (em; DejaVu Sans letters, digits, '_').
+CHAR_EM = 0.65
+
+
+def wrap_title(text, width_in, fontsize, max_lines=3):
+    """Lines of ``text`` that fit ``width_in`` inches at ``fontsize`` points, broken
+    after spaces, ``_``, ``/``, ``,`` or ``-`` (file names have no spaces) and, at worst,
+    shortened in the middle with '...'.
+
+    Examples
+    --------
+    >>> wrap_title("short", 5.0, 10)
+    ['short']
+    >>> wrap_title("900KW_TC_TT1_14keV_ai0.11deg_wa10.6_000001_WAXS", 1.7, 10)
+    ['900KW_TC_TT1_', '14keV_ai0.11deg_', 'wa10.6_000001_WAXS']
+    """
+    import re
+
+    chars = max(8, int(width_in * 72 / (CHAR_EM * fontsize)))
+    lines = []
+    for para in str(text).split("\n"):
+        line = ""
+        for tok in re.split(r"(?<=[ _/,\-])", para):
+            if line and len(line) + len(tok) > chars:
+                lines.append(line.rstrip())
+                line = ""
+            while len(tok) > chars:  # a token longer than a line: cut it
+                lines.append(tok[:chars])
+                tok = tok[chars:]
+            line += tok
+        lines.append(line.rstrip())
+    if len(lines) > max_lines:
+        keep = lines[:max_lines - 1] + [lines[-1]]
+        keep[max_lines - 2] = keep[max_lines - 2][:max(1, chars - 3)] + "..."
+        lines = keep
+    return lines
+
+
+def fit_title(target, text, fontsize=None, max_lines=3):
+    """Set a title that fits: ``target`` is an Axes (its title) or a Figure (its
+    suptitle); long titles are wrapped onto up to ``max_lines`` lines, in a smaller font
+    (down to 7 pt) when they still do not fit.
+    """
+    from matplotlib.figure import Figure
+
+    is_fig = isinstance(target, Figure)
+    fig = target if is_fig else target.figure
+    width = fig.get_figwidth() * (0.94 if is_fig else target.get_position().width)
+    size = fontsize or (12.0 if is_fig else 10.0)
+    while True:
+        lines = wrap_title(text, width, size, max_lines=max_lines)
+        if len(lines) <= 2 or size <= 7:
+            break
+        size -= 1
+    lines = wrap_title(text, width, size, max_lines=max_lines)
+    out = "\n".join(lines)
+    if is_fig:
+        return target.suptitle(out, fontsize=size)
+    return target.set_title(out, fontsize=size)
 
 
 def qmap(ax, m, title=None):
@@ -92,7 +205,7 @@ def qmap(ax, m, title=None):
     ax.set_xlabel(LABELS[m.x_axis])
     ax.set_ylabel(LABELS[m.y_axis])
     if title:
-        ax.set_title(title)
+        fit_title(ax, title)
     return im
 
 
@@ -109,16 +222,25 @@ def profiles(ax, profs, logy=True, title=None):
         ax.set_yscale("log")
     ax.legend(fontsize="small")
     if title:
-        ax.set_title(title)
+        fit_title(ax, title)
 
 
 def reduction_figure(reduced, frame=None, mask=None, title=""):
-    """Overview: detector image, q_xy/q_z map, azimuthal and cut profiles."""
+    """Overview: detector image (sample normal up, as on the q map), q_xy/q_z map,
+    azimuthal and cut profiles. The sample orientation comes from the provenance."""
     fig = _figure((11, 8.5), layout=None)  # fixed margins: constrained layout costs ~1 s
     axes = fig.subplots(2, 2, gridspec_kw=dict(left=0.08, right=0.95, bottom=0.07,
-                                               top=0.92, wspace=0.3, hspace=0.28))
+                                               top=0.9, wspace=0.3, hspace=0.3))
     if frame is not None:
-        fig.colorbar(detector_image(axes[0, 0], frame, mask, "detector"), ax=axes[0, 0])
+        prov = reduced.provenance
+        code = (prov.get("grazing_incidence") or {}).get("sample_orientation", 1)
+        geo = None
+        if prov.get("geometry"):
+            from gixs.geometry.model import DetectorGeometry
+
+            geo = DetectorGeometry(**prov["geometry"]).for_image_shape(np.shape(frame))
+        fig.colorbar(detector_image(axes[0, 0], frame, mask, "detector", orientation=code,
+                                    geometry=geo), ax=axes[0, 0])
     else:
         axes[0, 0].axis("off")
     if "qmap" in reduced.maps:
@@ -134,9 +256,9 @@ def reduction_figure(reduced, frame=None, mask=None, title=""):
     axes[1, 1].set_xlabel("q_xy or q_z (A^-1)")
     axes[1, 1].set_ylabel("intensity (a.u.)")
     axes[1, 1].legend(fontsize="small")
-    axes[1, 1].set_title("in-plane and out-of-plane cuts")
+    fit_title(axes[1, 1], "in-plane and out-of-plane cuts")
     if title:
-        fig.suptitle(title)
+        fit_title(fig, title)
     return fig
 
 

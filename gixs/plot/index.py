@@ -8,7 +8,7 @@ import math
 import numpy as np
 
 from gixs.bragg.lattice import predict_gi_spots
-from gixs.plot.common import _figure, qmap as draw_qmap
+from gixs.plot.common import _figure, qmap as draw_qmap, fit_title
 
 _COLOURS = ("#00e5ff", "#7CFC00", "#ff4df0", "#ffd21f", "#ff7f0e", "#ffffff")
 
@@ -90,5 +90,5 @@ def pattern_figure(q, intensity, result, *, title="", min_rel_intensity=0.005):
     ax.set_ylabel("intensity (a.u.)")
     ax.legend(fontsize="small")
     if title:
-        ax.set_title(title)
+        fit_title(ax, title)
     return fig

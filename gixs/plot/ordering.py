@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from gixs.plot.common import _figure, save  # noqa: F401  (save re-exported for callers)
+from gixs.plot.common import _figure, save, fit_title  # noqa: F401  (save re-exported for callers)
 
 
 def _as_dict(res):
@@ -65,7 +65,7 @@ def result_figure(res, title=""):
     ax1, ax2 = fig.subplots(1, 2)
     draw_result(ax1, d)
     ax1.legend(fontsize=8)
-    ax1.set_title(title or f"{d.get('source') or 'profile'} ({d.get('profile_name')})",
+    fit_title(ax1, title or f"{d.get('source') or 'profile'} ({d.get('profile_name')})",
                   fontsize=9)
     draw_result(ax2, d)
     lo, hi = d["fit"]["window"]
@@ -77,7 +77,7 @@ def result_figure(res, title=""):
         sel = (x >= lo) & (x <= hi) & (y > 0)
         if sel.any():
             ax2.set_ylim(y[sel].min() * 0.8, y[sel].max() * 1.25)
-    ax2.set_title(f"fit window: FWHM {d['fwhm']:.4f} A^-1, xi {d['coherence_length']:.1f} nm",
+    fit_title(ax2, f"fit window: FWHM {d['fwhm']:.4f} A^-1, xi {d['coherence_length']:.1f} nm",
                   fontsize=9)
     return fig
 
@@ -90,7 +90,7 @@ def compare_figure(results, labels):
     for i, (d, lab) in enumerate(zip(ds, labels)):
         draw_result(ax1, d, label=lab, color=f"C{i}")
     ax1.legend(fontsize=8)
-    ax1.set_title("profiles and fits", fontsize=9)
+    fit_title(ax1, "profiles and fits", fontsize=9)
     xs = np.arange(len(ds))
     dd = [d["d_spacing"] for d in ds]
     de = [d.get("d_spacing_err") or 0 for d in ds]
@@ -131,8 +131,7 @@ def failure_figure(d):
     ax.set_xlabel("q_xy or |q| (A^-1)")
     ax.set_ylabel("intensity (a.u.)")
     err = d.get("error", "")
-    ax.set_title("no measurement: " + (err[:110] + "..." if len(err) > 110 else err),
-                 fontsize=8)
+    fit_title(ax, "no measurement: " + err, fontsize=8, max_lines=4)
     if ax.get_legend_handles_labels()[0]:
         ax.legend(fontsize=7)
     return fig

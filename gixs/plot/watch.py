@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gixs.plot.common import _figure, _log_norm
+from gixs.plot.common import _figure, _log_norm, fit_title
 
 
 def _column(rows, prefixes):
@@ -44,13 +44,13 @@ def live_figure(output, rows, times=None, title="gixs watch"):
             axes[0].pcolormesh(x, y, img, norm=_log_norm(img), shading="auto")
             axes[0].set_xlabel("q_xy (A^-1)")
             axes[0].set_ylabel("q_z (A^-1)")
-            axes[0].set_title(f"latest: {names[-1]}", fontsize=9)
+            fit_title(axes[0], f"latest: {names[-1]}", fontsize=9)
         elif last is not None and "iq" in last:
             q, i = np.asarray(last["iq/q"]), np.asarray(last["iq/intensity"])
             axes[0].semilogy(q, np.where(i > 0, i, np.nan))
             axes[0].set_xlabel("q (A^-1)")
             axes[0].set_ylabel("I (a.u.)")
-            axes[0].set_title(f"latest I(q): {names[-1]}", fontsize=9)
+            fit_title(axes[0], f"latest I(q): {names[-1]}", fontsize=9)
     ok = [r for r in rows if r.get("status") == "ok"]
     if times is not None:
         t = np.asarray([times[i] for i, r in enumerate(rows) if r.get("status") == "ok"], float)
@@ -67,11 +67,11 @@ def live_figure(output, rows, times=None, title="gixs watch"):
                                  "peak/valley")):
         col = _column(ok, prefixes)
         if col is None:
-            ax.set_title(f"{label}: no such column yet", fontsize=9)
+            fit_title(ax, f"{label}: no such column yet", fontsize=9)
             continue
         v = np.asarray([np.nan if r.get(col) is None else r[col] for r in ok], float)
         ax.plot(t, v, "o-", ms=3)
         ax.set_xlabel(tlabel)
         ax.set_ylabel(col)
-    fig.suptitle(f"{title}: {len(rows)} frame(s)", fontsize=10)
+    fit_title(fig, f"{title}: {len(rows)} frame(s)", fontsize=10)
     return fig

@@ -9,8 +9,10 @@ _LAZY = {
     'get_plan': 'gixs.reduce.frame',
     'reduce_frame': 'gixs.reduce.frame',
     'provenance': 'gixs.reduce.frame',
+    'DetectorPart': 'gixs.reduce.multi',
+    'reduce_parts': 'gixs.reduce.multi',
 }
 
-__all__ = ['ReduceSettings', 'Plan', 'get_plan', 'reduce_frame', 'provenance']
+__all__ = ['ReduceSettings', 'Plan', 'get_plan', 'reduce_frame', 'provenance', 'DetectorPart', 'reduce_parts']
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -18,8 +18,10 @@ import math
 import numpy as np
 from numba import njit
 
+from gixs.reduce.engine.cache import CACHE  # after the cache folder check
 
-@njit(cache=True, nogil=True, boundscheck=False)
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def bin_pixels(select, c0, lo0, w0, n0, c1, lo1, w1, n1, ndim, out):
     """Flat bin (``b0 * n1 + b1`` in 2D) of every pixel into ``out``; -1 when left out.
 
@@ -51,7 +53,7 @@ def bin_pixels(select, c0, lo0, w0, n0, c1, lo1, w1, n1, ndim, out):
     return kept
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def csr_from_bins(bins, n_bins, n_kept):
     """Row pointer (int64, ``n_bins + 1``) and column indices (int32, sorted per row) of
     the unit-weight matrix that puts pixel ``j`` in row ``bins[j]`` (``-1``: nowhere)."""
@@ -72,7 +74,7 @@ def csr_from_bins(bins, n_bins, n_kept):
     return indptr, indices
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def finite_range(values, select):
     """(min, max, count) of the finite ``values`` where ``select`` (flat arrays)."""
     lo = np.inf
@@ -123,7 +125,7 @@ def block_csr(select, coords, ranges, npts):
     return indptr, indices, centres, out
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def csc_from_bins(bins, offsets):
     """CSC (col_ptr int64, col_rows int32, sorted per column) of the stacked blocks whose
     per-pixel bins are the rows of ``bins`` (``-1``: not in the block), block ``b``'s rows

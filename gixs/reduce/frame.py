@@ -35,6 +35,10 @@ from gixs.results import Map2D, Profile, ReducedFrame
 DEFAULT_BAND_DEG = 0.5
 
 
+#: Blocks whose bin range ``ReduceSettings.bin_ranges`` can fix.
+BIN_RANGE_NAMES = ("iq", "ip", "oop", "qmap")
+
+
 @dataclasses.dataclass(frozen=True)
 class ReduceSettings:
     """What to compute from a frame (all q in 1/A, chi in deg).
@@ -67,6 +71,11 @@ class ReduceSettings:
         Compute the azimuthal I(|q|) ("iq") and the sectors.
     cuts : bool
         Compute the in-plane and out-of-plane cuts ("ip", "oop").
+    bin_ranges : tuple of (name, lo, hi[, lo2, hi2])
+        Fixed bin ranges instead of the ones the pixels span: ``("iq", lo, hi)`` for
+        I(|q|), the sectors and the q axis of the (q, chi) map, ``("ip", lo, hi)`` and
+        ``("oop", lo, hi)`` for the cuts, ``("qmap", qxy_lo, qxy_hi, qz_lo, qz_hi)``;
+        so that several geometries bin alike (:mod:`gixs.reduce.multi`).
     """
 
     npt_q: int = 1000
@@ -81,6 +90,7 @@ class ReduceSettings:
     maps: bool = True
     azimuthal: bool = True
     cuts: bool = True
+    bin_ranges: tuple = ()
 
     def __post_init__(self):
         if not (self.maps or self.azimuthal or self.cuts):
@@ -96,6 +106,12 @@ class ReduceSettings:
             val = getattr(self, name)
             if val is not None and (len(val) != 2 or not val[0] < val[1]):
                 raise ValueError(f"{name} must be (low, high) with low < high, got {val}")
+        for r in self.bin_ranges:
+            if r[0] not in BIN_RANGE_NAMES or len(r) != (5 if r[0] == "qmap" else 3) or \
+                    not all(lo < hi for lo, hi in zip(r[1::2], r[2::2])):
+                raise ValueError(f"bin_ranges: expected (name, lo, hi) with name in "
+                                 f"{', '.join(BIN_RANGE_NAMES)} (qmap: two ranges) and lo < "
+                                 f"hi, got {r!r}")
         for sec in self.sectors:
             if len(sec) != 2 or not sec[0] < sec[1]:
                 raise ValueError(f"sectors must be (chi_low_deg, chi_high_deg), got {sec}")
@@ -313,8 +329,9 @@ class Plan:
 
     def _build(self):
         s, pq = self.settings, self._pq
+        fixed = {r[0]: tuple(r[1:]) for r in s.bin_ranges}
         everywhere = np.ones(self.shape, bool)
-        q_range = s.q_range or self._range(pq.q)
+        q_range = s.q_range or fixed.get("iq") or self._range(pq.q)
         chi_deg = np.degrees(pq.chi)
         if s.azimuthal:
             self._add("profile", "iq", ("q",), (pq.q,), (q_range,), (s.npt_q,), everywhere,
@@ -330,14 +347,18 @@ class Plan:
         if s.cuts:
             sel = (pq.qz >= ip_band[0]) & (pq.qz < ip_band[1])
             self._add("profile", "ip", ("qxy",), (pq.qxy,),
-                      (self._range(pq.qxy, sel, (-1.0, 1.0)),), (s.npt_q,), sel,
+                      (fixed.get("ip") or self._range(pq.qxy, sel, (-1.0, 1.0)),),
+                      (s.npt_q,), sel,
                       {"qz_A^-1": [float(ip_band[0]), float(ip_band[1])]})
             sel = (pq.qxy >= oop_band[0]) & (pq.qxy < oop_band[1])
             self._add("profile", "oop", ("qz",), (pq.qz,),
-                      (self._range(pq.qz, sel, (0.0, 1.0)),), (s.npt_q,), sel,
+                      (fixed.get("oop") or self._range(pq.qz, sel, (0.0, 1.0)),),
+                      (s.npt_q,), sel,
                       {"qxy_A^-1": [float(oop_band[0]), float(oop_band[1])]})
         if s.maps:
+            qmap = fixed.get("qmap")
             self._add("map", "qmap", ("qxy", "qz"), (pq.qxy, pq.qz),
+                      (qmap[:2], qmap[2:]) if qmap else
                       (self._range(pq.qxy), self._range(pq.qz)), tuple(s.npt_map),
                       everywhere, {})
             self._add("map", "qchi", ("q", "chi"), (pq.q, chi_deg),

@@ -17,8 +17,10 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   hexagonal (10) rod: ``lattice="fcc"`` on a q_xy profile gives nn = 2 d / sqrt3.
 * ``fwhm`` of the fitted peak; ``coherence_length = 2 pi K / fwhm`` (Scherrer, K = 0.9
   by default) using the width corrected for the instrument when ``instrument_fwhm`` is
-  given: quadrature for a Gaussian (F^2 - Fi^2), linear for a Lorentzian (F - Fi),
-  the eta-weighted mean of both for a pseudo-Voigt.
+  given (a width, or a :class:`gixs.superlattice.widths.Instrument`: resolution model
+  and footprint): Voigt deconvolution, Lorentzian parts linearly, Gaussian parts in
+  quadrature (:mod:`gixs.superlattice.widths`). ``coherence_is_lower_bound`` is true
+  when the FWHM is within its error of the instrument width.
 * ``paracrystal_g = sqrt(fwhm * d) / (2 pi)`` with fwhm in 1/A and d in A (dimensionless;
   equal to sqrt(fwhm / (2 pi q_star)), the single-peak estimate of Rivnay et al.,
   Phys. Rev. B 84, 045203 (2011)), from the corrected width.
@@ -78,7 +80,7 @@ UNITS = {
     "q_star_centre_err": "A^-1", "d_spacing": "nm", "d_spacing_err": "nm",
     "nn_distance": "nm", "nn_distance_err": "nm", "fwhm": "A^-1", "fwhm_err": "A^-1",
     "instrument_fwhm": "A^-1", "fwhm_corrected": "A^-1", "coherence_length": "nm",
-    "coherence_length_err": "nm", "scherrer_K": "1", "paracrystal_g": "1",
+    "coherence_length_err": "nm", "coherence_is_lower_bound": "1", "scherrer_K": "1", "paracrystal_g": "1",
     "paracrystal_g_err": "1", "peak_height": "intensity/normalization (a.u.)",
     "peak_height_err": "intensity/normalization (a.u.)",
     "peak_area": "intensity/normalization x A^-1", "peak_area_err":
@@ -88,6 +90,7 @@ UNITS = {
     "snr": "1", "q_range": "A^-1", "orders.q": "A^-1", "orders.ratio": "1",
     "orders.height": "intensity/normalization (a.u.)", "orders.fwhm": "A^-1",
     "profile.q": "A^-1", "profile.intensity": "a.u. (not normalised)",
+    "instrument_widths": "A^-1 (FWHMs at q*)",
 }
 
 
@@ -144,6 +147,11 @@ class OrderingResult:
     scattering_evidence: dict | None = None
     profile_choice: dict | None = None
     warnings: tuple = ()
+    #: True when the FWHM is within its error of the instrument width: the width used
+    #: is an upper bound and ``coherence_length`` a lower bound.
+    coherence_is_lower_bound: bool = False
+    #: Instrument FWHMs removed at q* (1/A): gaussian, lorentzian, footprint, total.
+    instrument_widths: dict | None = None
     profile_x: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_y: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_sigma: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
@@ -185,7 +193,9 @@ class OrderingResult:
             f"nn distance ({self.lattice_model}, {self.lattice_basis}) = "
             f"{self.nn_distance:.3f} +- {self.nn_distance_err:.3f} nm",
             f"FWHM = {self.fwhm:.5f} A^-1; coherence length (K={self.scherrer_K:g}) = "
-            f"{self.coherence_length:.1f} nm; paracrystal g = {self.paracrystal_g:.3f}",
+            f"{self.coherence_length:.1f} nm" +
+            (" (lower bound: FWHM within its error of the instrument width)"
+             if self.coherence_is_lower_bound else "") + "; paracrystal g = {self.paracrystal_g:.3f}",
             f"peak height = {self.peak_height:.4g} +- {self.peak_height_err:.2g}; area = "
             f"{self.peak_area:.4g} A^-1 x int.; peak-to-valley = {self.peak_to_valley:.4g} "
             f"(ratio {self.peak_to_valley_ratio:.3f}, {self.valley_definition} valley at "
@@ -447,9 +457,10 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         Lattice model for the nn distance; "auto" tests the higher-order ratios.
     q_range : (float, float), optional
         |q| range analysed (1/A); the whole profile when None.
-    instrument_fwhm : float, optional
-        Instrumental peak width (1/A), e.g. a calibrant ring's width, removed from
-        the FWHM before coherence length and g (see module docstring).
+    instrument_fwhm : float or gixs.superlattice.widths.Instrument, optional
+        Gaussian instrument FWHM (1/A), or an ``Instrument`` (q-dependent resolution
+        model, footprint term), removed from the FWHM before coherence length and g
+        (:func:`gixs.superlattice.widths.corrected_width`).
     normalization : float
         Divides every intensity metric (exposure x monitor x thickness...).
     K : float
@@ -541,7 +552,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     nn = nn_factor * d
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
-    fc, how = corrected_width(fit.to_dict(), fw, instrument_fwhm, x=x, y=y, sigma=s)
+    fc, how, dec = corrected_width(fit.to_dict(), fw, instrument_fwhm, x=x, y=y, sigma=s,
+                                   details=True)
     fc_e = fwe * fw / fc if fc and math.isfinite(fc) and fc > 0 else float("nan")
     xi = 2 * math.pi * K / fc / 10.0 if fc > 0 else float("nan")
     xie = xi * fc_e / fc if fc > 0 else float("nan")
@@ -589,7 +601,9 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
         nn_distance_err=nn_factor * de, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
-        instrument_fwhm=None if instrument_fwhm is None else float(instrument_fwhm),
+        instrument_fwhm=None if dec is None else dec["instrument"]["gaussian"],
+        coherence_is_lower_bound=bool(dec and dec["lower_bound"]),
+        instrument_widths=None if dec is None else dict(dec["instrument"]),
         instrument_correction=how, fwhm_corrected=fc, coherence_length=xi,
         coherence_length_err=xie, scherrer_K=float(K), paracrystal_g=g, paracrystal_g_err=ge,
         peak_height=v["height"] / n, peak_height_err=e["height"] / n,
@@ -939,7 +953,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)
         qz_c = float(np.mean(prof.band["qz_A^-1"])) if use == "ip" else 0.0
         orient = orientation_metrics(frame.data, pvalid, plan.norm, pq, res.q_star,
-                                     res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c)
+                                     res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c,
+                                     scattering=ev)
     src = frame.source + (f"#{frame.index}" if frame.index else "")
     return dataclasses.replace(res, orientation=orient, source=src, scattering_type=kind,
                                scattering_evidence=ev, profile_choice=choice,

@@ -5,9 +5,11 @@ and the corrected intensity ``data / (solid angle x polarization)``), at the
 first-order position q* and width FWHM found by :mod:`gixs.superlattice.ordering`:
 
 * **chi profile at q*** : ``I_peak(chi)`` = mean intensity of the ring through the
-  measured peak, ``Q = sqrt(q*^2 + q_z^2)`` (q_z of the in-plane band's centre; Q = q*
-  for an azimuthal profile), ``|q - Q| <= FWHM/2`` minus the mean of the two side bands
-  ``FWHM <= |q - q*| <= 1.5 FWHM``, in 5 deg chi bins. chi is measured from the
+  measured peak in |q|, ``|q - Q| <= FWHM/2`` minus the mean of the two side bands
+  ``FWHM <= |q - Q| <= 1.5 FWHM``, in 5 deg chi bins. Q is measured on |q|
+  (:func:`ring_q`: the maximum of the frame's own I(|q|) near the first guess
+  ``sqrt(q*^2 + q_z^2)``, q_z of the in-plane band's centre, or q* for an I(|q|)
+  profile); ``q_ring`` and ``q_ring_method`` say which. chi is measured from the
   surface normal (0 = along q_z, +-90 = in the film plane). In GISAXS only the part
   of the ring above the sample horizon is seen: ``chi_coverage_deg`` says which.
 * ``in_plane_fraction`` : share of ``I_peak |sin chi|`` at |chi| >= 45 deg.
@@ -28,13 +30,15 @@ first-order position q* and width FWHM found by :mod:`gixs.superlattice.ordering
   that measures the geometry, not the order).
 * **rod vs ring** : what one frame can show about 2D (in-plane) order. A 2D lattice of
   dots scatters into rods at fixed |q_xy| = q* for every q_z; a 3D powder into a ring
-  at |q| = const. The peak's |q_xy| centroid is measured in q_z slices above the
-  horizon; ``rod_index = (q_xy(top) - ring(top)) / (q_xy(horizon) - ring(top))`` is 1
-  for a rod and 0 for a ring, ``ring(top) = sqrt(Q^2 - q_z(top)^2 + q_z(horizon)^2)``
-  being where a ring through the horizon-slice peak would be.
+  at |q| = const. The one classifier, :func:`gixs.superlattice.classify.classify_peak`
+  (its result is passed in by :func:`gixs.superlattice.ordering.measure_frame`, or run
+  here on the given pixels), says which: ``rod_index`` is its ``rod_fraction`` (1 for
+  rods, 0 for rings), ``rod_like`` its type (rod, or mixed with rod fraction >= 0.5);
+  Hermans f is refused for rods and for mixed films (the rods cross the ring's chi
+  profile).
 * **hexagonal order indicator** (``hexagonal_order``): true when the higher orders
   found match 2D hexagonal ratios 1 : sqrt3 : 2 : sqrt7 (at least one, none
-  unexplained) and the peak is rod-like (``rod_index > 0.5``); each part is reported.
+  unexplained) and the peak is rod-like; each part is reported.
 """
 
 from __future__ import annotations
@@ -43,11 +47,11 @@ import math
 
 import numpy as np
 
-UNITS = {"orientation.chi_deg": "deg", "orientation.chi_coverage_deg": "deg",
-         "orientation.in_plane_fraction": "1", "orientation.hermans_f": "1",
-         "orientation.hermans_coverage": "1", "orientation.rod_width_qxy": "A^-1",
-         "orientation.q_ring": "A^-1", "orientation.rod_index": "1",
-         "orientation.slices.qz": "A^-1", "orientation.slices.qxy": "A^-1"}
+UNITS = {"orientation.chi_deg": "deg", "orientation.q_ring_guess": "A^-1",
+         "orientation.chi_coverage_deg": "deg", "orientation.in_plane_fraction": "1",
+         "orientation.hermans_f": "1", "orientation.hermans_coverage": "1",
+         "orientation.rod_width_qxy": "A^-1", "orientation.q_ring": "A^-1",
+         "orientation.rod_index": "1"}
 
 
 #: Minimum covered share of the hemisphere's sin(chi) weight for a Hermans f.
@@ -147,10 +151,12 @@ def pole_figure(data, valid, norm, pq, q, width, *, chi_step_deg=2.0):
                        chi_step_deg=chi_step_deg)
 
 
-def mosaicity(chi_deg, intensity):
+def mosaicity(chi_deg, intensity, *, centre_deg=None):
     """Orientation-distribution width (deg FWHM) of a textured reflection's I(chi).
 
-    The FWHM of a Gaussian plus constant fitted about the profile's maximum (chi in deg).
+    The FWHM of a Gaussian plus constant fitted about the profile's maximum (chi in deg);
+    with ``centre_deg`` the fit starts there and a dict ``{"fwhm_deg", "centre_deg"}``
+    is returned.
 
     Examples
     --------
@@ -167,14 +173,151 @@ def mosaicity(chi_deg, intensity):
     chi, y = chi[ok], y[ok]
     if chi.size < 5:
         raise ValueError(f"{chi.size} chi bins measured: too few for a mosaicity fit")
-    i0 = int(np.argmax(y))
+    i0 = int(np.argmax(y)) if centre_deg is None else int(np.argmin(np.abs(chi - centre_deg)))
 
     def g(x, a, c, f, b):
         return a * np.exp(-4 * np.log(2) * (x - c) ** 2 / f ** 2) + b
 
     p0 = [y[i0] - np.min(y), chi[i0], 10.0, np.min(y)]
     popt, _ = curve_fit(g, chi, y, p0=p0, maxfev=20000)
-    return float(abs(popt[2]))
+    if centre_deg is None:
+        return float(abs(popt[2]))
+    return {"fwhm_deg": float(abs(popt[2])), "centre_deg": float(popt[1])}
+
+
+def ring_q(data, valid, norm, pq, q_guess, fwhm):
+    """|q| (1/A) of the ring through a peak, measured on the frame's I(|q|); and how.
+
+    The pixels' mean corrected intensity in 41 |q| bins over ``q_guess +- 2.5 FWHM``, a
+    straight background through the bins at ``|q - q_guess| >= 1.5 FWHM``; Q is the
+    excess-weighted mean |q| of the bins above half the maximum excess. The guess is
+    kept (and the method says so) when the excess has no maximum within 1 FWHM of it.
+
+    Examples
+    --------
+    >>> ring_q  # doctest: +ELLIPSIS
+    <function ring_q at ...>
+    """
+    q = pq.q.ravel()
+    sel = valid & (np.abs(q - q_guess) <= 2.5 * fwhm)
+    edges = np.linspace(q_guess - 2.5 * fwhm, q_guess + 2.5 * fwhm, 42)
+    prof, _ = _bin_mean(q[sel], data[sel], norm[sel], edges)
+    c = (edges[:-1] + edges[1:]) / 2
+    ok = np.isfinite(prof)
+    outer = ok & (np.abs(c - q_guess) >= 1.5 * fwhm)
+    if outer.sum() >= 4 and ok.sum() >= 20:
+        exc = prof - np.polyval(np.polyfit(c[outer], prof[outer], 1), c)
+        inner = ok & (np.abs(c - q_guess) < 1.5 * fwhm)
+        if inner.any() and np.nanmax(np.where(inner, exc, np.nan)) > 0:
+            top = inner & (exc >= 0.5 * np.nanmax(np.where(inner, exc, np.nan)))
+            qr = float(np.sum(c[top] * exc[top]) / np.sum(exc[top]))
+            if abs(qr - q_guess) <= fwhm:
+                return qr, ("maximum of the frame's I(|q|) near the guess (half-maximum "
+                            "centroid above a linear background)")
+    return float(q_guess), "the guess (no clear I(|q|) maximum within 1 FWHM of it)"
+
+
+def reflection_texture(data, valid, norm, pq, q, width, *, chi_step_deg=2.0,
+                       chi_expected_deg=None, window_deg=30.0):
+    """Pole figure, Hermans f and mosaicity of one reflection at |q| (1/A).
+
+    The pole figure I(chi) is :func:`pole_figure` (band ``|q - Q| <= width/2``,
+    side bands removed, pixels above the horizon); Hermans f of the reflection's plane
+    normal is :func:`hermans_from_profile` (the same Legendre wedge/horizon filling and
+    coverage refusal as for superlattice rings); the mosaicity is :func:`mosaicity`
+    about the expected chi (deg; the profile's maximum when None) within
+    ``+-window_deg``, chi folded onto |chi| (fibre symmetry).
+
+    Returns
+    -------
+    dict
+        ``q``, ``chi_deg``, ``intensity``, ``sigma``, ``chi_coverage_deg``,
+        ``hermans_f`` (None when refused), ``hermans_coverage``, ``hermans_refused``,
+        ``mosaicity_deg`` (None when not fitted), ``mosaicity_note``, ``chi_peak_deg``.
+
+    Examples
+    --------
+    >>> reflection_texture  # doctest: +ELLIPSIS
+    <function reflection_texture at ...>
+    """
+    chi, y, sg = pole_figure(data, valid, norm, pq, q, width, chi_step_deg=chi_step_deg)
+    ok = np.isfinite(y)
+    herm = hermans_from_profile(chi, y, sg)
+    out = {"q": float(q), "band_width": float(width), "chi_deg": chi[ok].tolist(),
+           "intensity": y[ok].tolist(), "sigma": sg[ok].tolist(),
+           "chi_coverage_deg": [float(chi[ok].min()), float(chi[ok].max())]
+           if ok.any() else None, "hermans_f": herm["hermans_f"],
+           "hermans_coverage": herm["coverage"], "hermans_refused": herm["refused"],
+           "hermans_method": herm["method"], "mosaicity_deg": None, "mosaicity_note": None,
+           "chi_peak_deg": None}
+    # fold onto |chi|: pixel-count-free mean of the two sides where both are measured
+    a = np.abs(chi)
+    grid = np.unique(np.round(a[ok], 6))
+    fy = np.array([np.nanmean(y[ok][np.isclose(a[ok], g)]) for g in grid])
+    if grid.size < 5:
+        out["mosaicity_note"] = f"{grid.size} chi bins measured: too few"
+        return out
+    c0 = float(grid[int(np.argmax(fy))]) if chi_expected_deg is None else \
+        abs(float(chi_expected_deg))
+    sel = np.abs(grid - c0) <= window_deg
+    try:
+        m = mosaicity(grid[sel], fy[sel], centre_deg=c0)
+    except (ValueError, RuntimeError) as exc:
+        out["mosaicity_note"] = f"not fitted: {exc}"
+        return out
+    out["mosaicity_deg"], out["chi_peak_deg"] = m["fwhm_deg"], m["centre_deg"]
+    out["mosaicity_note"] = (f"FWHM of a Gaussian + constant fitted to I(|chi|) within "
+                             f"{c0:.1f} +- {window_deg:g} deg")
+    if m["fwhm_deg"] > 2 * window_deg:
+        out["mosaicity_deg"] = None
+        out["mosaicity_note"] += (f"; fitted FWHM {m['fwhm_deg']:.0f} deg exceeds the window"
+                                  ": no textured peak (random or broad orientation)")
+    return out
+
+
+def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sector_deg=4.0):
+    """Radial profile I(|q|) of a reflection and its line-shape fit (:func:`gixs.peaks.fit_peak`).
+
+    The pixels (above the horizon) within ``q +- 3 fwhm_guess`` (1/A) and, for a spot,
+    within ``chi_deg +- half_sector_deg`` (deg from the surface normal, either side of
+    the beam), binned in 61 |q| bins; the fit (Gaussian, Lorentzian or pseudo-Voigt
+    plus linear background, by BIC) is the one :mod:`gixs.superlattice.ordering` uses.
+
+    Returns
+    -------
+    (x, y, sigma, PeakFit)
+        The profile (1/A, corrected intensity, standard error) and the fit; raises
+        ValueError when too few bins are measured.
+
+    Examples
+    --------
+    >>> radial_peak  # doctest: +ELLIPSIS
+    <function radial_peak at ...>
+    """
+    from gixs.peaks import fit_peak
+
+    data = np.asarray(data, float).ravel()
+    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
+        (pq.exit_angle.ravel() >= 0)
+    norm = np.asarray(norm, float).ravel()
+    qa = pq.q.ravel()
+    sel = valid & (np.abs(qa - q) <= 3 * fwhm_guess)
+    if chi_deg is not None:
+        chi = np.degrees(pq.chi.ravel())
+        sel &= np.abs(np.abs(chi) - abs(chi_deg)) <= half_sector_deg
+    edges = np.linspace(q - 3 * fwhm_guess, q + 3 * fwhm_guess, 62)
+    y, w = _bin_mean(qa[sel], data[sel], norm[sel], edges)
+    v, _ = _bin_mean(qa[sel], np.clip(data[sel], 0, None), norm[sel], edges)
+    x = (edges[:-1] + edges[1:]) / 2
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sig = np.sqrt(np.clip(v, 0, None) / w)
+    ok = np.isfinite(y) & np.isfinite(sig) & (sig > 0)
+    if ok.sum() < 20:
+        raise ValueError(f"{int(ok.sum())} |q| bins measured about {q:.4f} A^-1: too few for a "
+                         "radial fit")
+    x, y, sig = x[ok], y[ok], sig[ok]
+    fit = fit_peak(x, y, sig, centre=q, fwhm=fwhm_guess, backgrounds=("linear",))
+    return x, y, sig, fit
 
 
 def _bin_mean(values, weights, norm, edges):
@@ -206,42 +349,8 @@ def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):
     return (edges[:-1] + edges[1:]) / 2, i_ring - i_side, sig
 
 
-def _slice_centroids(data, valid, norm, pq, q_star, fwhm, nslices=4):
-    qz = pq.qz.ravel()
-    aq = np.abs(pq.qxy.ravel())
-    above = valid & (pq.exit_angle.ravel() >= 0)
-    if not above.any():
-        return []
-    qz_h = float(np.min(qz[above]))
-    top = min(float(np.max(qz[above])), qz_h + 1.2 * q_star)
-    width = (top - qz_h) / nslices
-    edges_q = np.linspace(q_star - 2.5 * fwhm, q_star + 2.5 * fwhm, 41)
-    centres = (edges_q[:-1] + edges_q[1:]) / 2
-    out = []
-    for k in range(nslices):
-        lo, hi = qz_h + k * width, qz_h + (k + 1) * width
-        sel = above & (qz >= lo) & (qz < hi)
-        if sel.sum() < 50:
-            continue
-        prof, _ = _bin_mean(aq[sel], data[sel], norm[sel], edges_q)
-        ok = np.isfinite(prof)
-        if ok.sum() < 20:
-            continue
-        outer = ok & (np.abs(centres - q_star) >= 1.5 * fwhm)
-        if outer.sum() < 4:
-            continue
-        bgc = np.polyfit(centres[outer], prof[outer], 1)
-        exc = prof - np.polyval(bgc, centres)
-        inner = ok & (np.abs(centres - q_star) < 1.5 * fwhm) & (exc > 0)
-        if inner.sum() < 3 or exc[inner].sum() <= 0:
-            continue
-        c = float(np.sum(centres[inner] * exc[inner]) / np.sum(exc[inner]))
-        out.append({"qz": (lo + hi) / 2, "qxy": c, "signal": float(np.sum(exc[inner]))})
-    return out
-
-
 def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None,
-                        qz_ring=0.0):
+                        qz_ring=0.0, scattering=None):
     """Orientation metrics of the peak at ``q_star`` (1/A) of width ``fwhm`` (1/A).
 
     Parameters
@@ -253,9 +362,11 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     orders_hex_fit : bool or None
         Whether the higher orders match 2D hexagonal ratios (from the ordering fit).
     qz_ring : float
-        q_z (1/A) at which the peak was measured (centre of the in-plane band); the chi
-        profile is taken on the ring ``|q| = sqrt(q*^2 + qz_ring^2)`` through it, since
-        the horizon (q_z = k0 sin a_i) keeps the ring ``|q| = q*`` off a rod.
+        q_z (1/A) at which the peak was measured (centre of the in-plane band): the
+        ring's |q| is looked for near ``sqrt(q*^2 + qz_ring^2)`` (:func:`ring_q`).
+    scattering : dict, optional
+        :func:`gixs.superlattice.classify.classify_peak` of this peak; run here on
+        ``valid`` when None.
 
     Returns
     -------
@@ -267,10 +378,12 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
         (pq.exit_angle.ravel() >= 0)
     norm = np.asarray(norm, float).ravel()
-    q_ring = math.hypot(q_star, qz_ring)
+    q_guess = math.hypot(q_star, qz_ring)
+    q_ring, q_how = ring_q(data, valid, norm, pq, q_guess, fwhm)
     chi, ipk, sig = chi_profile(data, valid, norm, pq, q_ring, fwhm)
     cov = np.isfinite(ipk)
-    out = {"q_ring": q_ring, "chi_deg": chi[cov].tolist(), "intensity": ipk[cov].tolist(),
+    out = {"q_ring": q_ring, "q_ring_guess": q_guess, "q_ring_method": q_how,
+           "chi_deg": chi[cov].tolist(), "intensity": ipk[cov].tolist(),
            "sigma": sig[cov].tolist(),
            "chi_coverage_deg": [float(chi[cov].min()), float(chi[cov].max())]
            if cov.any() else None}
@@ -280,25 +393,28 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
         if ws.sum() > 0:
             out["in_plane_fraction"] = float(ws[np.abs(chi[cov]) >= 45].sum() / ws.sum())
     herm = hermans_from_profile(chi, ipk, sig)
-    slices = _slice_centroids(data, valid, norm, pq, q_star, fwhm)
-    out["slices"] = slices
-    rod = None
-    if len(slices) >= 2:
-        base = slices[0]
-        strong = [s for s in slices[1:] if s["signal"] >= 0.1 * base["signal"]]
-        if strong:
-            topc = strong[-1]
-            big_q2 = base["qxy"] ** 2 + base["qz"] ** 2
-            ring = math.sqrt(max(big_q2 - topc["qz"] ** 2, 0.0))
-            if base["qxy"] - ring > 0.5 * fwhm:  # rings and rods are separable
-                rod = (topc["qxy"] - ring) / (base["qxy"] - ring)
+    if scattering is None:
+        from gixs.superlattice.classify import classify_peak
+
+        qz_b = qz_ring if qz_ring > 0 else float(np.min(pq.qz.ravel()[valid])) \
+            if valid.any() else 0.0
+        scattering = classify_peak(data, valid, norm, pq,
+                                   q_xy=math.sqrt(max(q_ring ** 2 - qz_b ** 2, 0.0)),
+                                   qz_base=qz_b, fwhm=fwhm, q_ring=q_ring)
+    kind = scattering.get("scattering_type")
+    rod = scattering.get("rod_fraction")
     out["rod_index"] = rod
-    rod_like = None if rod is None else bool(rod > 0.5)
+    out["scattering_type"] = kind
+    rod_like = None if kind is None else bool(
+        kind == "rod" or (kind == "mixed" and (rod or 0) >= 0.5))
     out["rod_like"] = rod_like
     if rod_like:
         herm["hermans_f"] = None
         herm["refused"] = "rod-like peak (in-plane order): Hermans f of a ring does not apply"
         out["rod_width_qxy"] = float(fwhm)
+    elif kind == "mixed":
+        herm["hermans_f"] = None
+        herm["refused"] = "mixed rods and ring: the rods cross the ring's chi profile"
     out["hermans_f"] = herm["hermans_f"]
     out["hermans_coverage"] = herm["coverage"]
     out["hermans_refused"] = herm["refused"]
@@ -307,7 +423,8 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
         "higher_orders_match_hex2d": orders_hex_fit, "rod_like": rod_like,
         "indicator": bool(orders_hex_fit and rod_like),
         "definition": "higher orders at 1:sqrt3:2:sqrt7 (>= 1 found, none unexplained) "
-                      "AND rod-like peak (rod_index > 0.5)"}
+                      "AND rod-like peak (classify_peak: rod, or mixed with rod "
+                      "fraction >= 0.5)"}
     parts = []
     if out["hermans_f"] is not None:
         parts.append(f"Hermans f = {out['hermans_f']:.2f} (normal axis, Legendre-filled), "

@@ -33,6 +33,7 @@ is a lower bound, and the description says so.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 
@@ -41,7 +42,8 @@ import numpy as np
 from gixs.errors import GixsWarning
 
 __all__ = ["olivero_longbothum", "voigt_components", "fit_voigt", "footprint_fwhm",
-           "deconvolve", "corrected_width"]
+           "footprint_length_m", "Instrument", "deconvolve", "corrected_width",
+           "scherrer_size"]
 
 _OL_A, _OL_B = 0.5346, 0.2166
 
@@ -180,6 +182,117 @@ def footprint_fwhm(q, *, sample_length_m, distance_m, wavelength_a):
     return 2 * math.pi / wavelength_a * math.cos(theta) * d2t
 
 
+def footprint_length_m(*, beam_size_mm=None, sample_length_mm=None, incidence_deg=None):
+    """Illuminated length (m) along the beam: min(beam height / sin a_i, sample length).
+
+    Parameters
+    ----------
+    beam_size_mm : float, optional
+        Beam height (FWHM, mm) in the plane of incidence; needs ``incidence_deg``.
+    sample_length_mm : float, optional
+        Sample length along the beam (mm): the footprint cannot be longer.
+    incidence_deg : float, optional
+        Incidence angle a_i (deg).
+
+    Returns
+    -------
+    (float, str)
+        The length (m) and how it was set.
+
+    Examples
+    --------
+    >>> round(footprint_length_m(beam_size_mm=0.05, incidence_deg=0.3)[0] * 1e3, 2)
+    9.55
+    >>> footprint_length_m(beam_size_mm=0.05, sample_length_mm=5, incidence_deg=0.3)[1]
+    'sample length 5 mm (shorter than beam 0.05 mm / sin 0.3 deg = 9.55 mm)'
+    """
+    for name, v in (("beam_size_mm", beam_size_mm), ("sample_length_mm", sample_length_mm)):
+        if v is not None and not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a length > 0 (mm), got {v!r}")
+    lit = None
+    if beam_size_mm is not None:
+        if incidence_deg is None or not incidence_deg > 0:
+            raise ValueError("a beam size needs the incidence angle (deg, > 0) for the "
+                             f"footprint beam / sin a_i, got {incidence_deg!r}")
+        lit = beam_size_mm / math.sin(math.radians(incidence_deg))
+    if lit is None and sample_length_mm is None:
+        raise ValueError("the footprint needs beam_size_mm (with incidence_deg) or "
+                         "sample_length_mm")
+    if lit is None:
+        return sample_length_mm * 1e-3, (f"sample length {sample_length_mm:g} mm (beam size "
+                                         "not given: the whole sample lit, an upper bound)")
+    beam = f"beam {beam_size_mm:g} mm / sin {incidence_deg:g} deg = {lit:.2f} mm"
+    if sample_length_mm is not None and sample_length_mm < lit:
+        return sample_length_mm * 1e-3, (f"sample length {sample_length_mm:g} mm (shorter "
+                                         f"than {beam})")
+    return lit * 1e-3, beam
+
+
+@dataclasses.dataclass(frozen=True)
+class Instrument:
+    """Instrument widths as a function of q, for :func:`corrected_width` (1/A).
+
+    The Gaussian instrument FWHM is ``gaussian_fwhm`` (constant) or, when ``resolution``
+    is given, ``resolution.fwhm_q(q)`` (a :class:`gixs.calibrate.resolution.ResolutionModel`
+    or anything with that method and ``to_dict()``); ``lorentzian_fwhm`` is a
+    constant Lorentzian part; with ``footprint_m`` (illuminated length, see
+    :func:`footprint_length_m`), ``distance_m`` and ``wavelength_a`` the footprint
+    width :func:`footprint_fwhm` is added in quadrature to the Gaussian.
+
+    Examples
+    --------
+    >>> inst = Instrument(gaussian_fwhm=0.003, footprint_m=0.01, distance_m=0.175,
+    ...                   wavelength_a=1.0)
+    >>> w = inst.widths(1.0)
+    >>> round(w["gaussian"], 4), round(w["footprint"], 4)
+    (0.003, 0.0568)
+    """
+
+    gaussian_fwhm: float | None = None
+    resolution: object = None
+    lorentzian_fwhm: float = 0.0
+    footprint_m: float | None = None
+    distance_m: float | None = None
+    wavelength_a: float | None = None
+    footprint_basis: str = ""
+    source: str = ""
+
+    def __post_init__(self):
+        if self.gaussian_fwhm is not None and self.resolution is not None:
+            raise ValueError("give a constant gaussian_fwhm or a resolution model, not both")
+        if self.footprint_m is not None and not (self.distance_m and self.wavelength_a):
+            raise ValueError("the footprint term needs distance_m and wavelength_a")
+
+    def widths(self, q):
+        """{"gaussian", "lorentzian", "footprint", "total"}: FWHMs (1/A) at q (1/A)."""
+        if self.resolution is not None:
+            g = float(self.resolution.fwhm_q(q))
+        else:
+            g = float(self.gaussian_fwhm or 0.0)
+        fp = 0.0
+        if self.footprint_m is not None:
+            fp = footprint_fwhm(q, sample_length_m=self.footprint_m, distance_m=self.distance_m,
+                                wavelength_a=self.wavelength_a)
+        lo = float(self.lorentzian_fwhm)
+        return {"gaussian": g, "lorentzian": lo, "footprint": fp,
+                "total": olivero_longbothum(lo, math.hypot(g, fp))}
+
+    def to_dict(self, q=None):
+        """JSON provenance (widths at ``q`` 1/A when given)."""
+        out = {"gaussian_fwhm": self.gaussian_fwhm,
+               "resolution": None if self.resolution is None else self.resolution.to_dict(),
+               "lorentzian_fwhm": self.lorentzian_fwhm,
+               "footprint_length_mm": None if self.footprint_m is None else
+               self.footprint_m * 1e3, "footprint_basis": self.footprint_basis or None,
+               "distance_mm": None if self.distance_m is None else self.distance_m * 1e3,
+               "wavelength_A": self.wavelength_a, "source": self.source,
+               "footprint_relation": "Delta(2theta) = L sin(2theta) / D, Gaussian "
+                                     "(Smilgies 2009)" if self.footprint_m else None}
+        if q is not None:
+            out["at_q"] = dict(self.widths(q), q=float(q))
+        return out
+
+
 def _sample(f_l, f_g, inst_l, inst_g2, err=(0.0, 0.0)):
     sl = f_l - inst_l
     sg2 = f_g ** 2 - inst_g2
@@ -272,13 +385,17 @@ def deconvolve(fwhm, *, shape, eta=0.0, fwhm_err=None, instrument_gaussian=0.0,
 
 
 def corrected_width(fit, fwhm, instrument_fwhm, *, instrument_lorentzian=0.0, footprint=0.0,
-                    x=None, y=None, sigma=None):
+                    x=None, y=None, sigma=None, details=False):
     """(sample FWHM, description) of a fitted peak for the ordering metrics.
 
     ``fit`` is a :meth:`gixs.peaks.PeakFit.to_dict`; ``instrument_fwhm`` the Gaussian
-    instrument FWHM at the peak (1/A) or None (no correction). For a pseudo-Voigt or Lorentzian fit
+    instrument FWHM at the peak (1/A), an :class:`Instrument` (its widths at the fitted
+    centre are used: resolution model, Lorentzian part and footprint), or None (no
+    correction). For a pseudo-Voigt or Lorentzian fit
     with the profile (``x``, ``y``, ``sigma``) given, the measured f_L, f_G come from
     :func:`fit_voigt` over the fit's window; otherwise from the fitted shape. See :func:`deconvolve`.
+    With ``details`` a third item is returned: the :func:`deconvolve` dict (None without
+    correction) with ``instrument`` (the widths used, 1/A).
 
     Examples
     --------
@@ -286,9 +403,23 @@ def corrected_width(fit, fwhm, instrument_fwhm, *, instrument_lorentzian=0.0, fo
     >>> w, how = corrected_width(fit, 0.05, None)
     >>> w, how
     (0.05, 'none')
+    >>> fit = {"shape": "gaussian", "values": {"centre": 1.0}, "errors": {"fwhm": 1e-4}}
+    >>> inst = Instrument(gaussian_fwhm=0.03, footprint_m=0.0, distance_m=0.2,
+    ...                   wavelength_a=1.0)
+    >>> w, how, r = corrected_width(fit, 0.05, inst, details=True)
+    >>> round(w, 4), r["lower_bound"]
+    (0.04, False)
     """
+    used = None
+    if isinstance(instrument_fwhm, Instrument):
+        centre = fit.get("values", {}).get("centre")
+        if centre is None or not math.isfinite(centre):
+            raise ValueError("an Instrument needs the fitted centre (fit['values']['centre'])")
+        used = instrument_fwhm.widths(float(centre))
+        instrument_fwhm, instrument_lorentzian, footprint = (
+            used["gaussian"], used["lorentzian"], used["footprint"])
     if instrument_fwhm is None and not footprint and not instrument_lorentzian:
-        return fwhm, "none"
+        return (fwhm, "none", None) if details else (fwhm, "none")
     fi = 0.0 if instrument_fwhm is None else float(instrument_fwhm)
     if not (math.isfinite(fi) and fi >= 0):
         raise ValueError(f"instrument_fwhm must be a width >= 0 in 1/A, got {instrument_fwhm!r}")
@@ -309,8 +440,45 @@ def corrected_width(fit, fwhm, instrument_fwhm, *, instrument_lorentzian=0.0, fo
                    fwhm_err=fit.get("errors", {}).get("fwhm"), instrument_gaussian=fi,
                    instrument_lorentzian=instrument_lorentzian, footprint=footprint,
                    components=comps, components_err=comps_err)
+    r["instrument"] = used or {"gaussian": fi, "lorentzian": float(instrument_lorentzian),
+                               "footprint": float(footprint), "total": r["instrument_fwhm"]}
+    if footprint:
+        r["relation"] += f"; footprint FWHM {footprint:.5f} A^-1 (in quadrature)"
     if not math.isfinite(r["sample_fwhm"]):
         warnings.warn(f"peak FWHM {fwhm:.5f} A^-1 is not larger than the instrument width "
                       f"{r['instrument_fwhm']:.5f} A^-1: coherence length not resolved",
                       GixsWarning, stacklevel=3)
-    return r["sample_fwhm"], r["relation"]
+    return (r["sample_fwhm"], r["relation"], r) if details else (r["sample_fwhm"],
+                                                                 r["relation"])
+
+
+def scherrer_size(fit, instrument=None, *, K=0.9, x=None, y=None, sigma=None):
+    """Crystallite size (nm) 2 pi K / FWHM of a fitted Bragg peak (a PeakFit dict).
+
+    The FWHM is the fitted one with the :class:`Instrument`'s widths at the fitted centre
+    removed by :func:`corrected_width` (the path of the superlattice coherence length).
+
+    Returns
+    -------
+    dict
+        ``fwhm``, ``fwhm_err``, ``fwhm_corrected`` (1/A; NaN when not resolved),
+        ``size_nm``, ``size_is_lower_bound`` (FWHM within its error of the instrument
+        width), ``scherrer_K``, ``instrument`` (widths at q, 1/A, or None), ``relation``.
+
+    Examples
+    --------
+    >>> fit = {"shape": "gaussian", "values": {"centre": 1.0, "fwhm": 0.05},
+    ...        "errors": {"fwhm": 1e-4}}
+    >>> r = scherrer_size(fit, Instrument(gaussian_fwhm=0.03))
+    >>> round(r["fwhm_corrected"], 4), round(r["size_nm"], 2)
+    (0.04, 14.14)
+    """
+    fwhm = float(fit["values"]["fwhm"])
+    if not (math.isfinite(fwhm) and fwhm > 0):
+        raise ValueError(f"fwhm must be a width > 0 in 1/A, got {fwhm!r}")
+    fc, rel, r = corrected_width(fit, fwhm, instrument, x=x, y=y, sigma=sigma, details=True)
+    size = 2 * math.pi * K / fc / 10.0 if math.isfinite(fc) and fc > 0 else float("nan")
+    return {"fwhm": fwhm, "fwhm_err": float(fit.get("errors", {}).get("fwhm", float("nan"))),
+            "fwhm_corrected": float(fc), "size_nm": size,
+            "size_is_lower_bound": bool(r and r["lower_bound"]), "scherrer_K": float(K),
+            "instrument": None if r is None else r["instrument"], "relation": rel}

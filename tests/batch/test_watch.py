@@ -71,6 +71,7 @@ def test_watch_half_written_restart_equals_batch(tmp_path):
     assert len(final.rows) == len(names) and final.n_ok == len(names)
     assert [r["incidence_deg"] for r in final.rows] == pytest.approx(
         [0.30, 0.31, 0.32, 0.33])
+    assert [r["time_s"] for r in final.rows] == [0.0, 10.0, 20.0, 30.0]  # from the names
     ents = _entries(out)
     runs = [ents[n][2] for n in names]
     # the frames of the first run were not redone after the restart
@@ -78,7 +79,7 @@ def test_watch_half_written_restart_equals_batch(tmp_path):
     # gixs batch on the same files gives the same numbers
     ref = reduce_stack([str(live / n) for n in names], geo, gi, output=tmp_path / "b.h5",
                        table=tmp_path / "b.csv", incidence_list=[0.30, 0.31, 0.32, 0.33],
-                       metrics=False)
+                       time_list=[0, 10, 20, 30], metrics=False)
     bents = _entries(tmp_path / "b.h5")
     for n in names:
         np.testing.assert_array_equal(ents[n][0], bents[n][0])
@@ -120,12 +121,16 @@ def test_watch_cli_idle_exit_and_live_png(tmp_path, capsys):
     live.mkdir()
     for i, d in enumerate(D_NM[:2]):
         EdfImage(data=_frame(geo, d, i), header={"ExposureTime": "2.0"}).write(
-            str(live / f"f{i}.edf"))
+            str(live / f"f{i}_t{7.5 * i + 3}s.edf"))
     (tmp_path / "gixs.toml").write_text('poni = "g.poni"\nincidence_deg = 0.3\n'
                                         'no_metrics = true\nsettle_s = 0.2\n')
     assert main(["watch", str(live), "--setup", str(tmp_path / "gixs.toml"), "--pattern",
                  "*.edf", "-o", str(tmp_path / "w.h5"), "--poll-s", "0.1",
-                 "--idle-exit-s", "1"]) == 0
+                 "--idle-exit-s", "1", "--name-pattern", r"_t(?P<time_s>[0-9.]+)s"]) == 0
+    # the time read from the file names is the table's time_s (EDF headers here have none)
+    rows = read_table(tmp_path / "w.csv")
+    assert [r["time_s"] for r in rows] == [3.0, 10.5]
+    assert [r["file_time_s"] for r in rows] == [None, None]
     captured = capsys.readouterr()
     assert "+2 frame(s), 2 in" in captured.err
     assert (tmp_path / "w_live.png").stat().st_size > 1000

@@ -7,7 +7,7 @@ from gixs.cli.app import COMMANDS, build_parser, main
 from gixs.errors import GixsWarning
 
 #: subcommands that reduce frames: they take the full geometry and correction flags
-REDUCING = ("reduce", "batch", "watch", "index")
+REDUCING = ("reduce", "spacing", "batch", "watch", "index")
 GEOMETRY_FLAGS = ("--poni", "--incidence-deg", "--tilt-deg", "--sample-orientation",
                   "--critical-angle-deg")
 CORRECTION_FLAGS = ("--mask", "--dark", "--flat", "--no-solid-angle", "--polarization",
@@ -36,7 +36,8 @@ def test_reducing_subcommands_share_geometry_and_correction_flags(name):
     assert opts["--sample-orientation"].dest == "sample_orientation"
 
 
-@pytest.mark.parametrize("name", ("reduce", "calibrate", "batch", "watch", "geometry"))
+@pytest.mark.parametrize("name", ("reduce", "spacing", "calibrate", "batch", "watch",
+                                  "geometry"))
 def test_o_is_the_output(name):
     _, opts = _options(name)
     assert opts["-o"].dest == "output" and opts["--output"] is opts["-o"]
@@ -97,7 +98,7 @@ def test_normalization_spec():
 
 
 def test_spacing_old_normalisation_flags_still_work():
-    from gixs.cli.spacing import normalization_from_args
+    from gixs.cli.common import normalization_from_args
 
     args = build_parser().parse_args(["spacing", "f.tif", "--poni", "p", "--incidence-deg",
                                       "0.3", "--thickness-nm", "30"])

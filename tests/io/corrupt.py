@@ -18,6 +18,8 @@ def tiff_ifd_first(path, a, compression="deflate", rows_per_strip=16):
     code = 1
     if compression == "deflate":
         strips, code = [zlib.compress(s) for s in strips], 8
+    elif compression == "packbits":
+        strips, code = [packbits(s) for s in strips], 32773
     n_tags = 10
     off_arr = 8 + 2 + 12 * n_tags + 4
     cnt_arr = off_arr + 4 * len(strips)
@@ -40,6 +42,36 @@ def tiff_ifd_first(path, a, compression="deflate", rows_per_strip=16):
     with open(path, "wb") as fh:
         fh.write(out)
     return len(out)
+
+
+def packbits(data: bytes) -> bytes:
+    """PackBits encoding (TIFF compression 32773): runs of 3+ equal bytes as a repeat,
+    the rest as literal runs of at most 128 bytes."""
+    out, i, n = bytearray(), 0, len(data)
+    while i < n:
+        j = i
+        while j < n and j - i < 128 and data[j] == data[i]:
+            j += 1
+        if j - i >= 3:
+            out += bytes([257 - (j - i), data[i]])
+            i = j
+            continue
+        j = i
+        while j < n and j - i < 128 and not (j + 2 < n and data[j] == data[j + 1] == data[j + 2]):
+            j += 1
+        out += bytes([j - i - 1]) + data[i:j]
+        i = j
+    return bytes(out)
+
+
+def flip(src, dst, pos, xor=0x10, value=None):
+    """Copy ``src`` to ``dst`` with byte ``pos`` (negative: from the end) xor-ed with
+    ``xor``, or set to ``value``."""
+    data = bytearray(open(src, "rb").read())
+    data[pos] = data[pos] ^ xor if value is None else value
+    with open(dst, "wb") as fh:
+        fh.write(bytes(data))
+    return dst
 
 
 def cut(src, dst, n_bytes):

@@ -13,7 +13,7 @@ from gixs.errors import FormatError
 from gixs.io.frames import (FrameReader, count_frames, invalid_pixels, read_array, read_frame,
                             read_mask)
 
-from .corrupt import bounded, cut, tiff_ifd_first
+from .corrupt import bounded, cut, flip, tiff_ifd_first
 
 SHAPE = (120, 90)
 
@@ -97,6 +97,89 @@ def test_cut_file_is_format_error(tmp_path, case, build, where, message):
         with bounded(), pytest.raises(FormatError):
             reader(bad)
     assert count_frames(bad, on_error=1) == 1
+
+
+def _cbf_no_md5(d):
+    """A CBF without Content-MD5 (fabio then has no checksum to test)."""
+    import re
+
+    path = _cbf(d)
+    raw = re.sub(rb"Content-MD5: [^\r\n]*\r?\n", b"", path.read_bytes())
+    path.write_bytes(raw)
+    return path
+
+
+def _strip(path, k, at=0):
+    """Byte position ``at`` (negative: from the end) of strip ``k`` of a TIFF."""
+    from gixs.io.integrity import tiff_directories
+
+    tags = tiff_directories(path)[0]
+    return tags[273][k] + (at if at >= 0 else tags[279][k] + at)
+
+
+def _data(path, frac):
+    """Position at fraction ``frac`` of the CBF binary section."""
+    start = _cbf_binary_start(path) + 4
+    return start + int((os.path.getsize(path) - start) * frac)
+
+
+# Bit-level damage inside the data (not a cut). Damage that changes no length and breaks
+# no checksum cannot be seen in any file: a flipped bit of uncompressed data (EDF, raw TIFF,
+# HDF5 without filters), of an LZW strip that still decodes, of a CBF delta without MD5.
+# Cases: (case id, builder, position in the file
+# (a function of the path), new byte (None: flip bit 4), words the message must hold)
+FLIP_CASES = [
+    ("tiff-deflate-pil-mid-bit", lambda d: _pil_tiff(d, "tiff_deflate"),
+     lambda p: _strip(p, 0, 2000), None, "deflate strip 0 of frame 0 does not decode"),
+    ("tiff-deflate-ifd-first-strip3-bit", lambda d: _tiff_ifd_first(d, "deflate"),
+     lambda p: _strip(p, 3, 500), None, "deflate strip 3 of frame 0 does not decode"),
+    ("tiff-deflate-checksum-only", lambda d: _tiff_ifd_first(d, "deflate"),
+     lambda p: _strip(p, 7, -1), None, "deflate strip 7 of frame 0 does not decode"),
+    ("tiff-deflate-strip-end-zero", lambda d: _tiff_ifd_first(d, "deflate"),
+     lambda p: _strip(p, 5, -6), 0, "deflate strip 5 of frame 0"),
+    ("tiff-lzw-pil-mid-ff", lambda d: _pil_tiff(d, "tiff_lzw"),
+     lambda p: os.path.getsize(p) // 2, 0xFF, "damaged image data (libtiff:"),
+    ("tiff-lzw-pil-zero", lambda d: _pil_tiff(d, "tiff_lzw"),
+     lambda p: os.path.getsize(p) * 4 // 5, 0x00, "damaged image data (libtiff:"),
+    ("tiff-packbits-run-header", lambda d: _tiff_ifd_first(d, "packbits"),
+     lambda p: _strip(p, 3), 0x00, "packbits strip 3 of frame 0 does not decode"),
+    ("cbf-md5-bit", _cbf, lambda p: _data(p, 0.5), None, "Checksum of binary data mismatch"),
+    ("cbf-no-md5-escape", _cbf_no_md5, lambda p: _data(p, 0.5), 0x80,
+     "byte-offset data decode to 10798 pixels, the header states 10800"),
+    ("cbf-no-md5-escape-start", _cbf_no_md5, lambda p: _data(p, 0.0), 0x80,
+     "byte-offset data decode to"),
+]
+
+
+@pytest.mark.parametrize("case,build,where,value,message", FLIP_CASES,
+                         ids=[c[0] for c in FLIP_CASES])
+def test_damaged_data_is_format_error(tmp_path, case, build, where, value, message):
+    src = build(tmp_path)
+    assert np.array_equal(read_frame(src).data, _image()), "the intact file reads exactly"
+    bad = flip(src, tmp_path / ("bad" + os.path.splitext(src)[1]), where(src), value=value)
+    assert bad.read_bytes() != src.read_bytes()
+    with bounded(), pytest.raises(FormatError) as err:
+        read_frame(bad)
+    assert str(err.value).startswith(f"{bad}: ") and message in str(err.value), err.value
+    with bounded(), pytest.raises(FormatError):
+        read_array(bad, None, "flat")
+
+
+@pytest.mark.parametrize("filters,name", [({"compression": "gzip"}, "deflate"),
+                                          ({"fletcher32": True}, "fletcher32"),
+                                          ({"compression": "lzf"}, "lzf")])
+def test_damaged_hdf5_chunk_names_dataset_and_filter(tmp_path, filters, name):
+    path = tmp_path / "z.h5"
+    with h5py.File(path, "w") as f:
+        d = f.create_dataset("entry/data/data", data=np.tile(_image(), (3, 1, 1)),
+                             chunks=(1,) + SHAPE, **filters)
+        info = d.id.get_chunk_info(1)
+    flip(path, path, info.byte_offset + info.size // 10)
+    assert np.array_equal(read_frame(path, 2).data, _image())
+    with bounded(), pytest.raises(FormatError) as err:
+        read_frame(path, 1)
+    assert str(err.value) == (f"{path}: cannot read frame 1: damaged data chunk in dataset "
+                              f"'/entry/data/data' (the HDF5 {name} filter failed on it)")
 
 
 def _h5(path, **datasets):

@@ -1,5 +1,7 @@
-"""Fuzz (hypothesis, bounded): readers give back exactly what was written or raise
-FormatError; a cut file never reads as other numbers; reduction conserves counts."""
+"""Fuzz (hypothesis, bounded): every reader (EDF, CBF, TIFF raw/deflate/LZW, HDF5 plain
+and gzip, as frame, mask or dark) gives back exactly what was written or raises
+FormatError; a cut file, or a file with a damaged byte in a checksummed or compressed
+data section, never reads as other numbers; reduction conserves counts."""
 
 import os
 import tempfile
@@ -10,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
 from gixs.errors import FormatError
-from gixs.io.frames import invalid_pixels, read_frame
+from gixs.io.frames import invalid_pixels, read_array, read_frame
 
 from .corrupt import tiff_ifd_first
 
@@ -60,6 +62,96 @@ def test_read_back_exact_with_the_one_invalid_rule(a, fmt):
     assert np.array_equal(fr.invalid, bad)
     assert np.isfinite(fr.data).all() and (fr.data[bad] == 0).all()
     assert np.array_equal(fr.data[~bad], a[~bad].astype(np.float32))
+
+
+def _write(path, a, fmt):
+    """Write ``a`` as ``fmt``: edf, cbf, tif (fabio, raw), tif-deflate / tif-lzw (PIL),
+    h5 / h5-gzip (h5py, 1 frame)."""
+    import h5py
+    from PIL import Image
+
+    if fmt in ("tif-deflate", "tif-lzw"):
+        Image.fromarray(a).save(path, compression="tiff_" + fmt.split("-")[1][:7])
+    elif fmt.startswith("h5"):
+        with h5py.File(path, "w") as f:
+            f.create_dataset("entry/data/data", data=a[None], chunks=(1,) + a.shape,
+                             compression="gzip" if fmt == "h5-gzip" else None)
+    else:
+        cls = {"edf": fabio.edfimage.EdfImage, "tif": fabio.tifimage.TifImage,
+               "cbf": fabio.cbfimage.CbfImage}[fmt]
+        cls(data=a).write(path)
+
+
+@FUZZ
+@given(a=images(), fmt=st.sampled_from(["tif-deflate", "tif-lzw", "h5", "h5-gzip"]),
+       role=st.sampled_from(["frame", "dark", "mask"]))
+def test_other_readers_read_back_exact(a, fmt, role):
+    """Compressed TIFF (PIL, which has no uint32) and HDF5, read as a frame, a dark or a
+    mask: exactly the values written."""
+    if fmt.startswith("tif") and a.dtype == np.uint32:
+        a = a.astype(np.int32)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "f." + ("h5" if fmt.startswith("h5") else "tif"))
+        _write(path, a, fmt)
+        if role == "frame":
+            fr = read_frame(path)
+            bad = invalid_pixels(a)
+            assert np.array_equal(fr.invalid, bad)
+            assert np.array_equal(fr.data[~bad], a[~bad].astype(np.float32))
+            return
+        got = read_array(path, a.shape, role)
+    if role == "mask":
+        assert np.array_equal(got, a)
+    else:
+        assert np.array_equal(got, a.astype(np.float32), equal_nan=True)
+
+
+def _data_section(path, fmt):
+    """(first, end) byte of the part of the file that holds checksummed or compressed
+    image data: the TIFF strips, the CBF binary section, the HDF5 chunk."""
+    if fmt == "tif-deflate":
+        from gixs.io.integrity import tiff_directories
+
+        tags = tiff_directories(path)[0]
+        return tags[273][0], tags[273][-1] + tags[279][-1]
+    if fmt == "cbf":
+        data = open(path, "rb").read()
+        start = data.find(b"\x0c\x1a\x04\xd5") + 4
+        return start, len(data)
+    import h5py
+
+    with h5py.File(path, "r") as f:
+        info = f["entry/data/data"].id.get_chunk_info(0)
+    return info.byte_offset, info.byte_offset + info.size
+
+
+@FUZZ
+@given(seed=st.integers(0, 2**31 - 1), where=st.floats(0.0, 0.999),
+       xor=st.integers(1, 255), fmt=st.sampled_from(["tif-deflate", "cbf", "h5-gzip"]))
+def test_damaged_byte_never_reads_as_other_numbers(seed, where, xor, fmt):
+    """One byte of the data section changed (any position, any bits): the exact image or
+    a FormatError naming the file (deflate and zlib checksums, CBF MD5, gzip chunks)."""
+    a = np.random.default_rng(seed).poisson(80, (40, 30)).astype(np.uint16)
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "f." + fmt.split("-")[0])
+        if fmt == "tif-deflate":
+            tiff_ifd_first(path, a, "deflate", rows_per_strip=8)
+        elif fmt == "cbf":
+            fabio.cbfimage.CbfImage(data=a.astype(np.int32)).write(path)
+        else:
+            _write(path, a, fmt)
+        first, end = _data_section(path, fmt)
+        data = bytearray(open(path, "rb").read())
+        pos = first + int((end - first) * where)
+        data[pos] ^= xor
+        with open(path, "wb") as fh:
+            fh.write(bytes(data))
+        try:
+            fr = read_frame(path)
+        except FormatError as exc:
+            assert path in str(exc)
+            return
+    assert np.array_equal(fr.data, a), f"byte {pos} ^ {xor} read as other numbers"
 
 
 @FUZZ

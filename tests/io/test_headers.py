@@ -165,3 +165,87 @@ def test_real_cbf_batch_row_columns():
     assert [r["exposure_s"] for r in rows] == [pytest.approx(0.995)] * 2
     assert rows[1]["time_s"] - rows[0]["time_s"] == pytest.approx(28.0, abs=0.5)
     assert _frame_metadata({})["exposure_s"] is None  # column present, value unknown
+
+
+@needs_real
+def test_real_pilatus_tiff_datetime():
+    """Pilatus camserver TIFFs carry DateTime (tag 306); fabio's header leaves it out."""
+    path = _one("dioptas_ceo2_pilatus1m/CeO2_Pilatus1M.tif")
+    m = parse_header(_fabio_header(path), source=path)
+    assert m["time_s"] == datetime.datetime(2014, 10, 24, 16, 33, 9,
+                                            tzinfo=datetime.timezone.utc).timestamp()
+    assert m["timestamp"] == "2014:10:24 16:33:09"
+    assert "306" in m["fields"]["time_s"]
+
+
+@needs_real
+def test_real_smi_tiff_series_time_axis_in_batch_rows():
+    """SMI WAXS arc: the frames were taken from the highest detector angle down, ~44 min
+    apart (DateTime tags 15:25:14, 16:08:55, 16:52:44, 17:36:48, 18:22:41)."""
+    from gixs.batch.chunk import _frame_metadata
+    from gixs.io.frames import read_frame
+
+    names = ("300kw_wa26.0.tif", "300kw_wa19.5.tif", "300kw_wa13.0.tif", "300kw_wa6.5.tif",
+             "300kw_wa0.0.tif")
+    rows = [_frame_metadata(read_frame(_one(f"smi_waxs_tutorial/{n}")).metadata)
+            for n in names]
+    t = [r["time_s"] for r in rows]
+    assert np.diff(t).tolist() == [2621.0, 2629.0, 2644.0, 2753.0]
+    assert all(r["exposure_s"] == 1.0 for r in rows)
+
+
+@needs_real
+def test_real_cms_tiff_epics_time_stamp():
+    """CMS (areaDetector) TIFFs: no DateTime; the EPICS time stamp of the array (tags
+    65002/65003) ends the exposure started at NDTimeStamp (tag 65000)."""
+    from gixs.io.headers import EPICS_EPOCH_S, tiff_tags
+
+    path = _one("pywaxs_cms_giwaxs_perovskite/AgBH_*.tiff")
+    m = parse_header(_fabio_header(path), source=path)
+    tags = tiff_tags(path)
+    assert m["time_s"] == pytest.approx(EPICS_EPOCH_S + tags[65002] + tags[65003] * 1e-9)
+    # start stamp + exposure (10 s) = end stamp, to within a second of readout
+    assert m["time_s"] - (EPICS_EPOCH_S + tags[65000]) == pytest.approx(m["exposure_s"],
+                                                                         abs=1.0)
+    assert datetime.datetime.fromtimestamp(m["time_s"], datetime.timezone.utc).year == 2023
+
+
+def _tiff_with_tags(path, ascii_tags, order="<"):
+    """A 2x2 uint8 TIFF with the given ASCII tags, written byte by byte (TIFF 6.0)."""
+    import struct
+
+    entries = [(256, 3, 1, 2), (257, 3, 1, 2), (258, 3, 1, 8), (259, 3, 1, 1),
+               (262, 3, 1, 1), (273, 4, 1, None), (277, 3, 1, 1), (278, 3, 1, 2),
+               (279, 4, 1, 4)] + [(t, 2, len(v) + 1, v) for t, v in ascii_tags.items()]
+    entries.sort()
+    ifd = 8
+    extra = ifd + 2 + 12 * len(entries) + 4
+    blobs, body = [], []
+    for tag, typ, count, val in entries:
+        if typ == 2:
+            data = val.encode() + b"\0"
+            body.append(struct.pack(order + "HHII", tag, typ, count, extra))
+            blobs.append(data)
+            extra += len(data)
+        else:
+            body.append(struct.pack(order + "HHI", tag, typ, count) + (
+                struct.pack(order + "HH", val, 0) if typ == 3 else b"OFFS"))
+    pixels_at = extra
+    body = [b.replace(b"OFFS", struct.pack(order + "I", pixels_at)) for b in body]
+    head = (b"II" if order == "<" else b"MM") + struct.pack(order + "HI", 42, ifd)
+    path.write_bytes(head + struct.pack(order + "H", len(entries)) + b"".join(body) +
+                     b"\0\0\0\0" + b"".join(blobs) + bytes([1, 2, 3, 4]))
+
+
+@pytest.mark.parametrize("order", ["<", ">"])
+def test_synthetic_tiff_datetime_tag(tmp_path, order):
+    import fabio
+
+    path = tmp_path / "y.tif"
+    _tiff_with_tags(path, {306: "2020:01:02 03:04:05", 270: "# Exposure_time 0.5 s"}, order)
+    assert fabio.open(str(path)).data.tolist() == [[1, 2], [3, 4]]  # a valid TIFF
+    m = parse_header(_fabio_header(path), source=str(path))
+    assert m["time_s"] == datetime.datetime(2020, 1, 2, 3, 4, 5,
+                                            tzinfo=datetime.timezone.utc).timestamp()
+    _tiff_with_tags(path, {}, order)
+    assert "time_s" not in parse_header({}, source=str(path))

@@ -92,11 +92,15 @@ def sas_truth(d_nm, **kw):
 
 
 def ring_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", peak=300.0,
-              background=3.0, yoneda=3.0, ac_deg=0.15, rng=1, **kw):
-    """Frame of a 3D-isotropic film: sasmodels I(|q|) above the horizon."""
+              background=3.0, yoneda=3.0, ac_deg=0.15, rng=1, texture_m=0.0, **kw):
+    """Frame of a 3D film: sasmodels I(|q|) above the horizon; with ``texture_m`` a fibre
+    texture about the normal, I x exp(m cos^2 chi), cos chi = q_z / |q| (pyFAI's qoop
+    over qArray)."""
     g = geometry(kev, dist_m, detector)
     q, qip, qoop, af = pyfai_coords(g, incidence_deg)
     cur = sas_curve(q, d_nm, **kw)
+    if texture_m:
+        cur = cur * np.exp(texture_m * (qoop / q) ** 2)
     top = sas_curve(np.array([sas_truth(d_nm, **kw)]), d_nm, **kw)[0]
     img, mask = _finish(g, peak * cur / top, q, af, background=background, yoneda=yoneda,
                         ac_deg=ac_deg, rng=rng)

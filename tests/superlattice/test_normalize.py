@@ -2,6 +2,7 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from gixs.superlattice.normalize import (critical_angle_deg, normalization, optical_constants,
@@ -28,24 +29,74 @@ def _delta(ac_deg):
     return math.radians(ac_deg) ** 2 / 2
 
 
-@pytest.mark.parametrize("ai,af", [(0.3, 0.2), (0.3, 0.14), (0.2, 0.18), (0.5, 0.3)])
-def test_treated_control_ratio_recovered(ai, af):
-    """Films with a_c 0.13 / 0.15 deg (issue's pair), true height ratio 1.7."""
-    truth = 1.7
-    films = {"control": _delta(0.13), "treated": _delta(0.15)}
-    beta = 2e-8
-    heights = {}
-    for name, d in films.items():
-        intrinsic = truth if name == "treated" else 1.0
-        heights[name] = (intrinsic * transmission_sq(ai, d, beta) * transmission_sq(af, d, beta)
-                         / math.sin(math.radians(ai)) * 2.0)
-    raw = heights["treated"] / heights["control"]
-    norm = {n: normalization(exposure_s=2.0, incidence_deg=ai, exit_deg=af, footprint=True,
-                             fresnel=True, film={"delta": d, "beta": beta})["factor"]
-            for n, d in films.items()}
-    fair = (heights["treated"] / norm["treated"]) / (heights["control"] / norm["control"])
-    assert fair == pytest.approx(truth, rel=0.05)
-    assert abs(raw / truth - 1) > 0.02  # the raw ratio is biased by the Fresnel terms
+BETA = 2e-8
+TRUTH = 1.7  # treated film holds 1.7x the dots per area of the control
+
+
+def _bornagain_pair(ai_deg, wavelength_nm):
+    """BornAgain DWBA intensities versus exit angle (0-2 deg, 0.01 deg bins) of dilute 2 nm spheres just
+    below the surface of two semi-infinite films, critical angles 0.13 (control) and
+    0.15 deg (treated), the treated with TRUTH x the dots per area. The dots' contrast
+    with their film is the same in both (delta_dot = delta_film + 2e-6)."""
+    import bornagain as ba
+    from bornagain import deg, nm
+
+    out = {}
+    for name, ac, dens in (("control", 0.13, 1e-3), ("treated", 0.15, 1e-3 * TRUTH)):
+        d = _delta(ac)
+        vac = ba.RefractiveMaterial("Vacuum", (1.0, 1.0, 1.0), 0.0, 0.0)
+        film = ba.RefractiveMaterial("Film", (0.5, 0.5, 0.5), d, BETA)
+        dot = ba.RefractiveMaterial("Dot", (0.0, 0.0, 1.0), d + 2e-6, BETA)
+        top, bulk = ba.Layer(vac), ba.Layer(film)
+        bulk.suspend2D(ba.Dilute2D(dens, ba.Particle(dot, ba.Sphere(2 * nm))))
+        sample = ba.Sample()
+        sample.addLayer(top)
+        sample.addLayer(bulk)
+        det = ba.SphericalDetector(1, 0.3 * deg, 0.31 * deg, 200, 0.0 * deg, 2.0 * deg)
+        sim = ba.ScatteringSimulation(ba.Beam(1e8, wavelength_nm * nm, ai_deg * deg),
+                                      sample, det)
+        res = sim.simulate()
+        a = np.degrees(np.asarray(res.yCenters()))
+        i = np.asarray(res.intensities(), float).ravel()
+        out[name] = (a, i)
+    return out
+
+
+@pytest.mark.parametrize("ai,wl", [(0.3, 0.1), (0.2, 0.1), (0.5, 0.1), (0.3, 0.124),
+                                   (0.25, 0.08)])
+def test_treated_control_ratio_bornagain_truth(ai, wl):
+    """Treated/control height ratio within 5% of TRUTH after the Fresnel normalisation,
+    at exit angles above both critical angles; measured +2.1..+3.8% (BornAgain 2-layer
+    DWBA; the rest is refraction's shift of q_z in the dots' form factor, which the
+    Fresnel term does not hold: at 0.07 nm, a_i 0.5 deg it reaches +7.8% at a_f 0.2 deg).
+    Raw: +5..+50%."""
+    import warnings
+
+    from gixs.errors import GixsWarning
+
+    sims = _bornagain_pair(ai, wl)
+    a, ic = sims["control"]
+    _, it = sims["treated"]
+    worst_raw = 0.0
+    for af in (0.2, 0.3, 0.45):
+        k = int(np.argmin(np.abs(a - af)))
+        f = {n: normalization(incidence_deg=ai, exit_deg=float(a[k]), fresnel=True,
+                              film={"delta": _delta(ac), "beta": BETA})["factor"]
+             for n, ac in (("control", 0.13), ("treated", 0.15))}
+        fair = (it[k] / f["treated"]) / (ic[k] / f["control"])
+        assert fair == pytest.approx(TRUTH, rel=0.05), (af, fair)
+        worst_raw = max(worst_raw, abs(it[k] / ic[k] / TRUTH - 1))
+    assert worst_raw > 0.05  # without the normalisation the films do not compare
+    # below the critical angle the |t|^2 model is incomplete: it says so
+    k = int(np.argmin(np.abs(a - 0.1)))
+    with pytest.warns(GixsWarning, match="below the film's critical angle"):
+        n = normalization(incidence_deg=ai, exit_deg=float(a[k]), fresnel=True,
+                          film={"delta": _delta(0.13), "beta": BETA})
+    assert "evanescent" in n["film"]["below_critical"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", GixsWarning)
+        normalization(incidence_deg=ai, exit_deg=0.3, fresnel=True,
+                      film={"delta": _delta(0.13), "beta": BETA})
 
 
 def test_terms_recorded_and_switchable():

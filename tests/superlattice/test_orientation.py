@@ -85,3 +85,52 @@ def test_frame_ring_mostly_unseen_refused():
     out = orientation_metrics(data, valid, norm, pq, 2.4, width)
     assert out["hermans_f"] is None
     assert out["hermans_coverage"] < 0.6 and "coverage" in out["hermans_refused"]
+
+
+# -- end to end through measure_frame, frames on pyFAI's coordinates (films.py) ----------
+FRAMES = [
+    # (kev, incidence deg, distance m, d nm, texture m): sasmodels ring x exp(m cos^2 chi)
+    pytest.param(18, 0.2, 1.5, 3.0, 0.0, marks=pytest.mark.slow),
+    pytest.param(18, 0.2, 1.5, 3.0, 2.0, marks=pytest.mark.slow),
+    pytest.param(14, 0.15, 1.0, 2.5, -2.0, marks=pytest.mark.slow),
+]
+
+
+@pytest.mark.parametrize("kev,ai,dist,d,m", FRAMES)
+def test_measure_frame_ring_hermans_on_q(kev, ai, dist, d, m):
+    """Hermans f of a ring film within 0.05 of <P2> of the planted texture (isotropic:
+    0). Measured: -0.030 (m = 0), 0.261 vs 0.297 (m = 2), -0.215 vs -0.210 (m = -2);
+    before, the orientation's own slice test called these rings rod-like (rod index
+    ~1.0-1.1) and refused f."""
+    import warnings
+
+    from gixs.superlattice.ordering import measure_frame
+    from tests.superlattice import films
+
+    g, gi, img, mask = films.ring_film(kev, ai, dist, d, texture_m=m)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = measure_frame(img, g, gi, mask=mask)
+    o = res.orientation
+    assert res.scattering_type == "ring" and o["rod_like"] is False
+    assert o["q_ring"] == pytest.approx(res.q_star, rel=0.01)
+    assert o["hermans_coverage"] >= 0.6
+    assert o["hermans_f"] == pytest.approx(true_f(m), abs=0.05)
+
+
+@pytest.mark.slow
+def test_measure_frame_rods_reported_as_rods():
+    import warnings
+
+    from gixs.superlattice.ordering import measure_frame
+    from tests.superlattice import films
+
+    for args, det in (((14, 0.4, 0.15, 3.0), "Eiger500k"), ((18, 0.25, 3.0, 12.5),
+                                                           "Pilatus300k")):
+        g, gi, img, mask = films.rod_film(*args, detector=det)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            o = measure_frame(img, g, gi, mask=mask).orientation
+        assert o["rod_like"] is True and o["rod_index"] >= 0.8
+        assert o["hermans_f"] is None and "rod-like" in o["hermans_refused"]
+        assert o["rod_width_qxy"] > 0

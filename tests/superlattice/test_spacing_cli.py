@@ -186,3 +186,42 @@ def real_mask(data):
     m |= (rows - 1308) ** 2 + (cols - 795) ** 2 < 28 ** 2   # direct-beam stop
     m |= (rows - 1097) ** 2 + (cols - 805) ** 2 < 22 ** 2   # specular stop
     return m
+
+
+def test_spacing_resolution_model_and_footprint(films, capsys):
+    """--resolution (a calibration report's model) and the footprint term reach the
+    width correction, and the JSON records them (widths at q*, the lower-bound flag)."""
+    import math
+
+    from gixs.calibrate.resolution import ResolutionModel
+    from gixs.io.jsonout import write_json
+    from gixs.superlattice.widths import footprint_fwhm
+
+    tmp = films["tmp"]
+    lam = 12.398419843320026 / 12
+    model = ResolutionModel(U=0.0, V=0.0, W=0.004 ** 2, wavelength_a=lam)
+    write_json(tmp / "cal.json", {"resolution": model.to_dict()}, schema="gixs.calibration")
+    js = tmp / "res.json"
+    assert main(["spacing", str(films["control"]), "--poni", str(films["poni"]),
+                 "--incidence-deg", "0.3", "--mask", str(films["mask"]), "--json", str(js),
+                 "--resolution", str(tmp / "cal.json"), "--beam-size-mm", "0.1",
+                 "--sample-length-mm", "10", "--no-orientation"]) == 0
+    d = json.loads(js.read_text())
+    assert d["instrument"]["resolution"]["W_deg2"] == pytest.approx(0.004 ** 2)
+    # 0.1 mm / sin 0.3 deg = 19.1 mm > 10 mm: the sample length caps the footprint
+    assert d["instrument"]["footprint_length_mm"] == pytest.approx(10.0)
+    w = d["instrument_widths"]
+    q = d["q_star_centre"]
+    assert w["gaussian"] == pytest.approx(model.fwhm_q(q), rel=1e-9)
+    assert w["footprint"] == pytest.approx(footprint_fwhm(q, sample_length_m=0.01,
+                                                          distance_m=3.0, wavelength_a=lam))
+    assert d["instrument_fwhm"] == pytest.approx(w["gaussian"])
+    assert isinstance(d["coherence_is_lower_bound"], bool)
+    assert d["fwhm_corrected"] < d["fwhm"]
+    assert d["coherence_length"] == pytest.approx(2 * math.pi * 0.9 / d["fwhm_corrected"] / 10)
+    assert d["setup"]["resolution"] == str(tmp / "cal.json")
+    # a report without a model: one-line refusal, exit 2
+    write_json(tmp / "bad.json", {"resolution": {"error": "no ring"}}, schema="gixs.calibration")
+    assert main(["spacing", str(films["control"]), "--poni", str(films["poni"]),
+                 "--incidence-deg", "0.3", "--resolution", str(tmp / "bad.json")]) == 2
+    assert "no resolution model (no ring)" in capsys.readouterr().err

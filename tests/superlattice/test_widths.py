@@ -83,3 +83,45 @@ def test_resolution_limited_gives_lower_bound():
     assert "lower bound" in how
     # upper bound on the sample width: sqrt((0.0102 + 0.0005)^2 - 0.01^2)
     assert w == pytest.approx(math.sqrt(0.0107 ** 2 - 0.01 ** 2))
+
+
+def _gauss_profile(fwhm, q=0.05, seed=3):
+    from gixs.results import Profile
+
+    x = np.linspace(0.005, 0.15, 700)
+    lam = 30 * (x / q) ** -2 + 4 + 100 * np.exp(-4 * math.log(2) * (x - q) ** 2 / fwhm ** 2)
+    y = np.random.default_rng(seed).poisson(lam * 20) / 20
+    return Profile("iq", "q", x, y, np.sqrt(np.clip(y, 0.05, None) / 20), np.ones(x.size, int))
+
+
+def test_measure_lower_bound_field_and_batch_column():
+    """The lower-bound flag is an OrderingResult field, in the JSON and a batch column."""
+    from gixs.batch.chunk import SKIP_METRICS
+    from gixs.superlattice.ordering import measure
+    from gixs.superlattice.widths import Instrument
+    from gixs.units import metric_column
+
+    # a 0.004 A^-1 peak measured with a 0.004 A^-1 instrument: not resolved
+    res = measure(_gauss_profile(0.004), lattice="fcc", instrument_fwhm=Instrument(
+        gaussian_fwhm=0.004))
+    assert res.coherence_is_lower_bound is True
+    assert "lower bound" in res.instrument_correction and "lower bound" in res.summary()
+    d = res.to_dict(include_profile=False)
+    assert d["coherence_is_lower_bound"] is True and d["instrument_fwhm"] == 0.004
+    assert "coherence_is_lower_bound" not in SKIP_METRICS
+    assert metric_column("coherence_is_lower_bound",
+                         d["units"]["coherence_is_lower_bound"]) == "coherence_is_lower_bound"
+    # resolved: a 0.008 A^-1 peak, q-dependent resolution and a footprint term
+    model = type("Res", (), {"fwhm_q": lambda self, q: 0.002 + 0.02 * q,
+                             "to_dict": lambda self: {"form": "test"}})()
+    inst = Instrument(resolution=model, footprint_m=0.002, distance_m=3.0, wavelength_a=1.0)
+    res = measure(_gauss_profile(0.008), lattice="fcc", instrument_fwhm=inst)
+    w = res.instrument_widths
+    assert res.coherence_is_lower_bound is False
+    assert w["gaussian"] == pytest.approx(0.002 + 0.02 * res.q_star_centre)
+    assert w["footprint"] == pytest.approx(footprint_fwhm(
+        res.q_star_centre, sample_length_m=0.002, distance_m=3.0, wavelength_a=1.0))
+    if res.fit["shape"] == "gaussian":
+        assert res.fwhm_corrected == pytest.approx(
+            math.sqrt(res.fwhm ** 2 - w["gaussian"] ** 2 - w["footprint"] ** 2))
+    assert d["units"]["instrument_widths"].startswith("A^-1")

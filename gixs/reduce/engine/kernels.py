@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 from numba import njit, prange
 
+from gixs.reduce.engine.cache import CACHE
+
 
 def tile_bounds(row_nnz, target):
     """Boundaries cutting rows (in processing order, non-zeros ``row_nnz``) into tiles
@@ -36,7 +38,7 @@ def tile_bounds(row_nnz, target):
     return np.unique(np.concatenate([[0], cuts, [row_nnz.size]])).astype(np.int64)
 
 
-@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+@njit(parallel=True, cache=CACHE, nogil=True, boundscheck=False)
 def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
                pix_norm, pix_dark, pix_dvar, dark_sum,
                out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
@@ -156,7 +158,7 @@ def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
     return total.sum()
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def mask_corrections(col_ptr, col_rows, col_weights, row0, frames, inv_ptr, inv_idx, lo,
                      hi, floor, pix_norm, pix_dark, pix_dvar,
                      out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
@@ -190,7 +192,7 @@ def mask_corrections(col_ptr, col_rows, col_weights, row0, frames, inv_ptr, inv_
 
 
 
-@njit(parallel=True, cache=True, nogil=True, boundscheck=False)
+@njit(parallel=True, cache=CACHE, nogil=True, boundscheck=False)
 def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
                  with_var, partial_sig, partial_var, miss_f, miss_j, miss_count):
     """Pixel-major sums: frames are streamed once in memory order, each pixel scattered to
@@ -306,7 +308,7 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
         miss_count[c] = nm
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def scan_misses(col_ptr, frames, lo, hi, miss_f, miss_j):
     """All invalid-looking (frame, pixel) pairs of non-empty columns (overflow fallback)."""
     nm = 0
@@ -322,7 +324,7 @@ def scan_misses(col_ptr, frames, lo, hi, miss_f, miss_j):
     return nm
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def apply_misses(col_ptr, col_rows, col_weights, row0, miss_f, miss_j, pix_norm, pix_dark,
                  pix_dvar, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
     """Record the share of listed invalid (frame, pixel) pairs; rows offset by ``row0``."""
@@ -340,7 +342,7 @@ def apply_misses(col_ptr, col_rows, col_weights, row0, miss_f, miss_j, pix_norm,
 
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def transpose_csr(indptr, indices, weights, n_cols):
     """CSC form (col_ptr int64, col_rows int32 sorted per column, col_weights) of the CSR
     matrix ``indptr, indices, weights`` with ``n_cols`` columns (counting sort)."""
@@ -361,7 +363,7 @@ def transpose_csr(indptr, indices, weights, n_cols):
     return col_ptr, col_rows, col_weights
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def row_dots(indptr, indices, weights, vec, power):
     """Per-row ``sum_k weights[k]**power * vec[indices[k]]`` in float64 (power 1 or 2)."""
     n = indptr.size - 1
@@ -375,7 +377,7 @@ def row_dots(indptr, indices, weights, vec, power):
     return out
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def csc_row_slice(col_ptr, col_rows, r0, r1):
     """The CSC form of rows ``r0:r1`` (renumbered from 0) of a CSC matrix whose rows are
     sorted within each column (one sequential pass)."""
@@ -399,7 +401,7 @@ def csc_row_slice(col_ptr, col_rows, r0, r1):
     return out_ptr, out_rows
 
 
-@njit(cache=True, nogil=True, boundscheck=False)
+@njit(cache=CACHE, nogil=True, boundscheck=False)
 def col_sums_unit(col_ptr, col_rows, vec, n_rows):
     """Per-row ``sum vec[pixel]`` of a unit-weight matrix from its CSC form (pixel-major)."""
     out = np.zeros(n_rows)

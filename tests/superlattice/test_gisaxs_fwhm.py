@@ -1,0 +1,37 @@
+"""FWHM of the first GISAXS order against the noise-free profile's FWHM.
+
+Frames: tests/superlattice/films.py rods, pixel coordinates from pyFAI (qip), the
+in-plane profile analytic: Gaussians of FWHM ``rel_width x q*`` at q* x (1, sqrt3, 2) on
+a diffuse Lorentzian slope. Truth: the FWHM of that noise-free first-order peak above
+its background, ``rel_width x q*`` (the second order at sqrt3 q* is 12+ FWHM away).
+"""
+
+import math
+import warnings
+
+import pytest
+
+from gixs.superlattice.ordering import measure_frame
+
+from tests.superlattice import films
+
+SLOW = pytest.mark.slow
+# measured FWHM / truth - 1: -0.85%, +0.10%, +0.08%, +0.20% (each frame 5-11 s: slow)
+CASES = [pytest.param(14, 0.4, 0.15, 3.0, "Eiger500k", 0.06, marks=SLOW),
+         pytest.param(18, 0.25, 3.0, 12.5, "Pilatus300k", 0.06, marks=SLOW),
+         pytest.param(10, 0.15, 1.5, 6.0, "Pilatus300k", 0.10, marks=SLOW),
+         pytest.param(12, 0.3, 3.0, 8.0, "Pilatus300k", 0.04, marks=SLOW)]
+
+
+@pytest.mark.parametrize("kev,ai,dist,d,det,rel", CASES)
+def test_first_order_fwhm_within_5pct(kev, ai, dist, d, det, rel):
+    g, gi, img, mask = films.rod_film(kev, ai, dist, d, detector=det, rel_width=rel)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = measure_frame(img, g, gi, mask=mask, orientation=False)
+    truth = rel * 2 * math.pi / (d * 10)
+    assert res.scattering_type == "rod"
+    assert res.fwhm == pytest.approx(truth, rel=0.05)
+    # no instrument given: no correction, and the coherence length is 2 pi K / FWHM
+    assert res.fwhm_corrected == res.fwhm and res.coherence_is_lower_bound is False
+    assert res.coherence_length == pytest.approx(2 * math.pi * 0.9 / res.fwhm / 10)
