@@ -31,6 +31,9 @@ SKIP_METRICS = {"units", "fit", "lattice_fits", "orders", "profile_name", "q_ran
                 "orientation", "source", "normalization", "scherrer_K", "instrument_fwhm",
                 "instrument_correction", "profile", "q_star_method", "warnings",
                 "scattering_evidence", "profile_choice"}
+#: Metrics keys of the form-factor fit (columns only when it was asked for).
+FORM_FACTOR_KEYS = {"q_star_structure", "q_star_structure_err", "d_spacing_structure",
+                    "d_spacing_structure_err"}
 #: Version of :meth:`Job.fingerprint`'s layout (a resumed batch must match it).
 FINGERPRINT_FORMAT = 1
 #: Bytes of frames stacked into one engine block at most.
@@ -279,12 +282,25 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
 
             kw = dict(job.metrics_kwargs)
             kw.setdefault("normalization", normalization)
+            from gixs.superlattice.formfactor import FormFactorError
+
+            ff_note = ""
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # they are in the result (note column)
-                res = ordering.measure_frame(frame, job.geometry, gi, profile=job.metrics_profile,
-                                             mask=job.mask, dark=job.dark, flat=job.flat,
-                                             settings=job.settings, orientation=False, **kw)
-            note = "; ".join(res.warnings)
+                try:
+                    res = ordering.measure_frame(
+                        frame, job.geometry, gi, profile=job.metrics_profile, mask=job.mask,
+                        dark=job.dark, flat=job.flat, settings=job.settings,
+                        orientation=False, **kw)
+                except FormFactorError as exc:
+                    # the form factor is refused on this frame: the plain metrics, noted
+                    ff_note = f"form factor refused: {exc}"
+                    kw.pop("form_factor")
+                    res = ordering.measure_frame(
+                        frame, job.geometry, gi, profile=job.metrics_profile, mask=job.mask,
+                        dark=job.dark, flat=job.flat, settings=job.settings,
+                        orientation=False, **kw)
+            note = "; ".join(list(res.warnings) + ([ff_note] if ff_note else []))
     except NoPeakError as exc:
         return {"note": "; ".join(x for x in (note, f"no peak: {exc}") if x)}
     except Exception as exc:  # noqa: BLE001 - the frame is reduced; the metrics failed
@@ -296,7 +312,14 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
     for key, val in d.items():
         if key in SKIP_METRICS or not (val is None or isinstance(val, (int, float, str))):
             continue
+        if key in FORM_FACTOR_KEYS and d.get("form_factor") is None:
+            continue  # no form-factor fit asked: no structure-factor columns
         out[metric_column(key, units.get(key))] = val
+    ff = d.get("form_factor") or {}
+    for key in ("radius_nm", "radius_err_nm", "sigma", "sigma_err", "fitted"):
+        if key in ff:
+            col = "form_factor_" + key
+            out[col] = ff[key]
     out["n_orders"] = len(d.get("orders") or ())
     ev = d.get("scattering_evidence") or {}
     out["rod_fraction"] = ev.get("rod_fraction")

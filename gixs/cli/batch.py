@@ -58,6 +58,11 @@ def add_batch_options(p):
                    help="q range of the metrics (A^-1)")
     p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
                    help="lattice model of the nearest-neighbour distance (default auto)")
+    from gixs.superlattice.formfactor import CLI_HELP as _FF_HELP
+
+    p.add_argument("--form-factor", metavar="SPEC|auto", default=None,
+                   help=_FF_HELP + " (columns q_star_structure_A^-1, d_spacing_structure_nm, "
+                   "form_factor_radius_nm, form_factor_sigma and their errors)")
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="frames per task and per committed part (default up to 8)")
     p.add_argument("--engine", choices=("gixs", "reference"), default="gixs",
@@ -90,6 +95,11 @@ def batch_inputs(args):
     metrics_kwargs = {"lattice": args.lattice}
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
+    if args.form_factor:
+        from gixs.superlattice.formfactor import parse_form_factor
+
+        if parse_form_factor(args.form_factor) is not None:
+            metrics_kwargs["form_factor"] = args.form_factor
     progress = False if args.quiet else {"auto": None, "on": True, "off": False}[args.progress]
     kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
                   scheduler=args.scheduler, output=args.output, table=table,

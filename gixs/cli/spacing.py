@@ -31,6 +31,9 @@ def add_arguments(p):
                         "contradicts warns). Output keys: q_star / d_spacing = observed "
                         "peak (maximum of the profile), q_star_centre = line-shape centre, "
                         "scattering_type = rod|ring|mixed, q_star_axis = qxy|q")
+    from gixs.superlattice.formfactor import CLI_HELP as _FF_HELP
+
+    p.add_argument("--form-factor", metavar="SPEC|auto", default=None, help=_FF_HELP)
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
                    help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
@@ -54,6 +57,9 @@ def run(args) -> int:
     from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
+    from gixs.superlattice.formfactor import parse_form_factor
+
+    form_factor = parse_form_factor(args.form_factor)
     geometry, gi = geometry_from_args(args, allow_auto=True)
     frame = read_frame(args.image, args.frame)
     geometry.for_image_shape(frame.data.shape, source=args.image)
@@ -77,7 +83,8 @@ def run(args) -> int:
                             K=args.scherrer_k, valley=args.valley, npt_q=args.npt,
                             ip_band=args.ip_band, orientation=not args.no_orientation,
                             settings=settings_from_args(args), dark=corr["dark"],
-                            flat=corr["flat"])
+                            flat=corr["flat"],
+                            form_factor=form_factor)
     except NoPeakError as exc:
         _write_failure(args, exc, gi, write_json)
         raise

@@ -30,6 +30,14 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   peak + background at q*; valley (default ``"low"``) = minimum of the profile,
   lightly smoothed (Gaussian, sigma = FWHM/8), between the low-q end of the analysed
   range and q*; ``"high"`` uses q* .. second order (or 1.5 q* when none is found).
+* ``form_factor`` (optional, :mod:`gixs.superlattice.formfactor`): the profile
+  around the first order is fitted as A P(q) S(q) + background, P the dots'
+  polydisperse sphere form factor and S a structure-factor peak or Percus-Yevick (both
+  from sasmodels). ``q_star_structure`` / ``d_spacing_structure`` = the
+  structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` = the maximum of
+  that fitted profile (the observed peak, pulled low by a steep P); ``q_star_centre``
+  stays the plain line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
+  radius_err_nm, sigma_err, fitted, ...}.
 * Intensities (height, area, valley, difference) are divided by ``normalization``
   (exposure x monitor x thickness, as the caller chooses) so that films compare.
 
@@ -53,6 +61,7 @@ from gixs.errors import GixsWarning, NoPeakError
 from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
+from gixs.superlattice.formfactor import fit_form_factor, parse_form_factor
 from gixs.superlattice.widths import corrected_width
 
 #: Peak positions relative to the first order of each lattice model (lowest first).
@@ -91,6 +100,10 @@ UNITS = {
     "orders.height": "intensity/normalization (a.u.)", "orders.fwhm": "A^-1",
     "profile.q": "A^-1", "profile.intensity": "a.u. (not normalised)",
     "instrument_widths": "A^-1 (FWHMs at q*)",
+    "q_star_structure": "A^-1", "q_star_structure_err": "A^-1", "d_spacing_structure": "nm",
+    "d_spacing_structure_err": "nm", "form_factor.radius_nm": "nm",
+    "form_factor.radius_err_nm": "nm", "form_factor.sigma": "1 (relative)",
+    "form_factor.sigma_err": "1 (relative)",
 }
 
 
@@ -152,6 +165,11 @@ class OrderingResult:
     coherence_is_lower_bound: bool = False
     #: Instrument FWHMs removed at q* (1/A): gaussian, lorentzian, footprint, total.
     instrument_widths: dict | None = None
+    q_star_structure: float = float("nan")
+    q_star_structure_err: float = float("nan")
+    d_spacing_structure: float = float("nan")
+    d_spacing_structure_err: float = float("nan")
+    form_factor: dict | None = None
     profile_x: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_y: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
     profile_sigma: np.ndarray = dataclasses.field(default=None, repr=False, compare=False)
@@ -207,6 +225,17 @@ class OrderingResult:
                 (f", {o['label']}" if o.get("label") else "") + ")" for o in self.orders))
         else:
             lines.append("higher orders: none found")
+        if self.form_factor:
+            ff = self.form_factor
+            rad = (f"R = {ff['radius_nm']:.3f} +- {ff['radius_err_nm']:.3f} nm, sigma = "
+                   f"{ff['sigma']:.3f} +- {ff['sigma_err']:.3f} (fitted)" if ff["fitted"] else
+                   f"R = {ff['radius_nm']:g} nm, sigma = {ff['sigma']:g} (given)")
+            lines.append(
+                f"form factor {ff['model']} ({ff['distribution']}), {rad}; S(q) "
+                f"{ff['structure_factor']}: structure-factor peak q = "
+                f"{self.q_star_structure:.5f} +- {self.q_star_structure_err:.5f} A^-1, d = "
+                f"{self.d_spacing_structure:.3f} +- {self.d_spacing_structure_err:.3f} nm "
+                f"(reduced chi2 {ff['redchi']:.2f})")
         if self.orientation:
             o = self.orientation
             lines.append(f"orientation: {o.get('summary', '')}")
@@ -446,7 +475,8 @@ def first_order(profile, *, q_range=None, min_snr=5.0):
 
 
 def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=None,
-            normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="") -> OrderingResult:
+            normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="",
+            form_factor=None) -> OrderingResult:
     """Superlattice metrics of one profile.
 
     Parameters
@@ -471,11 +501,21 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         Detection threshold (sigma) of the first-order candidate.
     source : str
         Recorded in the result.
+    form_factor : str or FormFactorSpec, optional
+        ``"sphere:R=5.5,sigma=0.1"`` (R in nm, sigma relative) or ``"auto"``: fit
+        A P(q) S(q) + background around the first order
+        (:func:`gixs.superlattice.formfactor.fit_form_factor`) and report the
+        structure-factor peak (``q_star_structure``, ``d_spacing_structure``) and the
+        ``form_factor`` dict (model, radius_nm, sigma, their errors, fitted); ``q_star``
+        stays the observed peak.
 
     Raises
     ------
     NoPeakError
         No significant peak in the range; the message says why.
+    FormFactorError
+        The form factor asked for cannot be fitted (``auto`` on a profile that does not
+        reach past the first form-factor minimum...); the message says why.
     """
     if lattice not in ("auto",) + tuple(LATTICE_RATIOS):
         raise ValueError(f"lattice must be one of auto, {', '.join(LATTICE_RATIOS)}; "
@@ -486,6 +526,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         raise ValueError(f"normalization must be a positive number, got {normalization!r}")
     if not (np.isfinite(K) and K > 0):
         raise ValueError(f"K (Scherrer constant) must be > 0, got {K!r}")
+    ff_spec = parse_form_factor(form_factor)
     name, x, y, s, rng, cands, fit, first = first_order(profile, q_range=q_range,
                                                         min_snr=min_snr)
     v, e = fit.values, fit.errors
@@ -541,6 +582,13 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     label_model = "hex2d" if axis == "qxy" else model
     for o in orders:
         o["label"] = _label(label_model, o["ratio"])
+    ff_out = {}
+    if ff_spec is not None:
+        ff_out = _form_factor_fit(x, y, s, ff_spec, profile, qc, v["fwhm"], orders)
+        # the fitted profile is now A P S + background: the observed peak is its maximum
+        q = ff_out["form_factor"]["q_profile_maximum"]
+        qe_obs = ff_out["form_factor"]["q_profile_maximum_err"]
+        q_method = "maximum of the fitted A P(q) S(q) + background (form factor on)"
     d = 2 * math.pi / q / 10.0
     de = d * qe_obs / q
     if axis == "qxy" and model == "fcc":
@@ -597,7 +645,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
             warnings.warn(f"peak-to-valley not measured: {vdef}", GixsWarning, stacklevel=2)
     vval, vq = got if got is not None else (float("nan"), float("nan"))
     n = float(normalization)
-    return OrderingResult(
+    return OrderingResult(**ff_out,
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
         nn_distance_err=nn_factor * de, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
@@ -616,6 +664,26 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         q_star_centre=qc, q_star_centre_err=qe, q_star_method=q_method,
         q_star_axis={"qxy": "qxy", "q": "q"}.get(profile.axis, profile.axis),
         profile_x=x, profile_y=y, profile_sigma=s)
+
+
+def _form_factor_fit(x, y, s, spec, profile, qc, fw, orders):
+    """OrderingResult fields of the joint P(q) S(q) fit (see :func:`measure`)."""
+    band = (profile.band or {}).get("qz_A^-1") if profile.axis == "qxy" else None
+    qz = 0.0
+    if band is not None:
+        a, b = (abs(float(v)) for v in band)
+        qz = math.sqrt((a * a + a * b + b * b) / 3.0)  # rms q_z of the band
+    excl = [(o["q"] - o["fwhm"], o["q"] + o["fwhm"]) for o in orders]
+    ff = fit_form_factor(x, y, s, spec, q_star=qc, fwhm=fw, qz=qz, exclude=excl)
+    if ff.redchi > 3:
+        warnings.warn(f"form factor: reduced chi2 {ff.redchi:.1f} of the P(q) S(q) fit "
+                      f"({spec.describe()}): the model does not describe the profile well; "
+                      "q_star_structure may be biased (try the other sq=)", GixsWarning,
+                      stacklevel=3)
+    qs, qse = ff.q_star_structure, ff.q_star_structure_err
+    ds = 2 * math.pi / qs / 10.0
+    return {"q_star_structure": qs, "q_star_structure_err": qse, "d_spacing_structure": ds,
+            "d_spacing_structure_err": ds * qse / qs, "form_factor": ff.as_dict()}
 
 
 # -- from a frame ---------------------------------------------------------------------
@@ -660,7 +728,8 @@ def _try_measure(prof, *, q_range=None, min_snr=5.0, **_):
 def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, frame_index=0,
                   lattice="auto", q_range=None, instrument_fwhm=None, normalization=1.0,
                   K=0.9, valley="low", min_snr=5.0, npt_q=None, ip_band=None,
-                  orientation=True, settings=None, dark=None, flat=None) -> OrderingResult:
+                  orientation=True, settings=None, dark=None, flat=None,
+                  form_factor=None) -> OrderingResult:
     """Reduce one frame, tell rods from rings, and measure the superlattice peak.
 
     A failure raises :class:`NoPeakError` whose ``details`` attribute holds what was
@@ -711,6 +780,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
         Corrections (solid angle, polarization); bins and bands are set here.
     dark, flat : ndarray, optional
         Dark frame (subtracted) and flat field (divided), as in reduce_frame.
+    form_factor : str or FormFactorSpec, optional
+        Joint P(q) S(q) fit on the measured profile, as in :func:`measure`.
 
     Raises
     ------
@@ -739,7 +810,8 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
                               instrument_fwhm=instrument_fwhm, normalization=normalization,
                               K=K, valley=valley, min_snr=min_snr, npt_q=npt_q,
                               ip_band=ip_band, orientation=orientation, settings=settings,
-                              dark=dark, flat=flat)
+                              dark=dark, flat=flat,
+                              form_factor=parse_form_factor(form_factor))
     except NoPeakError as exc:
         exc.details = diag
         raise
@@ -747,7 +819,7 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
 
 def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_index,
                    lattice, q_range, instrument_fwhm, normalization, K, valley, min_snr,
-                   npt_q, ip_band, orientation, settings, dark, flat):
+                   npt_q, ip_band, orientation, settings, dark, flat, form_factor=None):
     from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
@@ -947,7 +1019,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     choice["reduction"] = ("one cached plan (|q| and q_xy bins of every pixel); each "
                            "profile is a pixel subset of this frame on its bins")
     diag["profiles"][f"measured: {choice['used']}"] = prof
-    res = measure(prof, q_range=q_range, source=frame.source, **kw)
+    res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor, **kw)
     orient = None
     if orientation:
         hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)

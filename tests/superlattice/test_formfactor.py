@@ -1,0 +1,297 @@
+"""Form factor in the superlattice fit: touching polydisperse dots (issue 10).
+
+Truth from other tools than gixs:
+
+* P(q): sasmodels ``sphere`` (Schulz or Gaussian radius distribution), checked once
+  against the analytic sphere amplitude 3 (sin x - x cos x) / x^3;
+* frames (tests/superlattice/films.py ``dot_film``): touching dots, R 5.5 nm at
+  d = 12.5 nm (q* R = 2.76), I = P(|q|) S(q_xy) with a known Lorentzian S peak of
+  FWHM 10% or 20% of q*, on pyFAI's pixel coordinates; the lattice is 2 pi / d and the
+  observed peak is the maximum of the noise-free profile in the band gixs measured
+  (pyFAI q_z of the band's pixels, ``films.dot_band_maximum``);
+* I(|q|) profiles from sasmodels ``sphere@hardsphere`` (Percus-Yevick), whose S(q)
+  maximum (sasmodels ``hardsphere``) is the structure-factor truth.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import warnings
+
+import numpy as np
+import pytest
+
+from gixs.errors import GixsWarning
+from gixs.results import Profile
+from gixs.superlattice.formfactor import (FormFactorError, FormFactorSpec,
+                                          parse_form_factor, sphere_form_factor)
+from gixs.superlattice.ordering import measure, measure_frame
+
+from tests.superlattice import films
+
+Q_LATTICE = 2 * math.pi / (films.DOT_D_NM * 10)
+
+
+# -- parser ---------------------------------------------------------------------------
+@pytest.mark.parametrize("spec, want", [
+    ("sphere:R=5.5,sigma=0.1", FormFactorSpec(radius_nm=5.5, sigma=0.1)),
+    ("sphere:R=5.5", FormFactorSpec(radius_nm=5.5, sigma=0.0)),
+    (" Sphere: R=4 , sigma=0.2, pd=gaussian ,sq=hardsphere",
+     FormFactorSpec(radius_nm=4.0, sigma=0.2, distribution="gaussian",
+                    structure="hardsphere")),
+    ("auto", FormFactorSpec()),
+    ("auto:sq=hardsphere", FormFactorSpec(structure="hardsphere")),
+    ("none", None), (None, None),
+])
+def test_parse_form_factor(spec, want):
+    assert parse_form_factor(spec) == want
+
+
+@pytest.mark.parametrize("spec, says", [
+    ("cube:R=5", "unknown model"), ("sphere", "needs R="), ("sphere:R=0", "positive"),
+    ("sphere:R=five", "must be a number"), ("sphere:R=5,sigma=0.7", "[0, 0.5)"),
+    ("sphere:R=5,sigma=-0.1", "[0, 0.5)"), ("sphere:R=5,pd=lognormal", "pd must be"),
+    ("sphere:R=5,sq=py", "sq must be"), ("sphere:R=5,R=6", "bad item"),
+    ("auto:R=5", "bad item"), ("sphere:R=5,colour=red", "bad item"), (5.5, "expected"),
+])
+def test_parse_form_factor_refuses_bad_specs(spec, says):
+    with pytest.raises(ValueError) as exc:
+        parse_form_factor(spec)
+    msg = str(exc.value)
+    assert msg.startswith("--form-factor:") and says in msg and "\n" not in msg
+
+
+def test_sphere_form_factor_matches_analytic_monodisperse():
+    q = np.linspace(0.005, 0.2, 300)
+    x = q * 55.0
+    analytic = (3 * (np.sin(x) - x * np.cos(x)) / x ** 3) ** 2
+    assert np.allclose(sphere_form_factor(q, 5.5, 0.0), analytic, rtol=1e-6, atol=1e-12)
+
+
+# -- I(|q|) profiles from sasmodels sphere@hardsphere ---------------------------------
+@functools.lru_cache(maxsize=8)
+def _py_profile(distribution, sigma, r_eff, phi, rng=3):
+    from sasmodels.core import load_model
+    from sasmodels.direct_model import call_kernel
+
+    pars = dict(radius=55.0, radius_pd=sigma, radius_pd_type=distribution, radius_pd_n=35,
+                radius_pd_nsigma=3.0, sld=1.0, sld_solvent=0.0, scale=1.0, background=0.0,
+                radius_effective_mode=0, radius_effective=r_eff, volfraction=phi)
+    prod = load_model("sphere@hardsphere")
+    x = np.linspace(0.01, 0.16, 900)
+    inten = np.asarray(call_kernel(prod.make_kernel([x]), pars), float)
+    fine = np.linspace(0.035, 0.08, 20001)
+    s_fine = call_kernel(load_model("hardsphere").make_kernel([fine]), dict(
+        radius_effective=r_eff, volfraction=phi, scale=1.0, background=0.0))
+    i_fine = np.asarray(call_kernel(prod.make_kernel([fine]), pars), float)
+    q_structure = float(fine[int(np.argmax(s_fine))])
+    q_observed = float(fine[int(np.argmax(i_fine))])
+    mean = 3000 * inten / inten[(x > 0.04) & (x < 0.06)].max() + 5
+    y = np.random.default_rng(rng).poisson(mean).astype(float)
+    prof = Profile("iq", "q", x, y, np.sqrt(np.maximum(y, 1)), np.ones(x.size, np.int64), {})
+    return prof, q_structure, q_observed
+
+
+@pytest.mark.parametrize("distribution, sigma, r_eff, phi", [
+    ("schulz", 0.1, 62.5, 0.45),
+    pytest.param("gaussian", 0.15, 60.0, 0.35, marks=pytest.mark.slow),
+    pytest.param("schulz", 0.05, 58.0, 0.5, marks=pytest.mark.slow),
+])
+def test_percus_yevick_rings_structure_and_observed_peak(distribution, sigma, r_eff, phi):
+    prof, q_s, q_obs = _py_profile(distribution, sigma, r_eff, phi)
+    spec = f"sphere:R=5.5,sigma={sigma},pd={distribution},sq=hardsphere"
+    res = measure(prof, form_factor=spec)
+    assert res.q_star_structure == pytest.approx(q_s, rel=0.005)
+    assert res.d_spacing_structure == pytest.approx(2 * math.pi / q_s / 10, rel=0.005)
+    assert res.q_star == pytest.approx(q_obs, rel=0.005)
+    assert abs(res.q_star_structure - q_s) < 4 * res.q_star_structure_err + 1e-4 * q_s
+    assert res.form_factor["structure_params"]["volfraction"] == pytest.approx(phi, abs=0.02)
+    assert res.form_factor["fitted"] is False and res.form_factor["radius_nm"] == 5.5
+    # without the form factor the line-shape centre is far from the structure peak
+    plain = measure(prof)
+    assert abs(plain.q_star_centre / q_s - 1) > 0.02
+    assert math.isnan(plain.q_star_structure) and plain.form_factor is None
+
+
+@pytest.mark.slow
+def test_percus_yevick_auto_fits_radius_and_polydispersity():
+    prof, q_s, _ = _py_profile("schulz", 0.1, 62.5, 0.45)
+    res = measure(prof, form_factor="auto:sq=hardsphere")
+    ff = res.form_factor
+    assert ff["fitted"] is True
+    assert ff["radius_nm"] == pytest.approx(5.5, rel=0.02)
+    assert abs(ff["radius_nm"] - 5.5) < 4 * ff["radius_err_nm"] + 0.01
+    assert ff["sigma"] == pytest.approx(0.1, abs=0.03)
+    assert res.q_star_structure == pytest.approx(q_s, rel=0.005)
+
+
+def test_auto_refused_when_profile_stops_before_the_first_minimum():
+    prof, _, _ = _py_profile("schulz", 0.1, 62.5, 0.45)
+    # up to 0.075 1/A: q R < 4.5 for every radius the spacing allows
+    with pytest.raises(FormFactorError, match="first form-factor minimum"):
+        measure(prof, q_range=(0.01, 0.075), form_factor="auto:sq=hardsphere")
+    # a given radius needs no high-q decay
+    res = measure(prof, q_range=(0.01, 0.075),
+                  form_factor="sphere:R=5.5,sigma=0.1,sq=hardsphere")
+    assert res.form_factor["fitted"] is False
+
+
+@pytest.mark.slow
+def test_wrong_structure_model_warns_on_chi2():
+    prof, _, _ = _py_profile("schulz", 0.1, 62.5, 0.45)
+    with pytest.warns(GixsWarning, match="reduced chi2"):
+        measure(prof, form_factor="sphere:R=5.5,sigma=0.1,sq=peak")
+
+
+# -- frames of touching dots (rods on q_xy) -------------------------------------------
+@functools.lru_cache(maxsize=4)
+def _dot_case(kev, ai, dist, rel_width, spec):
+    g, gi, img, mask, coords = films.dot_film(kev, ai, dist, rel_width=rel_width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, profile="ip", orientation=False,
+                            form_factor=spec)
+    band = res.profile_choice["band_qz_A^-1"]
+    truth_max = films.dot_band_maximum(coords, band, rel_width=rel_width)
+    # the same measured profile without the form factor
+    prof = Profile("ip", "qxy", res.profile_x, res.profile_y, res.profile_sigma,
+                   np.ones(res.profile_x.size, np.int64), {"qz_A^-1": tuple(band)})
+    plain = measure(prof)
+    return res, plain, truth_max
+
+
+def _check_dot_case(kev, ai, dist, rel_width):
+    res, plain, truth_max = _dot_case(kev, ai, dist, rel_width, "sphere:R=5.5,sigma=0.1")
+    # form factor on: the structure-factor d is the lattice's, the observed peak the
+    # noise-free profile's maximum
+    assert res.d_spacing_structure == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert res.q_star == pytest.approx(truth_max, rel=0.005)
+    assert res.d_spacing == pytest.approx(2 * math.pi / truth_max / 10, rel=0.005)
+    ff = res.form_factor
+    assert ff["form_factor_qz_A^-1"] > 0 and ff["radius_nm"] == 5.5
+    # form factor off: the bias the form factor removes is there, of the sign and size
+    # (within 2x) the truth says: the noise-free maximum's offset from the lattice (low
+    # under the steep fall of P; none where the band's q_z puts q* near P's minimum)
+    truth_bias = truth_max / Q_LATTICE - 1
+    if abs(truth_bias) < 0.005:
+        assert plain.q_star_centre == pytest.approx(truth_max, rel=0.005)
+        return
+    for q_plain in (plain.q_star, plain.q_star_centre):
+        bias = q_plain / Q_LATTICE - 1
+        assert 0.5 * abs(truth_bias) < abs(bias) < 2.0 * abs(truth_bias)
+        assert np.sign(bias) == np.sign(truth_bias)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kev, ai, dist, rel_width", [
+    (12, 0.2, 3.0, 0.1), (12, 0.2, 3.0, 0.2), (18, 0.2, 2.0, 0.1), (18, 0.2, 2.0, 0.2),
+    (15, 0.15, 2.5, 0.1), (15, 0.15, 2.5, 0.2), (10, 0.3, 1.5, 0.2), (10, 0.3, 1.5, 0.1),
+])
+def test_touching_dots_form_factor_energies_distances(kev, ai, dist, rel_width):
+    _check_dot_case(kev, ai, dist, rel_width)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("rel_width", [0.1, 0.2])
+def test_touching_dots_auto_fits_radius_18kev_2m(rel_width):
+    res, _, truth_max = _dot_case(18, 0.2, 2.0, rel_width, "auto")
+    ff = res.form_factor
+    assert ff["fitted"] is True
+    assert ff["radius_nm"] == pytest.approx(5.5, rel=0.02)
+    assert ff["sigma"] == pytest.approx(0.1, abs=0.04)
+    assert res.d_spacing_structure == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert res.q_star == pytest.approx(truth_max, rel=0.005)
+
+
+@pytest.mark.slow
+def test_touching_dots_auto_refused_when_frame_stops_short():
+    # 15 keV at 2.5 m: the in-plane cut ends at q R ~ 4.2 < 5
+    g, gi, img, mask, _ = films.dot_film(15, 0.15, 2.5, rel_width=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        with pytest.raises(FormFactorError, match="first form-factor minimum"):
+            measure_frame(img, g, gi, mask=mask, profile="ip", orientation=False,
+                          form_factor="auto")
+
+
+def test_bad_spec_refused_before_reduction():
+    with pytest.raises(ValueError, match="--form-factor"):
+        measure_frame(np.zeros((10, 10)), None, None, form_factor="sphere:R=")
+
+
+# -- command line: gixs spacing JSON and gixs batch columns ---------------------------
+@pytest.mark.slow
+def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
+    import json
+
+    import fabio
+
+    from gixs.cli.app import main
+    from gixs.geometry.model import write_poni
+    from gixs.batch.run import read_table
+
+    frames = {}
+    for name, (kev, dist) in {"far": (18, 2.0), "near": (15, 2.5)}.items():
+        g, gi, img, mask, _ = films.dot_film(kev, 0.2, dist, rel_width=0.1)
+        write_poni(g, tmp_path / f"{name}.poni")
+        fabio.tifimage.TifImage(data=img.astype(np.int32)).write(str(tmp_path / f"{name}.tif"))
+        fabio.tifimage.TifImage(data=mask.astype(np.uint8)).write(
+            str(tmp_path / f"{name}_mask.tif"))
+        frames[name] = [tmp_path / f"{name}.tif", "--poni", tmp_path / f"{name}.poni",
+                        "--incidence-deg", "0.2", "--mask", tmp_path / f"{name}_mask.tif"]
+    js = tmp_path / "far.json"
+    assert main(["spacing", *map(str, frames["far"]), "--profile", "ip", "--no-orientation",
+                 "--form-factor", "sphere:R=5.5,sigma=0.1", "--json", str(js)]) == 0
+    out = capsys.readouterr().out
+    assert "structure-factor peak" in out and "form factor sphere" in out
+    d = json.loads(js.read_text())
+    assert d["d_spacing_structure"] == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert d["units"]["d_spacing_structure"] == "nm"
+    assert d["units"]["form_factor.radius_nm"] == "nm"
+    ff = d["form_factor"]
+    assert {"model", "radius_nm", "sigma", "radius_err_nm", "sigma_err", "fitted"} <= set(ff)
+    assert ff["model"] == "sphere" and ff["fitted"] is False
+    assert d["q_star"] < d["q_star_structure"]  # the observed peak sits below the lattice's
+    # a bad spec: one line naming the option, exit 2
+    assert main(["spacing", *map(str, frames["far"]), "--form-factor", "sphere:R=x"]) == 2
+    assert "--form-factor: R must be a number" in capsys.readouterr().err
+    # batch: auto fits the far frame and is refused (noted) on the near one
+    for name in ("far", "near"):
+        argv = ["batch", str(frames[name][0]), *map(str, frames[name][1:]), "-o",
+                str(tmp_path / f"b_{name}.h5"), "--table", str(tmp_path / f"b_{name}.csv"),
+                "--metrics-profile", "ip", "--form-factor", "auto"]
+        assert main(argv) == 0
+    far = read_table(tmp_path / "b_far.csv")[0]
+    assert float(far["d_spacing_structure_nm"]) == pytest.approx(films.DOT_D_NM, rel=0.005)
+    assert float(far["form_factor_radius_nm"]) == pytest.approx(5.5, rel=0.02)
+    assert "form_factor_sigma_err" in far and far["form_factor_fitted"] in ("True", "true", "1")
+    near = read_table(tmp_path / "b_near.csv")[0]
+    assert "form factor refused" in near["note"] and "first form-factor minimum" in near["note"]
+    assert float(near["d_spacing_nm"]) > 0 and "d_spacing_structure_nm" not in near
+
+
+# -- BornAgain: GISAXS (DWBA) of a 2D hexagonal paracrystal of polydisperse spheres -----
+@pytest.mark.slow
+@pytest.mark.parametrize("kev, ai, dist", [(18, 0.2, 2.0), (10, 0.3, 1.5)])
+def test_bornagain_paracrystal_of_polydisperse_spheres(kev, ai, dist):
+    """Spheres R 5.5 nm (Gaussian sigma 10%) on Si in a hexagonal paracrystal of (10)
+    spacing 12.5 nm (Cauchy disorder 5% of the lattice constant: peak FWHM ~8% of q*).
+    Truth: the structure-factor peak = maximum of BornAgain's intensity of the same
+    paracrystal of 0.3 nm spheres (flat form factor) in the measured band; the observed
+    peak = maximum of the noise-free BornAgain intensity of the film in that band."""
+    pytest.importorskip("bornagain")
+    n_phi = films.ba_phi_points(kev, dist)
+    kw = dict(disorder=0.05, n_phi=n_phi)
+    g, gi, img, mask = films.ba_dot_film(kev, ai, dist, **kw)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, profile="ip", orientation=False,
+                            form_factor="sphere:R=5.5,sigma=0.1,pd=gaussian")
+    band = res.profile_choice["band_qz_A^-1"]
+    q_structure = films.ba_band_maximum(kev, ai, band, 0.3, 0.0, **kw)
+    q_observed = films.ba_band_maximum(kev, ai, band, 5.5, 0.1, **kw)
+    assert res.q_star_structure == pytest.approx(q_structure, rel=0.005)
+    assert res.q_star == pytest.approx(q_observed, rel=0.005)
+    # the form factor pulls the observed peak (and the plain fit) low
+    assert q_observed < q_structure and res.q_star_centre < q_structure
