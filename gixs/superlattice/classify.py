@@ -321,13 +321,13 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
     # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
     # at q_xy <= Q)
-    aq_all = _abs_qxy(pq)
-    pick = np.flatnonzero((np.asarray(keep, bool) & (aq_all > 0.2 * big_q) &
-                           (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm)).ravel())
+    aq_all = _abs_qxy(pq).ravel()
+    pick = np.flatnonzero(np.asarray(keep, bool).ravel() & (aq_all > 0.2 * big_q) &
+                          (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm))
     d = np.asarray(data).ravel()[pick].astype(float)
     fin = np.isfinite(d)
     pick, d = pick[fin], d[fin]
-    aq = aq_all.ravel()[pick]
+    aq = aq_all[pick]
     qz = pq.qz.ravel()[pick]
     w = np.asarray(norm, float).ravel()[pick]
     near = np.ones(pick.size, bool)
