@@ -370,18 +370,7 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                 n_used += 1
         return rs, gs, v, n_used, slices
 
-    # the ring hypothesis: |q| measured on I(|q|) and the ring through the peak where it
-    # was found (a broad or blended I(|q|) peak can sit off the ring); the one whose
-    # ring window sees more (in sigma) is tested
-    hyps = [big_q] + ([math.hypot(q_xy, qz_base)] if q_ring else [])
-    trials = [compare(qr) for qr in hyps]
-    pick_i = max(range(len(hyps)), key=lambda i: trials[i][1] / math.sqrt(trials[i][2])
-                 if trials[i][2] > 0 else -np.inf)
-    rod_s, ring_s, var, used, out["slices"] = trials[pick_i]
-    if len(hyps) > 1:
-        out["q_ring_hypotheses"] = hyps
-        big_q = hyps[pick_i]
-        out["q_ring"] = big_q
+    rod_s, ring_s, var, used, out["slices"] = compare(big_q)
     rod_s, ring_s = max(rod_s, 0.0), max(ring_s, 0.0)
     tot = rod_s + ring_s
     if used == 0 or not tot > 5 * math.sqrt(var):

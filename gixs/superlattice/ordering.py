@@ -545,6 +545,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         if _significant(f, p_max=1e-3, min_sigma=3.0) is not None:
             continue
         qo, qoe = f.values["centre"], f.errors["centre"]
+        if not qo >= 1.08 * qc:  # the fit slid back onto the first order's flank
+            continue
         ratio = qo / qc
         if any(abs(qo - o["q"]) < 0.5 * f.values["fwhm"] for o in orders):
             continue
