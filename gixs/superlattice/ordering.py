@@ -999,7 +999,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         pvalid = keep2
         choice = {"requested": profile, "used": "iq", "axis": "q",
                   "pixels": region2["definition"]}
-    if use == "iq" and rod_c is not None and ring_c is not None:
+    # (a mixed film too: its "rods" may be the ring's arcs when the first ring is hidden)
+    if (use == "iq" or kind == "mixed") and rod_c is not None and ring_c is not None:
         # the first-order ring may lie in the horizon/Yoneda band the ring profile leaves
         # out; the in-plane cut near the horizon then shows it below what I(|q|) found
         q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
