@@ -48,6 +48,22 @@ def wavelength_a_to_energy_kev(wavelength_a):
     return HC_KEV_A / wavelength_a
 
 
+def two_theta_deg_to_q(two_theta_deg, wavelength_a):
+    """Scattering angle 2theta (deg) -> q = 4 pi sin(theta) / lambda (1/A); arrays too.
+
+    Examples
+    --------
+    >>> round(float(two_theta_deg_to_q(28.44, 1.5406)), 4)  # Si (111), Cu K-alpha1
+    2.0037
+    """
+    import numpy as np
+
+    wavelength_a = float(wavelength_a)
+    if not wavelength_a > 0:
+        raise ValueError(f"wavelength_a must be > 0 A, got {wavelength_a!r}")
+    return 4 * math.pi * np.sin(np.radians(np.asarray(two_theta_deg, float) / 2)) / wavelength_a
+
+
 def q_to_d_nm(q):
     """Scattering vector (1/A) -> real-space period d = 2*pi/q (nm)."""
     return 2 * math.pi / q / 10.0

@@ -18,6 +18,13 @@ How (per phase, from a guess that may be several % off):
 Residuals are in 1/A: ``|q_xy|, q_z`` differences for spots, ``|q|`` for rings. Spots
 at the sample horizon (the q_z of in-plane reflections is clipped there) are fitted on
 q_xy only. Standard errors come from the Jacobian (scaled by the residual rms).
+
+Intensities: every assignment carries its observed integrated intensity and the one
+predicted for the refined lattice (:mod:`gixs.bragg.intensity`: |F|^2 at the beam energy
+times the geometry's Lorentz-polarization factor, summed over the predictions blended
+within the observed FWHM), scaled by one factor fitted per phase; each phase reports
+the agreement (Spearman rank correlation, R factor) and a strong peak assigned to a
+predicted-very-weak reflection is flagged.
 """
 
 from __future__ import annotations
@@ -29,31 +36,61 @@ import numpy as np
 from scipy import optimize
 
 from gixs.errors import IndexingError
+from gixs.bragg.intensity import (agreement, contradicts, lorentz_polarization,
+                                  march_dollase_rows)
 from gixs.bragg.lattice import CHANNELS, Phase, gi_exit_qz, surface_normal
 
 UNITS = {"q": "A^-1", "qxy": "A^-1", "qz": "A^-1", "residual": "A^-1", "a": "A", "b": "A",
          "c": "A", "alpha": "deg", "beta": "deg", "gamma": "deg",
-         "texture_tilt": "deg", "intensity": "input units (map: a.u. x A^-2)"}
+         "texture_tilt": "deg", "intensity": "input units (map: a.u. x A^-2)",
+         "intensity_pred": "input units (scaled prediction)", "energy_kev": "keV"}
 
 
-@dataclasses.dataclass
+@dataclasses.dataclass(frozen=True)
 class PhaseModel:
     """A phase as indexed: textured (``orientation`` = (h, k, l) parallel to the
-    surface) or random powder (``orientation`` None)."""
+    surface) or random powder (``orientation`` None). Immutable: :func:`assign` never
+    changes a caller's model.
+
+    Examples
+    --------
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> PhaseModel(builtin_phase("Si"), [0, 0, 1]).orientation
+    (0, 0, 1)
+    """
 
     phase: Phase
     orientation: tuple | None = None
     refine: bool = True
+    #: March-Dollase preferred orientation of a random powder, ((h, k, l), r), applied
+    #: to its predicted ring intensities (:func:`gixs.bragg.intensity.march_dollase`).
+    texture: tuple | None = None
 
     def __post_init__(self):
+        if self.texture is not None:
+            pref, r = self.texture
+            object.__setattr__(self, "texture", (tuple(int(v) for v in pref), float(r)))
+            march_dollase_rows(self.phase, [pref], pref, float(r))  # validates
+            if self.orientation is not None:
+                raise ValueError(f"phase {self.phase.name}: a March-Dollase texture is "
+                                 "for random powders (orientation None); a fibre-"
+                                 "textured film has its orientation instead")
         if self.orientation is not None:
-            self.orientation = tuple(int(v) for v in self.orientation)
+            # normalise at construction (the instance is not visible to anyone yet)
+            object.__setattr__(self, "orientation", tuple(int(v) for v in self.orientation))
             surface_normal(self.phase, self.orientation)  # validates
 
 
-@dataclasses.dataclass
+def as_models(phases) -> list:
+    """PhaseModel list from Phase, PhaseModel or (Phase, orientation[, refine]) items."""
+    return [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
+            else PhaseModel(p) for p in phases]
+
+
+@dataclasses.dataclass(frozen=True)
 class IndexResult:
-    """Phases (initial and refined lattices), per-peak assignments, unassigned peaks."""
+    """Phases (initial and refined lattices), per-peak assignments, unassigned peaks.
+    Frozen: a derived result is a new object (:func:`dataclasses.replace`)."""
 
     phases: list
     peaks: list
@@ -81,11 +118,14 @@ def _obs_table(peaks):
                          "fwhm": float(np.nanmean([d.get("fwhm_qxy", np.nan),
                                                    d.get("fwhm_qz", np.nan)])),
                          "fwhm_qxy": float(d.get("fwhm_qxy", np.nan)),
-                         "fwhm_qz": float(d.get("fwhm_qz", np.nan))})
+                         "fwhm_qz": float(d.get("fwhm_qz", np.nan)),
+                         "sigma_qxy": float(d.get("sigma_qxy", np.nan)),
+                         "sigma_qz": float(d.get("sigma_qz", np.nan))})
         elif "q" in d or "x" in d:
             q = float(d.get("q", d.get("x")))
             rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(
-                "intensity", np.nan))), "fwhm": float(d.get("fwhm", np.nan))})
+                "intensity", np.nan))), "fwhm": float(d.get("fwhm", np.nan)),
+                "sigma_q": float(d.get("sigma_q", d.get("sigma", np.nan)))})
         else:
             raise ValueError(f"peak {d!r} has neither (qxy, qz) nor q")
     return rows
@@ -219,18 +259,55 @@ def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
     return np.array(res)
 
 
+#: Smallest position uncertainty (1/A) a peak is given in the refinement: q-map binning,
+#: geometry and the fitted peak shape limit any position to about this.
+SIGMA_FLOOR = 1e-4
+
+
+def _sigmas(obs_rows):
+    """Per-residual position standard errors (1/A, same order as :func:`_residuals`), or
+    None when the peaks carry none (then all weigh the same)."""
+    sig = []
+    for o in obs_rows:
+        if o["kind"] == "ring":
+            sig.append(o.get("sigma_q", np.nan))
+        else:
+            sig += [o.get("sigma_qxy", np.nan), o.get("sigma_qz", np.nan)]
+    sig = np.array(sig, float)
+    if not np.isfinite(sig).any():
+        return None
+    # a peak without its own error gets the median of the others (never a free ride)
+    sig = np.where(np.isfinite(sig), sig, np.nanmedian(sig))
+    return np.maximum(sig, SIGMA_FLOOR)
+
+
 def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
+    """Least squares of the free lattice constants (and tilt) on the assigned peaks.
+
+    Residuals are divided by the peaks' position standard errors (``sigma_*`` of the
+    observations, at least :data:`SIGMA_FLOOR`) when they carry them. Parameter
+    standard errors: ``sqrt(diag(inv(J_w^T J_w)) * max(1, chi2_w / dof))``: the stated
+    position errors, scaled up when the residuals scatter more than they say (Birge
+    ratio); without position errors, ``chi2 / dof`` of the unweighted residuals.
+    Returns (phase, errors, tilt, stats).
+    """
     names, x0 = _param_vector(model, phase0, fit_tilt)
     n_res = len(_residuals(obs_rows, hkl_idx, model, pred, phase0, names, x0, horizon_qz))
     if not names or n_res <= len(names):
-        return phase0, {}, (0.0, 0.0)
-    fun = lambda v: _residuals(obs_rows, hkl_idx, model, pred, phase0, names, v, horizon_qz)
-    # soft-L1 loss: blended or mis-fitted spots (residual >> tol / 4) weigh less
+        return phase0, {}, (0.0, 0.0), {}
+    sig = _sigmas(obs_rows)
+    w = np.ones(n_res) if sig is None else 1.0 / sig
+    scale = 1.0 if sig is None else float(np.median(sig))
+
+    def fun(v):
+        return _residuals(obs_rows, hkl_idx, model, pred, phase0, names, v, horizon_qz) * w
+    # soft-L1 loss: blended or mis-fitted peaks (residual >> tol / 4) weigh less
     fit = optimize.least_squares(fun, x0, x_scale=np.where(np.array(
         [n.startswith("tilt") for n in names]), 0.01, np.abs(x0) * 0.01 + 1e-3),
-        loss="soft_l1", f_scale=tol / 4)
+        loss="soft_l1", f_scale=tol / 4 / scale)
     dof = max(n_res - len(names), 1)
-    s2 = float(fit.fun @ fit.fun) / dof
+    chi2 = float(fit.fun @ fit.fun) / dof
+    s2 = chi2 if sig is None else max(1.0, chi2)
     try:
         cov = np.linalg.pinv(fit.jac.T @ fit.jac) * s2
         err = dict(zip(names, np.sqrt(np.clip(np.diag(cov), 0, None))))
@@ -238,12 +315,16 @@ def _refine(model, pred, phase0, obs_rows, hkl_idx, fit_tilt, horizon_qz, tol):
         err = {}
     vals = dict(zip(names, fit.x))
     tilt = (vals.pop("tilt_u", 0.0), vals.pop("tilt_v", 0.0))
-    return (phase0.with_parameters(**vals) if vals else phase0), err, tilt
+    stats = {"n_residuals": int(n_res), "n_free": len(names),
+             "position_errors": "peak fits" if sig is not None else "residual scatter",
+             "chi2_reduced": chi2 if sig is not None else None}
+    return (phase0.with_parameters(**vals) if vals else phase0), err, tilt, stats
 
 
 def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz=None,
            refraction=None, channels=("transmitted",), fit_texture=False, ambiguity=0.5,
-           iterations=4) -> IndexResult:
+           iterations=4, prior=None, wavelength_a=None,
+           powder_geometry="powder_2d") -> IndexResult:
     """Index observed peaks with one or more phases and refine their lattices.
 
     Parameters
@@ -273,20 +354,42 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         Also refine the tilt of the texture axis (two small angles).
     ambiguity : float
         A second candidate within ``d_best + ambiguity * tol`` marks the peak ambiguous.
+    wavelength_a : float, optional
+        Beam wavelength (A) for the predicted intensities (anomalous f', f''; the
+        Bragg-Brentano factor); default the refraction wavelength, else f0 only.
+    powder_geometry : {"powder_2d", "bragg_brentano"}
+        Lorentz-polarization of ring intensities (:mod:`gixs.bragg.intensity`):
+        polarization-corrected 2D data, or a lab diffractometer pattern.
+    prior : float, optional
+        Relative prior on the cell lengths (0.02 = +-2 %; default ``scale_range``): a
+        refined length farther from its start is warned about.
+
+    Notes
+    -----
+    Guard rails, each said in the phase's ``warnings``: the scale search or a refined
+    length ending at the edge of the +-``scale_range`` search (warned), a length beyond
+    the prior (warned), fewer assigned peaks than free parameters + 2 (refused: lattice
+    kept at its start, ``refined`` false), a figure of merit below its threshold
+    (:func:`figure_of_merit`, warned). ``fit`` gives chi2/dof of the weighted
+    refinement; ``errors`` include the peaks' position uncertainties (:func:`_refine`).
     """
     obs = _obs_table(peaks)
     if not obs:
         raise IndexingError("no peaks to index")
-    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
-              else PhaseModel(p) for p in phases]
+    models = as_models(phases)
     if not models:
         raise IndexingError("no phase given to index with")
+    if powder_geometry not in ("powder_2d", "bragg_brentano"):
+        raise ValueError("powder_geometry must be 'powder_2d' or 'bragg_brentano', got "
+                         f"{powder_geometry!r}")
+    if wavelength_a is None and refraction is not None:
+        wavelength_a = refraction[0]
     notes = []
     if all(o["kind"] == "ring" for o in obs):
-        for m in models:
+        for i, m in enumerate(models):
             if m.orientation is not None:
                 notes.append(f"{m.phase.name}: 1D peaks only, indexed as a random powder")
-                m.orientation = None
+                models[i] = dataclasses.replace(m, orientation=None)
     if tol is None:
         widths = np.array([o["fwhm"] for o in obs], float)
         widths = widths[np.isfinite(widths)]
@@ -306,6 +409,7 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
         current.append(m.phase.scaled(s))
     tilts = [(0.0, 0.0)] * len(models)
     errors = [{} for _ in models]
+    stats = [{} for _ in models]
     for it in range(iterations):
         t = tol * (2.0 if it == 0 else 1.0)
         table = _assign_table(obs, models, preds, current, tilts, t, ambiguity)
@@ -323,9 +427,9 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
                            f"parameters (needs >= {n_free + 2}); lattice kept at its start")
                     if msg not in warnings[k]:
                         warnings[k].append(msg)
-                current[k], errors[k], tilts[k] = m.phase, {}, (0.0, 0.0)
+                current[k], errors[k], tilts[k], stats[k] = m.phase, {}, (0.0, 0.0), {}
                 continue
-            current[k], errors[k], tilts[k] = _refine(
+            current[k], errors[k], tilts[k], stats[k] = _refine(
                 m, pr, current[k], [r[0] for r in rows], [r[1] for r in rows],
                 fit_texture, horizon_qz, tol)
     reverted = False
@@ -338,22 +442,93 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             warnings[k] = [w for w in warnings[k] if not w.startswith("refinement refused")]
             warnings[k].append(msg)
             current[k], errors[k], tilts[k], reverted = m.phase, {}, (0.0, 0.0), True
+            stats[k] = {}
     if reverted:
         table = _assign_table(obs, models, preds, current, tilts, tol, ambiguity)
+    prior = scale_range if prior is None else float(prior)
     for k, m in enumerate(models):
         for key in [f for f in m.phase.free_parameters if f in ("a", "b", "c")]:
             rel = getattr(current[k], key) / getattr(m.phase, key) - 1
-            if abs(rel) > scale_range + 1e-9:
+            if abs(rel) > prior + 1e-9:
                 warnings[k].append(f"refined {key} moved {rel:+.2%} from the start, farther "
-                                   f"than the +-{scale_range:.0%} prior")
-    out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine)
+                                   f"than the +-{prior:.1%} prior")
+            elif refine and m.refine and abs(rel) >= 0.98 * scale_range:
+                warnings[k].append(f"refined {key} ends at the edge of its +-"
+                                   f"{scale_range:.0%} search ({rel:+.2%}): the start lattice "
+                                   "or the phase may be wrong")
+    out = _result(obs, models, preds, current, tilts, errors, table, tol, notes, refine,
+                  wavelength_a=wavelength_a, powder_geometry=powder_geometry)
+    more = []
     for k, ph in enumerate(out.phases):
-        ph["warnings"] = warnings[k]
+        ph["fit"] = stats[k]
+        fom = figure_of_merit(out.peaks, obs, preds[k], current[k], tilts[k], ph["name"],
+                              models[k].orientation is not None)
+        ph["figure_of_merit"] = fom
+        if fom and fom["value"] is not None and fom["value"] < fom["threshold"]:
+            warnings[k].append(f"{fom['name']} = {fom['value']:.1f} < {fom['threshold']:g}: "
+                               "the assignment is hardly better than chance")
+        ph["warnings"] = warnings[k] + ph["warnings"]
         if any(w.startswith("refinement refused") for w in warnings[k]):
             ph["refined"] = False
-        out.notes += [f"WARNING {ph['name']}: {w}" for w in warnings[k]]
-    out.notes += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
-    return out
+        more += [f"WARNING {ph['name']}: {w}" for w in ph["warnings"]]
+    more += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
+    return dataclasses.replace(out, notes=out.notes + more)
+
+
+#: Below these the assignment of a phase is warned about: de Wolff's M20 < 10 is rarely
+#: a right indexing (J. Appl. Cryst. 1, 108 (1968)); F_2D < 3: the assigned spots sit
+#: less than 3x closer to their predictions than random spots would.
+FOM_THRESHOLDS = {"M": 10.0, "F_2D": 3.0}
+
+
+def figure_of_merit(peaks, obs, pred, phase, tilt, name, textured):
+    """Figure of merit of one phase's assignment (None without assigned peaks).
+
+    1D (rings, powder lines): de Wolff's ``M_N = Q_N / (2 <|dQ|> N_calc)`` on the first
+    ``N = min(20, n)`` assigned lines (``Q = 1/d^2 = (q / 2 pi)^2`` in A^-2, ``Q_N`` of
+    the N-th line, ``<|dQ|>`` the mean observed - calculated discrepancy, ``N_calc``
+    the distinct calculated lines up to ``Q_N``): "M20" for 20 lines.
+
+    2D (textured spots): ``F_2D = 1 / (2 sqrt(rho) <d>)``: the mean nearest-neighbour
+    distance of random points among the predicted spots (density ``rho`` of distinct
+    predicted positions per (1/A)^2 over the box holding the observed spots) divided by
+    the mean distance ``<d>`` (1/A) of the assigned spots to their predictions. 1 is
+    chance; larger is better. Both come with the number of lines/spots and the
+    fraction of observed peaks of that kind assigned to the phase.
+    """
+    mine = [p for p in peaks if p["phase"] == name]
+    kind = "spot" if textured else "ring"
+    n_obs = sum(1 for o in obs if o["kind"] == kind)
+    mine = [p for p in mine if p["kind"] == kind]
+    if not mine:
+        return None
+    qxy, qz, q, _ = pred.positions(phase, tilt)
+    if not textured:
+        lines = sorted(mine, key=lambda p: p["q"])[:20]
+        qo = np.array([p["q"] for p in lines])
+        qc = np.array([p["q_pred"] for p in lines])
+        Q = lambda v: (np.asarray(v) / (2 * math.pi)) ** 2  # noqa: E731
+        eps = float(np.mean(np.abs(Q(qo) - Q(qc))))
+        qn = float(qo[-1])
+        calc = np.unique(np.round(q[np.isfinite(q) & (q <= qn + 1e-9)], 6))
+        value = float(Q(qn) / (2 * eps * max(len(calc), 1))) if eps > 0 else float("inf")
+        return {"name": f"M{len(lines)}", "value": value, "threshold": FOM_THRESHOLDS["M"],
+                "n": len(lines), "fraction_assigned": len(mine) / max(n_obs, 1),
+                "definition": "de Wolff M_N = Q_N / (2 <|dQ|> N_calc), Q = 1/d^2"}
+    ox = np.array([abs(p["qxy"]) for p in mine])
+    oz = np.array([p["qz"] for p in mine])
+    ok = np.isfinite(qxy) & np.isfinite(qz)
+    box = (qxy >= ox.min()) & (qxy <= ox.max()) & (qz >= oz.min()) & (qz <= oz.max()) & ok
+    area = max((ox.max() - ox.min()) * (oz.max() - oz.min()), 1e-12)
+    n_pred = len({(round(float(a), 4), round(float(b), 4)) for a, b in zip(qxy[box], qz[box])})
+    d = float(np.mean([p["residual"] for p in mine]))
+    value = None
+    if n_pred >= 2 and d > 0 and len(mine) >= 3:
+        value = float(1.0 / (2 * math.sqrt(n_pred / area) * d))
+    return {"name": "F_2D", "value": value, "threshold": FOM_THRESHOLDS["F_2D"],
+            "n": len(mine), "fraction_assigned": len(mine) / max(n_obs, 1),
+            "definition": "F_2D = 1 / (2 sqrt(rho) <d>): random over observed mean "
+                          "distance to the predicted spots"}
 
 
 def _assign_table(obs, models, preds, phases, tilts, tol, ambiguity):
@@ -397,7 +572,129 @@ def _members(pred, phase, tilt, j):
     return rep, hkls, float(qxy[j]), float(qz[j]), float(q[j]), str(pred.channel[j]), at_yoneda
 
 
-def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine):
+def _feature_intensities(pred, phase, tilt, geometry, wavelength_a):
+    """Per predictor row: the predicted integrated intensity of the feature (spot or
+    ring) it lands on (sum of |F|^2 of the rows at the same position and channel, times
+    the Lorentz-polarization of ``geometry``), and a feature id. NaN below the film."""
+    qxy, qz, q, _ = pred.positions(phase, tilt)
+    f2 = np.tile(phase.structure_factor2(pred.hkl, wavelength_a=wavelength_a)
+                 if len(pred.hkl) else np.zeros(0), len(pred.channels))
+    textured = pred.model.orientation is not None
+    ok = np.isfinite(q) & (np.isfinite(qz) if textured else True)
+    chan = np.searchsorted(np.array(CHANNELS), pred.channel) if len(pred.channel) else \
+        np.zeros(0, int)
+    keys = np.stack([np.round(np.nan_to_num(qxy, nan=-1.0), 5),
+                     np.round(np.nan_to_num(qz, nan=-1.0), 5) if textured else
+                     np.zeros_like(q), chan], 1)
+    ids = np.full(len(q), -1)
+    inten = np.full(len(q), np.nan)
+    if not textured and pred.model.texture is not None and len(f2):
+        pref, r = pred.model.texture
+        f2 = f2 * march_dollase_rows(phase, pred.rows, pref, r)
+    if ok.any():
+        _, inv = np.unique(keys[ok], axis=0, return_inverse=True)
+        inv = inv.ravel()
+        sums = np.bincount(inv, weights=f2[ok])
+        ids[ok] = inv
+        if textured:
+            lp = lorentz_polarization(q, geometry="gi_fibre", qxy=qxy)
+        else:
+            lp = lorentz_polarization(q, geometry=geometry, wavelength_a=wavelength_a)
+        inten[ok] = sums[inv] * lp[ok]
+    return inten, ids
+
+
+def _predicted_for(peak, pred_pos, inten, ids, channel, j, radius, textured):
+    """Predicted intensity of assignment ``j`` (row): the distinct features of the same
+    channel within ``radius`` (1/A) of it, summed (blended reflections)."""
+    qxy, qz, q, _ = pred_pos
+    if textured:
+        d = np.hypot(qxy - qxy[j], np.nan_to_num(qz - qz[j], nan=np.inf))
+        near = (d <= radius) & (channel == channel[j])
+    else:
+        near = np.abs(q - q[j]) <= radius
+    near &= ids >= 0
+    if not near.any() or not np.isfinite(inten[j]):
+        return float(inten[j])
+    _, first = np.unique(ids[near], return_index=True)
+    vals = inten[near][first]
+    # a neighbour without a prediction (on the q_z axis) makes the blend unpredictable
+    return float(vals.sum()) if np.all(np.isfinite(vals)) else float("nan")
+
+
+def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
+                      obs):
+    """Fill intensity_pred / intensity_in_fit of each assigned peak; per phase the
+    agreement dict and warnings for contradicting intensities."""
+    summary, warn = [], []
+    for k, m in enumerate(models):
+        pr, textured = preds[k], m.orientation is not None
+        mine = [p for p in peaks if p["_k"] == k]
+        kinds = [o for o in obs if o["kind"] == ("spot" if textured else "ring")]
+        geometry = "gi_fibre" if textured else powder_geometry
+        why = None
+        if not phases[k].sites:
+            why = "phase without atoms: intensities not predicted"
+        elif not textured and geometry == "bragg_brentano" and wavelength_a is None:
+            why = "no wavelength: Bragg-Brentano intensities not predicted"
+        if why:
+            summary.append({"geometry": geometry, "n": 0, "scale": None, "r_factor": None,
+                            "spearman": None, "note": why})
+            warn.append([])
+            for p in mine:
+                p.update(intensity_pred=None, intensity_in_fit=False,
+                         intensity_contradiction=False)
+            continue
+        pos = pr.positions(phases[k], tilts[k])
+        inten, ids = _feature_intensities(pr, phases[k], tilts[k], geometry, wavelength_a)
+        raw, in_fit = [], []
+        for p in mine:
+            width = p.get("fwhm")
+            radius = width if width else 0.0  # closer than a FWHM: unresolved
+            val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
+            raw.append(val)
+            fit = (np.isfinite(val) and p.get("intensity") is not None
+                   and np.isfinite(p["intensity"]) and p["intensity"] > 0
+                   and not (pr.refraction is not None and textured
+                            and (p["at_yoneda"] or p["channel"] != "transmitted")))
+            in_fit.append(bool(fit))
+        o = np.array([p["intensity"] if f else np.nan for p, f in zip(mine, in_fit)], float)
+        a = agreement(o, np.array(raw))
+        scale = a["scale"]
+        lo = min((x["q"] for x in kinds), default=0.0)
+        hi = max((x["q"] for x in kinds), default=0.0)
+        qrow = pos[2]
+        sel = np.isfinite(inten) & (qrow >= lo - 1e-9) & (qrow <= hi + 1e-9)
+        if textured and pr.refraction is not None:
+            sel &= pr.channel == "transmitted"
+        pmax = float(np.nanmax(inten[sel])) if sel.any() else np.nan
+        ws = []
+        for p, val, f in zip(mine, raw, in_fit):
+            p["intensity_pred"] = None if scale is None or not np.isfinite(val) else \
+                float(scale * val)
+            p["intensity_in_fit"] = f
+            p["intensity_contradiction"] = False
+            if textured and not np.isfinite(val):
+                p["intensity_note"] = ("on or next to the q_z axis (missing wedge): the "
+                                       "fibre Lorentz factor 1/q_xy diverges, intensity "
+                                       "set by the orientation spread, not predicted")
+        if scale is not None and np.isfinite(pmax):
+            bad = contradicts(o, scale * np.array(raw), scale * pmax)
+            for p, b, val in zip(mine, bad, raw):
+                if b:
+                    p["intensity_contradiction"] = True
+                    ws.append(f"({' '.join(map(str, p['hkl']))}) at q = {p['q']:.4f} A^-1 "
+                              f"is a strong peak but predicted very weak ({val / pmax:.1%} "
+                              "of the strongest reflection in range): wrong hkl or phase?")
+        summary.append({"geometry": geometry, **a,
+                        "energy_kev": None if wavelength_a is None else
+                        12.398419843320026 / wavelength_a})
+        warn.append(ws)
+    return summary, warn
+
+
+def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine, *,
+            wavelength_a=None, powder_geometry="powder_2d"):
     peaks, unassigned = [], []
     for i, o in enumerate(obs):
         entry = {k: (None if isinstance(v, float) and not np.isfinite(v) else v)
@@ -420,7 +717,12 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
                       "qz_pred": qz_p if textured else None, "residual": c["distance"],
                       "channel": channel if textured else None,
                       "at_yoneda": at_yoneda,
-                      "ambiguous": bool(alts), "alternatives": alts})
+                      "ambiguous": bool(alts), "alternatives": alts,
+                      "_k": k, "_j": c["hkl_index"]})
+    summary, iwarn = _intensity_report(peaks, models, preds, phases, tilts, wavelength_a,
+                                       powder_geometry, obs)
+    for p in peaks:
+        del p["_k"], p["_j"]
     out_phases = []
     for k, m in enumerate(models):
         mine = [p for p in peaks if p["phase"] == m.phase.name]
@@ -435,10 +737,17 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
             "texture_tilt": float(math.degrees(math.hypot(*tilts[k]))),
             "n_peaks": len(mine),
             "rms_residual": float(np.sqrt(np.mean(res ** 2))) if len(res) else None,
+            "intensity_agreement": summary[k], "warnings": iwarn[k],
             "source": m.phase.source})
     if not peaks:
         notes.append("no peak matched any phase within the tolerance")
     notes.append(f"match tolerance {tol:.4f} A^-1")
+    notes.append("predicted intensities: |F|^2 " + (
+        f"at {12.398419843320026 / wavelength_a:.3f} keV (f0 + f' + i f'' from xraydb)"
+        if wavelength_a is not None else "with f0 only (no wavelength given)") +
+        " x Lorentz-polarization of the geometry; absorption and GI transmission "
+        "functions not modelled (spots at the Yoneda and the reflected channel are left "
+        "out of the intensity agreement)")
     fitted = []
     for k, m in enumerate(models):
         normal = None
@@ -477,8 +786,7 @@ def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
     ring. ``kwargs`` go to :func:`assign`."""
     from gixs.bragg.spots import detect_peaks_1d, detect_spots, ring_profile
 
-    models = [p if isinstance(p, PhaseModel) else PhaseModel(*p) if isinstance(p, tuple)
-              else PhaseModel(p) for p in phases]
+    models = as_models(phases)
     peaks = []
     if any(m.orientation is not None for m in models):
         qz_min = None if horizon_qz is None else horizon_qz - spot_fwhm
@@ -490,3 +798,40 @@ def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
     if not peaks:
         raise IndexingError("no spot or ring found in the map (try a lower --min-snr)")
     return assign(peaks, models, horizon_qz=horizon_qz, **kwargs)
+
+
+#: Default FWHM (1/A) of peaks in a 1D pattern: 1/3 of a GIWAXS spot (lab XRD peaks
+#: are narrower), never below 3 abscissa steps.
+PATTERN_FWHM = 0.01
+
+
+def index_pattern(q, intensity, phases, *, peak_fwhm=None, min_snr=6.0,
+                  **kwargs) -> IndexResult:
+    """Detect the peaks of a 1D pattern I(q) (q in 1/A, increasing) and :func:`assign`
+    them (random powders). ``peak_fwhm`` (1/A) defaults to ``max(PATTERN_FWHM, 3 x
+    step)``; ``kwargs`` go to :func:`assign` (``wavelength_a``, ``powder_geometry``:
+    "bragg_brentano" for a lab diffractometer).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> si = builtin_phase("Si")
+    >>> q = np.linspace(1.0, 4.0, 3001)
+    >>> y = 10 + sum(1e3 * np.exp(-0.5 * ((q - g) / 0.004) ** 2)
+    ...              for g in si.q_of([[1, 1, 1], [2, 2, 0], [3, 1, 1]]))
+    >>> res = index_pattern(q, y, [si], refine=False)
+    >>> [p["hkl"] for p in res.peaks]
+    [[1, 1, 1], [2, 2, 0], [3, 1, 1]]
+    """
+    from gixs.bragg.spots import detect_peaks_1d
+
+    q = np.asarray(q, float)
+    if q.ndim != 1 or q.size < 10:
+        raise IndexingError(f"a 1D pattern needs >= 10 points, got shape {q.shape}")
+    step = float(np.nanmedian(np.abs(np.diff(q))))
+    fwhm = max(PATTERN_FWHM, 3 * step) if peak_fwhm is None else float(peak_fwhm)
+    peaks = detect_peaks_1d(q, intensity, fwhm=fwhm, min_snr=min_snr)
+    if not peaks:
+        raise IndexingError(f"no peak above min_snr {min_snr} in the pattern")
+    return assign(peaks, phases, **kwargs)

@@ -10,16 +10,21 @@ Reciprocal lattice: with the direct cell matrix ``A`` (rows = a, b, c in a Carte
 frame, A), ``B = 2 pi inv(A).T`` and ``G = (h, k, l) @ B`` (1/A), so that
 ``|G|^2 = h G* h^T`` with the reciprocal metric ``G* = B B^T`` (triclinic-capable).
 
-Intensities (relative, stated): structure factor ``F = sum_j occ_j f_j(s) exp(-B_j s^2)
-exp(2 pi i h.x_j)`` with IT92 form factors (gemmi), ``s = |G| / (4 pi)``. A powder
-ring carries ``m |F|^2`` times, when a wavelength is given, the Lorentz-polarization
-factor of an unpolarized beam ``(1 + cos^2 2th) / (sin^2 th cos th)``. A fibre-texture
-spot carries the sum of ``|F|^2`` of the reflections landing on it (no Lorentz factor).
+Structure factors (electrons): ``F = sum_j occ_j (f0_j(s) + f'_j(E) + i f''_j(E))
+exp(-B_j s^2) exp(2 pi i h.x_j)`` over the atoms of the cell, ``s = |G| / (4 pi)``
+(1/A), with every scattering factor from xraydb: ``f0`` from the Waasmaier-Kirfel
+table, the anomalous ``f'``, ``f''`` at the beam energy from Chantler's tables (none
+when no energy is given: Thomson scattering only, stated in the call). ``exp(-B s^2)``
+is the Debye-Waller factor (optional). :class:`Reflections` carries ``m |F|^2`` per
+powder ring; geometry factors (Lorentz, polarization, texture) belong to
+:mod:`gixs.bragg.intensity`. A fibre-texture spot of :func:`predict_gi_spots` carries
+the sum of ``|F|^2`` of the reflections landing on it (its fibre multiplicity).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import os
 
@@ -95,6 +100,10 @@ class Phase:
     spacegroup: str = "P 1"
     sites: tuple = ()
     source: str = ""
+    #: Explicit reflections (one (h, k, l) per family; equivalents follow from the
+    #: space group), e.g. a calibrant's listed lines; empty: every reflection the
+    #: space group allows.
+    hkl_list: tuple = ()
 
     def __post_init__(self):
         for key in _LENGTHS + _ANGLES:
@@ -189,7 +198,17 @@ class Phase:
 
     # -- reflections -------------------------------------------------------------------
     def all_hkl(self, q_max: float) -> np.ndarray:
-        """Every (h, k, l) != 0 with |G| <= q_max that the space group allows."""
+        """Every (h, k, l) != 0 with |G| <= q_max that the space group allows (or, with
+        ``hkl_list``, the symmetry equivalents of the listed reflections)."""
+        if self.hkl_list:  # the list is the authority (no absence test)
+            listed = np.asarray(self.hkl_list, np.int64).reshape(-1, 3)
+            listed = listed[self.q_of(listed) <= q_max * (1 + 1e-9)]
+            rots = [np.array(op.rot, np.int64) // op.DEN for op in self.sg.operations()]
+            eq = np.unique(np.concatenate([sign * (listed @ r) for r in rots
+                                           for sign in (1, -1)]), axis=0)
+            eq = eq[np.any(eq != 0, axis=1)]
+            keep = self.q_of(eq) <= q_max * (1 + 1e-12)
+            return eq[keep].astype(np.int32)
         lim = [int(q_max * n / (2 * math.pi)) + 1
                for n in np.linalg.norm(self.direct_matrix(), axis=1)]
         grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in lim], indexing="ij"),
@@ -215,19 +234,37 @@ class Phase:
             out += [(s.element, p, s.occ, s.b_iso) for p in seen]
         return out
 
-    def structure_factor2(self, hkl) -> np.ndarray:
-        """|F|^2 (electrons^2) of ``hkl`` (n, 3); ones when the phase has no atoms."""
-        import gemmi
+    def structure_factor2(self, hkl, *, energy_kev: float | None = None,
+                          wavelength_a: float | None = None,
+                          debye_waller: bool = True) -> np.ndarray:
+        """|F|^2 (electrons^2) of ``hkl`` (n, 3); ones when the phase has no atoms.
 
+        ``energy_kev`` (or ``wavelength_a``, A) adds the anomalous ``f' + i f''`` of
+        every atom at that photon energy (xraydb, Chantler); without either, Thomson
+        scattering ``f0`` only. ``debye_waller`` applies each site's ``exp(-B s^2)``.
+
+        Examples
+        --------
+        >>> from gixs.bragg.phases import builtin_phase
+        >>> p = builtin_phase("CsPbBr3")
+        >>> f2_far, f2_18 = (p.structure_factor2([[1, 0, 0]], energy_kev=e)[0]
+        ...                  for e in (None, 18.0))
+        >>> bool(abs(f2_18 / f2_far - 1) > 0.01)  # Pb f' at 18 keV moves |F|^2
+        True
+        """
         hkl = np.atleast_2d(np.asarray(hkl, float))
         if not self.sites:
             return np.ones(len(hkl))
-        s2 = (self.q_of(hkl) / (4 * math.pi)) ** 2
+        energy_ev = _energy_ev(energy_kev, wavelength_a)
+        s = self.q_of(hkl) / (4 * math.pi)
         f = np.zeros(len(hkl), complex)
+        cache = {}
         for element, xyz, occ, b_iso in self.unit_cell_sites():
-            el = gemmi.Element(element)
-            ff = el.it92.c + sum(ai * np.exp(-bi * s2) for ai, bi in zip(el.it92.a, el.it92.b))
-            f += occ * ff * np.exp(-b_iso * s2) * np.exp(2j * math.pi * (hkl @ xyz))
+            if element not in cache:
+                cache[element] = (_f0(element, s) + (0 if energy_ev is None else complex(
+                    *_anomalous(element, energy_ev))))
+            dw = np.exp(-b_iso * s * s) if debye_waller else 1.0
+            f += occ * cache[element] * dw * np.exp(2j * math.pi * (hkl @ xyz))
         return np.abs(f) ** 2
 
     def family_keys(self, hkl) -> np.ndarray:
@@ -244,16 +281,27 @@ class Phase:
                 best = np.maximum(best, (e[:, 0] * base + e[:, 1]) * base + e[:, 2])
         return best
 
-    def reflections(self, q_max: float, *, wavelength_a: float | None = None,
+    def reflections(self, q_max: float, *, energy_kev: float | None = None,
+                    wavelength_a: float | None = None, debye_waller: bool = True,
                     merge: bool = True, min_rel_intensity: float = 0.0) -> Reflections:
-        """Reflections with |G| <= ``q_max`` (1/A), sorted by q.
+        """Reflections with |G| <= ``q_max`` (1/A), sorted by q; ``intensity`` is
+        ``multiplicity * |F|^2`` (no geometry factor: see
+        :func:`gixs.bragg.intensity.powder_intensities`).
 
         ``merge`` groups symmetry-equivalent reflections into powder rings (with their
-        multiplicity); ``wavelength_a`` adds the Lorentz-polarization factor;
-        ``min_rel_intensity`` drops rows weaker than that fraction of the strongest.
+        multiplicity); ``energy_kev`` or ``wavelength_a`` (A) puts the anomalous
+        scattering factors at that energy into |F|^2 and drops reflections beyond
+        2theta = 180 deg; ``min_rel_intensity`` drops rows weaker than that fraction
+        of the strongest.
         """
         hkl = self.all_hkl(q_max)
-        f2 = self.structure_factor2(hkl) if len(hkl) else np.zeros(0)
+        energy_ev = _energy_ev(energy_kev, wavelength_a)
+        if energy_ev is not None:  # reachable: q <= 2 k0
+            hkl = hkl[self.q_of(hkl) <= 2 * 2 * math.pi * energy_ev / _HC_EV_A] \
+                if len(hkl) else hkl
+        f2 = self.structure_factor2(hkl, energy_kev=None if energy_ev is None else
+                                    energy_ev / 1e3, debye_waller=debye_waller) \
+            if len(hkl) else np.zeros(0)
         mult = np.ones(len(hkl), np.int64)
         if merge and len(hkl):
             keys = self.family_keys(hkl)
@@ -262,12 +310,6 @@ class Phase:
             hkl = np.array([_nice_hkl(self, h) for h in hkl], np.int32).reshape(-1, 3)
         q = self.q_of(hkl)
         inten = mult * f2
-        if wavelength_a is not None:
-            sin_t = np.clip(q * wavelength_a / (4 * math.pi), 0, 1)
-            keep = sin_t < 1
-            hkl, q, mult, f2, inten, sin_t = (v[keep] for v in (hkl, q, mult, f2, inten, sin_t))
-            tth = 2 * np.arcsin(sin_t)
-            inten = inten * (1 + np.cos(tth) ** 2) / (sin_t ** 2 * np.cos(tth / 2))
         order = np.argsort(q, kind="stable")
         out = Reflections(hkl[order], q[order], mult[order], f2[order], inten[order])
         if min_rel_intensity > 0 and len(out):
@@ -324,6 +366,69 @@ class Phase:
                    sites, f"CIF file {os.path.basename(path)}")
 
 
+#: h c (eV A): E = _HC_EV_A / wavelength.
+_HC_EV_A = 12398.419843320026
+
+
+def _energy_ev(energy_kev, wavelength_a):
+    """Photon energy (eV) from keV or a wavelength (A); None when neither is given."""
+    if energy_kev is not None and wavelength_a is not None:
+        raise ValueError("give energy_kev or wavelength_a, not both")
+    if energy_kev is None and wavelength_a is None:
+        return None
+    val = energy_kev if energy_kev is not None else wavelength_a
+    if not (np.isfinite(val) and val > 0):
+        raise ValueError(f"{'energy_kev' if energy_kev is not None else 'wavelength_a'} "
+                         f"must be a positive number, got {val!r}")
+    return 1e3 * float(energy_kev) if energy_kev is not None else _HC_EV_A / float(
+        wavelength_a)
+
+
+def _xraydb_name(element):
+    import gemmi
+
+    el = gemmi.Element(str(element))
+    if el.atomic_number == 0:
+        raise ValueError(f"unknown element {element!r} in a phase site")
+    return el.name if el.name != "D" else "H"
+
+
+def _f0(element, s):
+    """Thomson scattering factor f0 (electrons) at ``s = sin(theta)/lambda`` (1/A),
+    xraydb's Waasmaier-Kirfel table."""
+    import xraydb
+
+    return np.asarray(xraydb.f0(_xraydb_name(element), np.asarray(s, float)), float)
+
+
+@functools.lru_cache(maxsize=512)
+def _anomalous(element, energy_ev):
+    """(f', f'') (electrons) of ``element`` at ``energy_ev`` (eV), Chantler via xraydb."""
+    import xraydb
+
+    name = _xraydb_name(element)
+    return (float(xraydb.f1_chantler(name, energy_ev)),
+            float(xraydb.f2_chantler(name, energy_ev)))
+
+
+def anomalous_factors(element: str, *, energy_kev: float | None = None,
+                      wavelength_a: float | None = None) -> tuple:
+    """(f', f'') in electrons of ``element`` at the photon energy (keV) or wavelength
+    (A): the anomalous scattering factors the structure factors use (xraydb, Chantler's
+    tables).
+
+    Examples
+    --------
+    >>> fp, fpp = anomalous_factors("Pb", energy_kev=18.0)
+    >>> round(fp, 2), round(fpp, 2)
+    (-3.13, 9.58)
+    """
+    energy_ev = _energy_ev(energy_kev, wavelength_a)
+    if energy_ev is None:
+        raise ValueError("anomalous_factors needs energy_kev or wavelength_a")
+    return _anomalous(str(element), float(energy_ev))
+
+
 def _nice_hkl(phase, hkl):
     """The member of a symmetry family printed by convention: most non-negative, then
     largest indices first in order."""
@@ -366,13 +471,17 @@ def surface_normal(phase: Phase, normal_hkl) -> np.ndarray:
 
 
 def predict_gi_spots(phase: Phase, normal_hkl, q_max: float, *, normal=None,
-                     min_rel_intensity: float = 1e-3, decimals: int = 5) -> GISpots:
+                     min_rel_intensity: float = 1e-3, decimals: int = 5,
+                     energy_kev: float | None = None, wavelength_a: float | None = None,
+                     debye_waller: bool = True) -> GISpots:
     """(q_xy, q_z) of every reflection of a film with plane ``normal_hkl`` parallel to
     the surface (fibre texture about the normal), |G| <= ``q_max``, q_z >= 0.
 
     ``q_z = G . n`` and ``q_xy = sqrt(|G|^2 - q_z^2)``. ``normal`` (a Cartesian unit
     vector in the phase's reciprocal frame) overrides ``normal_hkl`` (refined texture
     axis). Spots weaker than ``min_rel_intensity`` of the strongest are dropped.
+    ``energy_kev`` / ``wavelength_a`` / ``debye_waller`` go to
+    :meth:`Phase.structure_factor2`.
     """
     n = surface_normal(phase, normal_hkl) if normal is None else np.asarray(normal, float)
     hkl = phase.all_hkl(q_max)
@@ -380,7 +489,8 @@ def predict_gi_spots(phase: Phase, normal_hkl, q_max: float, *, normal=None,
     qz = g @ n
     q = np.linalg.norm(g, axis=1)
     qxy = np.sqrt(np.clip(q * q - qz * qz, 0, None))
-    f2 = phase.structure_factor2(hkl) if len(hkl) else np.zeros(0)
+    f2 = phase.structure_factor2(hkl, energy_kev=energy_kev, wavelength_a=wavelength_a,
+                                 debye_waller=debye_waller) if len(hkl) else np.zeros(0)
     up = qz > -10.0 ** -decimals
     hkl, qxy, qz, q, f2 = hkl[up], qxy[up], np.abs(qz[up]) * (qz[up] > 0), q[up], f2[up]
     keys = np.round(np.stack([qxy, qz], 1), decimals)

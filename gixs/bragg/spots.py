@@ -24,14 +24,15 @@ import numpy as np
 from scipy import ndimage, optimize, signal
 
 from gixs.geometry.gi import pixel_q
-from gixs.bragg.lattice import predict_gi_spots
+from gixs.bragg.lattice import gi_exit_qz, predict_gi_spots
 
 _FWHM = 2 * math.sqrt(2 * math.log(2))
 
 
 # -- simulation ----------------------------------------------------------------------
 def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_deg=2.0,
-                peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None):
+                peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None,
+                film_critical_angle=None, channels=("transmitted",), reflected_weight=None):
     """Expected counts (Poisson noise unless ``rng is False``) of a GIWAXS frame.
 
     Parameters
@@ -47,8 +48,27 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
         Radial FWHM of spots and rings (1/A).
     mosaic_deg : float
         Angular FWHM of the spots along the arc (deg).
+    film_critical_angle : float, optional
+        Film critical angle (rad): textured spots are drawn where a map *without*
+        refraction correction shows them, in each of ``channels`` ("transmitted",
+        "reflected"; Busch et al., J. Appl. Cryst. 39, 433 (2006)), through
+        :func:`gixs.bragg.lattice.gi_exit_qz` (in-plane reflections of the transmitted
+        channel at the Yoneda); the frame's pixels then use ``gi`` without a critical
+        angle. Rings (random phases) are not shifted.
+    reflected_weight : float, optional
+        Intensity of the reflected channel relative to the transmitted one (the
+        reflectivity of the interface below the film); required with "reflected".
     """
     geom = geometry.for_image_shape(shape) if shape is not None else geometry
+    bad = [c for c in channels if c not in ("transmitted", "reflected")]
+    if bad or not channels:
+        raise ValueError(f"channels must be some of ('transmitted', 'reflected'), got "
+                         f"{channels!r}")
+    if film_critical_angle is not None:
+        gi = dataclasses.replace(gi, critical_angle=None)
+        if "reflected" in channels and reflected_weight is None:
+            raise ValueError("the reflected channel needs reflected_weight (its intensity "
+                             "relative to the transmitted one: the substrate's reflectivity)")
     pq = pixel_q(geom, gi)
     qf = pq.q.ravel()
     order = np.argsort(qf)
@@ -66,9 +86,17 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
         else:
             s = predict_gi_spots(phase, orientation, q_max + 4 * sr,
                                  min_rel_intensity=min_rel_intensity)
-            feats = [(g, math.atan2(sg * x, z), i) for g, x, z, i in
-                     zip(s.q, s.qxy, s.qz, s.intensity) for sg in ((1, -1) if x > 1e-9
-                                                                  else (1,))]
+            if film_critical_angle is None:
+                placed = [(s.qz, 1.0)]
+            else:
+                lam = geom.wavelength_a
+                placed = [(gi_exit_qz(s.qz, lam, gi.incidence, film_critical_angle,
+                                      channel=ch)[0],
+                           1.0 if ch == "transmitted" else reflected_weight)
+                          for ch in channels]
+            feats = [(math.hypot(x, z), math.atan2(sg * x, z), i * w)
+                     for qz, w in placed for x, z, i in zip(s.qxy, qz, s.intensity)
+                     for sg in ((1, -1) if x > 1e-9 else (1,))]
         for g, chi0, inten in feats:
             lo, hi = np.searchsorted(qs, [g - 5 * sr, g + 5 * sr])
             idx = order[lo:hi]
@@ -99,9 +127,16 @@ class Spot:
     fwhm_qxy: float
     fwhm_qz: float
     snr: float
+    #: standard errors of the centre (1/A): the fit's, or for a merged arc also the
+    #: spread of its parts (see :func:`detect_spots`)
+    sigma_qxy: float = float("nan")
+    sigma_qz: float = float("nan")
+    #: number of local maxima merged into this spot (split arcs)
+    n_merged: int = 1
 
     def as_dict(self):
-        return {k: float(v) for k, v in dataclasses.asdict(self).items()}
+        return {k: (v if isinstance(v, int) else float(v))
+                for k, v in dataclasses.asdict(self).items()}
 
 
 def _nan_smooth(img, sigma):
@@ -151,7 +186,7 @@ def isotropic_background(qmap, ring_width):
 
 
 def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings=True,
-                 max_spots=200):
+                 max_spots=200, merge_arcs=True):
     """Find and fit Bragg spots in a q_xy/q_z map.
 
     Parameters
@@ -167,10 +202,14 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
         Ignore spots centred below this q_z (1/A), e.g. under the sample horizon.
     remove_rings : bool
         Subtract the chi-median at each |q| first, so powder rings are not spots.
+    merge_arcs : bool
+        Merge the local maxima of one split arc into one spot with a position
+        uncertainty (:func:`merge_split_arcs`).
 
     Returns
     -------
-    list of Spot, strongest first.
+    list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
+    each centre (1/A).
     """
     img = np.asarray(qmap.intensity, float)
     dx = abs(float(qmap.x[1] - qmap.x[0]))
@@ -215,10 +254,114 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
         if any(math.hypot(spot.qxy - s.qxy, spot.qz - s.qz) < spot_fwhm / 2 for s in spots):
             continue
         spots.append(spot)
+    if merge_arcs and len(spots) > 1:
+        spots = merge_split_arcs(spots, sm, qmap.x, qmap.y, spot_fwhm)
     return spots
 
 
+def _arc_path_min(sm, x, y, a, b, n=24):
+    """Minimum of the smoothed map along the arc (at the mean |q|) from spot a to b."""
+    qa, qb = (a.q + b.q) / 2, (a.q + b.q) / 2
+    ca, cb = math.atan2(a.qxy, a.qz), math.atan2(b.qxy, b.qz)
+    t = np.linspace(0, 1, n)
+    chi = ca + (cb - ca) * t
+    qq = qa + (qb - qa) * t
+    px, pz = qq * np.sin(chi), qq * np.cos(chi)
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    ix = np.clip(np.round((px - x[0]) / dx).astype(int), 0, len(x) - 1)
+    iy = np.clip(np.round((pz - y[0]) / dy).astype(int), 0, len(y) - 1)
+    vals = sm[iy, ix]
+    return float(np.min(np.where(np.isfinite(vals), vals, -np.inf)))
+
+
+def _tangential_fwhm(sp):
+    """FWHM (1/A) of a spot along its arc (perpendicular to q)."""
+    c = math.atan2(sp.qxy, sp.qz)
+    return math.hypot(sp.fwhm_qxy * math.cos(c), sp.fwhm_qz * math.sin(c))
+
+
+def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5, min_ratio=0.2):
+    """Merge local maxima that belong to one arc into one spot.
+
+    Two spots are parts of one arc when their |q| differ by less than ``spot_fwhm / 2``,
+    they lie within ``max(4 spot_fwhm, 2 (w_a + w_b))`` of each other along the arc
+    (``w``: the spots' FWHM along the arc), and the smoothed
+    residual map ``sm`` stays above ``saddle`` times the weaker one's smoothed height
+    all along the arc between them (no valley: one reflection, not two), and the weaker
+    is at least ``min_ratio`` of the stronger's height (a faint shoulder on a strong
+    spot's tail may be another reflection: kept apart). A merged spot sits at the
+    height-weighted mean (|q|, chi) of its parts, carries their summed
+    intensity, and its centre's standard errors combine the parts' fit errors with the
+    weighted spread of their centres (the arc's substructure makes the centre that
+    uncertain). ``n_merged`` counts the parts. Returns the spots, strongest first.
+    """
+    n = len(spots)
+    parent = list(range(n))
+
+    def root(i):
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    dx, dy = abs(x[1] - x[0]), abs(y[1] - y[0])
+    height = []
+    for sp in spots:
+        ix = int(np.clip(round((sp.qxy - x[0]) / (x[1] - x[0])), 0, len(x) - 1))
+        iy = int(np.clip(round((sp.qz - y[0]) / (y[1] - y[0])), 0, len(y) - 1))
+        height.append(float(np.nan_to_num(sm[iy, ix], nan=0.0)))
+    for i in range(n):
+        a = spots[i]
+        for j in range(i + 1, n):
+            b = spots[j]
+            if abs(a.q - b.q) >= spot_fwhm / 2 or \
+                    min(a.height, b.height) < min_ratio * max(a.height, b.height):
+                continue
+            dchi = abs(math.atan2(a.qxy, a.qz) - math.atan2(b.qxy, b.qz))
+            if (a.q + b.q) / 2 * dchi > max(4 * spot_fwhm, 2 * (_tangential_fwhm(a)
+                                                                 + _tangential_fwhm(b))):
+                continue
+            if _arc_path_min(sm, x, y, a, b, n=max(int(dchi * a.q / min(dx, dy)) + 2, 3)) \
+                    >= saddle * min(height[i], height[j]):
+                parent[root(j)] = root(i)
+    groups = {}
+    for i in range(n):
+        groups.setdefault(root(i), []).append(spots[i])
+    out = []
+    for members in groups.values():
+        if len(members) == 1:
+            out.append(members[0])
+            continue
+        w = np.array([max(m.height, 0.0) for m in members]) + 1e-300
+        w = w / w.sum()
+        q = np.array([m.q for m in members])
+        chi = np.array([math.atan2(m.qxy, m.qz) for m in members])
+        qm, cm = float(w @ q), float(w @ chi)
+        px = np.array([m.qxy for m in members])
+        pz = np.array([m.qz for m in members])
+        cx, cz = qm * math.sin(cm), qm * math.cos(cm)
+        fit_x = np.array([m.sigma_qxy for m in members])
+        fit_z = np.array([m.sigma_qz for m in members])
+        spread_x = float(w @ (px - cx) ** 2)
+        spread_z = float(w @ (pz - cz) ** 2)
+        sig_x = math.sqrt(float(np.nansum(w * fit_x ** 2)) + spread_x)
+        sig_z = math.sqrt(float(np.nansum(w * fit_z ** 2)) + spread_z)
+        out.append(Spot(qxy=cx, qz=cz, q=qm, intensity=float(sum(m.intensity for m in members)),
+                        height=max(m.height for m in members),
+                        fwhm_qxy=math.sqrt(float(w @ np.array([m.fwhm_qxy for m in members])
+                                                 ** 2) + _FWHM ** 2 * spread_x),
+                        fwhm_qz=math.sqrt(float(w @ np.array([m.fwhm_qz for m in members])
+                                                ** 2) + _FWHM ** 2 * spread_z),
+                        snr=max(m.snr for m in members), sigma_qxy=sig_x, sigma_qz=sig_z,
+                        n_merged=int(sum(m.n_merged for m in members))))
+    out.sort(key=lambda sp: -sp.height)
+    return out
+
+
 def _fit_spot(res, x, y, iy, ix, fwhm, snr):
+    """2D Gaussian + constant fit of the patch around bin (iy, ix): a Spot with the
+    standard errors of its centre (covariance of the fit, scaled by the residual
+    variance), or None."""
     hw_x = max(int(round(1.5 * fwhm / abs(x[1] - x[0]))), 3)
     hw_y = max(int(round(1.5 * fwhm / abs(y[1] - y[0]))), 3)
     sy = slice(max(iy - hw_y, 0), iy + hw_y + 1)
@@ -230,28 +373,73 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
         return None
     px, py, pv = xx[ok], yy[ok], patch[ok]
     s0 = fwhm / _FWHM
-    p0 = [pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)]
+    p0 = np.array([pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)])
 
-    def model(p):
+    def resid(p):
         return p[0] * np.exp(-0.5 * ((px - p[1]) / p[3]) ** 2
-                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5]
-    lo = [0, x[sx][0], y[sy][0], s0 / 10, s0 / 10, -np.inf]
-    hi = [np.inf, x[sx][-1], y[sy][-1], s0 * 4, s0 * 4, np.inf]
-    lo[1], hi[1] = min(lo[1], hi[1]), max(lo[1], hi[1])
-    lo[2], hi[2] = min(lo[2], hi[2]), max(lo[2], hi[2])
-    p0 = np.clip(p0, np.array(lo) + 1e-12, np.array(hi) - 1e-12)
-    try:
-        fit = optimize.least_squares(lambda p: model(p) - pv, p0, bounds=(lo, hi),
-                                     max_nfev=200)
-        p = fit.x
-    except (ValueError, np.linalg.LinAlgError):
+                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5] - pv
+
+    def jac(p):  # analytic: no finite-difference model evaluations
+        ux, uy = (px - p[1]) / p[3], (py - p[2]) / p[4]
+        g = np.exp(-0.5 * (ux * ux + uy * uy))
+        ag = p[0] * g
+        return np.column_stack([g, ag * ux / p[3], ag * uy / p[4], ag * ux * ux / p[3],
+                                ag * uy * uy / p[4], np.ones_like(g)])
+    lo = np.array([0, min(x[sx][0], x[sx][-1]), min(y[sy][0], y[sy][-1]), s0 / 10, s0 / 10,
+                   -np.inf])
+    hi = np.array([np.inf, max(x[sx][0], x[sx][-1]), max(y[sy][0], y[sy][-1]), s0 * 4,
+                   s0 * 4, np.inf])
+    p0 = np.clip(p0, lo + 1e-12, hi - 1e-12)
+    fit = lm_fit(resid, p0, lo, hi, jac=jac, abs_index=(3, 4))
+    if fit is None:
         return None
+    p = fit.x
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
+    sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
                 intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
-                fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr))
+                fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
+                sigma_qxy=sig_x, sigma_qz=sig_y)
+
+
+def lm_fit(resid, p0, lo, hi, *, jac="2-point", abs_index=(), max_nfev=400):
+    """Least squares by Levenberg-Marquardt (MINPACK: few Python round trips); only when
+    its solution leaves the bounds ``lo, hi`` is the bounded problem solved from there
+    (trust-region reflective). ``abs_index``: parameters that enter squared (widths),
+    taken as their absolute value. Returns the scipy result, or None on failure."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    with np.errstate(invalid="ignore"):
+        lo_in = np.where(np.isfinite(lo), lo + 1e-12 * (1 + np.abs(lo)), lo)
+        hi_in = np.where(np.isfinite(hi), hi - 1e-12 * (1 + np.abs(hi)), hi)
+    p0 = np.clip(np.asarray(p0, float), lo_in, hi_in)
+    try:
+        fit = optimize.least_squares(resid, p0, jac=jac, method="lm",
+                                     max_nfev=max_nfev * (len(p0) + 1))
+        p = fit.x.copy()
+        for i in abs_index:
+            p[i] = abs(p[i])
+        if np.all(p >= lo) and np.all(p <= hi) and np.all(np.isfinite(p)):
+            fit.x = p
+            return fit
+        start = np.clip(np.where(np.isfinite(p), p, p0), lo_in, hi_in)
+        return optimize.least_squares(resid, start, jac=jac, bounds=(lo, hi),
+                                      x_scale="jac", max_nfev=max_nfev)
+    except (ValueError, np.linalg.LinAlgError):
+        return None
+
+
+def _centre_errors(j, r, n_par):
+    """Standard errors of parameters 1 and 2 (the centre) of a least-squares fit:
+    ``sqrt(diag(inv(J^T J)) * chi2 / dof)``; NaN when singular."""
+    dof = max(len(r) - n_par, 1)
+    try:
+        cov = np.linalg.inv(j.T @ j) * float(r @ r) / dof
+    except np.linalg.LinAlgError:
+        return float("nan"), float("nan")
+    d = np.diag(cov)
+    return tuple(float(math.sqrt(v)) if v >= 0 else float("nan") for v in d[1:3])
 
 
 # -- 1D peaks ----------------------------------------------------------------------------
@@ -265,6 +453,8 @@ class Peak1D:
     fwhm: float
     area: float
     snr: float
+    #: standard error of the centre (x units), from the fit's covariance
+    sigma: float = float("nan")
 
     def as_dict(self):
         return {k: float(v) for k, v in dataclasses.asdict(self).items()}
@@ -319,35 +509,49 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
         pk, props = signal.find_peaks(sm, prominence=min_snr * np.median(noise),
                                       distance=max(int(fwhm / step / 2), 1))
         for i in pk:
-            fit = _fit_1d(xs, net, i, fwhm)
+            fit = _fit_1d(xs, net, i, fwhm, pk)
             if fit is not None:
-                c, h, w = fit
+                c, h, w, sig = fit
                 out.append(Peak1D(c, h, w, h * w * math.sqrt(math.pi / (4 * math.log(2))),
-                                  float(sm[i] / noise[i])))
+                                  float(sm[i] / noise[i]), sig))
     out.sort(key=lambda p: p.x)
     return out[:max_peaks] if len(out) <= max_peaks else sorted(
         out, key=lambda p: -p.snr)[:max_peaks]
 
 
-def _fit_1d(x, y, i, fwhm):
+def _fit_1d(x, y, i, fwhm, found=()):
+    """Gaussian + linear fit of the peak at index ``i`` within +-1.5 ``fwhm``; the other
+    found peaks inside that window are fitted with it (one Gaussian each), so a
+    neighbour does not pull the centre. Centres stay within one ``fwhm`` of their start.
+    Returns (centre, height, FWHM, centre error) or None."""
     sel = np.abs(x - x[i]) <= 1.5 * fwhm
     if sel.sum() < 5:
         sel = np.zeros_like(sel)
         sel[max(i - 3, 0):i + 4] = True
     xs, ys = x[sel], y[sel]
     s0 = fwhm / _FWHM
+    others = [j for j in found if j != i and xs[0] <= x[j] <= xs[-1]]
+    starts = [i] + others
+    n = len(starts)
 
     def resid(p):
-        return p[0] * np.exp(-0.5 * ((xs - p[1]) / p[2]) ** 2) + p[3] + p[4] * (xs - x[i]) - ys
-    p0 = [max(y[i], 1e-12), x[i], s0, 0.0, 0.0]
-    lo = [0, xs[0], s0 / 20, -np.inf, -np.inf]
-    hi = [np.inf, xs[-1], s0 * 5, np.inf, np.inf]
-    try:
-        p = optimize.least_squares(resid, np.clip(p0, np.array(lo) + 1e-15,
-                                                  np.array(hi) - 1e-15),
-                                   bounds=(lo, hi), max_nfev=200).x
-    except (ValueError, np.linalg.LinAlgError):
+        model = p[3 * n] + p[3 * n + 1] * (xs - x[i])
+        for k in range(n):
+            model = model + p[3 * k] * np.exp(-0.5 * ((xs - p[3 * k + 1]) / p[3 * k + 2]) ** 2)
+        return model - ys
+    p0, lo, hi = [], [], []
+    for j in starts:
+        p0 += [max(y[j], 1e-12), x[j], s0]
+        lo += [0, max(xs[0], x[j] - fwhm), s0 / 20]
+        hi += [np.inf, min(xs[-1], x[j] + fwhm), s0 * 5]
+    p0 += [0.0, 0.0]
+    lo += [-np.inf, -np.inf]
+    hi += [np.inf, np.inf]
+    fit = lm_fit(resid, p0, lo, hi, abs_index=tuple(3 * k + 2 for k in range(n)))
+    if fit is None:
         return None
+    p = fit.x
     if not p[0] > 0:
         return None
-    return float(p[1]), float(p[0]), float(p[2] * _FWHM)
+    sig = _centre_errors(fit.jac, fit.fun, len(p))[0]
+    return float(p[1]), float(p[0]), float(p[2] * _FWHM), sig

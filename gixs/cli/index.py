@@ -20,8 +20,10 @@ def add_arguments(p):
     p.add_argument("image", metavar="IMAGE", help="detector image, or a 2-column text "
                    "pattern (.xy/.txt/.dat/.csv: 2theta in deg or q in A^-1, intensity)")
     p.add_argument("--phase", action="append", required=True, metavar="NAME[:k=v,..]",
-                   help="phase: built-in name (LaB6, Si, CsPbBr3, CsPbBr3-ortho, CsPbI3, PbS,"
-                        " ITO, PbI2), a .cif file, or NAME:sg=GROUP,a=..; keys a,b,c (A), "
+                   help="phase: built-in name (LaB6, Si, Au, CeO2, ITO, SnO2, FTO, PbS, PbI2, "
+                        "CsPbBr3, CsPbBr3-tetra, CsPbBr3-ortho, CsPbI3, MAPbI3, MAPbI3-pc, "
+                        "MAPbI3-cubic, FAPbI3), any pyFAI calibrant name, a .cif file, or "
+                        "NAME:sg=GROUP,a=..; keys a,b,c (A), "
                         "alpha,beta,gamma (deg) override the lattice; hkl=H/K/L (textured) "
                         "or random set this phase's orientation; repeatable")
     grp = p.add_mutually_exclusive_group()
@@ -42,8 +44,9 @@ def add_arguments(p):
     p.add_argument("--tol", type=float, default=None, metavar="Q",
                    help="match tolerance (A^-1; default 0.7 x median peak FWHM)")
     p.add_argument("--min-snr", type=float, default=6.0, help="peak detection threshold")
-    p.add_argument("--spot-fwhm", type=float, default=0.03, metavar="Q",
-                   help="expected spot/peak FWHM (A^-1, default 0.03)")
+    p.add_argument("--spot-fwhm", type=float, default=None, metavar="Q",
+                   help="expected spot/peak FWHM (A^-1; default 0.03 for images, "
+                        "max(0.01, 3 steps) for 1D patterns)")
     p.add_argument("--poni", metavar="P.poni", help="detector geometry (images): PONI file "
                    "or stored geometry name")
     p.add_argument("--incidence-deg", type=float, default=None, metavar="A",
@@ -74,42 +77,41 @@ def add_arguments(p):
                    help="images: pole figure I(chi) at each assigned reflection's |q|, "
                         "with its Hermans f (wedge filled by a Legendre fit, refused below "
                         "0.6 chi coverage) and mosaicity (deg FWHM about the spot's chi)")
+    p.add_argument("--source", default=None, metavar="ANODE",
+                   help="lab tube of a 2theta pattern: Cu, Co, Mo or Ag K-alpha1/K-alpha2 "
+                        "doublet (gixs.bragg.powder); replaces --wavelength-a")
+    p.add_argument("--ka2-ratio", type=float, default=0.5, metavar="R",
+                   help="K-alpha2/K-alpha1 intensity ratio with --source (default 0.5)")
+    p.add_argument("--refine-zero", action="store_true",
+                   help="with --source --refine, refine the 2theta zero shift (deg)")
+    p.add_argument("--refine-displacement", action="store_true",
+                   help="with --source --refine, refine the sample displacement (mm; "
+                        "needs --goniometer-radius-mm)")
+    p.add_argument("--goniometer-radius-mm", type=float, default=None, metavar="R",
+                   help="diffractometer radius (mm) for the sample displacement")
+    p.add_argument("--powder-geometry", choices=("powder_2d", "bragg_brentano"),
+                   default=None, help="Lorentz-polarization of ring/peak intensities: "
+                   "bragg_brentano (lab diffractometer; default for 2theta patterns) or "
+                   "powder_2d (polarization-corrected 2D data; default otherwise)")
     p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
     p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
 
 
 def _models(args):
     from gixs.bragg.index import PhaseModel
-    from gixs.bragg.phases import parse_phase
+    from gixs.bragg.phases import parse_phase_model
 
-    out = []
-    for spec in args.phase:
-        name, _, rest = spec.partition(":")
-        keep, orient = [], "default"
-        for item in filter(None, (s.strip() for s in rest.split(","))):
-            key, _, val = item.partition("=")
-            if key.strip().lower() == "hkl":
-                try:
-                    orient = tuple(int(v) for v in val.replace(" ", "/").split("/") if v)
-                except ValueError:
-                    orient = ()
-                if len(orient) != 3:
-                    raise ValueError(f"--phase {spec!r}: hkl must be H/K/L, got {val!r}")
-            elif key.strip().lower() == "random":
-                orient = None
-            else:
-                keep.append(item)
-        phase = parse_phase(name + (":" + ",".join(keep) if keep else ""))
-        if orient == "default":
-            orient = tuple(args.texture) if args.texture else None
-        out.append(PhaseModel(phase, orient, refine=args.refine))
-    return out
+    default = tuple(args.texture) if args.texture else None
+    return [PhaseModel(*parse_phase_model(spec, default), refine=args.refine)
+            for spec in args.phase]
 
 
 def _read_pattern(path, args):
+    """(q in 1/A, intensity, axis name, wavelength in A or None) of a 2-column text
+    pattern; a 2theta abscissa is converted with the given wavelength."""
     import numpy as np
 
-    from gixs.units import energy_kev_to_wavelength_a
+    from gixs.units import energy_kev_to_wavelength_a, two_theta_deg_to_q
 
     try:
         data = np.loadtxt(path, comments=("#", ";", "!"), delimiter="," if path.lower()
@@ -121,19 +123,25 @@ def _read_pattern(path, args):
         raise GixsError(f"{path}: pattern has {data.shape[0]} rows, need >= 10")
     x, y = data[:, 0], data[:, 1]
     axis = args.pattern_axis or "2theta_deg"
+    lam = None
+    if args.wavelength_a is not None or args.energy_kev is not None:
+        lam = args.wavelength_a or energy_kev_to_wavelength_a(args.energy_kev)
+    if args.source:  # lab doublet: gixs.bragg.powder works on the 2theta axis itself
+        if axis != "2theta_deg":
+            raise ValueError("--source needs a 2theta pattern (a q axis already folds one "
+                             "wavelength in)")
+        order = np.argsort(x)
+        return x[order], y[order], axis, None
     if axis == "2theta_deg":
-        if args.wavelength_a is None and args.energy_kev is None:
+        if lam is None:
             raise ValueError("a 2theta pattern needs --wavelength-a (e.g. 1.5406 for Cu "
                              "K-alpha) or --energy-kev")
-        lam = args.wavelength_a or energy_kev_to_wavelength_a(args.energy_kev)
-        if not lam > 0:
-            raise ValueError(f"--wavelength-a must be > 0 A, got {lam}")
         if not (0 < x.min() and x.max() < 180):
             raise GixsError(f"{path}: 2theta must lie within 0-180 deg, got "
                             f"{x.min():g}-{x.max():g} (use --pattern-axis q_A^-1 for q)")
-        x = 4 * math.pi * np.sin(np.radians(x / 2)) / lam
+        x = two_theta_deg_to_q(x, lam)
     order = np.argsort(x)
-    return x[order], y[order], axis
+    return x[order], y[order], axis, lam
 
 
 def run(args) -> int:
@@ -141,18 +149,34 @@ def run(args) -> int:
     is_text = args.image.lower().endswith(_TEXT_EXT) or args.pattern_axis is not None
     meta = {"source": os.path.abspath(args.image)}
     if is_text:
-        from gixs.bragg.index import assign
-        from gixs.bragg.spots import detect_peaks_1d
+        q, y, axis, lam = _read_pattern(args.image, args)
+    if is_text and args.source:
+        from gixs.bragg.powder import index_doublet_pattern, instrument_shift, source
 
-        q, y, axis = _read_pattern(args.image, args)
-        step = float(abs(q[1] - q[0]))
-        fwhm = max(args.spot_fwhm / 3, 3 * step) if args.pattern_axis is None and \
-            args.spot_fwhm == 0.03 else args.spot_fwhm
-        peaks = detect_peaks_1d(q, y, fwhm=fwhm, min_snr=args.min_snr)
-        if not peaks:
-            raise GixsError(f"{args.image}: no peak above --min-snr {args.min_snr}")
-        result = assign(peaks, models, refine=args.refine, tol=args.tol,
-                        fit_texture=args.fit_texture)
+        src = source(args.source, args.ka2_ratio)
+        result, lab = index_doublet_pattern(q, y, models, src, refine=args.refine,
+                                            refine_zero=args.refine_zero,
+                                            refine_displacement=args.refine_displacement,
+                                            radius_mm=args.goniometer_radius_mm,
+                                            min_snr=args.min_snr, tol=args.tol)
+        meta.update(kind="pattern", pattern_axis=axis, lab_source=lab)
+        # the plot's q axis: K-alpha1, instrument terms removed
+        q = src.q(q - instrument_shift(q, lab["zero_deg"], lab["displacement_mm"],
+                                       args.goniometer_radius_mm))
+        inst = _pattern_instrument(args)
+    elif is_text:
+        from gixs.bragg.index import index_pattern
+        from gixs.errors import IndexingError
+
+        geometry = args.powder_geometry or ("bragg_brentano" if axis == "2theta_deg"
+                                            else "powder_2d")
+        try:
+            result = index_pattern(q, y, models, peak_fwhm=args.spot_fwhm,
+                                   min_snr=args.min_snr, refine=args.refine, tol=args.tol,
+                                   fit_texture=args.fit_texture, wavelength_a=lam,
+                                   powder_geometry=geometry)
+        except IndexingError as exc:
+            raise GixsError(f"{args.image}: {exc}") from None
         meta.update(kind="pattern", pattern_axis=axis, wavelength_a=args.wavelength_a,
                     energy_kev=args.energy_kev)
         if args.pole_figure:
@@ -201,10 +225,20 @@ def run(args) -> int:
             from gixs.plot.index import index_figure
 
             fig = index_figure(qmap, result, title=os.path.basename(args.image),
-                               horizon_qz=extra["horizon_qz_A^-1"])
+                               horizon_qz=extra["horizon_qz_A^-1"],
+                               refraction=extra.get("refraction"),
+                               channels=("transmitted", "reflected")
+                               if args.reflected_channel else ("transmitted",))
         save(fig, args.plot)
     _print_summary(result)
     _print_extras(d)
+    lab = meta.get("lab_source")
+    if lab:
+        def pm(v, e, unit):
+            return f"{v:+.4f} {unit}" + ("" if e is None else f" +- {e:.4f} {unit}")
+        print(f"{lab['source']} K-alpha doublet (ratio {lab['ka2_ratio']:g}): zero shift "
+              f"{pm(lab['zero_deg'], lab['zero_deg_error'], 'deg')}, sample displacement "
+              f"{pm(lab['displacement_mm'], lab['displacement_mm_error'], 'mm')}")
     return 0
 
 
@@ -330,8 +364,11 @@ def _index_image(args, models):
     refraction = None
     if args.critical_angle_deg:
         refraction = (geometry.wavelength_a, gi.incidence, math.radians(args.critical_angle_deg))
-    result = index_map(qmap, models, spot_fwhm=args.spot_fwhm, min_snr=args.min_snr,
+    result = index_map(qmap, models, min_snr=args.min_snr,
+                       **({} if args.spot_fwhm is None else {"spot_fwhm": args.spot_fwhm}),
                        horizon_qz=horizon, refine=args.refine, tol=args.tol,
+                       wavelength_a=geometry.wavelength_a,
+                       powder_geometry=args.powder_geometry or "powder_2d",
                        refraction=refraction, fit_texture=args.fit_texture,
                        channels=("transmitted", "reflected") if args.reflected_channel
                        else ("transmitted",))
@@ -343,6 +380,7 @@ def _index_image(args, models):
     return result, qmap, {"kind": "image", "frame": frame.index,
                           "geometry": reduced.provenance["geometry"],
                           "grazing_incidence": gi.as_dict(), "horizon_qz_A^-1": horizon,
+                          "refraction": refraction,
                           "_instrument": inst, "_poles": poles, "_pixels": pixels}
 
 
@@ -397,6 +435,13 @@ def _print_summary(result):
         rms = "-" if p["rms_residual"] is None else f"{p['rms_residual']:.4f} A^-1"
         print(f"{p['name']} [{orient}]{' refined' if p['refined'] else ''}: {cells}; "
               f"{p['n_peaks']} peaks, rms residual {rms}")
+        ag = p.get("intensity_agreement") or {}
+        if ag.get("n"):
+            rho = "-" if ag["spearman"] is None else f"{ag['spearman']:.3f}"
+            print(f"  intensities ({ag['geometry']}): rank correlation {rho}, R factor "
+                  f"{ag['r_factor']:.3f} over {ag['n']} peaks")
+        elif ag.get("note"):
+            print(f"  intensities: {ag['note']}")
         for w in p.get("warnings", ()):
             print(f"WARNING {p['name']}: {w}", file=sys.stderr)
     amb = sum(p["ambiguous"] for p in result.peaks)

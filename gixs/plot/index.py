@@ -14,10 +14,12 @@ _COLOURS = ("#00e5ff", "#7CFC00", "#ff4df0", "#ffd21f", "#ff7f0e", "#ffffff")
 
 
 def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
-            min_rel_intensity=0.01):
+            min_rel_intensity=0.01, channels=("transmitted", "reflected")):
     """Draw each indexed phase (refined lattice) over a q_xy/q_z axes: textured phases as
     circles at (+-q_xy, q_z), random phases as arcs at |G|; detected peaks as crosses
-    (assigned: the phase colour, unassigned: red); hkl labels of assigned spots."""
+    (assigned: the phase colour, unassigned: red); hkl labels of assigned spots. With
+    ``refraction`` (wavelength_a, incidence_rad, critical_angle_rad) each of ``channels``
+    is drawn: transmitted as circles, reflected as squares."""
     from gixs.bragg.lattice import apparent_qz
 
     xlim, ylim = ax.get_xlim(), ax.get_ylim()
@@ -32,13 +34,18 @@ def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
             continue
         s = predict_gi_spots(phase, orientation, q_max, normal=normal,
                              min_rel_intensity=min_rel_intensity)
-        qz = s.qz if refraction is None else apparent_qz(s.qz, *refraction)
-        if horizon_qz is not None:
-            qz = np.maximum(qz, horizon_qz)
-        xs = np.concatenate([s.qxy, -s.qxy])
-        zs = np.concatenate([qz, qz])
-        ax.scatter(xs, zs, s=40, facecolors="none", edgecolors=col, linewidths=0.8,
-                   label=f"{phase.name} ({' '.join(map(str, orientation))}) textured")
+        drawn = [("transmitted", s.qz)] if refraction is None else [
+            (ch, apparent_qz(s.qz, *refraction, channel=ch)) for ch in channels]
+        for ch, qz in drawn:
+            if horizon_qz is not None:
+                qz = np.maximum(qz, horizon_qz)
+            xs = np.concatenate([s.qxy, -s.qxy])
+            zs = np.concatenate([qz, qz])
+            tag = "" if refraction is None else f", {ch}"
+            ax.scatter(xs, zs, s=40, facecolors="none", edgecolors=col, linewidths=0.8,
+                       marker="o" if ch == "transmitted" else "s",
+                       label=f"{phase.name} ({' '.join(map(str, orientation))}) "
+                             f"textured{tag}")
     names = [m[0].name for m in result.models]
     for p in result.peaks:
         if p["kind"] != "spot":
@@ -57,14 +64,17 @@ def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
     ax.legend(fontsize="x-small", loc="upper right")
 
 
-def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None):
-    """q_xy/q_z map (log) with the indexed phases drawn over it."""
+def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None,
+                 channels=("transmitted", "reflected")):
+    """q_xy/q_z map (log) with the indexed phases drawn over it (both exit channels
+    with ``refraction``, see :func:`overlay`)."""
     fig = _figure((8, 6.5))
     ax = fig.subplots()
     im = draw_qmap(ax, qmap, title or "Bragg indexing (circles: predicted, x: found)")
     fig.colorbar(im, ax=ax, label="intensity (a.u.)")
     q_max = float(np.hypot(np.abs(qmap.x).max(), np.abs(qmap.y).max()))
-    overlay(ax, result, q_max, horizon_qz=horizon_qz, refraction=refraction)
+    overlay(ax, result, q_max, horizon_qz=horizon_qz, refraction=refraction,
+            channels=channels)
     return fig
 
 

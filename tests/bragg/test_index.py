@@ -11,6 +11,7 @@ from gixs.geometry.model import GIGeometry
 from gixs.bragg.index import PhaseModel, assign, index_map
 from gixs.reduce.frame import ReduceSettings, reduce_frame
 from gixs.bragg.lattice import apparent_qz, gi_exit_qz, predict_gi_spots
+from gixs.bragg.intensity import powder_intensities
 from gixs.bragg.phases import builtin_phase
 from gixs.bragg.spots import detect_peaks_1d, detect_spots, render_film
 
@@ -126,7 +127,8 @@ def _powder(phases, two_theta, wavelength=1.5406, fwhm_deg=0.12, seed=0):
     y = np.full(two_theta.shape, 50.0) + 400 * np.exp(-two_theta / 15)
     for phase, scale in phases:
         q_max = 4 * math.pi * math.sin(math.radians(two_theta.max() / 2)) / wavelength
-        r = phase.reflections(q_max, wavelength_a=wavelength)
+        r = powder_intensities(phase, q_max, geometry="bragg_brentano",
+                               wavelength_a=wavelength, axis="2theta")
         tth = 2 * np.degrees(np.arcsin(r.q * wavelength / (4 * math.pi)))
         inten = scale * r.intensity / r.intensity.max()
         for t, i in zip(tth, inten):

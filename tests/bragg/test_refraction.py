@@ -131,3 +131,81 @@ def test_real_mai_pbi2_film_no_silent_edge(tmp_path):
     assert not at_edge or ph["warnings"]
     assert ph["n_peaks"] >= 3 or any("refused" in w for w in ph["warnings"])
     assert a == pytest.approx(6.31, rel=0.01)  # pseudo-cubic MAPbI3, not the 6.62 edge
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kev,ai_deg,ratio", [(12.7, 0.3, 0.8), (18.0, 0.2, 0.65)])
+def test_rendered_two_channel_film_found_where_dwba_puts_it(kev, ai_deg, ratio):
+    """render_film with both exit channels, reduced without refraction correction: the
+    spots sit at the exact-Snell DWBA positions of their channel and are assigned so."""
+    from gixs.bragg.index import index_map
+    from gixs.bragg.spots import render_film
+    from gixs.geometry.model import GIGeometry
+    from gixs.reduce.frame import ReduceSettings, reduce_frame
+
+    from ..conftest import make_geometry
+
+    lam = 12.398419843 / kev
+    ai = math.radians(ai_deg)
+    ac = ratio * ai
+    geo = make_geometry(dist=0.2, poni1=0.008, poni2=0.085, wavelength_a=lam)
+    gi = GIGeometry.from_degrees(ai_deg)
+    film = builtin_phase("CsPbI3").with_parameters(a=6.33)
+    img = render_film(geo, gi, [(film, (0, 0, 1), 1.0)], film_critical_angle=ac,
+                      channels=("transmitted", "reflected"), reflected_weight=0.5, rng=5)
+    qmap = reduce_frame(img, geo, gi, ReduceSettings(npt_map=(500, 500))).maps["qmap"]
+    horizon = 2 * math.pi / lam * math.sin(ai)
+    res = index_map(qmap, [(builtin_phase("CsPbI3"), (0, 0, 1))], horizon_qz=horizon,
+                    refraction=(lam, ai, ac), channels=("transmitted", "reflected"))
+    assert res.phases[0]["lattice"]["a"] == pytest.approx(6.33, rel=1e-3)
+    by_channel = {"transmitted": 0, "reflected": 0}
+    from gixs.bragg.lattice import surface_normal
+
+    normal = surface_normal(film, (0, 0, 1))
+    for p in res.peaks:
+        qz_internal = float(np.array(p["hkl"]) @ film.reciprocal_matrix() @ normal)
+        want, yon = _dwba_qz(qz_internal, lam, ai, ac, p["channel"])
+        other = _dwba_qz(qz_internal, lam, ai, ac, "reflected" if p["channel"] ==
+                         "transmitted" else "transmitted")[0]
+        # point test where the channels are resolved (2 spot FWHM apart); Yoneda-placed
+        # spots spread over the band
+        if not yon and abs(other - want) > 0.06:
+            assert p["qz"] == pytest.approx(want, abs=0.012), p
+        by_channel[p["channel"]] += 1
+    assert by_channel["reflected"] >= 3 and by_channel["transmitted"] >= 10, by_channel
+
+    def visible(p, m=0.08):  # spot's neighbourhood fully measured (not cut by an edge)
+        ix, iy = np.abs(qmap.x - p["qxy"]) <= m, np.abs(qmap.y - p["qz"]) <= m
+        return ix.any() and iy.any() and np.isfinite(qmap.intensity[np.ix_(iy, ix)]).all()
+    n_ok = sum(map(visible, res.peaks))
+    n_all = n_ok + sum(map(visible, res.unassigned))
+    assert n_ok / n_all >= 0.9, (n_ok, n_all)
+
+
+def test_overlay_draws_both_channels():
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from gixs.bragg.lattice import gi_exit_qz
+    from gixs.plot.index import overlay
+
+    lam, ai = 0.9763, math.radians(0.3)
+    ac = 0.8 * ai
+    film = builtin_phase("CsPbI3")
+    peaks, _ = _observed(film, (0, 0, 1), lam, ai, ac, 2.5, np.random.default_rng(1))
+    res = assign(peaks, [(film, (0, 0, 1))], refraction=(lam, ai, ac),
+                 channels=("transmitted", "reflected"), refine=False)
+    fig, ax = plt.subplots()
+    ax.set_xlim(-2.5, 2.5)
+    ax.set_ylim(0, 2.5)
+    overlay(ax, res, 2.5, refraction=(lam, ai, ac))
+    labels = [c.get_label() for c in ax.collections]
+    assert any(lab.endswith("transmitted") for lab in labels)
+    refl = [c for c in ax.collections if c.get_label().endswith("reflected")][0]
+    # reflected-channel markers at the reflected exit q_z of every predicted spot
+    s = predict_gi_spots(film, (0, 0, 1), 2.5, min_rel_intensity=0.01)
+    want = gi_exit_qz(s.qz, lam, ai, ac, channel="reflected")[0]
+    assert np.allclose(np.sort(refl.get_offsets()[:, 1]), np.sort(np.r_[want, want]))
+    plt.close(fig)
