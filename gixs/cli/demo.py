@@ -78,12 +78,12 @@ def run(args) -> int:
     q_peak = float(np.abs(ip.x[sel][np.nanargmax(ip.intensity[sel])]))
     summary["gisaxs"] = {"planted_d_nm": d_true, "in_plane_max_q_A^-1": round(q_peak, 5),
                          "d_from_max_nm": round(2 * math.pi / q_peak / 10, 3)}
-    # the planted film is 2D (Bragg rods): measured on q_xy, as a user who knows the film
-    # would ask; profile="auto" does not yet tell this frame's rods from rings (issue 10)
-    res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False, profile="ip")
+    # profile auto: the frame itself says rods (2D film), measured on q_xy
+    res = ordering.measure_frame(img, saxs, gi, mask=bs, orientation=False)
     summary["gisaxs"]["metrics"] = {k: v for k, v in res.to_dict().items()
                                     if k in ("q_star", "q_star_err", "d_spacing",
-                                             "nn_distance", "lattice_model", "units")}
+                                             "nn_distance", "lattice_model", "units",
+                                             "scattering_type", "q_star_axis")}
 
     stage("2/3 GIWAXS: simulating, reducing and indexing a textured CsPbBr3 film")
     # 2. GIWAXS of a (001)-textured CsPbBr3 film, lattice extended by iodine (a = 6.03 A
@@ -134,7 +134,8 @@ def run(args) -> int:
           f"q = {g['in_plane_max_q_A^-1']:.4f} A^-1 -> d = {g['d_from_max_nm']:.2f} nm")
     mm = g["metrics"]
     print(f"  fitted q* = {mm['q_star']:.5f} +- {mm['q_star_err']:.5f} A^-1, "
-          f"d = {mm['d_spacing']:.3f} nm, lattice {mm['lattice_model']}")
+          f"d = {mm['d_spacing']:.3f} nm, lattice {mm['lattice_model']} "
+          f"({mm['scattering_type']}s, q* on {mm['q_star_axis']})")
     gw = summary["giwaxs"]
     print(f"  GIWAXS film: missing wedge left empty "
           f"({gw['missing_wedge_empty_bins_percent']}% of map bins NaN)")

@@ -37,7 +37,7 @@ def add_arguments(p):
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
                    help="q_z band of the in-plane cut (A^-1); default set from the peak")
     p.add_argument("--npt", type=int, default=None,
-                   help="profile bins (default: the larger image dimension)")
+                   help="profile bins (default: 3 x the larger image dimension)")
     add_instrument_args(p)
     p.add_argument("--scherrer-k", type=float, default=0.9, metavar="K",
                    help="Scherrer constant (default 0.9)")

@@ -7,10 +7,13 @@ point near the horizon; they separate as q_z grows (science.md, "Rods or rings f
 
 :func:`film_region` picks the pixels that see the film cleanly: above the sample
 horizon, above the Yoneda band (the exit angle a_Y is the film's critical angle when
-given, else the maximum of I(a_f) found in the frame; pixels with
+given, else the maximum of I(a_f) found in the frame, as the median over |q| bands so
+that rings and rods do not pull it, :func:`yoneda_angle`; pixels with
 ``a_f < 1.5 a_Y`` are left out, since the Fresnel enhancement of the band, up to 4x,
 drags a ring average), and away from the specular rod (``|q_xy| < w``). The missing
-wedge holds no pixel, so it needs no exclusion; the beamstop shadow is the user's mask.
+wedge holds no pixel, so it needs no exclusion. Shadows (a beamstop and its holder, an
+unmasked dead module) are found by :func:`shadow_mask`: blocks of pixels far darker
+than the other blocks at the same |q|.
 
 :func:`classify_peak` measures, in q_z slices of those pixels where the two hypotheses
 are at least 2 FWHM apart, the excess intensity (over side bands) in a window at the
@@ -27,6 +30,8 @@ Angles in rad inside, deg in outputs; q in 1/A.
 from __future__ import annotations
 
 import math
+import warnings
+import weakref
 
 import numpy as np
 
@@ -36,6 +41,34 @@ HORIZON_PIXELS = 3
 #: Specular-rod half-width: at least this many pixels (in q_xy), and this fraction of q*.
 SPECULAR_PIXELS = 5
 SPECULAR_FRACTION = 0.15
+#: |q| bands (equal pixel counts) whose I(a_f) profiles are combined by their median to
+#: find the Yoneda band: at fixed |q| a ring is flat in a_f and a rod crosses at one a_f
+#: (another in each band), so neither moves the median; the band (one a_f for every q)
+#: does.
+YONEDA_BANDS = 12
+
+
+_DERIVED: dict = {}
+
+
+def _derived(pq, name, make):
+    """``make(pq)``, kept for the last PixelQ seen (a plan's coordinates serve every frame
+    of the geometry, so the full-frame |q_xy| and the Yoneda rows are computed once)."""
+    hit = _DERIVED.get(id(pq))
+    if hit is None or hit[0]() is not pq:
+        try:
+            ref = weakref.ref(pq)
+        except TypeError:  # no weak reference (e.g. a SimpleNamespace): not kept
+            return make(pq)
+        _DERIVED.clear()
+        hit = _DERIVED[id(pq)] = (ref, {})
+    if name not in hit[1]:
+        hit[1][name] = make(pq)
+    return hit[1][name]
+
+
+def _abs_qxy(pq):
+    return _derived(pq, "abs_qxy", lambda p: np.abs(p.qxy))
 
 
 def pixel_angle(geometry):
@@ -47,56 +80,174 @@ def pixel_angle(geometry):
 def yoneda_angle(data, valid, norm, pq, gi, geometry):
     """Exit angle (rad) of the Yoneda band and how it was found.
 
-    The film's critical angle when ``gi`` gives one; else the exit angle of the
-    maximum of the corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels
-    off the specular rod), accepted as a Yoneda band when that maximum lies inside
-    the range and stands 20% above I at the horizon. Returns (angle or None, text).
+    The film's critical angle when ``gi`` gives one; else found in the frame: the
+    corrected mean intensity I(a_f) over 0 < a_f < 0.6 deg (pixels off the specular
+    rod) is taken in :data:`YONEDA_BANDS` bands of |q| (equal pixel counts), each
+    divided by its median; the Yoneda band lies at one exit angle for every q, while
+    at fixed |q| a ring is flat in a_f and a rod crosses at one a_f, another in each
+    band; so the band is the maximum of the per-bin median over the bands, accepted when it lies inside the range and
+    stands 20% above the horizon's value. Returns (angle or None, text).
     """
     if gi.critical_angle:
         return float(gi.critical_angle), "the film's critical angle (given)"
-    af = pq.exit_angle.ravel()
     pa = pixel_angle(geometry)
+    top = math.radians(0.6)
     spec = SPECULAR_PIXELS * pa * 2 * math.pi / geometry.wavelength_a
-    sel = valid.ravel() & (af > 0) & (af < math.radians(0.6)) & \
-        (np.abs(pq.qxy.ravel()) > 2 * spec)
+    af_img = pq.exit_angle
+    rows = _derived(pq, "yoneda_rows", lambda p: np.flatnonzero(
+        ((p.exit_angle > 0) & (p.exit_angle < top)).any(axis=1))) if af_img.ndim == 2 else None
+    if rows is not None and rows.size:
+        sl = slice(int(rows[0]), int(rows[-1]) + 1)
+        af, aq, qq = af_img[sl].ravel(), _abs_qxy(pq)[sl].ravel(), pq.q[sl].ravel()
+        ok, d, w = np.asarray(valid)[sl].ravel(), np.asarray(data)[sl].ravel(), \
+            np.asarray(norm)[sl].ravel()
+    else:
+        af, aq, qq = af_img.ravel(), _abs_qxy(pq).ravel(), pq.q.ravel()
+        ok, d, w = np.asarray(valid).ravel(), np.asarray(data).ravel(), \
+            np.asarray(norm).ravel()
+    sel = ok & (af > 0) & (af < top) & (aq > 2 * spec)
     if sel.sum() < 100:
         return None, "no Yoneda band seen (too few pixels within 0.6 deg of the horizon)"
     step = max(pa, math.radians(0.005))
-    edges = np.arange(0.0, math.radians(0.6) + step, step)
-    d = np.asarray(data, float).ravel()[sel]
-    w = norm.ravel()[sel]
-    idx = np.digitize(af[sel], edges) - 1
-    s = np.bincount(idx, weights=d, minlength=edges.size)
-    n = np.bincount(idx, weights=w, minlength=edges.size)
+    edges = np.arange(0.0, top + step, step)
+    nb = edges.size
+    d = np.asarray(d[sel], float)
+    w = w[sel]
+    qq = qq[sel]
+    idx = np.clip(np.digitize(af[sel], edges) - 1, 0, nb - 1)
+    nq = YONEDA_BANDS
+    quart = np.searchsorted(np.quantile(qq, np.arange(1, nq) / nq), qq)
+    flat_i = quart * nb + idx
+    s = np.bincount(flat_i, weights=d, minlength=nq * nb).reshape(nq, nb)
+    n = np.bincount(flat_i, weights=w, minlength=nq * nb).reshape(nq, nb)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = np.where(n > 0, s / n, np.nan)
-    ok = np.flatnonzero(np.isfinite(prof))
+        rows_ok = np.isfinite(prof).sum(axis=1) >= 5
+        prof = prof[rows_ok]
+        if prof.shape[0] < 3:
+            return None, "no Yoneda band seen (too few |q| bands reach the exit-angle range)"
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns stay NaN
+            scale = np.nanmedian(prof, axis=1, keepdims=True)
+            comb = np.nanmedian(prof / np.where(scale > 0, scale, np.nan), axis=0)
+    ok = np.flatnonzero(np.isfinite(comb))
     if ok.size < 5:
         return None, "no Yoneda band seen (too few exit-angle bins)"
-    k = ok[int(np.nanargmax(prof[ok]))]
-    first = prof[ok[0]]
-    if k in (ok[0], ok[-1]) or not prof[k] > 1.2 * first:
-        return None, "no Yoneda band seen (I(a_f) has no interior maximum 20% above the horizon)"
-    return float((edges[k] + edges[k + 1]) / 2), "maximum of I(a_f) in the frame"
+    k = ok[int(np.nanargmax(comb[ok]))]
+    if k in (ok[0], ok[-1]) or not comb[k] > 1.2 * comb[ok[0]]:
+        return None, ("no Yoneda band seen (the median over |q| bands of I(a_f) has no "
+                      "interior maximum 20% above the horizon)")
+    return float((edges[k] + edges[k + 1]) / 2), (
+        f"maximum of the median over {nq} |q| bands of I(a_f) in the frame")
 
 
-def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
+#: Shadow detection: block size (pixels), the darkness that marks a shadow (fraction of
+#: the median corrected intensity of the blocks at the same |q|), and the counts a block
+#: must expect at that median for its darkness to be significant.
+SHADOW_BLOCK = 4
+SHADOW_FRACTION = 0.2
+SHADOW_MIN_COUNTS = 40.0
+
+
+def exit_floor(a_y, geometry):
+    """Lowest exit angle (rad) of the film pixels: 1.5 a_Y, or 3 pixels without a band."""
+    return 1.5 * a_y if a_y else HORIZON_PIXELS * pixel_angle(geometry)
+
+
+def shadow_mask(data, valid, norm, pq, floor=0.0):
+    """Shadowed pixels (True) at exit angles >= ``floor`` (rad), and what was found.
+
+    Below the film floor (:func:`exit_floor`) the film's own transmission falls to zero
+    at the horizon, a darkness no shadow test can tell from a beamstop's, so those
+    pixels are not tested (the ring measurement leaves them out anyway).
+
+    The frame is cut in blocks of :data:`SHADOW_BLOCK` x :data:`SHADOW_BLOCK` pixels;
+    each block's corrected intensity (counts / solid angle x polarization, valid
+    pixels above the horizon) is compared with the median of the blocks in its |q|
+    bin (60 bins, logarithmic). A block below :data:`SHADOW_FRACTION` of that median,
+    where the median would give it at least :data:`SHADOW_MIN_COUNTS` counts (so that
+    Poisson noise cannot make it so dark), is shadowed, and so are its 8 neighbours
+    (the shadow's soft edge). No film scatters that little where its neighbours at the
+    same |q| scatter 5 times more: a beamstop or its holder, or dead pixels the mask
+    missed.
+    """
+    from scipy import ndimage
+
+    data = np.asarray(data)
+    b = SHADOW_BLOCK
+    ny, nx = data.shape
+    my, mx = ny // b, nx // b
+    if my < 3 or mx < 3:
+        return np.zeros(data.shape, bool), {"pixels": 0, "blocks": 0,
+                                            "definition": "frame too small for blocks"}
+    use = np.asarray(valid, bool) & (pq.exit_angle >= max(float(floor), 0.0))
+    sl = (slice(0, my * b), slice(0, mx * b))
+
+    def blocks(a):
+        return a[sl].reshape(my, b, mx, b).sum(axis=(1, 3))
+
+    cnt = blocks(np.where(use, np.nan_to_num(data.astype(np.float64, copy=False)), 0.0))
+    nrm = blocks(np.where(use, norm, 0.0))
+    npx = blocks(use.astype(np.float64))
+    qb = pq.q[sl].reshape(my, b, mx, b).mean(axis=(1, 3))
+    full = npx >= 0.75 * b * b
+    with np.errstate(invalid="ignore", divide="ignore"):
+        inten = np.where(full & (nrm > 0), cnt / nrm, np.nan)
+    ok = np.isfinite(inten) & (qb > 0)
+    out = {"definition": f"{b}x{b}-pixel blocks above the film floor whose corrected "
+                         f"intensity is below {SHADOW_FRACTION:g} x the median of the "
+                         f"blocks at the same |q| (where that median gives >= "
+                         f"{SHADOW_MIN_COUNTS:g} counts), and their neighbours"}
+    if ok.sum() < 50:
+        out.update(pixels=0, blocks=0)
+        return np.zeros(data.shape, bool), out
+    lq = np.log(qb[ok])
+    edges = np.linspace(lq.min(), lq.max() + 1e-12, 61)
+    k = np.clip(np.digitize(lq, edges) - 1, 0, 59)
+    vals = inten[ok]
+    order = np.lexsort((vals, k))
+    ks, vs = k[order], vals[order]
+    starts = np.searchsorted(ks, np.arange(60))
+    stops = np.searchsorted(ks, np.arange(60), side="right")
+    med = np.full(60, np.nan)
+    for i in range(60):
+        if stops[i] - starts[i] >= 5:
+            med[i] = vs[(starts[i] + stops[i]) // 2]
+    ref = med[k]
+    expect = ref * nrm[ok]
+    dark = np.zeros(inten.shape, bool)
+    dark[ok] = (vals < SHADOW_FRACTION * ref) & (expect >= SHADOW_MIN_COUNTS)
+    n_dark = int(dark.sum())
+    if n_dark:
+        dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
+    mask = np.zeros(data.shape, bool)
+    mask[sl] = np.repeat(np.repeat(dark, b, axis=0), b, axis=1)
+    mask &= use
+    out.update(pixels=int(mask.sum()), blocks=n_dark)
+    return mask, out
+
+
+def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None):
     """Pixels that see the film cleanly (see module docstring).
 
     Returns (keep, info): ``keep`` a bool array of the frame's shape (True = used),
     ``info`` a dict (``"_rod_keep"``: the pixels above the rod floor, off the specular
     rod, for :func:`classify_peak`, whose per-slice comparison the Yoneda band does not
-    bias; the other keys JSON-ready) (exit-angle floor, Yoneda angle and its source,
-    specular half-width; angles in deg, q in 1/A).
+    bias; ``"_rod_qz_floor"``: the lowest q_z (1/A) of the valid pixels above the rod
+    floor, where in-plane cuts start; the other keys JSON-ready) (exit-angle floor,
+    Yoneda angle and its source, specular half-width; angles in deg, q in 1/A).
+    ``yoneda``: (angle in rad or None, how), a :func:`yoneda_angle` result already
+    found for this frame.
     """
-    a_y, how = yoneda_angle(data, valid, norm, pq, gi, geometry)
+    a_y, how = yoneda if yoneda is not None else yoneda_angle(data, valid, norm, pq, gi,
+                                                               geometry)
     pa = pixel_angle(geometry)
-    floor = 1.5 * a_y if a_y else HORIZON_PIXELS * pa
+    floor = exit_floor(a_y, geometry)
     k0 = 2 * math.pi / geometry.wavelength_a
     spec = SPECULAR_PIXELS * pa * k0
     if q_star:
         spec = max(spec, SPECULAR_FRACTION * q_star)
-    off_spec = np.abs(pq.qxy) >= spec
+    off_spec = _abs_qxy(pq) >= spec
     keep = valid & (pq.exit_angle >= floor) & off_spec
     rod_floor = 1.1 * gi.critical_angle if gi.critical_angle else HORIZON_PIXELS * pa
     info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
@@ -106,7 +257,10 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None):
             "definition": "pixels above the horizon with a_f >= 1.5 a_Y (or 3 pixels "
                           "when no Yoneda band is seen) and |q_xy| >= the specular "
                           "half-width; user mask and invalid pixels excluded"}
-    info["_rod_keep"] = valid & (pq.exit_angle >= rod_floor) & off_spec
+    above = valid & (pq.exit_angle >= rod_floor)
+    qz_above = pq.qz[above]
+    info["_rod_qz_floor"] = float(qz_above.min()) if qz_above.size else float("nan")
+    info["_rod_keep"] = above & off_spec
     return keep, info
 
 
@@ -163,49 +317,60 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     >>> classify_peak(rod, keep, norm, pq, q_xy=0.06, qz_base=0.02, fwhm=0.0047)["scattering_type"]
     'rod'
     """
-    d = np.asarray(data, float).ravel()
-    keep = np.asarray(keep, bool).ravel() & np.isfinite(d)
-    aq = np.abs(pq.qxy.ravel())
-    qz = pq.qz.ravel()
-    w = np.asarray(norm, float).ravel()
     big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
-    near = keep & (aq > 0.2 * big_q) & (aq < big_q + 3 * fwhm)
+    # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
+    # at q_xy <= Q)
+    aq_all = _abs_qxy(pq).ravel()
+    pick = np.flatnonzero(np.asarray(keep, bool).ravel() & (aq_all > 0.2 * big_q) &
+                          (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm))
+    d = np.asarray(data).ravel()[pick].astype(float)
+    fin = np.isfinite(d)
+    pick, d = pick[fin], d[fin]
+    aq = aq_all[pick]
+    qz = pq.qz.ravel()[pick]
+    w = np.asarray(norm, float).ravel()[pick]
+    near = np.ones(pick.size, bool)
     if near.sum() < 100:
         out.update(scattering_type=None, rod_fraction=None, ring_fraction=None,
                    reason="too few pixels near the peak to compare rods and rings")
         return out
     lo, top = float(qz[near].min()), float(qz[near].max())
-    hi = min(top, math.sqrt(max(big_q ** 2 - (0.2 * big_q) ** 2, 0.0)))
-    rod_s = ring_s = var = 0.0
-    used = 0
     sel0 = near & (qz < lo + max(fwhm, 0.1 * big_q))
     base = _window_excess(aq[sel0], d[sel0], w[sel0], q_xy, fwhm) if sel0.sum() >= 30 \
         else None
     if base is not None:
         out["base"] = {"qz": [lo, lo + max(fwhm, 0.1 * big_q)], "excess": base[0],
                        "sigma": base[1]}
-    if hi > lo:
-        edges = np.linspace(lo, hi, nslices + 1)
-        for a, b in zip(edges[:-1], edges[1:]):
-            sel = near & (qz >= a) & (qz < b)
-            qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
-            ring_pos = math.sqrt(max(big_q ** 2 - qzc ** 2, 0.0))
-            sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
-            out["slices"].append(sl)
-            if sel.sum() < 30:
-                continue
-            if abs(q_xy - ring_pos) < 2.0 * fwhm:
-                continue
-            r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
-            g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
-            if r is None or g is None:
-                continue
-            sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
-            rod_s += r[0] / r[1] ** 2
-            ring_s += g[0] / g[1] ** 2
-            var += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
-            used += 1
+
+    def compare(qr):
+        """Rod and ring excesses (sums of excess / sigma^2) in the separating slices for
+        the ring hypothesis |q| = qr."""
+        hi = min(top, math.sqrt(max(qr ** 2 - (0.2 * qr) ** 2, 0.0)))
+        rs = gs = v = 0.0
+        n_used, slices = 0, []
+        if hi > lo:
+            edges = np.linspace(lo, hi, nslices + 1)
+            for a, b in zip(edges[:-1], edges[1:]):
+                sel = near & (qz >= a) & (qz < b)
+                qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
+                ring_pos = math.sqrt(max(qr ** 2 - qzc ** 2, 0.0))
+                sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
+                slices.append(sl)
+                if sel.sum() < 30 or abs(q_xy - ring_pos) < 2.0 * fwhm:
+                    continue
+                r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
+                g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
+                if r is None or g is None:
+                    continue
+                sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
+                rs += r[0] / r[1] ** 2
+                gs += g[0] / g[1] ** 2
+                v += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
+                n_used += 1
+        return rs, gs, v, n_used, slices
+
+    rod_s, ring_s, var, used, out["slices"] = compare(big_q)
     rod_s, ring_s = max(rod_s, 0.0), max(ring_s, 0.0)
     tot = rod_s + ring_s
     if used == 0 or not tot > 5 * math.sqrt(var):

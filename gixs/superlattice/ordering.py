@@ -430,7 +430,9 @@ def first_order(profile, *, q_range=None, min_snr=5.0):
     """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
 
     Returns (name, x, y, sigma, q range, candidates, PeakFit, its candidate); raises
-    :class:`NoPeakError` like :func:`measure`, which uses it.
+    :class:`NoPeakError` like :func:`measure`, which uses it. The candidates of the
+    rods/rings decision are fitted with every model too: a single Gaussian put a blended
+    ring 3% off and 3x too wide, and the decision then took a 6 nm ring for rods.
     """
     name, x, y, s = _prepare(profile, q_range)
     if x.size < 20:
@@ -543,6 +545,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         if _significant(f, p_max=1e-3, min_sigma=3.0) is not None:
             continue
         qo, qoe = f.values["centre"], f.errors["centre"]
+        if not qo >= 1.08 * qc:  # the fit slid back onto the first order's flank
+            continue
         ratio = qo / qc
         if any(abs(qo - o["q"]) < 0.5 * f.values["fwhm"] for o in orders):
             continue
@@ -685,23 +689,9 @@ def _form_factor_fit(x, y, s, spec, profile, qc, fw, orders):
 
 
 # -- from a frame ---------------------------------------------------------------------
-def _mean_abscissa(plan, name, data_valid):
-    """Mean q (or |q_xy|) of the valid pixels in each bin of profile ``name``.
-
-    Without pixel splitting a bin's intensity is the mean over the pixels whose centres
-    fall in it; their mean abscissa, not the bin centre, is where that mean belongs
-    (the difference reaches half a bin when bins are about one pixel wide).
-    """
-    block = next(b for b in plan.blocks if b.name == name)
-    coord = {"iq": plan.pq.q, "ip": plan.pq.qxy, "oop": plan.pq.qz}[name].ravel()
-    m = plan.matrix[block.rows]
-    w = data_valid.ravel().astype(np.float64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        xm = (m @ (np.nan_to_num(coord) * w)) / (m @ w)
-    return xm
-
-
 PROFILES = ("auto", "ip", "iq")
+#: Default profile bins per pixel of the larger image dimension (see measure_frame).
+BINS_PER_PIXEL = 3
 #: Height of the rod cut (q_z band) as a fraction of q*, and at least this many pixels.
 ROD_BAND_FRACTION = 0.3
 ROD_BAND_PIXELS = 4
@@ -718,20 +708,6 @@ def _as_frame(frame_or_path, frame_index):
     if arr.ndim != 2:
         raise ValueError(f"frame must be a 2D image, got shape {arr.shape}")
     return Frame(arr, ~np.isfinite(arr), "", 0)
-
-
-def _reduced_profile(frame, geometry, gi, settings, mask, name, corrections=None):
-    """Profile ``name`` of ``frame`` reduced by reduce_frame, on the pixels' mean abscissa."""
-    from gixs.reduce.frame import get_plan, reduce_frame
-
-    red = reduce_frame(frame, geometry, gi, settings, mask=mask, **(corrections or {}))
-    plan = get_plan(geometry, gi, frame.data.shape, settings, mask)
-    valid = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
-    prof = red.profiles[name]
-    xm = _mean_abscissa(plan, name, valid)
-    prof = dataclasses.replace(prof, x=np.where(np.isfinite(xm), xm, prof.x),
-                               band=dict(prof.band, abscissa="mean of the pixels in each bin"))
-    return prof, plan, valid
 
 
 class _Candidate:
@@ -766,7 +742,11 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     The one measurement path of ``gixs spacing``, ``gixs batch`` metrics and the API.
 
     1. The film pixels (:func:`gixs.superlattice.classify.film_region`): above the
-       horizon and the Yoneda band, off the specular rod.
+       horizon and the Yoneda band, off the specular rod, out of shadows
+       (:func:`gixs.superlattice.classify.shadow_mask`) and hot pixels. One cached plan
+       per geometry and mask bins every pixel on |q| and q_xy; each profile below is a
+       pixel subset of this frame on its bins
+       (:func:`gixs.superlattice.pixelprofile.subset_profile`), not a plan of its own.
     2. A first candidate on each profile: the in-plane cut I(|q_xy|) in a thin band
        just above the Yoneda, and I(|q|) of the film pixels.
     3. Rods or rings from the frame (:func:`gixs.superlattice.classify.classify_peak`).
@@ -789,7 +769,11 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
     mask : ndarray of bool, optional
         True = masked (beamstop...).
     npt_q : int, optional
-        Profile bins; default the larger image dimension (about one pixel per bin).
+        Profile bins; default :data:`BINS_PER_PIXEL` x the larger image dimension (about
+        a third of a pixel per bin: a ring's pixels sample |q| at every sub-pixel phase,
+        so a ring 3 pixels wide still has ~10 bins across its FWHM; with one pixel per
+        bin the fit of such a peak came out 0.5% low). In-plane cuts, whose few rows
+        repeat their columns' q_xy, merge them back to about one pixel per bin.
     ip_band : (float, float), optional
         q_z band (1/A) of the in-plane cut; default set from the peak (see above).
     orientation : bool
@@ -838,61 +822,76 @@ def measure_frame(frame_or_path, geometry, gi, *, profile="auto", mask=None, fra
 def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_index,
                    lattice, q_range, instrument_fwhm, normalization, K, valley, min_snr,
                    npt_q, ip_band, orientation, settings, dark, flat, form_factor=None):
+    from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
-    from gixs.superlattice.classify import classify_peak, film_region, pixel_angle
+    from gixs.superlattice.classify import (classify_peak, exit_floor, film_region,
+                                            pixel_angle, shadow_mask, yoneda_angle)
+    from gixs.superlattice.hotpixels import hot_pixels
     from gixs.superlattice.orientation import orientation_metrics
+    from gixs.superlattice.pixelprofile import subset_profile
 
     if profile not in PROFILES:
         raise ValueError(f"profile must be one of {', '.join(PROFILES)}, got {profile!r}")
-    from gixs.superlattice.hotpixels import hot_pixels
-
     frame = _as_frame(frame_or_path, frame_index)
     shape = frame.data.shape
-    hot, hot_info = hot_pixels(frame.data, ~frame.invalid & np.isfinite(frame.data) & (
-        True if mask is None else ~np.asarray(mask, bool)),
-        count_cutoff=(frame.metadata or {}).get("count_cutoff"))
-    if hot.any():
-        mask = hot if mask is None else (np.asarray(mask, bool) | hot)
-    npt = int(npt_q or max(shape))
+    mask, dark, flat = check_corrections(mask, dark, flat, shape)
+    npt = int(npt_q or BINS_PER_PIXEL * max(shape))
+    ip_merge = 1 if npt_q else BINS_PER_PIXEL  # in-plane cuts keep one bin per pixel
     corr = {} if settings is None else {"solid_angle": settings.solid_angle,
                                         "polarization_factor": settings.polarization_factor}
-    base = ReduceSettings(npt_q=npt, maps=False, cuts=False, **corr)
-    plan0 = get_plan(geometry, gi, shape, base, mask)
-    geom = plan0.geometry
-    pq, k0 = plan0.pq, plan0.k0
-    valid = plan0.static_valid & ~frame.invalid & np.isfinite(frame.data)
-    norm = plan0.norm.reshape(shape)
+    # one plan per geometry and user mask: |q| and q_xy blocks holding every pixel; the
+    # subsets (bands, film pixels, hot pixels) are per-frame selections on its bins
+    k0 = 2 * math.pi / geometry.wavelength_a
+    base = ReduceSettings(npt_q=npt, maps=False, ip_band=(-2.5 * k0, 2.5 * k0),
+                          oop_band=(-1e-9, 1e-9), **corr)
+    plan = get_plan(geometry, gi, shape, base, mask)
+    geom = plan.geometry
+    pq = plan.pq
+    valid0 = plan.static_valid & ~frame.invalid & np.isfinite(frame.data)
+    hot, hot_info = hot_pixels(frame.data, valid0,
+                               count_cutoff=(frame.metadata or {}).get("count_cutoff"))
+    valid = valid0 & ~hot if hot.any() else valid0
+    norm = plan.norm.reshape(shape)
+    yoneda = yoneda_angle(frame.data, valid, norm, pq, gi, geom)
+    shadow, shadow_info = shadow_mask(frame.data, valid, norm, pq,
+                                      floor=exit_floor(yoneda[0], geom))
+    if shadow.any():
+        valid = valid & ~shadow
     notes = []
-    check = check_orientation(frame.data, geom, gi, mask=mask, invalid=frame.invalid,
-                              warn=False, source=frame.source)
+    check = check_orientation(frame.data, geom, gi, invalid=frame.invalid, warn=False,
+                              mask=hot if mask is None else (mask | hot) if hot.any() else mask,
+                              source=frame.source)
     if check["ok"] is False:
         notes.append(check["message"])
         warnings.warn(check["message"], GixsWarning, stacklevel=2)
-    keep, region = film_region(frame.data, valid, norm, pq, gi, geom)
+    keep, region = film_region(frame.data, valid, norm, pq, gi, geom, yoneda=yoneda)
     if keep.sum() < 100:
         raise NoPeakError("no superlattice peak found: fewer than 100 pixels see the film "
                           f"above the horizon and the Yoneda band ({region['yoneda_source']}"
                           f"; exit-angle floor {region['exit_angle_floor_deg']:.3f} deg)")
-    qz_floor = float(pq.qz[valid & (pq.exit_angle >= math.radians(
-        region["rod_floor_deg"]))].min())
+    qz_floor = region.pop("_rod_qz_floor")
+    region.pop("_rod_keep", None)
     px_qz = k0 * pixel_angle(geom)
     kw = dict(lattice=lattice, instrument_fwhm=instrument_fwhm, normalization=normalization,
               K=K, valley=valley, min_snr=min_snr)
+
+    def cut(band):
+        sel = valid & (pq.qz >= band[0]) & (pq.qz < band[1])
+        return subset_profile(plan, "ip", sel, frame.data, dark=dark, flat=flat,
+                              band={"qz_A^-1": [float(band[0]), float(band[1])]},
+                              merge=ip_merge)
+
     # first candidates on both profiles
     band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(
         k0 * math.sin(math.radians(0.2)), ROD_BAND_PIXELS * px_qz))
-    rod_set = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band0, **corr)
-    dc = {"dark": dark, "flat": flat}
-    prof_r, _, _ = _reduced_profile(frame, geometry, gi, rod_set, mask, "ip", dc)
+    prof_r = cut(band0)
     rod_c, rod_why = _try_measure(prof_r, q_range=q_range, **kw)
     diag["profiles"]["in-plane cut near the horizon (q_xy)"] = prof_r
     diag["candidates"]["in-plane cut"] = rod_why or {"q": rod_c.q_star_centre,
                                                     "snr": rod_c.snr}
-    ring_mask = ~keep if mask is None else (np.asarray(mask, bool) | ~keep)
-    ring_set = ReduceSettings(npt_q=npt, maps=False, cuts=False,
-                              q_range=tuple(q_range) if q_range else None, **corr)
-    prof_g, _, _ = _reduced_profile(frame, geometry, gi, ring_set, ring_mask, "iq", dc)
+    prof_g = subset_profile(plan, "iq", keep, frame.data, dark=dark, flat=flat,
+                            band={"pixels": region["definition"]})
     ring_c, ring_why = _try_measure(prof_g, q_range=q_range, **kw)
     diag["profiles"]["I(|q|) of the film pixels"] = prof_g
     diag["candidates"]["I(|q|)"] = ring_why or {"q": ring_c.q_star_centre, "snr": ring_c.snr}
@@ -921,19 +920,34 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         hi_band = (big_q + ring_c.fwhm, big_q + ring_c.fwhm + max(
             ROD_BAND_FRACTION * big_q, ROD_BAND_PIXELS * px_qz))
         if not ip_band and hi_band[0] > band0[1]:
-            hs = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=hi_band, **corr)
             try:
-                prof_h, _, _ = _reduced_profile(frame, geometry, gi, hs, mask, "ip", dc)
-                rod_h, _ = _try_measure(prof_h, q_range=q_range, **kw)
+                rod_h, _ = _try_measure(cut(hi_band), q_range=q_range, **kw)
             except ValueError:
                 rod_h = None
+            # the same rod only: near the horizon cut's peak (which a ring blending in can
+            # pull by up to ~FWHM), and vertical: the two halves of the band put it at the
+            # same q_xy (within FWHM/4), where the arc of a higher ring, or another order's
+            # arc, moves with q_z
+            if rod_h is not None and abs(rod_h.q_star_centre - q_xy) <= 2 * fwhm:
+                mid = 0.5 * (hi_band[0] + hi_band[1])
+                halves = []
+                for part in ((hi_band[0], mid), (mid, hi_band[1])):
+                    try:
+                        halves.append(_try_measure(cut(part), q_range=q_range, **kw)[0])
+                    except ValueError:
+                        halves.append(None)
+                vertical = all(h is not None for h in halves) and abs(
+                    halves[0].q_star_centre - halves[1].q_star_centre) <= 0.25 * rod_h.fwhm
+                if not vertical:
+                    rod_h = None
             if rod_h is not None:
                 q_xy, seed = rod_h.q_star_centre, "in-plane cut above the ring's top"
                 clean_band = hi_band
                 fwhm = min(fwhm, rod_h.fwhm)
-    keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q)
+    keep2, region2 = film_region(frame.data, valid, norm, pq, gi, geom, q_star=big_q,
+                                 yoneda=yoneda)
     rod_keep = region2.pop("_rod_keep")
-    region.pop("_rod_keep", None)
+    region2.pop("_rod_qz_floor", None)
     ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
                        q_ring=big_q)
     ev["seed"] = seed
@@ -972,42 +986,48 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
             how = ("mixed film: the rods measured in a band above the ring's top "
                    "(q_z > Q + FWHM), where no ring pixel blends in")
         else:
-            q_rod = q_xy
-            band = (qz_floor, qz_floor + max(ROD_BAND_FRACTION * q_rod, ROD_BAND_PIXELS * px_qz))
+            band = (qz_floor, qz_floor + max(ROD_BAND_FRACTION * q_xy, ROD_BAND_PIXELS * px_qz))
             how = (f"from the peak: q_z from exit angle {region2['rod_floor_deg']:.3f} deg "
                    f"({region2['rod_definition']}) up by max(0.3 q*, {ROD_BAND_PIXELS} pixels)")
-        s_use = ReduceSettings(npt_q=npt, maps=False, azimuthal=False, ip_band=band, **corr)
-        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, s_use, mask, "ip", dc)
+        prof = cut(band)
+        pvalid = valid
         choice = {"requested": profile, "used": "ip", "axis": "qxy",
                   "band_qz_A^-1": list(band), "band": how}
     else:
-        m2 = ~keep2 if mask is None else (np.asarray(mask, bool) | ~keep2)
-        prof, plan, pvalid = _reduced_profile(frame, geometry, gi, ring_set, m2, "iq", dc)
+        prof = subset_profile(plan, "iq", keep2, frame.data, dark=dark, flat=flat,
+                              band={"pixels": region2["definition"]})
+        pvalid = keep2
         choice = {"requested": profile, "used": "iq", "axis": "q",
                   "pixels": region2["definition"]}
-    if use == "iq" and rod_c is not None and ring_c is not None:
+    # (a mixed film too: its "rods" may be the ring's arcs when the first ring is hidden)
+    if (use == "iq" or kind == "mixed") and rod_c is not None and ring_c is not None:
         # the first-order ring may lie in the horizon/Yoneda band the ring profile leaves
         # out; the in-plane cut near the horizon then shows it below what I(|q|) found
         q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
         q_first = ring_c.q_star_centre
-        if not q_first < 1.3 * q_low:
+        qz_film = float(pq.qz[keep2].min())  # a ring |q| < this has no film pixel
+        if not q_first < 1.3 * q_low or q_low < qz_film:
             raise NoPeakError(
                 f"the first-order ring is not measurable: the in-plane cut near the horizon "
                 f"shows a peak at |q| ~ {q_low:.4f} A^-1, below what I(|q|) of the film "
-                f"pixels finds ({q_first:.4f} A^-1); at this incidence the first ring lies "
+                f"pixels finds ({q_first:.4f} A^-1; the film pixels start at q_z "
+                f"{qz_film:.4f} A^-1); at this incidence the first ring lies "
                 f"in the horizon/Yoneda band (exit angle < "
                 f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
                 "leave out; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
     choice["hot_pixels"] = hot_info
+    choice["shadow"] = shadow_info
     choice["orientation_check"] = check
+    choice["reduction"] = ("one cached plan (|q| and q_xy bins of every pixel); each "
+                           "profile is a pixel subset of this frame on its bins")
     diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor, **kw)
     orient = None
     if orientation:
         hexfit = next((d["fits"] for d in res.lattice_fits if d["model"] == "hex2d"), None)
         qz_c = float(np.mean(prof.band["qz_A^-1"])) if use == "ip" else 0.0
-        orient = orientation_metrics(frame.data, pvalid, plan.norm, plan.pq, res.q_star,
+        orient = orientation_metrics(frame.data, pvalid, plan.norm, pq, res.q_star,
                                      res.fwhm, orders_hex_fit=hexfit, qz_ring=qz_c,
                                      scattering=ev)
     src = frame.source + (f"#{frame.index}" if frame.index else "")

@@ -120,10 +120,14 @@ REAL_CENTRE_ROW, REAL_CENTRE_COL = 1311.0, 791.5
 
 @pytest.mark.slow
 @pytest.mark.skipif(not P03.exists(), reason="../shared/data/real absent")
-@pytest.mark.parametrize("index", ["00005", pytest.param("00033", marks=pytest.mark.xfail(
-    strict=True, reason="open in issue 10: since the rod band is set from the peak, frame 33 "
-    "gives d = 7.66 nm with a stated q* error of 2.01% (frame 5: 7.17 nm, 1.1%); the old "
-    "cut gave 7.2-7.5 nm for both; not understood yet"))])
+# Frame 33 (d 7.65 nm, q* error 1.9%; frame 5: 7.17 nm, 1.1%) was a strict xfail at
+# 2.01%: its peak's q_xy drifts with q_z (0.0825, 0.0832, 0.089 A^-1 in q_z 0.044-0.058,
+# 0.058-0.072, 0.072-0.09 A^-1: spots of an oriented 3D film, not pure rods), and the
+# "rod above the ring's top" seeded the band height from the drifted q_xy. A rod is now
+# taken from up there only when it is vertical (same q_xy in both halves of that band),
+# so the band is set from the horizon cut. The film is broad (FWHM 41% of q*): the
+# margin to the 2% bound is thin, and honest.
+@pytest.mark.parametrize("index", ["00005", "00033"])
 def test_real_p03_frame_gives_a_plausible_spacing(index):
     """Only what the hints justify is asserted: a significant in-plane peak with d in
     the 4-8 nm expected of 4 nm dots with ligands (measured: ~7.2-7.5 nm)."""

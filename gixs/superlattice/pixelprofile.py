@@ -1,0 +1,154 @@
+"""Profiles of pixel subsets of one frame on one plan's bins (no new plan per subset).
+
+:func:`gixs.superlattice.ordering.measure_frame` looks at a frame through several
+pixel subsets (an in-plane band near the horizon, the film pixels above the Yoneda
+band, a thin rod band set from the peak). Each subset's profile uses the bins of one
+block (``"iq"``: |q|, ``"ip"``: q_xy) of one cached :class:`gixs.reduce.frame.Plan`
+whose blocks hold every pixel, so the subset is a per-frame selection, not a new plan:
+one plan per geometry and mask serves every frame and every subset.
+
+Per bin, over the selected pixels (the same sums as :meth:`gixs.reduce.frame.Plan.sums`):
+``I = sum(raw - dark) / sum(flat * solid_angle * polarization)``, ``sigma =
+sqrt(sum(max(raw, 0))) / sum(flat * solid_angle * polarization)``, ``count``, and the
+mean abscissa of the pixels (``x``; the bin centre where a bin is empty), since without
+pixel splitting a bin's mean intensity belongs at its pixels' mean position, not at its
+centre (up to half a bin apart).
+"""
+
+from __future__ import annotations
+
+import weakref
+
+import numpy as np
+from numba import njit
+
+from gixs.results import Profile
+
+__all__ = ["block_bins", "subset_profile"]
+
+_BINS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _pixel_bins(col_ptr, col_rows, r0, r1, out):
+    """Row (minus ``r0``) of every pixel within rows ``r0:r1`` of a CSC matrix; -1 when none."""
+    for j in range(col_ptr.size - 1):
+        out[j] = -1
+        for k in range(col_ptr[j], col_ptr[j + 1]):
+            r = col_rows[k]
+            if r0 <= r < r1:
+                out[j] = r - r0
+                break
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _subset_sums(bins, sel, data, dark, pnorm, flat, coord, n):
+    """Per-bin (signal, norm, variance, count, sum of the abscissa) of the selected pixels."""
+    out = np.zeros((5, n))
+    has_dark = dark.size > 0
+    has_flat = flat.size > 0
+    for j in range(bins.size):
+        if not sel[j]:
+            continue
+        b = bins[j]
+        if b < 0:
+            continue
+        x = np.float64(data[j])
+        out[0, b] += x - (dark[j] if has_dark else 0.0)
+        out[1, b] += pnorm[j] * (flat[j] if has_flat else 1.0)
+        out[2, b] += max(x, 0.0)
+        out[3, b] += 1.0
+        out[4, b] += coord[j]
+    return out
+
+
+def block_bins(plan, name, merge=1):
+    """Bin of every pixel (flat, int32, -1 when in no bin) in block ``name`` of ``plan``,
+    ``merge`` neighbouring bins taken as one, with the block and the merged bins' centres;
+    computed once per plan and kept while the plan lives."""
+    per_plan = _BINS.setdefault(plan, {})
+    merge = int(merge)
+    if merge < 1:
+        raise ValueError(f"merge must be >= 1 bin, got {merge}")
+    if (name, merge) not in per_plan:
+        block = next((b for b in plan.blocks if b.name == name), None)
+        if block is None:
+            raise ValueError(f"the plan has no {name!r} block (blocks: "
+                             f"{', '.join(b.name for b in plan.blocks)})")
+        if (name, 1) not in per_plan:
+            out = np.empty(plan.n_pixels, np.int32)
+            _pixel_bins(plan.col_ptr, plan.col_rows, block.rows.start, block.rows.stop, out)
+            per_plan[(name, 1)] = (out, block, np.asarray(block.centres[0], np.float64))
+        if merge > 1:
+            base, _, centres = per_plan[(name, 1)]
+            out = np.where(base >= 0, base // merge, -1).astype(np.int32)
+            n = -(-centres.size // merge)
+            pad = np.full(n * merge, np.nan)
+            pad[:centres.size] = centres
+            per_plan[(name, merge)] = (out, block, np.nanmean(pad.reshape(n, merge), axis=1))
+    return per_plan[(name, merge)]
+
+
+def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None, merge=1):
+    """Profile ``name`` ("iq" or "ip") of the pixels ``select`` of one frame.
+
+    Parameters
+    ----------
+    plan : gixs.reduce.frame.Plan
+        A plan whose block ``name`` bins every pixel of interest.
+    name : {"iq", "ip"}
+        The block: |q| or q_xy (1/A).
+    select : ndarray of bool
+        Pixels used (image shape or flat); they must already exclude invalid pixels.
+    data : ndarray
+        The frame (counts), image shape.
+    dark, flat : ndarray, optional
+        Dark frame (subtracted) and flat field (multiplies the solid angle x polarization).
+    band : dict, optional
+        Description of the subset, recorded in the profile's ``band``.
+    merge : int
+        Neighbouring bins of the block taken as one (a coarser profile from the same plan).
+
+    Returns
+    -------
+    Profile
+        On the pixels' mean abscissa per bin (1/A); empty bins NaN.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from gixs import GIGeometry, ReduceSettings
+    >>> from gixs.geometry.model import DetectorGeometry
+    >>> from gixs.reduce.frame import get_plan, reduce_frame
+    >>> from pyFAI.integrator.azimuthal import AzimuthalIntegrator
+    >>> from pyFAI.detectors import Detector
+    >>> ai = AzimuthalIntegrator(dist=0.2, poni1=0.001, poni2=0.006, wavelength=1e-10,
+    ...                          detector=Detector(1e-4, 1e-4, max_shape=(64, 128)))
+    >>> geo, gi = DetectorGeometry.from_integrator(ai), GIGeometry.from_degrees(0.2)
+    >>> s = ReduceSettings(npt_q=50, maps=False, cuts=False)
+    >>> img = np.random.default_rng(0).poisson(50, (64, 128)).astype(float)
+    >>> plan = get_plan(geo, gi, img.shape, s)
+    >>> p = subset_profile(plan, "iq", np.ones(img.shape, bool), img)
+    >>> ref = reduce_frame(img, geo, gi, s).profiles["iq"]
+    >>> bool(np.allclose(p.intensity, ref.intensity, equal_nan=True))
+    True
+    """
+    bins, block, centres = block_bins(plan, name, merge)
+    coord = {"iq": plan.pq.q, "ip": plan.pq.qxy}[name]
+    empty = np.empty(0)
+    sums = _subset_sums(bins, np.ascontiguousarray(select, np.bool_).ravel(),
+                        np.ascontiguousarray(data).ravel(),
+                        empty if dark is None else np.ascontiguousarray(dark, np.float64).ravel(),
+                        plan.norm,
+                        empty if flat is None else np.ascontiguousarray(flat, np.float64).ravel(),
+                        np.ascontiguousarray(coord, np.float64).ravel(),
+                        centres.size)
+    sig, nrm, var, cnt, xs = sums
+    with np.errstate(invalid="ignore", divide="ignore"):
+        bad = (cnt <= 0) | (nrm <= 0)
+        inten = np.where(bad, np.nan, sig / nrm)
+        sigma = np.where(bad, np.nan, np.sqrt(var) / nrm)
+        x = np.where(cnt > 0, xs / cnt, centres)
+    desc = dict(block.band) if band is None else dict(band)
+    desc["abscissa"] = "mean of the pixels in each bin"
+    return Profile(block.name, block.axes[0], x, inten, sigma, cnt.astype(np.int64), desc)
