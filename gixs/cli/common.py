@@ -371,11 +371,14 @@ def settings_from_args(args, **extra):
                           polarization_factor=pol, **extra)
 
 
-def output_dir(path):
-    """Create (if needed) and return an output folder; a file in the way is an error."""
+def output_dir(path, *, create=True):
+    """Return an output folder, created when ``create`` (commands that write one set of
+    files with :func:`gixs.io.frames.atomic_set` pass False: it makes the folder and
+    removes it again if the set is never written); a file in the way is an error."""
     if os.path.exists(path) and not os.path.isdir(path):
         raise GixsError(f"{path}: -o must name a folder, and this is a file")
-    os.makedirs(path, exist_ok=True)
+    if create:
+        os.makedirs(path, exist_ok=True)
     return path
 
 

@@ -190,7 +190,7 @@ def run_parts(args) -> int:
     if iq.x.size == 0:
         raise GixsError("no q bin holds a valid pixel (all pixels invalid, masked or "
                         "outside the parts)")
-    output_dir(out)
+    output_dir(out, create=False)
     wl = parts[0].geometry.wavelength_a
     with atomic_set(paths) as tmps:
         tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}

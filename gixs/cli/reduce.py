@@ -89,7 +89,7 @@ def run(args) -> int:
     if iq.x.size == 0:
         raise FormatError(f"{args.image}: frame {frame.index}: no q bin holds a valid pixel "
                           "(all pixels invalid, masked or outside the detector geometry)")
-    output_dir(out)
+    output_dir(out, create=False)
     stage(f"writing {base}.h5 and CSV profiles")
     with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
         tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
