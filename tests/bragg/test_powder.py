@@ -2,6 +2,7 @@
 truth is Bragg's law (2theta = 2 asin(lambda / 2d)) with the instrument terms added."""
 
 import math
+import zlib
 
 import numpy as np
 import pytest
@@ -78,9 +79,9 @@ def test_kalpha2_position_is_braggs_law():
 @pytest.mark.parametrize("name,phase_name,a_true,zero", [
     ("Cu", "Si", 5.4312, 0.025),
     pytest.param("Mo", "PbS", 5.9400, -0.04, marks=pytest.mark.xfail(strict=True, reason=(
-        "with Bragg-Brentano intensities at high counts the weak high-angle (640) doublet "
-        "is fitted as two peaks: its K-alpha2 line (q 7.674 = 7.628 x lambda2/lambda1) "
-        "stays unassigned (open, issue 11)"))),
+        "open (issue 11): a weak high-angle Mo doublet of PbS is fitted as two peaks and "
+        "its K-alpha2 line (q x lambda2/lambda1) stays unassigned; seen in 3 of 8 noise "
+        "draws, this one (seed 65) included"))),
     ("Co", "LaB6", 4.1570, 0.0),
     ("Ag", "Si", 5.4300, 0.06)])
 def test_doublet_lattice_and_zero_shift_recovered(name, phase_name, a_true, zero):
@@ -88,7 +89,7 @@ def test_doublet_lattice_and_zero_shift_recovered(name, phase_name, a_true, zero
     truth_phase = builtin_phase(phase_name).with_parameters(a=a_true)
     fwhm = 0.06 if name in ("Cu", "Co") else 0.04
     tt = (15.0, 125.0) if name in ("Cu", "Co") else (8.0, 60.0)
-    x, y, truth = _scan(truth_phase, src, zero=zero, fwhm=fwhm, tt=tt, seed=hash(name) % 97)
+    x, y, truth = _scan(truth_phase, src, zero=zero, fwhm=fwhm, tt=tt, seed=zlib.crc32(name.encode()) % 97)
     start = builtin_phase(phase_name).with_parameters(a=a_true * 1.006)
     res, inst = index_doublet_pattern(x, y, [start], src, refine_zero=True)
     ph = res.phases[0]
