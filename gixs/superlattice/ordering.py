@@ -15,6 +15,8 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   explain every order found; with no order found it assumes hex2d (rods) or fcc
   (rings), and says so. The first in-plane peak of a (111)-oriented fcc/hcp film is the
   hexagonal (10) rod: ``lattice="fcc"`` on a q_xy profile gives nn = 2 d / sqrt3.
+  With a fitted form factor, d there is ``d_spacing_structure`` (the lattice's), not the
+  observed peak.
 * ``fwhm`` of the fitted peak; ``coherence_length = 2 pi K / fwhm`` (Scherrer, K = 0.9
   by default) using the width corrected for the instrument when ``instrument_fwhm`` is
   given (a width, or a :class:`gixs.superlattice.widths.Instrument`: resolution model
@@ -599,7 +601,12 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         basis += "; (111)-oriented fcc/hcp: the first in-plane peak is the hexagonal (10) rod"
     else:
         nn_factor = NN_FACTOR[model]
-    nn = nn_factor * d
+    # the lattice's spacing is the structure-factor peak when the form factor was fitted
+    # (the observed maximum is pulled low by a steep P(q)), else the observed peak
+    d_lat, d_lat_err = d, de
+    if math.isfinite(ff_out.get("d_spacing_structure", float("nan"))):
+        d_lat, d_lat_err = ff_out["d_spacing_structure"], ff_out["d_spacing_structure_err"]
+    nn = nn_factor * d_lat
     # width, coherence, paracrystallinity
     fw, fwe = v["fwhm"], e["fwhm"]
     fc, how, dec = corrected_width(fit.to_dict(), fw, instrument_fwhm, x=x, y=y, sigma=s,
@@ -649,7 +656,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     n = float(normalization)
     return OrderingResult(**ff_out,
         q_star=q, q_star_err=qe_obs, d_spacing=d, d_spacing_err=de, nn_distance=nn,
-        nn_distance_err=nn_factor * de, lattice_model=model, lattice_basis=basis,
+        nn_distance_err=nn_factor * d_lat_err, lattice_model=model, lattice_basis=basis,
         lattice_fits=tuple(fits), fwhm=fw, fwhm_err=fwe,
         instrument_fwhm=None if dec is None else dec["instrument"]["gaussian"],
         coherence_is_lower_bound=bool(dec and dec["lower_bound"]),

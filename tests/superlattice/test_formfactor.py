@@ -261,6 +261,12 @@ def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
     assert {"model", "radius_nm", "sigma", "radius_err_nm", "sigma_err", "fitted"} <= set(ff)
     assert ff["model"] == "sphere" and ff["fitted"] is False
     assert d["q_star"] < d["q_star_structure"]  # the observed peak sits below the lattice's
+    # nn from the lattice's spacing (structure peak), not the observed one
+    factor = {"hex2d": 2 / 3 ** 0.5, "fcc": 1.5 ** 0.5, "bcc": 1.5 ** 0.5, "sc": 1.0}
+    nn_true = factor[d["lattice_model"]] * films.DOT_D_NM
+    assert d["nn_distance"] == pytest.approx(nn_true, rel=0.005)
+    assert d["nn_distance"] / d["d_spacing_structure"] == pytest.approx(
+        factor[d["lattice_model"]], rel=1e-9)
     # a bad spec: one line naming the option, exit 2
     assert main(["spacing", *map(str, frames["far"]), "--form-factor", "sphere:R=x"]) == 2
     assert "--form-factor: R must be a number" in capsys.readouterr().err
