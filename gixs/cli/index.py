@@ -93,7 +93,8 @@ def add_arguments(p):
                    default=None, help="Lorentz-polarization of ring/peak intensities: "
                    "bragg_brentano (lab diffractometer; default for 2theta patterns) or "
                    "powder_2d (polarization-corrected 2D data; default otherwise)")
-    p.add_argument("--json", metavar="OUT.json", help="write the result as JSON")
+    p.add_argument("-o", "--output", "--json", dest="output", metavar="OUT.json",
+                   help="write the result (with units) to this JSON file")
     p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
 
 
@@ -210,10 +211,10 @@ def run(args) -> int:
     from gixs.cli.setup import effective_setup
 
     d["setup"] = effective_setup(args)
-    if args.json:
+    if args.output:
         from gixs.io.jsonout import write_json
 
-        write_json(args.json, d, schema="gixs.index")
+        write_json(args.output, d, schema="gixs.index")
     if args.plot:
         from gixs.plot.common import save
 

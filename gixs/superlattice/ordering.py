@@ -215,7 +215,7 @@ class OrderingResult:
             f"FWHM = {self.fwhm:.5f} A^-1; coherence length (K={self.scherrer_K:g}) = "
             f"{self.coherence_length:.1f} nm" +
             (" (lower bound: FWHM within its error of the instrument width)"
-             if self.coherence_is_lower_bound else "") + "; paracrystal g = {self.paracrystal_g:.3f}",
+             if self.coherence_is_lower_bound else "") + f"; paracrystal g = {self.paracrystal_g:.3f}",
             f"peak height = {self.peak_height:.4g} +- {self.peak_height_err:.2g}; area = "
             f"{self.peak_area:.4g} A^-1 x int.; peak-to-valley = {self.peak_to_valley:.4g} "
             f"(ratio {self.peak_to_valley_ratio:.3f}, {self.valley_definition} valley at "

@@ -36,7 +36,7 @@ def test_reducing_subcommands_share_geometry_and_correction_flags(name):
     assert opts["--sample-orientation"].dest == "sample_orientation"
 
 
-@pytest.mark.parametrize("name", ("reduce", "spacing", "calibrate", "batch", "watch",
+@pytest.mark.parametrize("name", ("reduce", "spacing", "index", "calibrate", "batch", "watch",
                                   "geometry"))
 def test_o_is_the_output(name):
     _, opts = _options(name)

@@ -63,7 +63,7 @@ def test_reduce_output_equal_to_input_refused(tmp_path, small, capsys):
     (["spacing", "{edf}", "--poni", "{poni}", "--incidence-deg", "0.2", "--json", "{edf}"],
      "-o would overwrite the input image"),
     (["index", "{edf}", "--phase", "fcc:a=5", "--json", "{edf}"],
-     "--json would overwrite the input image"),
+     "-o would overwrite the input image"),
     (["compare", "{d}/a.json", "{d}/b.json", "--csv", "{d}/b.json"],
      "--csv would overwrite the input inputs"),
     (["calibrate", "{edf}", "--calibrant", "LaB6", "--energy-kev", "12", "--detector",
