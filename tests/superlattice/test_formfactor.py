@@ -275,7 +275,10 @@ def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
     assert float(far["form_factor_radius_nm"]) == pytest.approx(5.5, rel=0.02)
     assert "form_factor_sigma_err" in far and far["form_factor_fitted"] in ("True", "true", "1")
     near = read_table(tmp_path / "b_near.csv")[0]
-    assert "form factor refused" in near["note"] and "first form-factor minimum" in near["note"]
+    # refused with a reason and the remedy (which check fires depends on how far the
+    # cut's valid part reaches: the first minimum, or then R's own error)
+    assert "form factor refused" in near["note"] and "give --form-factor sphere:R=" in near["note"]
+    assert "first form-factor minimum" in near["note"] or "radius not determined" in near["note"]
     assert float(near["d_spacing_nm"]) > 0 and "d_spacing_structure_nm" not in near
 
 
