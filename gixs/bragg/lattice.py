@@ -40,7 +40,16 @@ DEFAULT_B_ISO = 0.5
 @dataclasses.dataclass(frozen=True)
 class Site:
     """One atom of the asymmetric unit: element symbol, fractional x, y, z, occupancy
-    and isotropic displacement B (A^2)."""
+    and isotropic displacement B (A^2).
+
+    Examples
+    --------
+    >>> Site("Pb", 0.5, 0.5, 0.5)
+    Site(element='Pb', x=0.5, y=0.5, z=0.5, occ=1.0, b_iso=0.5)
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> len(au.unit_cell_sites())  # the F centring puts 4 atoms in the cell
+    4
+    """
 
     element: str
     x: float
@@ -66,6 +75,16 @@ class Reflections:
         |F|^2 per reflection (electrons^2; 1 for phases without atoms).
     intensity : ndarray
         ``multiplicity * f2`` (times Lorentz-polarization when a wavelength was given).
+
+    Examples
+    --------
+    A primitive cubic cell of 5 A without atoms: (100) and (110) rings, |F|^2 = 1:
+
+    >>> r = Phase("cub", 5.0, 5.0, 5.0, spacegroup="P m -3 m").reflections(1.8)
+    >>> r.hkl.tolist(), r.multiplicity.tolist(), r.f2.tolist()
+    ([[1, 0, 0], [1, 1, 0]], [6, 12], [1.0, 1.0])
+    >>> np.round(r.d, 4).tolist(), len(r)
+    ([5.0, 3.5355], 2)
     """
 
     hkl: np.ndarray
@@ -88,7 +107,24 @@ _ANGLES = ("alpha", "beta", "gamma")
 
 @dataclasses.dataclass(frozen=True)
 class Phase:
-    """A crystal phase: cell (A, deg), space group (H-M symbol), atoms, citation."""
+    """A crystal phase: cell (A, deg), space group (H-M symbol), atoms, citation.
+
+    Examples
+    --------
+    Gold (fcc, a = 4.078 A): the F centring removes (100) and (110), so the first rings
+    are (111) and (200), at sqrt3 and 2 times 2 pi / a:
+
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> au.b, au.gamma, au.crystal_system, au.free_parameters
+    (4.078, 90.0, 'cubic', ('a',))
+    >>> r = au.reflections(4.0)
+    >>> r.hkl.tolist(), r.multiplicity.tolist()
+    ([[1, 1, 1], [2, 0, 0]], [8, 6])
+    >>> np.round(r.q / (2 * math.pi / 4.078), 4).tolist()
+    [1.7321, 2.0]
+    >>> au.with_parameters(a=4.0).c
+    4.0
+    """
 
     name: str
     a: float
@@ -448,6 +484,15 @@ class GISpots:
 
     ``qxy`` >= 0 and ``qz`` (1/A), ``q`` = |G|, ``hkl`` a representative reflection,
     ``members`` every (h, k, l) landing there, ``intensity`` = sum of their |F|^2.
+
+    Examples
+    --------
+    Made by :func:`predict_gi_spots`:
+
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> s = predict_gi_spots(au, (1, 1, 1), 3.2)
+    >>> len(s), s.hkl.tolist()
+    (3, [[1, 1, 1], [1, 1, -1], [2, 0, 0]])
     """
 
     qxy: np.ndarray
@@ -462,7 +507,30 @@ class GISpots:
 
 
 def surface_normal(phase: Phase, normal_hkl) -> np.ndarray:
-    """Unit vector (Cartesian, reciprocal frame of ``phase``) of the plane normal (hkl)."""
+    """Unit vector (Cartesian, reciprocal frame of ``phase``) of the plane normal (hkl).
+
+    Parameters
+    ----------
+    phase : Phase
+        The crystal phase.
+    normal_hkl : sequence of 3 int
+        Miller indices of the planes parallel to the substrate.
+
+    Returns
+    -------
+    ndarray, shape (3,)
+        Unit vector along ``G(hkl)`` (dimensionless).
+
+    Examples
+    --------
+    >>> cub = Phase("cub", 5.0, 5.0, 5.0, spacegroup="P m -3 m")
+    >>> np.round(surface_normal(cub, (1, 1, 1)), 6).tolist()
+    [0.57735, 0.57735, 0.57735]
+    >>> surface_normal(cub, (0, 0, 0))
+    Traceback (most recent call last):
+    ...
+    ValueError: orientation must be a nonzero (h k l), got (0, 0, 0)
+    """
     g = np.asarray(normal_hkl, float) @ phase.reciprocal_matrix()
     norm = np.linalg.norm(g)
     if not norm > 0:
@@ -482,7 +550,36 @@ def predict_gi_spots(phase: Phase, normal_hkl, q_max: float, *, normal=None,
     axis). Spots weaker than ``min_rel_intensity`` of the strongest are dropped.
     ``energy_kev`` / ``wavelength_a`` / ``debye_waller`` go to
     :meth:`Phase.structure_factor2`.
+
+    Parameters
+    ----------
+    phase : Phase
+        The crystal phase.
+    normal_hkl : sequence of 3 int
+        Planes parallel to the substrate.
+    q_max : float
+        Largest |G| kept (1/A).
+
+    Returns
+    -------
+    GISpots
+        Spots sorted by |q| (q_xy, q_z, q in 1/A).
+
+    Examples
+    --------
+    A (111)-oriented gold film: (111) on the specular rod, the three other {111} at
+    q_z = |G| / 3 and the {200} at q_z = |G| / sqrt3:
+
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> s = predict_gi_spots(au, (1, 1, 1), 3.2)
+    >>> s.hkl.tolist(), [len(m) for m in s.members]
+    ([[1, 1, 1], [1, 1, -1], [2, 0, 0]], [1, 3, 3])
+    >>> np.round(s.qxy, 4).tolist(), np.round(s.qz, 4).tolist()
+    ([0.0, 2.516, 2.516], [2.6687, 0.8896, 1.7791])
+    >>> np.round(s.qz / s.q, 4).tolist()
+    [1.0, 0.3333, 0.5774]
     """
+
     n = surface_normal(phase, normal_hkl) if normal is None else np.asarray(normal, float)
     hkl = phase.all_hkl(q_max)
     g = hkl @ phase.reciprocal_matrix()

@@ -180,7 +180,19 @@ def builtin_phase(name: str) -> Phase:
 
 
 def calibrant_names() -> tuple:
-    """Names of pyFAI's calibrants (``pyFAI.calibrant.CALIBRANT_FACTORY``)."""
+    """Names of pyFAI's calibrants (``pyFAI.calibrant.CALIBRANT_FACTORY``).
+
+    Returns
+    -------
+    tuple of str
+        Sorted calibrant names, as :func:`calibrant_phase` takes them.
+
+    Examples
+    --------
+    >>> names = calibrant_names()
+    >>> "LaB6" in names, "AgBh" in names, list(names) == sorted(names)
+    (True, True, True)
+    """
     from pyFAI.calibrant import CALIBRANT_FACTORY
 
     return tuple(sorted(CALIBRANT_FACTORY.keys()))
@@ -326,7 +338,31 @@ def parse_phase(spec: str) -> Phase:
     NAME is a built-in phase, a ``.cif`` path, or a new name with ``sg=`` (space group,
     e.g. ``sg=Pm-3m``). Keys ``a, b, c`` (A) and ``alpha, beta, gamma`` (deg) override
     the lattice constants, e.g. ``CsPbBr3:a=5.95`` or ``film:sg=P4/mmm,a=5.9,c=6.1``.
+
+    Parameters
+    ----------
+    spec : str
+        The phase spec, as ``--phase`` takes it.
+
+    Returns
+    -------
+    Phase
+        The phase, constants in A and deg (the crystal system's constraints kept).
+
+    Examples
+    --------
+    >>> p = parse_phase("film:sg=P4/mmm,a=5.9,c=6.1")
+    >>> p.spacegroup, p.crystal_system, (p.a, p.b, p.c)
+    ('P 4/m m m', 'tetragonal', (5.9, 5.9, 6.1))
+    >>> p = parse_phase("CsPbBr3:a=5.95")
+    >>> p.spacegroup, p.c
+    ('P m -3 m', 5.95)
+    >>> parse_phase("film:sg=Pm-3m")
+    Traceback (most recent call last):
+    ...
+    ValueError: --phase 'film:sg=Pm-3m': a user phase needs a=... (A)
     """
+
     name, _, rest = str(spec).partition(":")
     if name.lower().endswith(".cif") and ":" in spec and not os.path.isfile(name):
         name, rest = spec, ""  # a path containing ':'

@@ -58,6 +58,31 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
     reflected_weight : float, optional
         Intensity of the reflected channel relative to the transmitted one (the
         reflectivity of the interface below the film); required with "reflected".
+
+    Returns
+    -------
+    ndarray, float32, image shape
+        Counts per pixel (Poisson draws of the expected counts unless ``rng is False``).
+
+    Examples
+    --------
+    A gold powder (rings) on a 100x100 generic detector (0.5 mm pixels, 0.1 m, 1 A):
+    the brightest pixel lies on the (111) ring, |q| = 2 pi sqrt3 / 4.078 A:
+
+    >>> import json
+    >>> from gixs.bragg.lattice import Phase, Site
+    >>> from gixs.geometry.model import DetectorGeometry, GIGeometry
+    >>> g = DetectorGeometry(0.1, -0.002, 0.025, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                      json.dumps({"pixel1": 5e-4, "pixel2": 5e-4,
+    ...                                  "max_shape": [100, 100]}))
+    >>> gi = GIGeometry.from_degrees(0.2)
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> img = render_film(g, gi, [(au, None, 1.0)], rng=False)
+    >>> img.shape, float(img.min()), float(img.max())  # background 10, peak 500 + 10
+    ((100, 100), 10.0, 510.0)
+    >>> q = pixel_q(g, gi).q
+    >>> round(float(q.flat[np.argmax(img)]), 2), round(2 * math.pi * math.sqrt(3) / 4.078, 2)
+    (2.67, 2.67)
     """
     geom = geometry.for_image_shape(shape) if shape is not None else geometry
     bad = [c for c in channels if c not in ("transmitted", "reflected")]
@@ -117,7 +142,15 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
 @dataclasses.dataclass(frozen=True)
 class Spot:
     """A spot found in a q_xy/q_z map (1/A); ``intensity`` = fitted integrated
-    intensity (map units x A^-2), ``height`` above background, FWHMs in 1/A."""
+    intensity (map units x A^-2), ``height`` above background, FWHMs in 1/A.
+
+    Examples
+    --------
+    >>> s = Spot(qxy=0.8, qz=0.6, q=1.0, intensity=0.41, height=400.0, fwhm_qxy=0.03,
+    ...          fwhm_qz=0.03, snr=50.0)
+    >>> s.as_dict()["n_merged"], s.as_dict()["q"]
+    (1, 1.0)
+    """
 
     qxy: float
     qz: float
@@ -166,7 +199,25 @@ def _mad(v):
 
 def ring_profile(qmap, step):
     """Median over chi of a q_xy/q_z map in |q| bins of ``step`` (1/A): the powder-ring
-    (isotropic) profile, insensitive to textured spots. Returns (q centres, median)."""
+    (isotropic) profile, insensitive to textured spots. Returns (q centres, median).
+
+    Examples
+    --------
+    A ring at |q| = 1 1/A (height 50 on 10) and two strong spots on it: the median
+    over chi keeps the ring's height, not the spots':
+
+    >>> from gixs.results import Map2D
+    >>> x, y = np.linspace(-1.5, 1.5, 151), np.linspace(0.0, 1.5, 76)
+    >>> X, Y = np.meshgrid(x, y)
+    >>> s = 0.03 / _FWHM
+    >>> img = (10 + 50 * np.exp(-0.5 * ((np.hypot(X, Y) - 1.0) / s) ** 2)
+    ...        + 400 * np.exp(-0.5 * ((X - 0.8) ** 2 + (Y - 0.6) ** 2) / s ** 2))
+    >>> qmap = Map2D("qmap", "qxy", "qz", x, y, img, np.ones(img.shape, int))
+    >>> q, prof = ring_profile(qmap, 0.01)
+    >>> i = int(np.nanargmax(prof))
+    >>> round(float(q[i]), 3), bool(50 < prof[i] < 61)  # the 1.00-1.01 1/A bin
+    (1.005, True)
+    """
     qq = np.hypot(*np.meshgrid(qmap.x, qmap.y))
     nb = int(np.nanmax(qq) / step) + 2
     lab = np.minimum((qq / step).astype(int), nb - 1).ravel()
@@ -176,7 +227,21 @@ def ring_profile(qmap, step):
 
 def isotropic_background(qmap, ring_width):
     """:func:`ring_profile` evaluated on the map grid (the powder-ring + diffuse part
-    of a GIWAXS map). Returns (background, |q| of each map bin)."""
+    of a GIWAXS map). Returns (background, |q| of each map bin).
+
+    Examples
+    --------
+    >>> from gixs.results import Map2D
+    >>> x, y = np.linspace(-1.0, 1.0, 101), np.linspace(0.0, 1.0, 51)
+    >>> X, Y = np.meshgrid(x, y)
+    >>> img = 5.0 + 20.0 * (np.abs(np.hypot(X, Y) - 0.5) < 0.02)  # a ring at 0.5 1/A
+    >>> qmap = Map2D("qmap", "qxy", "qz", x, y, img, np.ones(img.shape, int))
+    >>> bg, qq = isotropic_background(qmap, 0.02)
+    >>> bg.shape, float(bg[0, 75]), round(float(qq[0, 75]), 2)  # on the ring
+    ((51, 101), 25.0, 0.5)
+    >>> float(bg[0, 90]), round(float(qq[0, 90]), 2)  # off the ring
+    (5.0, 0.8)
+    """
     centres, prof = ring_profile(qmap, ring_width)
     qq = np.hypot(*np.meshgrid(qmap.x, qmap.y))
     ok = np.isfinite(prof)
@@ -210,6 +275,29 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     -------
     list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
     each centre (1/A).
+
+    Examples
+    --------
+    Two Poisson spots at (+-0.8, 0.6) 1/A of 0.03 1/A FWHM on a powder ring at 1 1/A:
+    the ring is removed, the spots found and fitted (integrated intensity
+    ``400 * 2 pi sigma^2`` = 0.41 map units x A^-2):
+
+    >>> from gixs.results import Map2D
+    >>> x, y = np.linspace(-1.5, 1.5, 151), np.linspace(0.0, 1.5, 76)
+    >>> X, Y = np.meshgrid(x, y)
+    >>> s = 0.03 / _FWHM
+    >>> img = (10 + 50 * np.exp(-0.5 * ((np.hypot(X, Y) - 1.0) / s) ** 2)
+    ...        + 400 * np.exp(-0.5 * ((X - 0.8) ** 2 + (Y - 0.6) ** 2) / s ** 2)
+    ...        + 400 * np.exp(-0.5 * ((X + 0.8) ** 2 + (Y - 0.6) ** 2) / s ** 2))
+    >>> img = np.random.default_rng(0).poisson(img).astype(float)
+    >>> qmap = Map2D("qmap", "qxy", "qz", x, y, img, np.ones(img.shape, int))
+    >>> spots = detect_spots(qmap, spot_fwhm=0.03)
+    >>> sorted((round(p.qxy, 2), round(p.qz, 2)) for p in spots)
+    [(-0.8, 0.6), (0.8, 0.6)]
+    >>> [round(p.fwhm_qxy, 2) for p in spots], [round(p.intensity, 1) for p in spots]
+    ([0.03, 0.03], [0.4, 0.4])
+    >>> round(400 * 2 * math.pi * s ** 2, 2)
+    0.41
     """
     img = np.asarray(qmap.intensity, float)
     dx = abs(float(qmap.x[1] - qmap.x[0]))
@@ -294,6 +382,27 @@ def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5, min_ratio=0.2):
     intensity, and its centre's standard errors combine the parts' fit errors with the
     weighted spread of their centres (the arc's substructure makes the centre that
     uncertain). ``n_merged`` counts the parts. Returns the spots, strongest first.
+
+    Examples
+    --------
+    Two maxima 3 deg apart on the |q| = 1 1/A arc: merged when the smoothed map stays
+    high between them (a broad arc), kept apart when it drops (two narrow spots):
+
+    >>> x, y = np.linspace(-1.5, 1.5, 601), np.linspace(0.0, 1.5, 301)
+    >>> X, Y = np.meshgrid(x, y)
+    >>> c = math.radians(33)
+    >>> a = Spot(0.5, math.sqrt(0.75), 1.0, 1.0, 10.0, 0.03, 0.03, 20.0)
+    >>> b = Spot(math.sin(c), math.cos(c), 1.0, 0.5, 8.0, 0.03, 0.03, 15.0)
+    >>> def smoothed(w):
+    ...     return sum(h * np.exp(-0.5 * ((X - p.qxy) ** 2 + (Y - p.qz) ** 2) / w ** 2)
+    ...                for p, h in ((a, 10.0), (b, 8.0)))
+    >>> len(merge_split_arcs([a, b], smoothed(0.01), x, y, 0.03))
+    2
+    >>> m, = merge_split_arcs([a, b], smoothed(0.04), x, y, 0.03)
+    >>> m.n_merged, m.intensity, round(math.degrees(math.atan2(m.qxy, m.qz)), 3)
+    (2, 1.5, 31.333)
+    >>> round((10 * 30 + 8 * 33) / 18, 3)  # height-weighted chi (deg)
+    31.333
     """
     n = len(spots)
     parent = list(range(n))
@@ -446,7 +555,14 @@ def _centre_errors(j, r, n_par):
 @dataclasses.dataclass(frozen=True)
 class Peak1D:
     """A peak of a 1D profile: centre (x units), height above baseline, FWHM and
-    Gaussian area (x units x intensity units), significance."""
+    Gaussian area (x units x intensity units), significance.
+
+    Examples
+    --------
+    >>> p = Peak1D(x=4.0, height=100.0, fwhm=0.2355, area=25.07, snr=80.0)
+    >>> p.as_dict()["x"], math.isnan(p.sigma)
+    (4.0, True)
+    """
 
     x: float
     height: float
@@ -462,7 +578,28 @@ class Peak1D:
 
 def snip_baseline(y, half_width):
     """SNIP baseline (iterative clipping of the sqrt-sqrt transformed profile) with
-    windows growing to ``half_width`` points."""
+    windows growing to ``half_width`` points.
+
+    Parameters
+    ----------
+    y : array_like
+        Profile (counts, >= 0).
+    half_width : float
+        Largest clipping window (points); about the peak width.
+
+    Returns
+    -------
+    ndarray
+        Baseline, same shape as ``y``.
+
+    Examples
+    --------
+    A peak on a flat level of 10 is clipped away:
+
+    >>> y = np.array([10.0, 10, 10, 60, 90, 60, 10, 10, 10])
+    >>> np.round(snip_baseline(y, 3), 6).tolist()
+    [10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0, 10.0]
+    """
     v = np.log(np.log(np.sqrt(np.clip(y, 0, None) + 1) + 1) + 1)
     for w in range(1, int(max(half_width, 1)) + 1):
         avg = np.empty_like(v)
@@ -483,7 +620,32 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
         Expected peak FWHM (x units); sets the baseline window. Default 1/100 of the range.
     min_snr : float
         Minimum prominence over the noise (``sigma`` or a robust point-to-point estimate).
+    sigma : float or array_like, optional
+        Standard error of ``y`` (same units); estimated from the data when omitted.
+    max_peaks : int
+        Keep at most this many (the most significant).
+
+    Returns
+    -------
+    list of Peak1D
+        Sorted by ``x``; centre and FWHM in x units, area in x units x intensity.
+
+    Examples
+    --------
+    Two Gaussians (sigma 0.1, FWHM 0.2355) on a level of 50, Poisson noise:
+
+    >>> x = np.linspace(0.0, 10.0, 501)
+    >>> y = 50 + 1000 * np.exp(-0.5 * ((x - 4) / 0.1) ** 2) + 500 * np.exp(
+    ...     -0.5 * ((x - 7) / 0.1) ** 2)
+    >>> y = np.random.default_rng(1).poisson(y).astype(float)
+    >>> peaks = detect_peaks_1d(x, y, fwhm=0.25)
+    >>> [round(p.x, 2) for p in peaks], [round(p.fwhm, 2) for p in peaks]
+    ([4.0, 7.0], [0.23, 0.23])
+    >>> [round(p.area / (h * 0.1 * math.sqrt(2 * math.pi)), 1)  # / true Gaussian area
+    ...  for p, h in zip(peaks, (1000, 500))]
+    [1.0, 1.0]
     """
+
     x = np.asarray(x, float)
     y = np.asarray(y, float)
     if x.shape != y.shape or x.ndim != 1:

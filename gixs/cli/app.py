@@ -23,6 +23,19 @@ COMMANDS = ("geometry", "reduce", "calibrate", "spacing", "compare", "index", "b
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """The ``gixs`` argument parser: one subparser per :data:`COMMANDS` entry
+    (``parser.subcommands`` maps the names to them), each with ``--no-plot``, ``-q``
+    and ``--setup``.
+
+    Examples
+    --------
+    >>> parser = build_parser()
+    >>> list(parser.subcommands) == list(COMMANDS)
+    True
+    >>> args = parser.parse_args(["geometry", "--distance-mm", "200", "-q"])
+    >>> args._name, args.distance_mm, args.quiet, args.no_plot
+    ('geometry', 200.0, True, False)
+    """
     parser = argparse.ArgumentParser(
         prog="gixs", description="Grazing-incidence X-ray scattering reduction and film "
         "metrics (q in 1/A, angles in deg, lengths in nm).")
@@ -61,7 +74,38 @@ def _apply_setup(parser, argv):
 
 
 def main(argv=None) -> int:
-    """Entry point of the ``gixs`` console script; returns the exit status."""
+    """Entry point of the ``gixs`` console script; returns the exit status.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        Command-line arguments without the program name; ``sys.argv[1:]`` when None.
+
+    Returns
+    -------
+    int
+        0 on success, 2 for a user error (one line ``gixs <command>: error: ...`` on
+        stderr), 130 when interrupted.
+
+    Examples
+    --------
+    Write a PONI from Fit2D-style numbers (100 um pixels, beam at column 30, row 5,
+    200 mm, 12.398 keV), read it back; a missing file is exit status 2:
+
+    >>> import os, tempfile
+    >>> from gixs.geometry.model import load_poni
+    >>> out = os.path.join(tempfile.mkdtemp(), "g.poni")
+    >>> main(["geometry", "-q", "--pixel-um", "100", "--shape", "40", "60",
+    ...       "--beam-center-px", "30", "5", "--distance-mm", "200", "--energy-kev",
+    ...       "12.398", "-o", out, "--no-plot"])
+    /...g.poni: Fit2D view: direct distance 200.000 mm, beam centre x=30.00 y=5.00 px ...
+    0
+    >>> g = load_poni(out)
+    >>> g.dist_m, round(g.poni2_m, 6), round(g.wavelength_a, 4)
+    (0.2, 0.003, 1.0)
+    >>> main(["geometry", "--show", out + ".missing"])
+    2
+    """
     parser = build_parser()
     argv = sys.argv[1:] if argv is None else list(argv)
     try:

@@ -103,6 +103,17 @@ class DetectorGeometry:
         generic one defined by ``detector_config``.
     detector_config : str
         JSON of pyFAI's detector configuration (pixel sizes, binning, orientation...).
+
+    Examples
+    --------
+    >>> import json
+    >>> g = DetectorGeometry(0.3, 0.01, 0.02, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                      json.dumps({"pixel1": 1e-4, "pixel2": 1e-4,
+    ...                                  "max_shape": [200, 300]}))
+    >>> round(g.wavelength_a, 6), round(g.energy_kev, 4)
+    (1.0, 12.3984)
+    >>> g.generic_detector()["max_shape"]
+    [200, 300]
     """
 
     dist_m: float
@@ -330,6 +341,18 @@ class GIGeometry:
         EXIF sample orientation code 1-8 (see module docstring).
     critical_angle : float or None
         Film critical angle alpha_c (rad) for the refraction-corrected q_z, or None.
+
+    Examples
+    --------
+    >>> gi = GIGeometry.from_degrees(incidence_deg=0.2, tilt_deg=-0.5, orientation=1)
+    >>> round(gi.incidence, 7)
+    0.0034907
+    >>> {k: round(v, 6) if isinstance(v, float) else v for k, v in gi.as_dict().items()}
+    {'incidence_deg': 0.2, 'tilt_deg': -0.5, 'sample_orientation': 1, 'critical_angle_deg': None}
+    >>> GIGeometry(orientation=9)
+    Traceback (most recent call last):
+    ...
+    ValueError: orientation must be an EXIF code 1-8, got 9
     """
 
     incidence: float = 0.0
@@ -377,7 +400,26 @@ class GIGeometry:
 
 
 def check_incidence(incidence, name="incidence", shown=None):
-    """Raise ValueError unless 0 <= incidence < 10 deg (given in rad)."""
+    """Raise ValueError unless 0 <= incidence < 10 deg (given in rad).
+
+    Parameters
+    ----------
+    incidence : float
+        Incidence angle (rad).
+    name : str
+        Argument name used in the message.
+    shown : float, optional
+        Value shown in the message (deg); ``degrees(incidence)`` when omitted.
+
+    Examples
+    --------
+    >>> import math
+    >>> check_incidence(math.radians(0.3))
+    >>> check_incidence(math.radians(12.0), name="incidence_deg", shown=12.0)
+    Traceback (most recent call last):
+    ...
+    ValueError: incidence_deg must lie within 0-10 deg (grazing incidence), got 12.0 deg
+    """
     if not (np.isfinite(incidence) and 0 <= incidence < math.radians(10)):
         shown = math.degrees(incidence) if shown is None else shown
         raise ValueError(f"{name} must lie within 0-10 deg (grazing incidence), "
@@ -397,6 +439,24 @@ def load_poni(path) -> DetectorGeometry:
     ------
     GeometryError
         The file is missing, unreadable, or lacks a field (named in the message).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "g.poni")
+    >>> _ = open(path, "w").write(
+    ...     "poni_version: 2\\nDetector: Detector\\n"
+    ...     'Detector_config: {"pixel1": 7.5e-05, "pixel2": 7.5e-05}\\n'
+    ...     "Distance: 0.25\\nPoni1: 0.01\\nPoni2: 0.02\\nRot1: 0\\nRot2: 0\\nRot3: 0\\n"
+    ...     "Wavelength: 1.0332e-10\\n")
+    >>> g = load_poni(path)
+    >>> g.dist_m, g.poni2_m, round(g.wavelength_a, 4), g.generic_detector()["pixel1"]
+    (0.25, 0.02, 1.0332, 7.5e-05)
+    >>> _ = open(path, "w").write("Distance: 0.25\\n")
+    >>> load_poni(path)
+    Traceback (most recent call last):
+    ...
+    gixs.errors.GeometryError: ...g.poni: PONI file lacks field(s) poni1, poni2, rot1, rot2, rot3, wavelength, Detector (or PixelSize1/PixelSize2)
     """
     path = os.fspath(path)
     if not os.path.isfile(path):
@@ -516,7 +576,30 @@ def check_poni_values(ai, path="PONI") -> None:
 
 
 def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> None:
-    """Write ``geometry`` as a pyFAI PONI file, atomically (temp file then rename)."""
+    """Write ``geometry`` as a pyFAI PONI file, atomically (temp file then rename).
+
+    Parameters
+    ----------
+    geometry : DetectorGeometry
+        Geometry to write (SI units, as PONI files hold them).
+    path : str or path
+        Destination PONI file.
+    comment : str, optional
+        Text written as ``#`` comment lines at the top.
+
+    Examples
+    --------
+    >>> import json, tempfile, os
+    >>> g = DetectorGeometry(0.3, 0.01, 0.02, 0.001, 0.0, 0.0, 1e-10, "Detector",
+    ...                      json.dumps({"pixel1": 1e-4, "pixel2": 1e-4}))
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.poni")
+    >>> write_poni(g, path, comment="made by a doctest")
+    >>> open(path).readline()
+    '# made by a doctest\\n'
+    >>> back = load_poni(path)
+    >>> (back.dist_m, back.rot1, back.wavelength_m) == (0.3, 0.001, 1e-10)
+    True
+    """
     from gixs.io.frames import atomic_path
 
     with atomic_path(path) as tmp:
@@ -532,7 +615,19 @@ def write_poni(geometry: DetectorGeometry, path, comment: str | None = None) -> 
 
 def detector_fields(det):
     """(name, JSON config) of a pyFAI detector, as :class:`DetectorGeometry` stores them:
-    the pyFAI name of a known detector, "Detector" for a generic one."""
+    the pyFAI name of a known detector, "Detector" for a generic one.
+
+    Examples
+    --------
+    >>> import pyFAI.detectors
+    >>> name, config = detector_fields(pyFAI.detectors.detector_factory("Pilatus1M"))
+    >>> name, json.loads(config)["pixel1"]
+    ('Pilatus 1M', 0.000172)
+    >>> name, config = detector_fields(pyFAI.detectors.Detector(1e-4, 2e-4))
+    >>> name, json.loads(config)["pixel2"]
+    ('Detector', 0.0002)
+    """
+
     name = "Detector" if det.__class__.__name__ == "Detector" else det.name
     return name, json.dumps(to_jsonable(det.get_config()), sort_keys=True)
 

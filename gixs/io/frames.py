@@ -40,6 +40,13 @@ class Frame:
         Frame number inside ``source`` (0 for single-frame files).
     metadata : dict
         Exposure time (``exposure_s``), monitor, time stamp... when the file has them.
+
+    Examples
+    --------
+    >>> fr = Frame(data=np.ones((2, 3), np.float32), invalid=np.zeros((2, 3), bool),
+    ...            source="a.edf")
+    >>> fr.data.shape, fr.index, fr.metadata
+    ((2, 3), 0, {})
     """
 
     data: np.ndarray
@@ -50,7 +57,25 @@ class Frame:
 
 
 def split_h5_path(path):
-    """``file.h5::/entry/data/data`` -> (``file.h5``, ``/entry/data/data``)."""
+    """``file.h5::/entry/data/data`` -> (``file.h5``, ``/entry/data/data``).
+
+    Parameters
+    ----------
+    path : str or path
+        File name, optionally followed by ``::`` and an HDF5 dataset path.
+
+    Returns
+    -------
+    (str, str or None)
+        The file name and the dataset path (None when none is named).
+
+    Examples
+    --------
+    >>> split_h5_path("scan.h5::/entry/data/data")
+    ('scan.h5', '/entry/data/data')
+    >>> split_h5_path("frame.tif")
+    ('frame.tif', None)
+    """
     path = os.fspath(path)
     if "::" in path:
         fname, dset = path.split("::", 1)
@@ -59,7 +84,19 @@ def split_h5_path(path):
 
 
 def is_hdf5(path) -> bool:
-    """True when ``path`` names an HDF5 file (by extension or signature)."""
+    """True when ``path`` names an HDF5 file (by extension or signature).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> is_hdf5("scan.nxs::/entry/data/data"), is_hdf5("frame.tif")
+    (True, False)
+    >>> import h5py
+    >>> path = os.path.join(tempfile.mkdtemp(), "noext")
+    >>> h5py.File(path, "w").close()
+    >>> is_hdf5(path)
+    True
+    """
     fname, _ = split_h5_path(path)
     if fname.lower().endswith(_H5_EXT):
         return True
@@ -113,7 +150,24 @@ def _find_h5_stack(h5file, fname):
 
 class H5Stack:
     """Frames of one HDF5 dataset or of an Eiger master's linked data files, kept open
-    for frame-by-frame reads (``len(stack)``, ``stack.get(i)``, ``stack.close()``)."""
+    for frame-by-frame reads (``len(stack)``, ``stack.get(i)``, ``stack.close()``).
+
+    Parameters
+    ----------
+    path : str or path
+        HDF5 file, or ``FILE.h5::/dataset`` to name the image dataset.
+
+    Examples
+    --------
+    >>> import h5py, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = f.create_dataset("entry/data/data", data=np.arange(24).reshape(2, 3, 4))
+    >>> stack = H5Stack(path)
+    >>> len(stack), int(stack.get(1)[0, 0])
+    (2, 12)
+    >>> stack.close()
+    """
 
     def __init__(self, path):
         import h5py
@@ -303,6 +357,30 @@ def open_image(path):
     strips of a compressed TIFF, a CBF cut short) is a :class:`FormatError` too, never an
     image of zeros; a decoder that hangs fails after the read time limit
     (:func:`gixs.io.decode.read_timeout_s`).
+
+    Parameters
+    ----------
+    path : str or path
+        Image file (TIFF, EDF, CBF... any format fabio reads).
+
+    Returns
+    -------
+    fabio.fabioimage.FabioImage
+        The opened image (close it after use).
+
+    Examples
+    --------
+    >>> import fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.edf")
+    >>> fabio.edfimage.EdfImage(data=np.zeros((4, 5), np.uint16)).write(path)
+    >>> img = open_image(path)
+    >>> img.data.shape, img.data.dtype.name
+    ((4, 5), 'uint16')
+    >>> img.close()
+    >>> open_image(path + ".missing")
+    Traceback (most recent call last):
+    ...
+    gixs.errors.FormatError: ...a.edf.missing: image file not found
     """
     return _open_image(path)[0]
 
@@ -370,7 +448,30 @@ def invalid_pixels(raw) -> np.ndarray:
 
 
 def to_frame(raw, source, index, metadata):
-    """A :class:`Frame` from raw detector data: float32 copy, invalid pixels marked."""
+    """A :class:`Frame` from raw detector data: float32 copy, invalid pixels marked.
+
+    Parameters
+    ----------
+    raw : array_like, shape (rows, columns)
+        Counts as the detector stored them.
+    source : str
+        File name recorded in the frame.
+    index : int
+        Frame number inside ``source``.
+    metadata : dict
+        Acquisition metadata (``exposure_s``...).
+
+    Returns
+    -------
+    Frame
+        Invalid pixels (see :func:`invalid_pixels`) are set to 0 in ``data``.
+
+    Examples
+    --------
+    >>> fr = to_frame(np.array([[3, -1], [65535, 4]], np.int32), "x.cbf", 0, {})
+    >>> fr.data.tolist(), fr.invalid.tolist()
+    ([[3.0, 0.0], [65535.0, 4.0]], [[False, True], [False, False]])
+    """
     raw = np.asarray(raw)
     if raw.ndim != 2:
         raise FormatError(f"{source}: frame {index} is {raw.ndim}-D, expected a 2D image")
@@ -384,7 +485,26 @@ def to_frame(raw, source, index, metadata):
 
 
 def header_metadata(header, source=""):
-    """Acquisition metadata of an image header (see :func:`gixs.io.headers.parse_header`)."""
+    """Acquisition metadata of an image header (see :func:`gixs.io.headers.parse_header`).
+
+    Parameters
+    ----------
+    header : dict
+        The image header as fabio reads it (key -> str).
+    source : str, optional
+        File name used in warnings.
+
+    Returns
+    -------
+    dict
+        gixs metadata keys (``exposure_s`` in s, ``monitor``...) found in the header.
+
+    Examples
+    --------
+    >>> m = header_metadata({"ExposureTime": "2.5"}, source="a.edf")
+    >>> m["exposure_s"], m["format"]
+    (2.5, 'edf')
+    """
     from gixs.io.headers import parse_header
 
     return parse_header(header, source=source)
@@ -442,6 +562,17 @@ class FrameReader:
     :func:`read_frame`, :func:`iter_frames` and the batch (:mod:`gixs.io.stack`) all read
     through it, so a frame has the same data, invalid pixels and metadata (exposure time,
     monitor...) whichever command reads it.
+
+    Examples
+    --------
+    >>> import fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.edf")
+    >>> fabio.edfimage.EdfImage(data=np.array([[1, -2], [3, 4]], np.int32)).write(path)
+    >>> with FrameReader() as reader:
+    ...     fr = reader.read(path, 0)
+    ...     n = len(reader)
+    >>> n, fr.data.tolist(), int(fr.invalid.sum())
+    (1, [[1.0, 0.0], [3.0, 4.0]], 1)
     """
 
     def __init__(self):
@@ -546,7 +677,27 @@ class FrameReader:
 
 
 def iter_frames(path):
-    """Yield every :class:`Frame` of a (single- or multi-frame) file, one at a time."""
+    """Yield every :class:`Frame` of a (single- or multi-frame) file, one at a time.
+
+    Parameters
+    ----------
+    path : str or path
+        Image file or ``FILE.h5::/dataset``.
+
+    Yields
+    ------
+    Frame
+        Frames in file order.
+
+    Examples
+    --------
+    >>> import h5py, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = f.create_dataset("entry/data/data", data=np.arange(12.).reshape(3, 2, 2))
+    >>> [(fr.index, float(fr.data.sum())) for fr in iter_frames(path)]
+    [(0, 6.0), (1, 22.0), (2, 38.0)]
+    """
     with FrameReader() as reader:
         reader.open(path)
         for i in range(len(reader)):
@@ -575,7 +726,35 @@ def read_frame(path, frame: int = 0) -> Frame:
 
 def read_array(path, shape=None, what="image"):
     """Read a dark, flat or mask image as float32 values as stored (NaN and negative
-    values kept: :mod:`gixs.io.validate` judges them); check its shape against ``shape``."""
+    values kept: :mod:`gixs.io.validate` judges them); check its shape against ``shape``.
+
+    Parameters
+    ----------
+    path : str or path
+        Image file or ``FILE.h5::/dataset``.
+    shape : tuple of int, optional
+        Expected (rows, columns); FormatError when the file differs.
+    what : str
+        Name of the image in error messages (``"dark"``, ``"flat"``, ``"mask"``); a mask
+        keeps its stored dtype.
+
+    Returns
+    -------
+    ndarray, shape (rows, columns)
+        float32 values (stored dtype for a mask).
+
+    Examples
+    --------
+    >>> import fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "dark.edf")
+    >>> fabio.edfimage.EdfImage(data=np.full((2, 3), 5, np.uint16)).write(path)
+    >>> read_array(path, (2, 3), "dark").tolist()
+    [[5.0, 5.0, 5.0], [5.0, 5.0, 5.0]]
+    >>> read_array(path, (3, 3), "dark")
+    Traceback (most recent call last):
+    ...
+    gixs.errors.FormatError: ...dark.edf: dark has shape 2x3, expected 3x3 like the frame
+    """
     path = os.fspath(path)
     _check_file(split_h5_path(path)[0], what)
     with FrameReader() as reader:
@@ -600,7 +779,28 @@ def read_array(path, shape=None, what="image"):
 
 
 def read_mask(path, shape=None) -> np.ndarray:
-    """Read a mask file: nonzero = masked. Returns a bool array."""
+    """Read a mask file: nonzero = masked. Returns a bool array.
+
+    Parameters
+    ----------
+    path : str or path
+        Mask image (any format :func:`read_array` reads).
+    shape : tuple of int, optional
+        Expected (rows, columns) of the frames.
+
+    Returns
+    -------
+    ndarray of bool
+        True where the pixel is masked.
+
+    Examples
+    --------
+    >>> import fabio, tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "mask.edf")
+    >>> fabio.edfimage.EdfImage(data=np.array([[0, 1], [2, 0]], np.int8)).write(path)
+    >>> read_mask(path).tolist()
+    [[False, True], [True, False]]
+    """
     data = read_array(path, shape, what="mask")
     bad = ~np.isfinite(data) if data.dtype.kind == "f" else None
     if bad is not None and bad.any():
@@ -626,6 +826,23 @@ def atomic_path(path):
 
     The one atomic writer of gixs: the temporary (``.NAME.XXXX.part``) is removed on any
     failure, and an OS error (read-only folder, full disk) names ``path``.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "out.txt")
+    >>> try:
+    ...     with atomic_path(path) as tmp:
+    ...         _ = open(tmp, "w").write("half")
+    ...         raise RuntimeError("crash")
+    ... except RuntimeError:
+    ...     pass
+    >>> os.path.exists(path), os.listdir(os.path.dirname(path))
+    (False, [])
+    >>> with atomic_path(path) as tmp:
+    ...     _ = open(tmp, "w").write("done")
+    >>> open(path).read()
+    'done'
     """
     path = os.fspath(path)
     folder = os.path.dirname(os.path.abspath(path)) or "."
@@ -659,6 +876,18 @@ def atomic_set(paths):
     final path, and the old files of the set that were not rewritten are removed, so an
     old CSV never sits beside a new HDF5 file. On failure nothing of the set is left.
     Stale temporary folders of an earlier killed write of the same set are removed.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> folder = tempfile.mkdtemp()
+    >>> old = os.path.join(folder, "b.csv")
+    >>> _ = open(old, "w").write("old")
+    >>> paths = [os.path.join(folder, "a.h5"), old]
+    >>> with atomic_set(paths) as tmps:
+    ...     _ = open(tmps[0], "w").write("new")
+    >>> sorted(os.listdir(folder))
+    ['a.h5']
     """
     import shutil
 
@@ -692,7 +921,24 @@ def atomic_set(paths):
 
 
 def write_text(path, text: str) -> None:
-    """Write a text file atomically."""
+    """Write a text file atomically.
+
+    Parameters
+    ----------
+    path : str or path
+        Destination; its folder is made when missing.
+    text : str
+        Content, written as UTF-8.
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "sub", "note.txt")
+    >>> write_text(path, "q = 0.1 1/A")
+    >>> open(path).read()
+    'q = 0.1 1/A'
+    """
+
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(text)

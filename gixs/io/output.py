@@ -215,7 +215,40 @@ def write_series(out, entry_names, table_text: str | None = None, name: str = "s
 
 
 def write_entry(parent, name: str, reduced: ReducedFrame):
-    """Write one reduced frame as NXentry ``name`` inside an open h5py group/file."""
+    """Write one reduced frame as NXentry ``name`` inside an open h5py group/file.
+
+    Parameters
+    ----------
+    parent : h5py.Group
+        Open file or group (writable).
+    name : str
+        Name of the new NXentry.
+    reduced : ReducedFrame
+        Profiles, maps and provenance to write (q in 1/A, chi in deg).
+
+    Returns
+    -------
+    h5py.Group
+        The new entry.
+
+    Examples
+    --------
+    >>> import h5py, tempfile, os
+    >>> from gixs.results import Map2D
+    >>> iq = Profile("iq", "q", np.array([0.1, 0.2]), np.array([5.0, 3.0]),
+    ...              np.array([0.5, 0.4]), np.array([10, 12]))
+    >>> qmap = Map2D("qmap", "qxy", "qz", np.array([-0.1, 0.1]), np.array([0.0, 0.1, 0.2]),
+    ...              np.ones((3, 2)), np.ones((3, 2), int))
+    >>> red = ReducedFrame({"iq": iq}, {"qmap": qmap}, {"source": "film.tif", "frame": 0})
+    >>> path = os.path.join(tempfile.mkdtemp(), "r.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = write_entry(f, "entry_0000", red)
+    >>> with h5py.File(path, "r") as f:
+    ...     e = f["entry_0000"]
+    ...     print(e["iq/intensity"][()].tolist(), e["iq/q"].attrs["units"],
+    ...           e["qmap/intensity"].shape, e["sample/name"][()].decode())
+    [5.0, 3.0] 1/angstrom (3, 2) film
+    """
     entry = parent.create_group(name)
     entry.attrs["NX_class"] = "NXentry"
     entry.attrs["default"] = "iq"
@@ -236,7 +269,29 @@ def write_entry(parent, name: str, reduced: ReducedFrame):
 
 
 def write_reduced_h5(path, reduced: ReducedFrame, entry: str = "entry") -> None:
-    """Write one reduced frame to its own NeXus/HDF5 file (atomically)."""
+    """Write one reduced frame to its own NeXus/HDF5 file (atomically).
+
+    Parameters
+    ----------
+    path : str or path
+        Destination file (replaced only once complete).
+    reduced : ReducedFrame
+        The frame's profiles, maps and provenance.
+    entry : str
+        Name of the NXentry (the file's default).
+
+    Examples
+    --------
+    >>> import h5py, tempfile, os
+    >>> oop = Profile("oop", "qz", np.array([0.05, 0.1]), np.array([2.0, 1.0]),
+    ...               np.array([0.1, 0.1]), np.array([4, 4]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "one.h5")
+    >>> write_reduced_h5(path, ReducedFrame({"oop": oop}, {}, {"source": "x.cbf"}))
+    >>> with h5py.File(path, "r") as f:
+    ...     print(f.attrs["default"], f["entry/oop/qz"][()].tolist(),
+    ...           f["entry/oop/intensity_errors"][()].tolist())
+    entry [0.05, 0.1] [0.1, 0.1]
+    """
     from gixs.io.h5write import h5_create
 
     with atomic_path(path) as tmp:
@@ -247,7 +302,29 @@ def write_reduced_h5(path, reduced: ReducedFrame, entry: str = "entry") -> None:
 
 
 def profile_csv_text(profile: Profile, provenance: dict | None = None) -> str:
-    """CSV text of a profile: commented header lines, then ``axis,intensity,sigma,count``."""
+    """CSV text of a profile: commented header lines, then ``axis,intensity,sigma,count``.
+
+    Parameters
+    ----------
+    profile : Profile
+        The profile (x in 1/A, or deg for chi).
+    provenance : dict, optional
+        Source, frame and grazing-incidence settings written as header comments.
+
+    Examples
+    --------
+    >>> p = Profile("iq", "q", np.array([0.1, 0.2, 0.3]), np.array([5.0, np.nan, 3.0]),
+    ...             np.array([0.5, np.nan, 0.25]), np.array([10, 0, 12]))
+    >>> prov = {"source": "a.tif", "frame": 2, "grazing_incidence": {"incidence_deg": 0.2}}
+    >>> print(profile_csv_text(p, prov), end="")
+    # gixs profile iq; band {}
+    # source a.tif frame 2
+    # incidence_deg 0.2
+    # empty bins (no valid pixel) are omitted
+    q_A^-1,intensity_au,sigma_au,count_pixels
+    0.1,5,0.5,10
+    0.3,3,0.25,12
+    """
     lines = [f"# gixs profile {profile.name}; band {json.dumps(profile.band)}"]
     if provenance:
         lines.append(f"# source {provenance.get('source', '')} frame {provenance.get('frame', 0)}")
@@ -263,14 +340,58 @@ def profile_csv_text(profile: Profile, provenance: dict | None = None) -> str:
 
 
 def write_profile_csv(path, profile: Profile, provenance: dict | None = None) -> None:
-    """Write a profile as CSV (atomically); the header names the unit (e.g. ``q_A^-1``)."""
+    """Write a profile as CSV (atomically); the header names the unit (e.g. ``q_A^-1``).
+
+    Parameters
+    ----------
+    path : str or path
+        Destination CSV file.
+    profile : Profile
+        The profile; empty bins are left out.
+    provenance : dict, optional
+        Written as header comments (:func:`profile_csv_text`).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = Profile("ip", "qxy", np.array([-0.1, 0.1]), np.array([2.0, 4.0]),
+    ...             np.array([0.2, 0.3]), np.array([5, 6]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "ip.csv")
+    >>> write_profile_csv(path, p)
+    >>> open(path).read().splitlines()[-3:]
+    ['qxy_A^-1,intensity_au,sigma_au,count_pixels', '-0.1,2,0.2,5', '0.1,4,0.3,6']
+    """
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8") as fh:
             fh.write(profile_csv_text(profile, provenance))
 
 
 def read_profile_csv(path):
-    """Read a gixs profile CSV back: (axis column name, x, intensity, sigma, count)."""
+    """Read a gixs profile CSV back: (axis column name, x, intensity, sigma, count).
+
+    Parameters
+    ----------
+    path : str or path
+        CSV written by :func:`write_profile_csv`.
+
+    Returns
+    -------
+    (str, ndarray, ndarray, ndarray, ndarray)
+        Axis column name with its unit (e.g. ``q_A^-1``), x, intensity, sigma and pixel
+        count (as float).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> p = Profile("iq", "q", np.array([0.1, 0.2]), np.array([5.0, 3.0]),
+    ...             np.array([0.5, 0.25]), np.array([10, 12]))
+    >>> path = os.path.join(tempfile.mkdtemp(), "iq.csv")
+    >>> write_profile_csv(path, p)
+    >>> name, x, i, s, c = read_profile_csv(path)
+    >>> name, x.tolist(), i.tolist(), s.tolist(), c.tolist()
+    ('q_A^-1', [0.1, 0.2], [5.0, 3.0], [0.5, 0.25], [10.0, 12.0])
+    """
+
     with open(path, encoding="utf-8") as fh:
         lines = [ln for ln in fh if not ln.startswith("#")]
     header = lines[0].strip().split(",")

@@ -40,6 +40,11 @@ class FrameRef:
         Frame number inside ``source``.
     incidence_deg : float or None
         This frame's incidence angle (deg) from an incidence list, None = the batch's.
+
+    Examples
+    --------
+    >>> FrameRef(3, "scan.h5::/entry/data/data", 1, 0.25)
+    FrameRef(index=3, source='scan.h5::/entry/data/data', frame=1, incidence_deg=0.25)
     """
 
     index: int
@@ -59,6 +64,26 @@ def expand_inputs(inputs, *, exclude=()) -> list:
     ------
     ValueError
         An input names no existing file and matches nothing.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> d = tempfile.mkdtemp()
+    >>> for name in ("run_2.cbf", "run_1.cbf", "out.h5"):
+    ...     open(os.path.join(d, name), "w").close()
+    >>> with open(os.path.join(d, "list.txt"), "w") as fh:
+    ...     _ = fh.write("# frames\\nrun_2.cbf\\n")
+    >>> [os.path.basename(p) for p in expand_inputs([os.path.join(d, "run_*.cbf")])]
+    ['run_1.cbf', 'run_2.cbf']
+    >>> [os.path.basename(p) for p in expand_inputs("@" + os.path.join(d, "list.txt"))]
+    ['run_2.cbf']
+    >>> [os.path.basename(p) for p in expand_inputs([os.path.join(d, "*")],
+    ...                                               exclude=[os.path.join(d, "out.h5")])]
+    ['list.txt', 'run_1.cbf', 'run_2.cbf']
+    >>> expand_inputs([os.path.join(d, "none_*.tif")])
+    Traceback (most recent call last):
+    ...
+    ValueError: ...none_*.tif: no such file, and no file matches this pattern
     """
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
@@ -90,7 +115,31 @@ def expand_inputs(inputs, *, exclude=()) -> list:
 
 
 def read_incidence_list(path) -> list:
-    """Incidence angles (deg) from a text file: one per line, ``#`` comments allowed."""
+    """Incidence angles (deg) from a text file: one per line, ``#`` comments allowed.
+
+    Parameters
+    ----------
+    path : str or path
+        Text file; the first number of each non-comment line is used.
+
+    Returns
+    -------
+    list of float
+        Incidence angles (deg), in file order.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> path = os.path.join(tempfile.mkdtemp(), "angles.txt")
+    >>> _ = open(path, "w").write("# alpha_i scan (deg)\\n0.10\\n0.15, frame 2\\n\\n0.20\\n")
+    >>> read_incidence_list(path)
+    [0.1, 0.15, 0.2]
+    >>> _ = open(path, "w").write("0.1\\nhigh\\n")
+    >>> read_incidence_list(path)
+    Traceback (most recent call last):
+    ...
+    ValueError: ...angles.txt: line 2: expected an incidence angle in deg, got 'high'
+    """
     path = os.fspath(path)
     angles = []
     with open(path, encoding="utf-8") as fh:
@@ -109,7 +158,27 @@ def read_incidence_list(path) -> list:
 
 
 def enumerate_frames(sources, counts, incidence_list=None):
-    """Yield a :class:`FrameRef` per frame of ``sources`` (``counts[i]`` frames each)."""
+    """Yield a :class:`FrameRef` per frame of ``sources`` (``counts[i]`` frames each).
+
+    Parameters
+    ----------
+    sources : sequence of str
+        Input files, in batch order.
+    counts : sequence of int
+        Frames in each source.
+    incidence_list : sequence of float, optional
+        One incidence angle (deg) per frame of the whole batch.
+
+    Examples
+    --------
+    >>> [(r.index, r.source, r.frame, r.incidence_deg)
+    ...  for r in enumerate_frames(["a.h5", "b.tif"], [2, 1], [0.1, 0.2, 0.3])]
+    [(0, 'a.h5', 0, 0.1), (1, 'a.h5', 1, 0.2), (2, 'b.tif', 0, 0.3)]
+    >>> list(enumerate_frames(["a.h5"], [2], [0.1]))
+    Traceback (most recent call last):
+    ...
+    ValueError: incidence list has 1 angle(s) but the inputs hold 2 frame(s): one angle per frame is expected
+    """
     total = int(sum(counts))
     if incidence_list is not None and len(incidence_list) != total:
         raise ValueError(f"incidence list has {len(incidence_list)} angle(s) but the inputs "
@@ -123,7 +192,15 @@ def enumerate_frames(sources, counts, incidence_list=None):
 
 
 def parse_time(value):
-    """Seconds since the epoch (float) from a number or a date string; None if neither."""
+    """Seconds since the epoch (float) from a number or a date string; None if neither.
+
+    Examples
+    --------
+    >>> parse_time(12.5), parse_time(b"1700000000"), parse_time("n/a")
+    (12.5, 1700000000.0, None)
+    >>> parse_time("2024-10-26T01:38:05")  # no zone given: UTC
+    1729906685.0
+    """
     if value is None:
         return None
     if isinstance(value, bytes):
@@ -159,7 +236,20 @@ def read_frames(refs, prefetch: bool | None = None):
     overlap needs a free core: the engine's kernels, scipy's sparse products, numpy and
     file reads release the GIL, but h5py holds it while it decompresses, so the batch
     turns prefetch off when every core already runs a worker.
+
+    Examples
+    --------
+    >>> import tempfile, h5py, numpy as np
+    >>> path = os.path.join(tempfile.mkdtemp(), "s.h5")
+    >>> with h5py.File(path, "w") as f:
+    ...     _ = f.create_dataset("entry/data/data", data=np.arange(12.0).reshape(3, 2, 2))
+    >>> refs = list(enumerate_frames([path, path + ".missing"], [3, 1]))
+    >>> [(ref.index, type(fr).__name__) for ref, fr in read_frames(refs)]
+    [(0, 'Frame'), (1, 'Frame'), (2, 'Frame'), (3, 'FormatError')]
+    >>> [float(fr.data.sum()) for _, fr in read_frames(refs[:3], prefetch=False)]
+    [6.0, 22.0, 38.0]
     """
+
     refs = list(refs)
     prefetch = PREFETCH if prefetch is None else prefetch
     if not prefetch or len(refs) < 2:

@@ -20,6 +20,39 @@ def plot_calibration(result, path=None, max_rings=60):
     Returns
     -------
     matplotlib.figure.Figure
+
+    Examples
+    --------
+    A hand-made result: four control points on the LaB6 (100) ring (d = 4.15692 A) of
+    a 100x100 generic detector (0.1 mm pixels, 20 mm, 1 A), drawn to a PNG; the residual
+    panel puts the ring at its 2theta = 2 asin(lambda / 2d):
+
+    >>> import json, math, os, tempfile
+    >>> from gixs.calibrate.core import CalibrationResult
+    >>> from gixs.calibrate.rings import ControlPoints
+    >>> from gixs.geometry.model import DetectorGeometry
+    >>> g = DetectorGeometry(0.02, 0.005, 0.005, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                      json.dumps({"pixel1": 1e-4, "pixel2": 1e-4,
+    ...                                  "max_shape": [100, 100]}))
+    >>> tth = 2 * math.asin(1.0 / (2 * 4.15692))
+    >>> r_px, ang = 0.02 * math.tan(tth) / 1e-4, np.radians([0, 90, 180, 270])
+    >>> cp = ControlPoints(49.5 + r_px * np.sin(ang), 49.5 + r_px * np.cos(ang),
+    ...                    np.zeros(4, int), np.full(4, tth), np.full(4, 20.0),
+    ...                    np.full(4, 0.002))
+    >>> rep = {"calibrant": "LaB6", "n_control_points": 4, "n_rings": 1,
+    ...        "residual_rms_deg": 0.001, "residual_rms_px": 0.02,
+    ...        "fit2d": {"beam_centre_x_px": 50.0, "beam_centre_y_px": 50.0},
+    ...        "rings": [{"ring_index": 0, "d_spacing_A": 4.15692,
+    ...                   "mean_residual_deg": 0.0, "rms_residual_deg": 0.001}]}
+    >>> res = CalibrationResult(g, rep, cp, np.zeros(4), np.zeros(4), np.ones(4, bool),
+    ...                         image=np.ones((100, 100)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "qa.png")
+    >>> fig = plot_calibration(res, path)
+    >>> type(fig).__name__, os.path.getsize(path) > 0, fig.axes[1].get_xlabel()
+    ('Figure', True, 'ring 2theta (deg)')
+    >>> x = fig.axes[1].lines[0].get_xdata()
+    >>> round(float(x[0]), 3), round(math.degrees(tth), 3)
+    (13.817, 13.817)
     """
     import matplotlib
 

@@ -105,6 +105,17 @@ def detector_image(ax, data, mask=None, title=None, orientation=1, geometry=None
     (:func:`image_axes`). The axes stay in detector pixels (rows and columns as read).
     Images larger than :data:`MAX_IMAGE_PX` are drawn from their block means
     (:func:`downsample`).
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
+    >>> data = np.arange(1.0, 1201.0).reshape(30, 40)
+    >>> im = detector_image(ax, data, mask=data < 10, title="frame 1")
+    >>> im.get_array().shape, ax.get_ylabel()
+    ((30, 40), 'row (pixel; sample normal up)')
+    >>> int(np.ma.count_masked(im.get_array()))  # masked pixels drawn grey
+    9
     """
     import matplotlib
 
@@ -193,7 +204,19 @@ def fit_title(target, text, fontsize=None, max_lines=3):
 
 
 def qmap(ax, m, title=None):
-    """Draw a q_xy/q_z (or q/chi) map; the missing wedge (NaN) is drawn white."""
+    """Draw a q_xy/q_z (or q/chi) map; the missing wedge (NaN) is drawn white.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from gixs.results import Map2D
+    >>> m = Map2D("qmap", "qxy", "qz", np.linspace(-0.1, 0.1, 5), np.linspace(0, 0.2, 4),
+    ...           np.ones((4, 5)), np.ones((4, 5), int))
+    >>> ax = Figure().subplots()
+    >>> im = qmap(ax, m, title="map")
+    >>> ax.get_xlabel(), ax.get_ylabel(), im.get_array().shape
+    ('q_xy (A^-1)', 'q_z (A^-1)', (4, 5))
+    """
     import matplotlib
 
     from gixs.units import LABELS
@@ -210,7 +233,19 @@ def qmap(ax, m, title=None):
 
 
 def profiles(ax, profs, logy=True, title=None):
-    """Draw 1D profiles (same axis kind) with error bands."""
+    """Draw 1D profiles (same axis kind) with error bands.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from gixs.results import Profile
+    >>> p = Profile("iq", "q", np.array([0.1, 0.2, 0.3]), np.array([5.0, np.nan, 3.0]),
+    ...             np.array([0.5, np.nan, 0.3]), np.array([10, 0, 12]))
+    >>> ax = Figure().subplots()
+    >>> profiles(ax, [p], title="I(q)")
+    >>> ax.get_xlabel(), ax.get_yscale(), ax.lines[0].get_xdata().tolist()
+    ('q (A^-1)', 'log', [0.1, 0.3])
+    """
     for p in profs:
         v = p.valid()
         ax.plot(v.x, v.intensity, lw=1, label=p.name)
@@ -227,7 +262,22 @@ def profiles(ax, profs, logy=True, title=None):
 
 def reduction_figure(reduced, frame=None, mask=None, title=""):
     """Overview: detector image (sample normal up, as on the q map), q_xy/q_z map,
-    azimuthal and cut profiles. The sample orientation comes from the provenance."""
+    azimuthal and cut profiles. The sample orientation comes from the provenance.
+
+    Examples
+    --------
+    >>> from gixs.results import Map2D, Profile, ReducedFrame
+    >>> x = np.array([0.1, 0.2, 0.3])
+    >>> prof = {k: Profile(k, a, x, np.array([5.0, 4.0, 3.0]), np.full(3, 0.2),
+    ...                    np.full(3, 9)) for k, a in (("iq", "q"), ("ip", "qxy"),
+    ...                                                ("oop", "qz"))}
+    >>> m = Map2D("qmap", "qxy", "qz", np.linspace(-0.1, 0.1, 5), np.linspace(0, 0.2, 4),
+    ...           np.ones((4, 5)), np.ones((4, 5), int))
+    >>> red = ReducedFrame(prof, {"qmap": m}, {"source": "a.tif"})
+    >>> fig = reduction_figure(red, frame=np.ones((20, 30)), title="a.tif")
+    >>> type(fig).__name__, len(fig.axes)  # 4 panels and 2 colour bars
+    ('Figure', 6)
+    """
     fig = _figure((11, 8.5), layout=None)  # fixed margins: constrained layout costs ~1 s
     axes = fig.subplots(2, 2, gridspec_kw=dict(left=0.08, right=0.95, bottom=0.07,
                                                top=0.9, wspace=0.3, hspace=0.3))
@@ -263,7 +313,17 @@ def reduction_figure(reduced, frame=None, mask=None, title=""):
 
 
 def qmap_figure(reduced, title=""):
-    """A single q_xy/q_z map figure."""
+    """A single q_xy/q_z map figure.
+
+    Examples
+    --------
+    >>> from gixs.results import Map2D, ReducedFrame
+    >>> m = Map2D("qmap", "qxy", "qz", np.linspace(-0.1, 0.1, 5), np.linspace(0, 0.2, 4),
+    ...           np.ones((4, 5)), np.ones((4, 5), int))
+    >>> fig = qmap_figure(ReducedFrame({}, {"qmap": m}, {}))
+    >>> type(fig).__name__, fig.axes[0].get_xlabel()
+    ('Figure', 'q_xy (A^-1)')
+    """
     fig = _figure((6.5, 5))
     ax = fig.subplots()
     fig.colorbar(qmap(ax, reduced.maps["qmap"], title or "q_xy / q_z map"), ax=ax,
@@ -272,7 +332,28 @@ def qmap_figure(reduced, title=""):
 
 
 def save(fig, path, dpi=110):
-    """Save a figure atomically (PNG, PDF or SVG by extension)."""
+    """Save a figure atomically (PNG, PDF or SVG by extension).
+
+    Parameters
+    ----------
+    fig : matplotlib.figure.Figure
+        The figure.
+    path : str or path
+        Destination; the extension names the format (PNG when none).
+    dpi : int
+        Resolution of raster formats (dots per inch).
+
+    Examples
+    --------
+    >>> import tempfile, os
+    >>> from matplotlib.figure import Figure
+    >>> fig = Figure(figsize=(2, 1))
+    >>> path = os.path.join(tempfile.mkdtemp(), "f.png")
+    >>> save(fig, path, dpi=50)
+    >>> open(path, "rb").read(8) == b"\\x89PNG\\r\\n\\x1a\\n"
+    True
+    """
+
     import os
 
     from gixs.io.frames import atomic_path

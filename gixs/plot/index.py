@@ -19,7 +19,26 @@ def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
     circles at (+-q_xy, q_z), random phases as arcs at |G|; detected peaks as crosses
     (assigned: the phase colour, unassigned: red); hkl labels of assigned spots. With
     ``refraction`` (wavelength_a, incidence_rad, critical_angle_rad) each of ``channels``
-    is drawn: transmitted as circles, reflected as squares."""
+    is drawn: transmitted as circles, reflected as squares.
+
+    Examples
+    --------
+    A (111) gold film indexed from its predicted spots; the overlay draws the predicted
+    spots at (+-q_xy, q_z) and a cross per found spot:
+
+    >>> from matplotlib.figure import Figure
+    >>> from gixs.bragg.index import assign
+    >>> from gixs.bragg.lattice import Phase, Site
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> s = predict_gi_spots(au, (1, 1, 1), 3.2)
+    >>> res = assign([{"qxy": float(a), "qz": float(b), "fwhm_qxy": 0.03, "fwhm_qz": 0.03}
+    ...               for a, b in zip(s.qxy, s.qz)], [(au, (1, 1, 1))], refine=False)
+    >>> ax = Figure().subplots()
+    >>> _ = ax.set_xlim(-3.2, 3.2), ax.set_ylim(0, 3.2)
+    >>> overlay(ax, res, 3.2)
+    >>> len(ax.collections[0].get_offsets()), len(ax.lines)  # 3 spots mirrored; 3 crosses
+    (6, 3)
+    """
     from gixs.bragg.lattice import apparent_qz
 
     xlim, ylim = ax.get_xlim(), ax.get_ylim()
@@ -67,7 +86,23 @@ def overlay(ax, result, q_max, *, horizon_qz=None, refraction=None, labels=True,
 def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None,
                  channels=("transmitted", "reflected")):
     """q_xy/q_z map (log) with the indexed phases drawn over it (both exit channels
-    with ``refraction``, see :func:`overlay`)."""
+    with ``refraction``, see :func:`overlay`).
+
+    Examples
+    --------
+    >>> from gixs.bragg.index import assign
+    >>> from gixs.bragg.lattice import Phase, Site
+    >>> from gixs.results import Map2D
+    >>> au = Phase.from_constants("Au", "F m -3 m", 4.078, sites=(Site("Au", 0, 0, 0),))
+    >>> s = predict_gi_spots(au, (1, 1, 1), 3.2)
+    >>> res = assign([{"qxy": float(a), "qz": float(b), "fwhm_qxy": 0.03, "fwhm_qz": 0.03}
+    ...               for a, b in zip(s.qxy, s.qz)], [(au, (1, 1, 1))], refine=False)
+    >>> m = Map2D("qmap", "qxy", "qz", np.linspace(-3.2, 3.2, 65), np.linspace(0, 3.2, 33),
+    ...           np.ones((33, 65)), np.ones((33, 65), int))
+    >>> fig = index_figure(m, res)
+    >>> type(fig).__name__, fig.axes[0].get_xlabel()
+    ('Figure', 'q_xy (A^-1)')
+    """
     fig = _figure((8, 6.5))
     ax = fig.subplots()
     im = draw_qmap(ax, qmap, title or "Bragg indexing (circles: predicted, x: found)")
@@ -80,7 +115,24 @@ def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None,
 
 def pattern_figure(q, intensity, result, *, title="", min_rel_intensity=0.005):
     """1D pattern I(q) with each phase's reflections as tick marks below it and the
-    assigned peaks labelled (hkl)."""
+    assigned peaks labelled (hkl).
+
+    Examples
+    --------
+    >>> from gixs.bragg.index import index_pattern
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> si = builtin_phase("Si")
+    >>> q = np.linspace(1.0, 4.0, 3001)
+    >>> y = 10 + sum(1e3 * np.exp(-0.5 * ((q - g) / 0.004) ** 2)
+    ...              for g in si.q_of([[1, 1, 1], [2, 2, 0], [3, 1, 1]]))
+    >>> fig = pattern_figure(q, y, index_pattern(q, y, [si], refine=False))
+    >>> ax = fig.axes[0]
+    >>> [t.get_text() for t in ax.texts]
+    ['111', '220', '311']
+    >>> ax.get_xlabel()
+    'q (A^-1)'
+    """
+
     fig = _figure((9, 5))
     ax = fig.subplots()
     ax.plot(q, intensity, lw=0.8, color="k")

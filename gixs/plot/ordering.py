@@ -31,7 +31,23 @@ def _fit_curve(d):
 
 
 def draw_result(ax, res, label=None, color=None, scale=1.0):
-    """Profile (log y), fitted peak + background, q* and orders marked."""
+    """Profile (log y), fitted peak + background, q* and orders marked.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> from gixs.results import Profile
+    >>> from gixs.superlattice.ordering import measure
+    >>> q = np.linspace(0.02, 0.2, 400)
+    >>> y = 50 / q + 2000 * np.exp(-0.5 * ((q - 2 * math.pi / 125) / 0.002) ** 2)
+    >>> res = measure(Profile("ip", "qxy", q, y, 0.05 * np.sqrt(y) + 1, np.full(400, 100)))
+    >>> ax = Figure().subplots()
+    >>> draw_result(ax, res)
+    >>> ax.get_xlabel(), ax.get_yscale(), len(ax.lines) >= 3
+    ('|q_xy| (A^-1)', 'log', True)
+    >>> ax.texts[0].get_text().splitlines()[1]
+    'd = 12.51 nm'
+    """
     d = _as_dict(res)
     prof = d.get("profile")
     lab = label or "profile"
@@ -59,7 +75,21 @@ def draw_result(ax, res, label=None, color=None, scale=1.0):
 
 
 def result_figure(res, title=""):
-    """One film: full profile and a zoom on the fitted window."""
+    """One film: full profile and a zoom on the fitted window.
+
+    Examples
+    --------
+    >>> from gixs.results import Profile
+    >>> from gixs.superlattice.ordering import measure
+    >>> q = np.linspace(0.02, 0.2, 400)
+    >>> y = 50 / q + 2000 * np.exp(-0.5 * ((q - 2 * math.pi / 125) / 0.002) ** 2)
+    >>> res = measure(Profile("ip", "qxy", q, y, 0.05 * np.sqrt(y) + 1, np.full(400, 100)))
+    >>> fig = result_figure(res, title="film A")
+    >>> type(fig).__name__, len(fig.axes)
+    ('Figure', 2)
+    >>> fig.axes[1].get_xlim() == tuple(res.fit["window"])
+    True
+    """
     d = _as_dict(res)
     fig = _figure((10, 4.2))
     ax1, ax2 = fig.subplots(1, 2)
@@ -83,7 +113,22 @@ def result_figure(res, title=""):
 
 
 def compare_figure(results, labels):
-    """Profiles of several films overlaid, plus bars of d and intensity ratios."""
+    """Profiles of several films overlaid, plus bars of d and intensity ratios.
+
+    Examples
+    --------
+    >>> from gixs.results import Profile
+    >>> from gixs.superlattice.ordering import measure
+    >>> q = np.linspace(0.02, 0.2, 400)
+    >>> def film(d_nm, height):
+    ...     y = 50 / q + height * np.exp(-0.5 * ((q - 2 * math.pi / (10 * d_nm)) / 0.002) ** 2)
+    ...     return measure(Profile("ip", "qxy", q, y, 0.05 * np.sqrt(y) + 1,
+    ...                            np.full(400, 100)))
+    >>> fig = compare_figure([film(12.5, 2000), film(13.0, 1000)], ["control", "annealed"])
+    >>> type(fig).__name__, [round(float(b.get_height()), 1) for b in fig.axes[1].patches]
+    ('Figure', [12.5, 13.0])
+    """
+
     ds = [_as_dict(r) for r in results]
     fig = _figure((11, 4.2))
     ax1, ax2, ax3 = fig.subplots(1, 3, width_ratios=(2, 1, 1))

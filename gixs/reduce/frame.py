@@ -77,6 +77,16 @@ class ReduceSettings:
         I(|q|), the sectors and the q axis of the (q, chi) map, ``("ip", lo, hi)`` and
         ``("oop", lo, hi)`` for the cuts, ``("qmap", qxy_lo, qxy_hi, qz_lo, qz_hi)``;
         so that several geometries bin alike (:mod:`gixs.reduce.multi`).
+
+    Examples
+    --------
+    >>> s = ReduceSettings(npt_q=200, sectors=((-10.0, 10.0),))
+    >>> s.npt_q, s.npt_map, s.polarization_factor
+    (200, (500, 500), 0.99)
+    >>> ReduceSettings(q_range=(2.0, 1.0))
+    Traceback (most recent call last):
+    ...
+    ValueError: q_range must be (low, high) with low < high, got (2.0, 1.0)
     """
 
     npt_q: int = 1000
@@ -154,6 +164,24 @@ class Plan:
     pq : gixs.geometry.gi.PixelQ
         Scattering coordinates of every pixel (recomputed on first use for a plan loaded
         from the disk cache).
+
+    Examples
+    --------
+    A 64x128 generic detector (0.1 mm pixels at 0.2 m, 1 A): every pixel falls in one
+    I(|q|) bin, and a flat frame of 2 counts gives I = 2 near the beam, where the solid
+    angle and polarization factors are 1:
+
+    >>> import json
+    >>> geo = DetectorGeometry(0.2, 0.001, 0.006, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                        json.dumps({"pixel1": 1e-4, "pixel2": 1e-4,
+    ...                                    "max_shape": [64, 128]}))
+    >>> s = ReduceSettings(npt_q=50, npt_map=(20, 20), npt_chi=36)
+    >>> plan = Plan(geo, GIGeometry.from_degrees(0.2), (64, 128), s)
+    >>> [b.name for b in plan.blocks], plan.matrix.shape
+    (['iq', 'ip', 'oop', 'qmap', 'qchi'], (1450, 8192))
+    >>> profiles, maps = plan.unpack(*plan.sums(np.full((64, 128), 2.0)))
+    >>> int(profiles["iq"].count.sum()), round(float(profiles["iq"].intensity[0]), 4)
+    (8192, 2.0)
     """
 
     def __init__(self, geometry: DetectorGeometry, gi: GIGeometry, shape, settings,
@@ -483,6 +511,32 @@ def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
     Plans are kept in memory (this process) and on disk (:mod:`gixs.reduce.cache`, the
     user cache directory or ``GIXS_CACHE_DIR``), keyed by a content hash of everything
     they depend on; a plan is built only when neither has it.
+
+    Parameters
+    ----------
+    geometry : DetectorGeometry
+        Detector geometry (PONI).
+    gi : GIGeometry
+        Incidence, tilt, orientation, critical angle.
+    shape : tuple of int
+        Image shape (rows, columns).
+    settings : ReduceSettings, optional
+        Bins and corrections (default settings when omitted).
+    mask : ndarray of bool, optional
+        True = masked, image shape.
+
+    Examples
+    --------
+    >>> import json
+    >>> geo = DetectorGeometry(0.2, 0.001, 0.006, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                        json.dumps({"pixel1": 1e-4, "pixel2": 1e-4}))
+    >>> gi = GIGeometry.from_degrees(0.2)
+    >>> s = ReduceSettings(npt_q=40, npt_map=(10, 10), npt_chi=18)
+    >>> mask = np.zeros((32, 48), bool)
+    >>> mask[:4] = True
+    >>> plan = get_plan(geo, gi, (32, 48), s, mask)
+    >>> plan is get_plan(geo, gi, (32, 48), s, mask), int(plan.static_valid.sum())
+    (True, 1344)
     """
     from gixs.reduce import cache
 
@@ -677,7 +731,45 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
 
 def provenance(geometry, gi, settings, *, source=None, index=0, dark=False, flat=False,
                mask=False, normalization=1.0) -> dict:
-    """What made a result: input, geometry, settings, corrections and versions."""
+    """What made a result: input, geometry, settings, corrections and versions.
+
+    Parameters
+    ----------
+    geometry : DetectorGeometry
+        Detector geometry used.
+    gi : GIGeometry
+        Grazing-incidence settings used.
+    settings : ReduceSettings
+        Reduction settings used.
+    source : str, optional
+        Input file.
+    index : int
+        Frame number in ``source``.
+    dark, flat, mask : bool
+        Whether a dark, flat field or user mask was applied.
+    normalization : float
+        Divisor applied to the intensities (exposure time in s, monitor...).
+
+    Returns
+    -------
+    dict
+        JSON-ready record (angles in deg, q in 1/A, creation time in UTC).
+
+    Examples
+    --------
+    >>> import json
+    >>> geo = DetectorGeometry(0.2, 0.0, 0.0, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                        json.dumps({"pixel1": 1e-4, "pixel2": 1e-4}))
+    >>> p = provenance(geo, GIGeometry.from_degrees(0.15), ReduceSettings(npt_q=100),
+    ...                source="run.tif", dark=True, normalization=2.0)
+    >>> p["source"], p["settings"]["npt_q"], p["grazing_incidence"]["incidence_deg"]
+    ('run.tif', 100, 0.15)
+    >>> p["corrections"]["dark_subtracted"], p["corrections"]["normalization"]
+    (True, 2.0)
+    >>> p["units"]["q"]
+    'A^-1'
+    """
+
     from importlib.metadata import version
 
     from gixs._version import __version__

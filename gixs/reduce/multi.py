@@ -52,6 +52,19 @@ class DetectorPart:
         image; None = all rows / columns.
     name : str
         Label for the provenance ("module 1", "wa 6.5 deg"...).
+
+    Examples
+    --------
+    The left 100 columns of the second image, as one module:
+
+    >>> g = DetectorGeometry(0.2, 0.01, 0.02, 0.0, 0.0, 0.0, 1e-10)
+    >>> part = DetectorPart(g, image=1, cols=(0, 100), name="module 1")
+    >>> int(part.selection((50, 300)).sum()), part.describe()["cols"]
+    (5000, [0, 100])
+    >>> DetectorPart(g, cols=(250, 400), name="module 3").selection((50, 300))
+    Traceback (most recent call last):
+    ...
+    ValueError: part module 3: cols 250:400 must satisfy 0 <= start < stop <= 300 (the image has 300 cols)
     """
 
     geometry: DetectorGeometry

@@ -58,6 +58,26 @@ def compare(results, labels=None, reference=0, *, normalizations=None):
         ratios, and flags ``d_within_error``, ``height_within_error``,
         ``area_within_error``: True when the difference from the reference is within
         ``WITHIN_SIGMA`` (2) standard errors.
+
+    Examples
+    --------
+    An annealed film against its control (result dicts as ``to_dict()`` writes them;
+    d in nm, heights in a.u.):
+
+    >>> ref = {"q_star": 0.0503, "q_star_err": 1e-4, "d_spacing": 12.5,
+    ...        "d_spacing_err": 0.02, "peak_height": 2000.0, "peak_height_err": 20.0,
+    ...        "peak_area": 10.0, "peak_area_err": 0.1, "peak_to_valley": 1800.0}
+    >>> film = dict(ref, d_spacing=13.0, peak_height=1000.0, peak_height_err=15.0,
+    ...             peak_area=6.0, peak_to_valley=900.0)
+    >>> control, annealed = compare([ref, film], labels=["control", "annealed"])
+    >>> annealed["d_change_nm"], round(annealed["d_change_pct"], 6), annealed["d_within_error"]
+    (0.5, 4.0, False)
+    >>> annealed["height_ratio"], round(annealed["height_ratio_err"], 4)
+    (0.5, 0.009)
+    >>> round(0.5 * math.hypot(15 / 1000, 20 / 2000), 4)  # propagated by hand
+    0.009
+    >>> annealed["area_ratio"], annealed["p2v_ratio_vs_ref"], control["d_within_error"]
+    (0.6, 0.5, True)
     """
     rows = [r.to_dict(include_profile=False) if isinstance(r, OrderingResult) else dict(r)
             for r in results]
@@ -122,7 +142,25 @@ def compare(results, labels=None, reference=0, *, normalizations=None):
 
 
 def format_table(rows) -> str:
-    """A fixed-width text table of :func:`compare` rows (headers carry units)."""
+    """A fixed-width text table of :func:`compare` rows (headers carry units).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`compare`; missing or non-finite values print as ``-``.
+
+    Examples
+    --------
+    >>> ref = {"q_star": 0.0503, "d_spacing": 12.5, "peak_height": 2000.0,
+    ...        "peak_area": 10.0}
+    >>> rows = compare([ref, dict(ref, d_spacing=13.0)], labels=["control", "annealed"])
+    >>> lines = format_table(rows).splitlines()
+    >>> lines[0].split()[:6]
+    ['label', 'q_star_A^-1', 'q_star_err_A^-1', 'd_spacing_nm', 'd_change_nm', 'd_change_%']
+    >>> lines[2].split()[:6]
+    ['annealed', '0.05030', '-', '13.000', '+0.500', '+4.00']
+    """
+
     heads = [h for _, h, _ in COMPARE_COLUMNS]
     cells = []
     for r in rows:

@@ -115,6 +115,22 @@ class OrderingResult:
 
     q in 1/A, lengths in nm, intensities in the profile's unit divided by
     ``normalization``. ``to_dict()`` gives the JSON form with a ``units`` object.
+
+    Examples
+    --------
+    Made by :func:`measure`; here from a noise-free in-plane profile of a 12.5 nm
+    hexagonal lattice (first order at 2 pi / 12.5 nm on a 1/q background):
+
+    >>> q = np.linspace(0.02, 0.2, 400)
+    >>> qs = 2 * math.pi / 125.0
+    >>> y = 50 / q + 2000 * np.exp(-0.5 * ((q - qs) / 0.002) ** 2)
+    >>> p = Profile("ip", "qxy", q, y, 0.05 * np.sqrt(y) + 1, np.full(q.size, 100))
+    >>> res = measure(p, lattice="hex2d")
+    >>> round(res.d_spacing, 2), res.lattice_model
+    (12.51, 'hex2d')
+    >>> d = res.to_dict(include_profile=False)
+    >>> d["units"]["d_spacing"], d["units"]["q_star"], "profile" in d
+    ('nm', 'A^-1', False)
     """
 
     q_star: float
@@ -251,6 +267,25 @@ def fold_profile(profile: Profile) -> Profile:
     Bins of the side with fewer valid bins are put into the nearest bin of the other
     side (at most half a bin away); where both have data the intensities are averaged
     with the pixel counts as weights. Profiles with one side only are just mirrored.
+
+    Parameters
+    ----------
+    profile : Profile
+        I(q_xy) profile with signed q_xy (1/A).
+
+    Returns
+    -------
+    Profile
+        The folded profile on |q_xy| (1/A), increasing.
+
+    Examples
+    --------
+    >>> x = np.array([-0.06, -0.05, -0.04, 0.04, 0.05])
+    >>> p = Profile("ip", "qxy", x, np.array([1.0, 2.0, 3.0, 5.0, 4.0]), np.full(5, 0.1),
+    ...             np.ones(5, int))
+    >>> f = fold_profile(p)
+    >>> f.x.tolist(), f.intensity.tolist(), f.count.tolist()
+    ([0.04, 0.05, 0.06], [4.0, 3.0, 1.0], [2, 2, 1])
     """
     p = profile.valid()
     neg, pos = p.x < 0, p.x > 0
@@ -308,6 +343,27 @@ def match_lattice(orders, tolerance=0.025, models=None):
     Returns a list of dicts (model, matched, unexplained, max_deviation), best first;
     a model fits when it explains every order and at least one. ``models`` limits the
     models tested (default all).
+
+    Parameters
+    ----------
+    orders : list of dict
+        Higher orders, each with ``ratio`` (q / q*, dimensionless) and optionally its
+        standard error ``ratio_err``.
+    tolerance : float
+        Relative deviation accepted between a measured and a model ratio.
+    models : sequence of str, optional
+        Models of :data:`LATTICE_RATIOS` to test.
+
+    Examples
+    --------
+    Orders at sqrt3 and 2 times q* are hexagonal (10)-(11)-(20) on q_xy; on |q| they
+    fit bcc and sc but not fcc:
+
+    >>> orders = [{"ratio": 1.733, "ratio_err": 0.002}, {"ratio": 2.001, "ratio_err": 0.002}]
+    >>> [(m["model"], m["fits"]) for m in match_lattice(orders)]
+    [('hex2d', True), ('bcc', True), ('sc', True), ('fcc', False)]
+    >>> match_lattice(orders, models=("fcc",))[0]["unexplained"]
+    1
     """
     out = []
     for model, ratios in LATTICE_RATIOS.items():
@@ -518,7 +574,31 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     FormFactorError
         The form factor asked for cannot be fitted (``auto`` on a profile that does not
         reach past the first form-factor minimum...); the message says why.
+
+    Examples
+    --------
+    A noise-free in-plane profile of a 12.5 nm hexagonal lattice, orders at 1, sqrt3
+    and 2 times q* = 2 pi / 12.5 nm on a 1/q background:
+
+    >>> q = np.linspace(0.02, 0.2, 400)
+    >>> qs = 2 * math.pi / 125.0
+    >>> y = (50 / q + 2000 * np.exp(-0.5 * ((q - qs) / 0.002) ** 2)
+    ...      + 600 * np.exp(-0.5 * ((q - math.sqrt(3) * qs) / 0.0025) ** 2)
+    ...      + 300 * np.exp(-0.5 * ((q - 2 * qs) / 0.0025) ** 2))
+    >>> p = Profile("ip", "qxy", q, y, 0.05 * np.sqrt(y) + 1, np.full(q.size, 100))
+    >>> res = measure(p)
+    >>> round(res.d_spacing, 2), res.lattice_model, [round(o["ratio"], 2) for o in res.orders]
+    (12.51, 'hex2d', [1.73, 2.0])
+    >>> round(res.nn_distance / res.d_spacing, 4), round(2 / math.sqrt(3), 4)
+    (1.1547, 1.1547)
+    >>> round(res.fwhm, 4), round(2 * math.sqrt(2 * math.log(2)) * 0.002, 4)
+    (0.0047, 0.0047)
+    >>> measure(Profile("ip", "qxy", q, 50 / q, np.full(q.size, 1.0), np.ones(q.size, int)))
+    Traceback (most recent call last):
+    ...
+    gixs.errors.NoPeakError: no superlattice peak found: ...
     """
+
     if lattice not in ("auto",) + tuple(LATTICE_RATIOS):
         raise ValueError(f"lattice must be one of auto, {', '.join(LATTICE_RATIOS)}; "
                          f"got {lattice!r}")

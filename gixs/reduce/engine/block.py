@@ -85,6 +85,22 @@ class StackKernel:
         Normalisation and count of each bin when every statically valid pixel is valid.
     centres : ndarray or None
         Bin centres (set by the exporters, in ``unit``).
+
+    Examples
+    --------
+    Two bins of two pixels each, the second pair with twice the solid angle; a
+    negative pixel (a detector dummy) is left out of its bin:
+
+    >>> k = StackKernel(np.array([[1.0, 1, 0, 0], [0, 0, 1, 1]]), norm=[1, 1, 2, 2],
+    ...                 shape=(2, 2))
+    >>> k.n_bins, k.n_pixels, k.norm_sum.tolist()
+    (2, 4, [2.0, 4.0])
+    >>> sig, norm, var, count = k.sums_block(np.array([[[1.0, 3], [4, 8]],
+    ...                                                 [[2.0, -1], [4, 4]]]))
+    >>> sig.tolist(), norm.tolist(), count.tolist()
+    ([[4.0, 12.0], [2.0, 8.0]], [[2.0, 4.0], [1.0, 4.0]], [[2.0, 2.0], [1.0, 2.0]])
+    >>> StackKernel.intensity(sig[0], norm[0]).tolist()  # sum(x) / sum(norm)
+    [2.0, 3.0]
     """
 
     def __init__(self, matrix, norm=None, static_valid=None, *, dark=None, flat=None,
@@ -552,7 +568,15 @@ def reduce_stack_sums(kernel, frames, block: int = 8):
     ------
     (signal, norm, variance, count) : four float64 arrays of shape (n_bins,) per frame,
         in input order.
+
+    Examples
+    --------
+    >>> k = StackKernel(np.array([[1.0, 1, 0, 0], [0, 0, 1, 1]]), shape=(2, 2))
+    >>> frames = [np.array([[1.0, 3], [4, 8]]), np.array([[2.0, -1], [4, 4]])]
+    >>> [(s.tolist(), c.tolist()) for s, _, _, c in reduce_stack_sums(k, frames, block=1)]
+    [([4.0, 12.0], [2.0, 2.0]), ([2.0, 8.0], [1.0, 2.0])]
     """
+
     if not isinstance(kernel, StackKernel):
         raise TypeError("reduce_stack_sums takes a StackKernel; reduce a plan's frames with "
                         "gixs.reduce.frame.reduce_frames")
