@@ -60,6 +60,9 @@ def test_spacing_json_plot_and_summary(films, capsys):
     assert png.stat().st_size > 10_000
     out = capsys.readouterr().out
     assert "nm" in out and "A^-1" in out and "q* =" in out
+    assert "{" not in out  # every field formatted (the g value once printed as its template)
+    g = float(out.split("paracrystal g = ")[1].split()[0].rstrip(",;"))
+    assert g == pytest.approx(d["paracrystal_g"], abs=1e-3)
     assert not list(tmp.glob(".*.part"))  # atomic writes left no temp file
 
 
