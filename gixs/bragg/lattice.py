@@ -101,6 +101,11 @@ class Reflections:
         return len(self.q)
 
 
+#: Most (h, k, l) grid points a reflection list may span (a 100 A cell at q = 5 A^-1
+#: spans about 4e6); beyond, a cell is refused instead of minutes of CPU.
+MAX_HKL_GRID = 5_000_000
+#: Longest cell length accepted (A): atomic cells are < 100 A, dot superlattices < 500 A.
+MAX_CELL_A = 1000.0
 _LENGTHS = ("a", "b", "c")
 _ANGLES = ("alpha", "beta", "gamma")
 
@@ -148,7 +153,38 @@ class Phase:
                 raise ValueError(f"phase {self.name}: lattice constant {key} must be a "
                                  f"positive number{' < 180 deg' if key in _ANGLES else ' (A)'}"
                                  f", got {val!r}")
-        self.sg  # raises on an unknown space group
+        longest = max(self.a, self.b, self.c)
+        if longest > MAX_CELL_A:
+            raise ValueError(f"phase {self.name}: cell length {longest:g} A is above "
+                             f"{MAX_CELL_A:g} A (quantum-dot superlattices included); "
+                             "is the CIF in other units?")
+        sg = self.sg  # raises on an unknown space group
+        system = sg.crystal_system_str()
+        hexa = system == "hexagonal" or (system == "trigonal" and sg.ext != "R")
+        rhombo = system == "trigonal" and sg.ext == "R"
+        a, b, c = self.a, self.b, self.c
+        al, be, ga = self.alpha, self.beta, self.gamma
+
+        def same(u, v):
+            return abs(u - v) <= 1e-4 * max(abs(u), abs(v))  # CIFs round to ~5 digits
+        rules = {"cubic": (same(a, b) and same(a, c) and same(al, 90) and same(be, 90)
+                           and same(ga, 90), "a = b = c, all angles 90 deg"),
+                 "tetragonal": (same(a, b) and same(al, 90) and same(be, 90) and same(ga, 90),
+                                "a = b, all angles 90 deg"),
+                 "orthorhombic": (same(al, 90) and same(be, 90) and same(ga, 90),
+                                  "all angles 90 deg")}
+        if hexa:
+            rules["hexagonal"] = (same(a, b) and same(al, 90) and same(be, 90)
+                                  and same(ga, 120), "a = b, alpha = beta = 90, gamma = 120 deg")
+            system = "hexagonal"
+        if rhombo and self.spacegroup.endswith(":R"):
+            rules["trigonal"] = (same(a, b) and same(a, c) and same(al, be) and same(al, ga),
+                                 "a = b = c, alpha = beta = gamma (rhombohedral axes)")
+        ok, want = rules.get(system, (True, ""))
+        if not ok:
+            raise ValueError(f"phase {self.name}: a {system} cell ({sg.xhm()}) needs {want}; "
+                             f"got a={a:g}, b={b:g}, c={c:g} A, alpha={al:g}, beta={be:g}, "
+                             f"gamma={ga:g} deg")
 
     # -- symmetry ----------------------------------------------------------------------
     @property
@@ -247,6 +283,12 @@ class Phase:
             return eq[keep].astype(np.int32)
         lim = [int(q_max * n / (2 * math.pi)) + 1
                for n in np.linalg.norm(self.direct_matrix(), axis=1)]
+        n_grid = math.prod(2 * m + 1 for m in lim)
+        if n_grid > MAX_HKL_GRID:
+            raise ValueError(
+                f"phase {self.name}: cell {self.a:g} x {self.b:g} x {self.c:g} A up to "
+                f"q = {q_max:g} A^-1 spans {n_grid:.3g} (h, k, l) (limit {MAX_HKL_GRID:.0e}); "
+                "too many to index; lower the q range or check the cell")
         grid = np.stack(np.meshgrid(*[np.arange(-m, m + 1) for m in lim], indexing="ij"),
                         -1).reshape(-1, 3)
         grid = grid[np.any(grid != 0, axis=1)]

@@ -172,3 +172,38 @@ def test_user_phase_without_atoms_has_unit_f2():
     assert (r.f2 == 1).all()
     assert [tuple(int(v) for v in h) for h in r.hkl[:3]] == [(1, 1, 1), (2, 0, 0), (2, 2, 0)]
     assert Site("Pb", 0, 0, 0).b_iso > 0
+
+
+def test_cell_must_fit_its_crystal_system():
+    from gixs.bragg.lattice import Phase
+
+    with pytest.raises(ValueError, match=r"cubic cell .* needs a = b = c"):
+        Phase("bad", 5.0, 5.3, 5.0, spacegroup="F m -3 m")
+    with pytest.raises(ValueError, match=r"tetragonal cell .* needs a = b"):
+        Phase("bad", 8.8, 8.9, 12.6, spacegroup="I 4/m c m")
+    with pytest.raises(ValueError, match=r"hexagonal cell .* gamma = 120"):
+        Phase("bad", 4.56, 4.56, 6.98, gamma=90.0, spacegroup="P -3 m 1")
+    ok = Phase("ok", 4.56, 4.56, 6.98, gamma=120.0, spacegroup="P -3 m 1")
+    assert ok.crystal_system in ("trigonal", "hexagonal")
+
+
+def test_giant_cell_refused_not_minutes_of_cpu(tmp_path):
+    """A 4000 A axis (a CIF in the wrong units) is refused with its reason at once."""
+    from gixs.bragg.lattice import Phase
+    from gixs.cli import main
+
+    with pytest.raises(ValueError, match=r"cell length 4000 A is above 1000 A"):
+        Phase("huge", 4000.0, 6.0, 6.0, spacegroup="P m m m")
+    wide = Phase("wide", 900.0, 900.0, 30.0, spacegroup="P m m m")  # allowed, but its grid
+    with pytest.raises(ValueError, match=r"spans .* \(h, k, l\)"):  # to 4 A^-1 is not
+        wide.reflections(4.0)
+    cif = tmp_path / "huge.cif"
+    cif.write_text("data_huge\n_cell_length_a 4000\n_cell_length_b 6\n_cell_length_c 6\n"
+                   "_cell_angle_alpha 90\n_cell_angle_beta 90\n_cell_angle_gamma 90\n"
+                   "_symmetry_space_group_name_H-M 'P m m m'\nloop_\n_atom_site_label\n"
+                   "_atom_site_type_symbol\n_atom_site_fract_x\n_atom_site_fract_y\n"
+                   "_atom_site_fract_z\nPb1 Pb 0 0 0\n")
+    q = np.linspace(0.5, 4.0, 400)
+    xy = tmp_path / "p.xy"
+    np.savetxt(xy, np.c_[q, 10 + 1000 * np.exp(-0.5 * ((q - 2.0) / 0.01) ** 2)])
+    assert main(["index", str(xy), "--pattern-axis", "q_A^-1", "--phase", str(cif)]) == 2
