@@ -382,6 +382,48 @@ def output_dir(path, *, create=True):
     return path
 
 
+#: File-name suffixes of the profiles a reduction writes as CSV.
+PROFILE_SUFFIXES = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
+
+
+def reduction_paths(out, stem, sectors):
+    """The files of one reduction's output set in folder ``out``: HDF5, profile CSVs,
+    sector CSVs, ``.xy``, ``.chi`` and the PNG; sector CSVs of an earlier run belong to the
+    set too (removed by :func:`gixs.io.frames.atomic_set` unless rewritten)."""
+    import glob
+
+    base = os.path.join(out, stem)
+    paths = [base + ".h5"] + [base + PROFILE_SUFFIXES[k] for k in ("iq", "ip", "oop")] + \
+        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in sectors] + \
+        [base + "_iq.xy", base + "_iq.chi", base + "_qmap.png"]
+    return paths + sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
+
+
+def write_reduction(paths, stem, reduced, args, wavelength_a, figure=None):
+    """Write one reduction's output set (:func:`reduction_paths`) atomically: all files or
+    none. ``figure`` (a callable returning a matplotlib Figure) is drawn unless
+    ``--no-plot``; ``.xy`` / ``.chi`` are written when ``--xy`` / ``--chi`` ask."""
+    from gixs.io.frames import atomic_set
+    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
+
+    with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
+        tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
+        write_reduced_h5(tmp[stem + ".h5"], reduced)
+        for key, prof in reduced.profiles.items():
+            write_profile_csv(tmp[stem + PROFILE_SUFFIXES.get(key, f"_{key}.csv")], prof,
+                              reduced.provenance)
+        if args.xy:
+            write_xy(tmp[stem + "_iq.xy"], reduced.profiles["iq"], unit=args.xy,
+                     wavelength_a=wavelength_a, provenance=reduced.provenance)
+        if args.chi:
+            write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
+                      wavelength_a=wavelength_a, title=stem)
+        if figure is not None and not args.no_plot:
+            from gixs.plot.common import save
+
+            save(figure(), tmp[stem + "_qmap.png"])
+
+
 #: Arguments that name files a command reads, and files it writes.
 INPUT_ARGS = ("image", "inputs", "poni", "mask", "dark", "flat", "incidence_list", "setup",
               "resolution")

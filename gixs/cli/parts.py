@@ -142,12 +142,12 @@ def run_parts(args) -> int:
     """``gixs reduce`` with several detector parts: one NeXus file, CSV profiles and a
     figure named after the first image."""
     from gixs.cli.common import (check_outputs, corrections_from_args,
-                                 normalization_from_spec, output_dir, settings_from_args)
+                                 normalization_from_spec, output_dir, reduction_paths,
+                                 settings_from_args, write_reduction)
     from gixs.cli.progress import stage
     from gixs.cli.setup import effective_setup
     from gixs.geometry.model import GIGeometry
-    from gixs.io.frames import atomic_set, read_frame
-    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
+    from gixs.io.frames import read_frame
     from gixs.reduce.multi import reduce_parts
 
     images = as_list(args.image)
@@ -159,10 +159,7 @@ def run_parts(args) -> int:
     out = args.output
     stem = os.path.splitext(os.path.basename(images[0].split("::")[0]))[0] + "_parts"
     base = os.path.join(out, stem)
-    names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
-    paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
-        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + \
-        [base + "_iq.xy", base + "_iq.chi", base + "_qmap.png"]
+    paths = reduction_paths(out, stem, args.sector)
     check_outputs({"-o": paths}, {"IMAGE": images, "--poni": as_list(args.poni),
                                   "--mask": args.mask, "--dark": args.dark,
                                   "--flat": args.flat})
@@ -192,27 +189,16 @@ def run_parts(args) -> int:
                         "outside the parts)")
     output_dir(out, create=False)
     wl = parts[0].geometry.wavelength_a
-    with atomic_set(paths) as tmps:
-        tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
-        write_reduced_h5(tmp[stem + ".h5"], reduced)
-        for key, prof in reduced.profiles.items():
-            write_profile_csv(tmp[stem + names.get(key, f"_{key}.csv")], prof,
-                              reduced.provenance)
-        if args.xy:
-            write_xy(tmp[stem + "_iq.xy"], reduced.profiles["iq"], unit=args.xy,
-                     wavelength_a=wl, provenance=reduced.provenance)
-        if args.chi:
-            write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
-                      wavelength_a=wl, title=stem)
-        if not args.no_plot:
-            from gixs.plot.common import reduction_figure, save
 
-            mask0 = corr["mask"]
-            shown = frames[0].invalid | (mask0 if mask0 is not None else False)
-            fig = reduction_figure(reduced, frames[0].data, shown,
-                                   title=f"{stem}: {len(parts)} part(s), detector panel: "
-                                         f"{os.path.basename(images[0])}")
-            save(fig, tmp[stem + "_qmap.png"])
+    def figure():
+        from gixs.plot.common import reduction_figure
+
+        mask0 = corr["mask"]
+        shown = frames[0].invalid | (mask0 if mask0 is not None else False)
+        return reduction_figure(reduced, frames[0].data, shown,
+                                title=f"{stem}: {len(parts)} part(s), detector panel: "
+                                      f"{os.path.basename(images[0])}")
+    write_reduction(paths, stem, reduced, args, wl, figure)
     for p in parts:
         print(f"  part {p.name}: rows {p.rows or 'all'}, cols {p.cols or 'all'}")
     print(f"{len(images)} image(s), {len(parts)} part(s), incidence {args.incidence_deg:g} "

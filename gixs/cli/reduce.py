@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import glob
 import os
 
 from gixs.cli.common import (add_correction_args, add_geometry_args, check_outputs,
                              corrections_from_args, geometry_from_args,
-                             normalization_from_spec, output_dir, settings_from_args)
+                             normalization_from_spec, output_dir, reduction_paths,
+                             settings_from_args, write_reduction)
 from gixs.cli.setup import effective_setup
 
 HELP = "reduce a frame to GI maps and profiles (HDF5/NeXus, CSV, PNG)"
@@ -42,8 +42,7 @@ def add_arguments(p):
 def run(args) -> int:
     from gixs.cli.progress import stage
     from gixs.errors import FormatError
-    from gixs.io.frames import atomic_set, read_frame
-    from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
+    from gixs.io.frames import read_frame
     from gixs.io.validate import check_frame
     from gixs.reduce.frame import reduce_frame
 
@@ -62,12 +61,7 @@ def run(args) -> int:
     if args.frame:
         stem += f"_{args.frame:05d}"
     base = os.path.join(out, stem)
-    names = {"iq": "_iq.csv", "ip": "_ip.csv", "oop": "_oop.csv"}
-    paths = [base + ".h5"] + [base + names[k] for k in ("iq", "ip", "oop")] + \
-        [base + f"_sector_{lo:g}_{hi:g}.csv" for lo, hi in args.sector] + \
-        [base + "_iq.xy", base + "_iq.chi", base + "_qmap.png"]
-    # sector CSVs of an earlier run belong to the set too: removed unless rewritten
-    paths += sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
+    paths = reduction_paths(out, stem, args.sector)
     check_outputs({"-o": paths}, {"IMAGE": args.image, "--poni": args.poni,
                                   "--mask": args.mask, "--dark": args.dark,
                                   "--flat": args.flat})
@@ -91,25 +85,14 @@ def run(args) -> int:
                           "(all pixels invalid, masked or outside the detector geometry)")
     output_dir(out, create=False)
     stage(f"writing {base}.h5 and CSV profiles")
-    with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
-        tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
-        write_reduced_h5(tmp[stem + ".h5"], reduced)
-        for key, prof in reduced.profiles.items():
-            write_profile_csv(tmp[stem + names.get(key, f"_{key}.csv")], prof,
-                              reduced.provenance)
-        if args.xy:
-            write_xy(tmp[stem + "_iq.xy"], reduced.profiles["iq"], unit=args.xy,
-                     wavelength_a=geometry.wavelength_a, provenance=reduced.provenance)
-        if args.chi:
-            write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
-                      wavelength_a=geometry.wavelength_a, title=stem)
-        if not args.no_plot:
-            from gixs.plot.common import reduction_figure, save
 
-            stage(f"drawing {base}_qmap.png")
-            fig = reduction_figure(reduced, frame.data, frame.invalid | (
-                corr["mask"] if corr["mask"] is not None else False), title=stem)
-            save(fig, tmp[stem + "_qmap.png"])
+    def figure():
+        from gixs.plot.common import reduction_figure
+
+        stage(f"drawing {base}_qmap.png")
+        return reduction_figure(reduced, frame.data, frame.invalid | (
+            corr["mask"] if corr["mask"] is not None else False), title=stem)
+    write_reduction(paths, stem, reduced, args, geometry.wavelength_a, figure)
     print(f"{args.image}: frame {frame.index}, {frame.data.shape[0]}x{frame.data.shape[1]} px, "
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")
