@@ -79,8 +79,9 @@ class Source:
 
     def q(self, two_theta_deg):
         """|q| (1/A) of a K-alpha1 2theta (deg)."""
-        return 4 * math.pi * np.sin(np.radians(np.asarray(two_theta_deg, float)) / 2) \
-            / self.lambda1
+        from gixs.units import two_theta_deg_to_q
+
+        return two_theta_deg_to_q(two_theta_deg, self.lambda1)
 
 
 def source(name, ratio=0.5) -> Source:

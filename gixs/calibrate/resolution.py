@@ -23,6 +23,8 @@ import math
 
 import numpy as np
 
+from gixs.units import two_theta_deg_to_q
+
 __all__ = ["ResolutionModel", "measure_ring_widths", "fit_caglioti", "resolution_from_image"]
 
 
@@ -180,7 +182,7 @@ def fit_caglioti(points, *, wavelength_a):
         u = v = 0.0
         ww = float(np.sum(w ** 2 * f ** 2) / np.sum(w ** 2))
         form = "FWHM_2theta^2 = W (constant: fewer than 3 rings measured; deg^2)"
-    q = 4 * math.pi * np.sin(np.radians(tth) / 2) / wavelength_a
+    q = two_theta_deg_to_q(tth, wavelength_a)
     pts = [dict(p, q=float(qq)) for p, qq in zip(points, q)]
     return ResolutionModel(U=float(u), V=float(v), W=float(ww), wavelength_a=wavelength_a,
                            tth_range_deg=(float(tth.min()), float(tth.max())), points=pts,
