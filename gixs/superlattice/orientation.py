@@ -133,6 +133,14 @@ def hermans_from_profile(chi_deg, intensity, sigma=None, *, min_coverage=MIN_COV
     return out
 
 
+def _film_pixels(data, valid, pq):
+    """(data, valid) flattened; valid only for finite pixels above the sample horizon
+    (only those see the film's scattering)."""
+    data = np.asarray(data, float).ravel()
+    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & (pq.exit_angle.ravel() >= 0)
+    return data, valid
+
+
 def pole_figure(data, valid, norm, pq, q, width, *, chi_step_deg=2.0):
     """Pole figure of a reflection: I(chi) at |q| (1/A), band +-width/2, background removed.
 
@@ -144,9 +152,7 @@ def pole_figure(data, valid, norm, pq, q, width, *, chi_step_deg=2.0):
     >>> pole_figure  # doctest: +ELLIPSIS
     <function pole_figure at ...>
     """
-    data = np.asarray(data, float).ravel()
-    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
-        (pq.exit_angle.ravel() >= 0)
+    data, valid = _film_pixels(data, valid, pq)
     return chi_profile(data, valid, np.asarray(norm, float).ravel(), pq, q, width,
                        chi_step_deg=chi_step_deg)
 
@@ -296,9 +302,7 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
     """
     from gixs.peaks import fit_peak
 
-    data = np.asarray(data, float).ravel()
-    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
-        (pq.exit_angle.ravel() >= 0)
+    data, valid = _film_pixels(data, valid, pq)
     norm = np.asarray(norm, float).ravel()
     qa = pq.q.ravel()
     sel = valid & (np.abs(qa - q) <= 3 * fwhm_guess)
@@ -418,10 +422,7 @@ def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None
     (-0.29, -0.29, True)
     """
 
-    data = np.asarray(data, float).ravel()
-    # only pixels above the sample horizon see the film's scattering
-    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & \
-        (pq.exit_angle.ravel() >= 0)
+    data, valid = _film_pixels(data, valid, pq)
     norm = np.asarray(norm, float).ravel()
     q_guess = math.hypot(q_star, qz_ring)
     q_ring, q_how = ring_q(data, valid, norm, pq, q_guess, fwhm)
