@@ -118,19 +118,25 @@ class IndexResult:
     >>> peaks = [{"q": float(q), "fwhm": 0.01} for q in si.q_of([[1, 1, 1], [2, 2, 0]])]
     >>> res = assign(peaks, [si], refine=False)
     >>> len(res.assigned("Si")), res.unassigned, res.to_dict()["units"]["q"]
-    (2, [], 'A^-1')
+    (2, (), 'A^-1')
     """
 
-    phases: list
-    peaks: list
-    unassigned: list
-    notes: list
+    phases: tuple
+    peaks: tuple
+    unassigned: tuple
+    notes: tuple
     #: (refined Phase, orientation or None, texture normal or None) per phase, for plots
-    models: list = dataclasses.field(default_factory=list, repr=False)
+    models: tuple = dataclasses.field(default_factory=tuple, repr=False)
+
+    def __post_init__(self):
+        # the sequences are tuples: nobody appends to a result after it is made
+        for name in ("phases", "peaks", "unassigned", "notes", "models"):
+            object.__setattr__(self, name, tuple(getattr(self, name)))
 
     def to_dict(self) -> dict:
-        return {"phases": self.phases, "peaks": self.peaks, "unassigned": self.unassigned,
-                "notes": self.notes, "units": UNITS}
+        return {"phases": list(self.phases), "peaks": list(self.peaks),
+                "unassigned": list(self.unassigned), "notes": list(self.notes),
+                "units": UNITS}
 
     def assigned(self, phase=None):
         return [p for p in self.peaks if phase is None or p["phase"] == phase]
@@ -516,7 +522,7 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
             ph["refined"] = False
         more += [f"WARNING {ph['name']}: {w}" for w in ph["warnings"]]
     more += _refraction_check(out.peaks, models, refraction, horizon_qz, tol)
-    return dataclasses.replace(out, notes=out.notes + more)
+    return dataclasses.replace(out, notes=out.notes + tuple(more))
 
 
 #: Below these the assignment of a phase is warned about: de Wolff's M20 < 10 is rarely
@@ -877,7 +883,7 @@ def index_map(qmap, phases, *, spot_fwhm=0.03, min_snr=6.0, horizon_qz=None,
     >>> qmap = Map2D("qmap", "qxy", "qz", x, y, img, np.ones(img.shape, int))
     >>> res = index_map(qmap, [(au.with_parameters(a=4.0), (1, 1, 1))])
     >>> sorted(tuple(p["hkl"]) for p in res.peaks), res.unassigned
-    ([(1, 1, -1), (1, 1, -1), (1, 1, 1), (2, 0, 0), (2, 0, 0)], [])
+    ([(1, 1, -1), (1, 1, -1), (1, 1, 1), (2, 0, 0), (2, 0, 0)], ())
     >>> round(res.phases[0]["lattice"]["a"], 3)
     4.078
     """

@@ -366,10 +366,12 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
         if not refine:
             break
         lattices = [m[0] for m in result.models]
-        fit = _joint_fit(result, [bool(p.get("refined")) for p in first.phases], models,
-                         lattices, t_obs, t_sig, src, zero, disp, radius_mm, refine_zero,
-                         refine_displacement)
+        fit, why_not = _joint_fit(result, [bool(p.get("refined")) for p in first.phases],
+                                  models, lattices, t_obs, t_sig, src, zero, disp, radius_mm,
+                                  refine_zero, refine_displacement)
         if fit is None:
+            if why_not:
+                result = dataclasses.replace(result, notes=result.notes + (why_not,))
             break
         lattices, zero, disp, errs, inst_err = fit
         joint = True
@@ -378,18 +380,19 @@ def index_doublet_pattern(two_theta, intensity, phases, src: Source, *, refine=T
         result = assign(rows, [PhaseModel(lat, None, refine=False) for lat in lattices],
                         refine=False, tol=tol, scale_range=scale_range,
                         wavelength_a=src.lambda1, powder_geometry="bragg_brentano")
+        phases = []
         for k, ph in enumerate(result.phases):
-            ph["initial"] = models[k].phase.constants
             old = first.phases[k]
-            ph["warnings"] = list(old.get("warnings", []))
-            ph["refined"] = bool(old.get("refined")) and models[k].refine
-            ph["errors"] = errs.get(k, {}) if ph["refined"] else {}
-            ph["fit"] = {"n_residuals": len(t_obs), "free_instrument_terms": n_inst,
-                         "position_errors": "doublet fits (2theta)"}
-        result = dataclasses.replace(result, notes=[
+            refined = bool(old.get("refined")) and models[k].refine
+            phases.append(dict(ph, initial=models[k].phase.constants,
+                               warnings=list(old.get("warnings", [])), refined=refined,
+                               errors=errs.get(k, {}) if refined else {},
+                               fit={"n_residuals": len(t_obs), "free_instrument_terms": n_inst,
+                                    "position_errors": "doublet fits (2theta)"}))
+        result = dataclasses.replace(result, phases=phases, notes=tuple(
             n for n in first.notes if n.startswith("WARNING")
-            or n.startswith("instrument")] + result.notes)
-    result = dataclasses.replace(result, notes=notes + result.notes)
+            or n.startswith("instrument")) + result.notes)
+    result = dataclasses.replace(result, notes=tuple(notes) + result.notes)
     inst = {"source": src.name, "lambda1_A": src.lambda1, "lambda2_A": src.lambda2,
             "ka2_ratio": src.ratio, "reference": src.reference, "zero_deg": zero,
             "zero_deg_error": inst_err.get("zero"), "displacement_mm": disp,
@@ -413,7 +416,8 @@ def _peak_rows(t_obs, t_sig, doublets, src, zero, disp, radius_mm):
 def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp, radius_mm,
                refine_zero, refine_displacement):
     """Least squares of every refined phase's free constants + instrument terms on the
-    K-alpha1 2theta residuals (deg / sigma). None when too few peaks for the terms."""
+    K-alpha1 2theta residuals (deg / sigma): (fit, None), or (None, why) when too few
+    peaks for the terms (why is None when no instrument term is asked)."""
     names = {p["name"]: k for k, p in enumerate(result.phases)}
     rows = []
     for p in result.peaks:
@@ -428,10 +432,8 @@ def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp,
                                                  else [])
     n_free = len(layout) + len(inst)
     if not inst or len(rows) < n_free + 2:
-        if inst:
-            result.notes.append(f"instrument terms not refined: {len(rows)} assigned peaks "
-                                f"for {n_free} free parameters (needs >= {n_free + 2})")
-        return None
+        return None, (f"instrument terms not refined: {len(rows)} assigned peaks for "
+                      f"{n_free} free parameters (needs >= {n_free + 2})" if inst else None)
     idx = np.array([r[0] for r in rows])
     ph_of = np.array([r[1] for r in rows])
     hkl = np.array([r[2] for r in rows], int)
@@ -475,4 +477,4 @@ def _joint_fit(result, refined, models, lattices, t_obs, t_sig, src, zero, disp,
         inst_err["zero"] = float(err[len(layout)])
     if refine_displacement:
         inst_err["displacement"] = float(err[-1])
-    return lats, float(z), float(s), errs, inst_err
+    return (lats, float(z), float(s), errs, inst_err), None

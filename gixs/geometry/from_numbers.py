@@ -36,6 +36,7 @@ pyFAI's ``Geometry.setFit2D`` (checked in tests/geometry/test_from_numbers.py).
 
 from __future__ import annotations
 
+import functools
 import math
 
 import numpy as np
@@ -276,6 +277,36 @@ def sensor_from_header(header) -> str | None:
     return None
 
 
+@functools.lru_cache(maxsize=1)
+def _detectors_by_shape():
+    """{shape: ((name, class, pixel1, pixel2), ...)} of every pyFAI detector that builds
+    without arguments (the generic Detector left out); made once per process, since
+    building them all takes ~1 s (hexagonal detectors compute their pixel corners)."""
+    import pyFAI.detectors
+
+    out = {}
+    for cls in dict.fromkeys(pyFAI.detectors.ALL_DETECTORS.values()):
+        if cls is pyFAI.detectors.Detector:
+            continue
+        try:
+            det = cls()
+        except Exception:  # noqa: BLE001 - detectors that need arguments
+            continue
+        if det.shape is not None:
+            out.setdefault(tuple(int(n) for n in det.shape), []).append(
+                (det.name, cls, float(det.pixel1), float(det.pixel2)))
+    return {k: tuple(v) for k, v in out.items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _mask_digest(cls):
+    """Digest of a detector class's module-gap mask (None when it has none)."""
+    import hashlib
+
+    mask = cls().mask
+    return None if mask is None else hashlib.sha1(np.packbits(np.asarray(mask, bool))).hexdigest()
+
+
 def infer_detector(shape, *, header_name=None, sensor=None, source="image"):
     """pyFAI detector name for an image: the header's name, else the one detector of that
     shape (and ``sensor`` material, "Si" or "CdTe", when given).
@@ -289,7 +320,6 @@ def infer_detector(shape, *, header_name=None, sensor=None, source="image"):
     >>> infer_detector((1043, 981), sensor="Si")
     'Pilatus 1M'
     """
-    import pyFAI.detectors
 
     shape = tuple(int(s) for s in shape)
     if header_name:
@@ -298,19 +328,10 @@ def infer_detector(shape, *, header_name=None, sensor=None, source="image"):
     if sensor not in (None, "Si", "CdTe"):
         raise ValueError(f"sensor must be 'Si' or 'CdTe', got {sensor!r}")
     layouts = {}
-    for cls in dict.fromkeys(pyFAI.detectors.ALL_DETECTORS.values()):
-        try:
-            det = cls()
-        except Exception:  # noqa: BLE001 - detectors that need arguments
+    for name, cls, pixel1, pixel2 in _detectors_by_shape().get(shape, ()):
+        if sensor is not None and ("cdte" in name.lower()) != (sensor == "CdTe"):
             continue
-        if det.shape is None or tuple(det.shape) != shape or cls is pyFAI.detectors.Detector:
-            continue
-        if sensor is not None and ("cdte" in det.name.lower()) != (sensor == "CdTe"):
-            continue
-        mask = det.mask
-        key = (float(det.pixel1), float(det.pixel2),
-               None if mask is None else hash(np.asarray(mask, bool).tobytes()))
-        layouts.setdefault(key, []).append(det.name)
+        layouts.setdefault((pixel1, pixel2, _mask_digest(cls)), []).append(name)
     if len(layouts) == 1:
         return next(iter(layouts.values()))[0]
     what = f"shape {shape[0]}x{shape[1]}" + (f" and a {sensor} sensor" if sensor else "")

@@ -167,6 +167,27 @@ def test_ambiguous_and_unassigned_reported():
     assert [u["q"] for u in res.unassigned] == [1.0]
 
 
+def test_result_is_immutable_and_caller_models_untouched():
+    import dataclasses
+    si = builtin_phase("Si")
+    model = PhaseModel(si, (1, 1, 1))
+    peaks = [{"qxy": 0.0, "qz": float(q), "fwhm_qxy": 0.02, "fwhm_qz": 0.02}
+             for q in si.q_of([[1, 1, 1], [2, 2, 2]])]
+    res = assign(peaks, [model], refine=True)
+    for name in ("phases", "peaks", "unassigned", "notes", "models"):
+        assert isinstance(getattr(res, name), tuple), name
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        res.notes = ()
+    with pytest.raises(AttributeError):
+        res.notes.append("x")
+    assert model.phase is si and model.orientation == (1, 1, 1)
+    assert si.constants == builtin_phase("Si").constants
+    # a derived result is a new object; the JSON form still has lists
+    more = dataclasses.replace(res, notes=res.notes + ("checked",))
+    assert more.notes[-1] == "checked" and res.notes[-1] != "checked"
+    assert isinstance(res.to_dict()["peaks"], list)
+
+
 def test_texture_tilt_and_orthorhombic_refinement():
     truth = builtin_phase("CsPbBr3-ortho").with_parameters(a=8.31, b=11.62, c=8.26)
     n = np.array([0, 1.0, 0]) @ truth.reciprocal_matrix()

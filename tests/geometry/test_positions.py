@@ -56,7 +56,6 @@ def test_generic_detector_positions_and_corrections_equal_pyfai(geo, orientation
     assert np.allclose(g.solid_angle(), ai.solidAngleArray(), rtol=3e-7, atol=0)
     for f in (0.99, 0.0, -0.5):
         pol = g.polarization(f)
-        ai.reset()
         assert np.allclose(pol, ai.polarization(factor=f, path="numpy"), rtol=3e-7, atol=0)
         truth = 0.5 * (1 + np.cos(tth) ** 2 - f * np.cos(2 * chi) * np.sin(tth) ** 2)
         assert _rel(pol, truth) < 1e-9

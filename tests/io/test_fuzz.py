@@ -179,6 +179,9 @@ def test_cut_file_never_reads_as_other_numbers(seed, frac, fmt):
                 f"{(fr.data == 0).mean():.0%})")
 
 
+# slow: its frames of five dtypes compile the reduction kernels five times (~30 s
+# on a cold Numba cache), the largest single cost of a fresh install's fast set
+@pytest.mark.slow
 @settings(FUZZ, max_examples=15)
 @given(a=images())
 def test_reduction_conserves_valid_counts(a):
