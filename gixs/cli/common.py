@@ -353,9 +353,23 @@ def geometry_from_args(args, allow_auto=False):
     ``--sample-orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
     (the command then calls :func:`resolve_orientation` on its frame); else it is an error.
     """
+    return load_geometry(args.poni), gi_from_args(args, allow_auto)
+
+
+def gi_from_args(args, allow_auto=False):
+    """The GIGeometry of parsed arguments (incidence, tilt, sample orientation,
+    critical angle), as :func:`geometry_from_args` makes it.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> a = argparse.Namespace(incidence_deg=0.2, tilt_deg=0.0, sample_orientation=4,
+    ...                        critical_angle_deg=None)
+    >>> gi_from_args(a).orientation
+    4
+    """
     from gixs.geometry.model import GIGeometry
 
-    geometry = load_geometry(args.poni)
     code = args.sample_orientation
     if code == "auto" and not allow_auto:
         raise ValueError("--sample-orientation auto is not supported by this command; find the "
@@ -367,7 +381,7 @@ def geometry_from_args(args, allow_auto=False):
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
                          f"{' '.join(str(exc).split(' ')[1:])}") from None
-    return geometry, gi
+    return gi
 
 
 def load_geometry(spec):
