@@ -28,7 +28,9 @@ def add_arguments(p):
                    help="frames: lattice model of the nn distance (default auto)")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
                    help="frames: |q| range to analyse (A^-1)")
-    p.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV (units in headers)")
+    p.add_argument("-o", "--output", "--csv", dest="output", metavar="OUT.csv",
+                   help="write the table as CSV (units in headers); --csv is its other "
+                        "name")
     p.add_argument("--plot", metavar="OUT.png", help="write a comparison figure")
     n = p.add_argument_group("fair comparison (gixs.superlattice.normalize; each term is "
                              "recorded; exposure is already divided out by `gixs spacing`)")
@@ -216,9 +218,9 @@ def run(args) -> int:
               f"{flag('height_within_error')}, area x{r['area_ratio']:.3f} +- "
               f"{r['area_ratio_err']:.3f}{flag('area_within_error')}, peak-to-valley x"
               f"{r['p2v_ratio_vs_ref']:.2f}")
-    if args.csv:
-        write_text(args.csv, to_csv(rows))
-        print(f"-> {args.csv}")
+    if args.output:
+        write_text(args.output, to_csv(rows))
+        print(f"-> {args.output}")
     if args.plot:
         from gixs.plot.ordering import compare_figure, save
 

@@ -37,7 +37,7 @@ def test_reducing_subcommands_share_geometry_and_correction_flags(name):
 
 
 @pytest.mark.parametrize("name", ("reduce", "spacing", "index", "calibrate", "batch", "watch",
-                                  "geometry"))
+                                  "geometry", "compare", "demo"))
 def test_o_is_the_output(name):
     _, opts = _options(name)
     assert opts["-o"].dest == "output" and opts["--output"] is opts["-o"]
