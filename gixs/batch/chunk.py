@@ -61,6 +61,7 @@ class Job:
     parts: str | None = None
     threads: int | None = None
     prefetch: bool | None = None
+    detector_parts: tuple | None = None
 
     def fingerprint(self) -> dict:
         """What the results depend on (a resumed batch must match it): a stable dict of
@@ -82,7 +83,9 @@ class Job:
                                    for k in sorted(self.metrics_kwargs)},
                 "mask": digest(self.mask), "dark": digest(self.dark),
                 "flat": digest(self.flat), "entries": self.write_entries,
-                "engine": self.engine}
+                "engine": self.engine,
+                **({"detector_parts": [p.describe() for p in self.detector_parts]}
+                   if self.detector_parts else {})}
 
 
 _WORKER_JOB = None
@@ -232,6 +235,19 @@ def _reduce_block(job, block):
 
     if not block:
         return []
+    if job.detector_parts:  # every frame reduced over its parts, as gixs reduce does
+        from gixs.reduce.multi import reduce_parts
+
+        out = []
+        for ref, frame, row, gi in block:
+            try:
+                out.append(reduce_parts(frame, job.detector_parts, gi, job.settings,
+                                        mask=job.mask, dark=job.dark, flat=job.flat,
+                                        normalization=row["normalization"],
+                                        source=ref.source))
+            except Exception as exc:  # noqa: BLE001 - an error row, as any frame's
+                out.append(exc)
+        return out
     try:
         return list(reduce_frames(
             [b[1] for b in block], job.geometry, block[0][3], job.settings, mask=job.mask,
@@ -258,15 +274,17 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
     "auto", "ip" and "iq" go through :func:`gixs.superlattice.ordering.measure_frame` on
     the frame itself, the one measurement path of ``gixs spacing`` and the API (rods
     or rings decided from the frame; ``scattering_type`` and ``q_star_axis`` columns);
-    "oop" (a layer spacing along q_z) measures the reduced out-of-plane cut. The note
-    column also carries the below-horizon orientation check.
+    "oop" (a layer spacing along q_z) measures the reduced out-of-plane cut, and with
+    detector parts every profile is measured on the reduced (all-parts) profile. The
+    note column also carries the below-horizon orientation check (one geometry only).
     """
     from gixs.reduce.orientation_check import check_orientation
 
     ordering = _ordering() if job.metrics else None
     note = ""
-    if ordering is None or job.metrics_profile == "oop":
-        if frame is not None and gi is not None:
+    on_profile = job.metrics_profile == "oop" or bool(job.detector_parts)
+    if ordering is None or on_profile:
+        if frame is not None and gi is not None and not job.detector_parts:
             chk = check_orientation(frame.data, job.geometry, gi, mask=job.mask,
                                     invalid=frame.invalid, warn=False)
             if chk["ok"] is False:
@@ -274,7 +292,7 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
         if ordering is None:
             return {"note": note} if note else {}
     try:
-        if job.metrics_profile == "oop" or frame is None:
+        if on_profile or frame is None:
             res = ordering.measure(reduced.profiles[job.metrics_profile],
                                    **job.metrics_kwargs)
         else:

@@ -178,7 +178,8 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
                  resume: bool = False, metrics: bool = True, incidence_list=None,
                  engine: str = "gixs", normalization=None, metrics_profile: str = "auto",
                  metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
-                 keep_parts: bool = False, time_list=None) -> BatchResult:
+                 keep_parts: bool = False, time_list=None,
+                 detector_parts=None) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
     Parameters
@@ -234,6 +235,13 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     keep_parts : bool
         Keep ``OUTPUT.parts/`` after the merge, so a later call with ``resume`` adds only
         new frames (:mod:`gixs.batch.watch`).
+    detector_parts : sequence of gixs.reduce.multi.DetectorPart, optional
+        Parts of every frame (modules, each with its own PONI and pixel range; all
+        ``image=0``): each frame is reduced over them with
+        :func:`gixs.reduce.multi.reduce_parts`, as ``gixs reduce`` reduces one image;
+        ``geometry`` may then be None (the first part's). The metrics are then measured
+        on the reduced profile ``metrics_profile`` ("ip", "iq" or "oop"; "auto" decides
+        from one geometry and is refused).
 
     Returns
     -------
@@ -281,6 +289,16 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     if metrics_profile not in ("auto", "ip", "iq", "oop"):
         raise ValueError("metrics_profile must be 'auto', 'ip', 'iq' or 'oop', got "
                          f"{metrics_profile!r}")
+    if detector_parts is not None:
+        detector_parts = tuple(detector_parts)
+        if not detector_parts or any(p.image != 0 for p in detector_parts):
+            raise ValueError("detector_parts: give one or more parts, all of image 0 (every "
+                             "frame is one image)")
+        geometry = detector_parts[0].geometry if geometry is None else geometry
+        if metrics and metrics_profile == "auto":
+            raise ValueError("--metrics-profile auto decides rods or rings on one "
+                             "geometry; with detector parts give --metrics-profile ip, iq "
+                             "or oop (measured on the reduced profile), or --no-metrics")
     if isinstance(incidence_list, (str, os.PathLike)):
         incidence_list = stack.read_incidence_list(incidence_list)
     for name, path in (("output", output), ("table", table)):
@@ -319,7 +337,7 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
               normalization=normalization, metrics=bool(metrics),
               metrics_profile=metrics_profile, metrics_kwargs=dict(metrics_kwargs or {}),
               engine=engine, run_id=f"{int(time.time()):x}{os.getpid():x}",
-              write_entries=output is not None, **corr)
+              write_entries=output is not None, detector_parts=detector_parts, **corr)
     lock = contextlib.nullcontext()
     if own:
         lock = batch_store.locked(own[0])

@@ -28,7 +28,7 @@ def add_arguments(p):
 
 def add_batch_options(p):
     """The options of ``gixs batch`` besides its inputs (``gixs watch`` shares them)."""
-    add_geometry_args(p, incidence_required=False)
+    add_geometry_args(p, incidence_required=False, several_poni=True)
     p.set_defaults(incidence_deg=None)  # required unless --incidence-list
     p.add_argument("--incidence-list", metavar="FILE.txt",
                    help="one incidence angle (deg) per frame, for incidence scans; "
@@ -70,6 +70,9 @@ def add_batch_options(p):
                    "(slow, for checking)")
     p.add_argument("--progress", choices=("auto", "on", "off"), default="auto",
                    help="progress bar on stderr (auto: only on a terminal)")
+    from gixs.cli.parts import add_part_args
+
+    add_part_args(p)  # detector parts of every frame (gixs.cli.parts.frame_parts)
 
 
 def batch_inputs(args):
@@ -85,7 +88,17 @@ def batch_inputs(args):
         args.incidence_deg = 0.0
     if args.workers < 1:
         raise ValueError(f"--workers must be >= 1, got {args.workers}")
-    geometry, gi = geometry_from_args(args)
+    from gixs.cli.parts import frame_parts
+
+    parts = frame_parts(args)
+    if parts is None:
+        if args.poni is None:
+            raise ValueError("--poni is required (a PONI file or a stored geometry name)")
+        geometry, gi = geometry_from_args(args)
+    else:
+        from gixs.cli.common import gi_from_args
+
+        geometry, gi = parts[0].geometry, gi_from_args(args)
     incidence = read_incidence_list(args.incidence_list) if args.incidence_list else None
     mask = read_mask(args.mask) if args.mask else None
     dark = read_array(args.dark, None, "dark") if args.dark else None
@@ -107,6 +120,7 @@ def batch_inputs(args):
                   normalization=batch_normalization(args.normalize_by),
                   metrics_profile=args.metrics_profile,
                   metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
+                  detector_parts=parts,
                   attrs={"setup": json.dumps(effective_setup(args), default=str)})
     return geometry, gi, kwargs
 

@@ -39,6 +39,13 @@ def add_arguments(p):
     p.add_argument("-o", "--output", required=True, metavar="OUT.poni", help="PONI file")
     p.add_argument("--report", metavar="OUT.json", help="JSON quality report")
     p.add_argument("--plot", metavar="OUT.png", help="QA figure (PNG, PDF or SVG)")
+    from gixs.cli.common import orientation_code
+
+    p.add_argument("--sample-orientation", type=orientation_code, default=1, metavar="N",
+                   help="sample orientation code of the setup (EXIF 1-8, as in every "
+                        "command; default 1): the QA figure's detector panel is drawn with "
+                        "the sample normal up, as the reduction figures are; geometry "
+                        "unaffected")
 
 
 def run(args) -> int:
@@ -89,7 +96,12 @@ def run(args) -> int:
     if args.plot:
         from gixs.plot.calibration import plot_calibration
 
-        plot_calibration(res, args.plot)
+        code = args.sample_orientation
+        if code == "auto":  # a setup file's 'auto' means a film frame's horizon
+            print("QA figure drawn as read (sample orientation code 1): --sample-orientation "
+                  "auto needs a film's horizon, a calibrant frame has none")
+            code = 1
+        plot_calibration(res, args.plot, orientation=code)
     r = res.report
     f = r["fit2d"]
     print(f"{args.output}: {r['n_rings']} rings, {r['n_control_points']} points, residual "

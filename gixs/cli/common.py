@@ -174,18 +174,23 @@ def add_normalization_arg(p):
                         "default: the file's exposure time when it has one, else 1")
 
 
-#: Old per-part normalisation flags (``gixs spacing``) and the --normalize-by part each is.
+#: Old per-part normalisation flags (``gixs spacing``; ``--monitor`` / ``--thickness-nm``
+#: in ``gixs compare``, one value per input there) and the --normalize-by part each is.
 NORM_ALIASES = {"--exposure-s": "exposure_s", "--monitor": "monitor",
                 "--thickness-nm": "thickness_nm"}
 
 
-def add_normalization_aliases(p):
+def add_normalization_aliases(p, flags=tuple(NORM_ALIASES), nargs=None):
     """The deprecated ``--exposure-s X``, ``--monitor X``, ``--thickness-nm X``: each is
-    the ``--normalize-by`` part of that name (see :func:`normalization_from_args`)."""
-    for flag, part in NORM_ALIASES.items():
-        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias,
+    the ``--normalize-by`` part of that name (see :func:`normalization_from_args`).
+    ``flags`` picks some of them; ``nargs="+"`` takes one value per input (compare)."""
+    for flag in flags:
+        part = NORM_ALIASES[flag]
+        each = " (one for all inputs or one per input)" if nargs else ""
+        p.add_argument(flag, type=float, default=None, action=DeprecatedAlias, nargs=nargs,
+                       metavar="X",
                        new=f"--normalize-by {part}=X",
-                       help=f"deprecated: use --normalize-by {part}=X")
+                       help=f"deprecated: use --normalize-by {part}=X{each}")
 
 
 def normalization_from_args(args, metadata=None, source="image"):
@@ -220,7 +225,8 @@ def normalization_from_args(args, metadata=None, source="image"):
 
 
 def normalization_from_spec(spec, metadata=None, source="image"):
-    """(factor, description) of a ``--normalize-by`` SPEC for a frame's metadata.
+    """(factor, description) of a ``--normalize-by`` SPEC for a frame's metadata: the
+    product of its :func:`normalization_parts`.
 
     Examples
     --------
@@ -229,17 +235,38 @@ def normalization_from_spec(spec, metadata=None, source="image"):
     >>> normalization_from_spec(None, {})
     (1.0, 'none')
     """
+    import math
+
+    parts = normalization_parts(spec, metadata, source)
+    return (float(math.prod(v for _, v, _ in parts)),
+            ", ".join(d for _, _, d in parts) or "none")
+
+
+def normalization_parts(spec, metadata=None, source="image"):
+    """The parts of a ``--normalize-by`` SPEC: a list of (name, value, description),
+    name one of :data:`NORM_PARTS` or ``"factor"`` (a bare number); 'exposure' and
+    'monitor' take the file's value from ``metadata``; no SPEC is the file's exposure
+    time when it has one, else no part.
+
+    Examples
+    --------
+    >>> normalization_parts("monitor=2e4,2")
+    [('monitor', 20000.0, 'monitor 20000'), ('factor', 2.0, 'factor 2')]
+    >>> normalization_parts(None, {"exposure_s": 0.5})
+    [('exposure_s', 0.5, 'exposure 0.5 s (from file)')]
+    """
     metadata = metadata or {}
     if spec is None or str(spec).strip() == "":
         exp = metadata.get("exposure_s")
-        return (float(exp), f"exposure {float(exp):g} s (from file)") if exp else (1.0, "none")
-    factor, parts = 1.0, []
+        return [("exposure_s", float(exp), f"exposure {float(exp):g} s (from file)")] \
+            if exp else []
+    parts = []
     for raw in str(spec).split(","):
         part = raw.strip().lower()
         if part == "none":
             continue
-        if part in ("exposure", "monitor"):
-            key = "exposure_s" if part == "exposure" else "monitor"
+        if part in FILE_PARTS:
+            key = FILE_PARTS[part]
             val = metadata.get(key)
             if not val:
                 raise ValueError(f"--normalize-by {part}: {source} has no {part} in its "
@@ -258,11 +285,28 @@ def normalization_from_spec(spec, metadata=None, source="image"):
             desc = {"exposure_s": f"exposure {val:g} s", "monitor": f"monitor {val:g}",
                     "thickness_nm": f"thickness {val:g} nm"}[key]
         else:
+            key = "factor"
             val = _positive(part, "--normalize-by")
             desc = f"factor {val:g}"
-        factor *= val
-        parts.append(desc)
-    return factor, ", ".join(parts) or "none"
+        parts.append((key, val, desc))
+    return parts
+
+
+#: The --normalize-by parts that read the file's header, and the value each reads.
+FILE_PARTS = {"exposure": "exposure_s", "monitor": "monitor"}
+
+
+def file_parts(spec) -> list:
+    """The parts of a ``--normalize-by`` SPEC that read each file's header ('exposure',
+    'monitor'), in order.
+
+    Examples
+    --------
+    >>> file_parts("exposure, thickness_nm=30,MONITOR")
+    ['exposure', 'monitor']
+    """
+    return [p for p in (q.strip().lower() for q in str(spec or "").split(","))
+            if p in FILE_PARTS]
 
 
 def batch_normalization(spec):
@@ -271,8 +315,7 @@ def batch_normalization(spec):
     refused (the batch takes one number or each frame's exposure)."""
     if spec is None or str(spec).strip().lower() in ("", "exposure"):
         return None
-    parts = [p.strip().lower() for p in str(spec).split(",")]
-    if any(p in ("exposure", "monitor") for p in parts):
+    if file_parts(spec):
         raise ValueError("--normalize-by: a batch takes one fixed factor (numbers, "
                          "exposure_s=, monitor=, thickness_nm=) or 'exposure' alone (each "
                          "frame's exposure time); per-frame monitor is not supported")
@@ -310,9 +353,23 @@ def geometry_from_args(args, allow_auto=False):
     ``--sample-orientation auto`` gives orientation 1 as a placeholder when ``allow_auto``
     (the command then calls :func:`resolve_orientation` on its frame); else it is an error.
     """
+    return load_geometry(args.poni), gi_from_args(args, allow_auto)
+
+
+def gi_from_args(args, allow_auto=False):
+    """The GIGeometry of parsed arguments (incidence, tilt, sample orientation,
+    critical angle), as :func:`geometry_from_args` makes it.
+
+    Examples
+    --------
+    >>> import argparse
+    >>> a = argparse.Namespace(incidence_deg=0.2, tilt_deg=0.0, sample_orientation=4,
+    ...                        critical_angle_deg=None)
+    >>> gi_from_args(a).orientation
+    4
+    """
     from gixs.geometry.model import GIGeometry
 
-    geometry = load_geometry(args.poni)
     code = args.sample_orientation
     if code == "auto" and not allow_auto:
         raise ValueError("--sample-orientation auto is not supported by this command; find the "
@@ -324,7 +381,7 @@ def geometry_from_args(args, allow_auto=False):
     except ValueError as exc:
         raise ValueError(f"--{str(exc).split(' ')[0].replace('_', '-')} "
                          f"{' '.join(str(exc).split(' ')[1:])}") from None
-    return geometry, gi
+    return gi
 
 
 def load_geometry(spec):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from gixs.cli.common import add_geometry_args
+from gixs.cli.common import add_geometry_args, add_normalization_aliases
 
 HELP = ("compare films from `gixs spacing` JSON files (or frames with --poni): spacing "
         "change (nm, %), intensity ratios; table, CSV, figure")
@@ -28,14 +28,19 @@ def add_arguments(p):
                    help="frames: lattice model of the nn distance (default auto)")
     p.add_argument("--q-range", nargs=2, type=float, metavar=("LO", "HI"),
                    help="frames: |q| range to analyse (A^-1)")
-    p.add_argument("--csv", metavar="OUT.csv", help="write the table as CSV (units in headers)")
+    p.add_argument("-o", "--output", "--csv", dest="output", metavar="OUT.csv",
+                   help="write the table as CSV (units in headers); --csv is its other "
+                        "name")
     p.add_argument("--plot", metavar="OUT.png", help="write a comparison figure")
     n = p.add_argument_group("fair comparison (gixs.superlattice.normalize; each term is "
                              "recorded; exposure is already divided out by `gixs spacing`)")
-    n.add_argument("--monitor", nargs="+", type=float, metavar="M",
-                   help="incident-flux monitor counts, one per input")
-    n.add_argument("--thickness-nm", nargs="+", type=float, metavar="T",
-                   help="film thickness (nm), one per input")
+    n.add_argument("--normalize-by", nargs="+", default=None, metavar="SPEC",
+                   help="further divide each film's intensities by the product of "
+                        "comma-separated parts, as in every command: a number, "
+                        "'monitor=X', 'thickness_nm=X', 'exposure_s=X' or 'none'; one SPEC "
+                        "for all inputs or one per input (values only: the inputs' own "
+                        "exposure was divided out when they were measured)")
+    add_normalization_aliases(n, flags=("--monitor", "--thickness-nm"), nargs="+")
     n.add_argument("--footprint", action="store_true",
                    help="divide by the footprint 1/sin(a_i) (needs --incidence-deg)")
     n.add_argument("--fresnel", action="store_true",
@@ -127,11 +132,29 @@ def _per_input(values, n, name):
     return list(values)
 
 
+def _specs(args, n):
+    """One ``--normalize-by`` SPEC (or None) per input; the deprecated ``--monitor`` /
+    ``--thickness-nm`` (one value per input) become the SPEC parts of their names."""
+    from gixs.cli.common import NORM_ALIASES
+
+    old = {part: _per_input(getattr(args, part, None), n, flag)
+           for flag, part in NORM_ALIASES.items() if getattr(args, part, None) is not None}
+    if old and args.normalize_by:
+        raise ValueError("give --normalize-by or the deprecated --monitor/--thickness-nm, "
+                         "not both")
+    if old:
+        return [",".join(f"{part}={vals[i]!r}" for part, vals in old.items())
+                for i in range(n)]
+    return _per_input(args.normalize_by, n, "--normalize-by")
+
+
 def _normalizations(args, n):
     """One normalize.normalization per input from the flags, or None when none is set."""
+    from gixs.cli.common import file_parts, normalization_parts
     from gixs.superlattice.normalize import normalization
 
-    if not (args.monitor or args.thickness_nm or args.footprint or args.fresnel):
+    specs = _specs(args, n)
+    if not (any(specs) or args.footprint or args.fresnel):
         return None
     films = []
     for spec in _per_input(args.film, n, "--film"):
@@ -149,11 +172,20 @@ def _normalizations(args, n):
     if args.fresnel and (films[0] is None or args.energy_kev is None):
         raise ValueError("--fresnel needs --film FORMULA:DENSITY and --energy-kev")
     inc = getattr(args, "incidence_deg", None)
-    return [normalization(monitor=m, thickness_nm=t, incidence_deg=inc, exit_deg=args.exit_deg,
-                          footprint=args.footprint, fresnel=args.fresnel, film=f,
-                          energy_kev=args.energy_kev)
-            for m, t, f in zip(_per_input(args.monitor, n, "--monitor"),
-                               _per_input(args.thickness_nm, n, "--thickness-nm"), films)]
+    out = []
+    for spec, f in zip(specs, films):
+        if file_parts(spec):
+            raise ValueError(f"--normalize-by {spec}: compare takes values (monitor=X, "
+                             "thickness_nm=X, exposure_s=X, a number), not the file's "
+                             f"{'/'.join(file_parts(spec))}: the inputs are measured films "
+                             "whose exposure is already divided out")
+        kw = {}  # part names are normalization()'s keywords; a repeated part multiplies
+        for name, val, _ in normalization_parts(spec or "none"):
+            kw[name] = kw.get(name, 1.0) * val
+        out.append(normalization(incidence_deg=inc, exit_deg=args.exit_deg,
+                                 footprint=args.footprint, fresnel=args.fresnel, film=f,
+                                 energy_kev=args.energy_kev, **kw))
+    return out
 
 
 def run(args) -> int:
@@ -186,9 +218,9 @@ def run(args) -> int:
               f"{flag('height_within_error')}, area x{r['area_ratio']:.3f} +- "
               f"{r['area_ratio_err']:.3f}{flag('area_within_error')}, peak-to-valley x"
               f"{r['p2v_ratio_vs_ref']:.2f}")
-    if args.csv:
-        write_text(args.csv, to_csv(rows))
-        print(f"-> {args.csv}")
+    if args.output:
+        write_text(args.output, to_csv(rows))
+        print(f"-> {args.output}")
     if args.plot:
         from gixs.plot.ordering import compare_figure, save
 

@@ -53,12 +53,17 @@ def is_multi(args) -> bool:
                 or args.part_rows or args.part_cols or args.smi_waxs)
 
 
-def build_parts(args, frames):
-    """The :class:`~gixs.reduce.multi.DetectorPart` list of the command line."""
+def build_parts(args, frames, images=None):
+    """The :class:`~gixs.reduce.multi.DetectorPart` list of the command line.
+
+    ``images``: the image names (default ``args.image``); ``frames`` the frames read
+    from them, or None (``gixs batch`` / ``gixs watch``: parts of every frame, built
+    before any frame is read; the SMI wavelength must then be given)."""
     from gixs.cli.common import load_geometry
     from gixs.reduce.multi import DetectorPart, smi_waxs_parts
 
-    images, ponis = as_list(args.image), as_list(args.poni)
+    images = as_list(args.image) if images is None else list(images)
+    ponis = as_list(args.poni)
     if args.smi_waxs:
         if ponis:
             raise GixsError("give --poni or --smi-waxs, not both")
@@ -71,7 +76,8 @@ def build_parts(args, frames):
             raise GixsError(f"--arc-deg: {len(args.arc_deg)} angle(s) for {len(images)} "
                             "image(s); give one arc angle (deg) per image")
         parts = []
-        for i, (frame, arc) in enumerate(zip(frames, args.arc_deg)):
+        for i, (frame, arc) in enumerate(zip(frames or [None] * len(images),
+                                             args.arc_deg)):
             wl = _wavelength_a(args, frame)
             parts += smi_waxs_parts(args.smi_waxs, distance_mm=args.distance_mm,
                                     center_px=args.smi_center_px, wavelength_a=wl,
@@ -110,6 +116,22 @@ def build_parts(args, frames):
     return parts
 
 
+def frame_parts(args):
+    """The detector parts of every frame of ``gixs batch`` / ``gixs watch`` (None when
+    the command line gives one geometry): several --poni with --part-rows/--part-cols,
+    or --smi-waxs with one --arc-deg; a part list reduced as ``gixs reduce`` reduces
+    one image (:func:`gixs.reduce.multi.reduce_parts`)."""
+    if not (len(as_list(args.poni)) > 1 or args.part_rows or args.part_cols
+            or args.smi_waxs):
+        return None
+    if len(as_list(args.poni)) > 1 and not (args.part_rows or args.part_cols):
+        raise GixsError(f"{len(as_list(args.poni))} --poni: in gixs batch/watch every "
+                        "frame is one image, so several PONIs need --part-rows/--part-cols "
+                        "(one pixel range per PONI); detector positions (one image per "
+                        "PONI) are gixs reduce IMAGE... --poni ...")
+    return tuple(build_parts(args, None, images=["each frame"]))
+
+
 def _wavelength_a(args, frame):
     from gixs.units import HC_KEV_A
 
@@ -117,6 +139,9 @@ def _wavelength_a(args, frame):
         return float(args.wavelength_a)
     if args.energy_kev:
         return HC_KEV_A / float(args.energy_kev)
+    if frame is None:
+        raise GixsError("--smi-waxs in gixs batch/watch needs --energy-kev or "
+                        "--wavelength-a (the parts are built before any frame is read)")
     wl = (frame.metadata or {}).get("wavelength_a")
     if not wl:
         raise GixsError(f"{frame.source}: no wavelength in the header; give --energy-kev "

@@ -12,6 +12,10 @@ long option names with ``_`` for ``-``::
     [corrections]                # any table groups keys; its keys count as top level
     polarization = 0.95
 
+    [parts]                      # detector modules, each its own PONI and pixel range
+    poni = ["m1.poni", "m2.poni"]   # (a list = the option repeated; gixs reduce, batch,
+    part_rows = ["0:195", "212:407"]  # watch reduce every frame over these parts)
+
     [batch]                      # a table named after a subcommand applies to it only
     workers = 2
 
@@ -78,6 +82,8 @@ def _flat(table, path):
 
 
 def _resolve(key, value, folder, path):
+    if key in PATH_KEYS and isinstance(value, list):  # a repeated option (poni of parts)
+        return [_resolve(key, v, folder, path) for v in value]
     if key not in PATH_KEYS or not isinstance(value, str):
         return value
     if key == "poni" and not (os.sep in value or value.endswith(".poni")
@@ -171,6 +177,10 @@ def _coerce(act, val, path, key):
             raise GixsError(f"{where}: expected {act.nargs} values, got {v!r}")
         return [one(x) for x in v]
 
+    from gixs.cli.common import Repeated
+
+    if isinstance(act, Repeated) and isinstance(val, list):  # given several times
+        return [one(x) for x in val] if len(val) > 1 else one(val[0]) if val else None
     if isinstance(act, argparse._AppendAction):
         if not isinstance(val, list):
             raise GixsError(f"{where}: expected a list, got {val!r}")

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from gixs.plot.common import fit_title
+from gixs.plot.common import detector_image, fit_title, image_axes
 
 
-def plot_calibration(result, path=None, max_rings=60):
+def plot_calibration(result, path=None, max_rings=60, orientation=1):
     """Draw the QA figure of a :class:`gixs.calibrate.core.CalibrationResult`.
 
     Parameters
@@ -16,6 +16,13 @@ def plot_calibration(result, path=None, max_rings=60):
     result : CalibrationResult
     path : str or Path, optional
         PNG/PDF/SVG file to write (atomically); None returns the figure only.
+    max_rings : int
+        Calibrant rings drawn at most (the inner ones).
+    orientation : int
+        Sample orientation code (EXIF 1-8) of the setup: the detector panel is drawn by
+        :func:`gixs.plot.common.detector_image` with the sample normal up, as in every
+        other figure (1: row 0 at the bottom; 4: row 0 at the top); rings, control points
+        and beam centre are drawn on it in pixel coordinates.
 
     Returns
     -------
@@ -53,6 +60,10 @@ def plot_calibration(result, path=None, max_rings=60):
     >>> x = fig.axes[1].lines[0].get_xdata()
     >>> round(float(x[0]), 3), round(math.degrees(tth), 3)
     (13.817, 13.817)
+    >>> [float(y) for y in fig.axes[0].get_ylim()]  # code 1: row 0 at the bottom
+    [-0.5, 99.5]
+    >>> [float(y) for y in plot_calibration(res, orientation=4).axes[0].get_ylim()]
+    [99.5, -0.5]
     """
     import matplotlib
 
@@ -73,13 +84,15 @@ def plot_calibration(result, path=None, max_rings=60):
         plt.figure(figsize=(15, 5.2), layout="constrained")
     ax0, ax1, ax2 = fig.subplots(1, 3, width_ratios=[1.15, 1, 1])
 
-    # image (log scale) with predicted rings
-    shown = np.where(mask, np.nan, img)
-    pos = shown[np.isfinite(shown) & (shown > 0)]
-    lo, hi = (np.percentile(pos, [2, 99.7]) if pos.size else (1, 10))
-    ax0.imshow(np.log10(np.clip(shown, max(lo, 1e-3), None)), origin="lower", cmap="gray_r",
-               vmin=np.log10(max(lo, 1e-3)), vmax=np.log10(max(hi, lo * 10)),
-               interpolation="nearest")
+    # image (log scale, sample normal up) with predicted rings
+    im = detector_image(ax0, img, mask, orientation=orientation, geometry=geo)
+    (h_axis, _), _ = image_axes(orientation, geo, img.shape)
+    turned = h_axis == "y"  # detector_image drew rows across, columns up
+
+    def xy(col, row):
+        return (row, col) if turned else (col, row)
+
+    limits = ax0.get_xlim(), ax0.get_ylim()  # the overlays must not widen or unturn them
     ai = geo.make_integrator()
     tth = ai.center_array(img.shape, unit="2th_rad", scale=False)
     dsp = np.array([r["d_spacing_A"] for r in rep["rings"]])
@@ -89,19 +102,21 @@ def plot_calibration(result, path=None, max_rings=60):
     t_all = cr.ring_tth(all_d, geo.wavelength_m)
     t_all = t_all[np.isfinite(t_all) & (t_all <= np.nanmax(tth))]
     if t_all.size:
-        ax0.contour(tth, levels=np.unique(t_all), colors="tab:blue", linewidths=0.5,
-                    alpha=0.6)
+        ax0.contour(tth.T if turned else tth, levels=np.unique(t_all), colors="white",
+                    linewidths=0.5, alpha=0.8)
     if cp is not None and len(cp):
-        ax0.plot(cp.col[inl], cp.row[inl], ".", color="tab:red", ms=2, label="control points")
-        ax0.plot(cp.col[~inl], cp.row[~inl], "x", color="tab:orange", ms=3, label="rejected")
+        ax0.plot(*xy(cp.col[inl], cp.row[inl]), ".", color="tab:red", ms=2,
+                 label="control points")
+        ax0.plot(*xy(cp.col[~inl], cp.row[~inl]), "x", color="tab:orange", ms=3,
+                 label="rejected")
     f2d = rep["fit2d"]
-    ax0.plot(f2d["beam_centre_x_px"] - 0.5, f2d["beam_centre_y_px"] - 0.5, "+", color="tab:green",
-             ms=14, mew=2, label="beam centre")
-    ax0.set_xlim(-0.5, img.shape[1] - 0.5)
-    ax0.set_ylim(-0.5, img.shape[0] - 0.5)
-    ax0.set_xlabel("column (px)")
-    ax0.set_ylabel("row (px)")
-    fit_title(ax0, f"{rep['calibrant']}: predicted rings (blue), {rep['n_control_points']} points")
+    ax0.plot(*xy(f2d["beam_centre_x_px"] - 0.5, f2d["beam_centre_y_px"] - 0.5), "+",
+             color="tab:green", ms=14, mew=2, label="beam centre")
+    ax0.set_xlim(limits[0])
+    ax0.set_ylim(limits[1])
+    fig.colorbar(im, ax=ax0, label="counts (log)")
+    fit_title(ax0, f"{rep['calibrant']}: predicted rings (white), {rep['n_control_points']} "
+                   "points")
     ax0.legend(loc="upper right", fontsize=7)
 
     # residual per ring

@@ -112,14 +112,17 @@ def _term(value, definition, unit=""):
     return {"value": float(value), "definition": definition, "unit": unit}
 
 
-def normalization(*, exposure_s=None, monitor=None, thickness_nm=None, incidence_deg=None,
-                  exit_deg=None, footprint=False, fresnel=False, film=None, energy_kev=None):
+def normalization(*, exposure_s=None, monitor=None, thickness_nm=None, factor=None,
+                  incidence_deg=None, exit_deg=None, footprint=False, fresnel=False, film=None,
+                  energy_kev=None):
     """Product of the normalisation terms switched on, with each term recorded.
 
     Parameters
     ----------
     exposure_s, monitor, thickness_nm : float, optional
         Applied when given (s, counts, nm).
+    factor : float, optional
+        A further given factor (no unit), applied when given.
     incidence_deg, exit_deg : float, optional
         Incidence a_i and the peak's exit angle a_f (deg) for ``footprint``/``fresnel``.
     footprint, fresnel : bool
@@ -145,9 +148,11 @@ def normalization(*, exposure_s=None, monitor=None, thickness_nm=None, incidence
     terms, off, info = {}, [], None
     for name, value, unit, text in (("exposure", exposure_s, "s", "exposure time"),
                                     ("monitor", monitor, "counts", "incident-flux monitor"),
-                                    ("thickness", thickness_nm, "nm", "film thickness")):
+                                    ("thickness", thickness_nm, "nm", "film thickness"),
+                                    ("factor", factor, "", "given factor")):
         if value is None:
-            off.append(name)
+            if name != "factor":  # a plain factor is no standard term: not listed as off
+                off.append(name)
             continue
         if not (math.isfinite(value) and value > 0):
             raise ValueError(f"{name} must be > 0 ({unit}), got {value!r}")
@@ -192,8 +197,8 @@ def normalization(*, exposure_s=None, monitor=None, thickness_nm=None, incidence
                           stacklevel=2)
     else:
         off.append("fresnel")
-    factor = math.prod(t["value"] for t in terms.values())
-    out = {"factor": factor, "terms": terms, "off": off}
+    total = math.prod(t["value"] for t in terms.values())
+    out = {"factor": total, "terms": terms, "off": off}
     if info:
         out["film"] = info
     return out

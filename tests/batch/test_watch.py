@@ -152,3 +152,41 @@ def test_live_figure_draws_d_and_ordering(tmp_path):
     assert axes[1].get_ylabel() == "d_spacing_nm" and axes[1].get_xlabel() == "time (s)"
     np.testing.assert_array_equal(axes[1].lines[0].get_ydata(), [12, 11, 10])
     assert axes[2].get_ylabel() == "peak_to_valley_ratio"
+
+
+@pytest.mark.slow
+def test_cms_watch_as_the_beamline_doc_says(tmp_path):
+    """The closing note's CMS session (docs/beamline.md): a gixs.toml with the stored
+    geometry, the mask and orientation 4, then gixs watch with the incidence read from the
+    file names; each frame equals gixs reduce with the same setup file."""
+    import os
+
+    from ..conftest import REAL
+
+    cms = REAL / "pywaxs_cms_giwaxs_perovskite"
+    if not cms.is_dir():
+        pytest.skip("../shared/data/real absent")
+    live = tmp_path / "live"
+    live.mkdir()
+    names = sorted(p.name for p in cms.glob("sam*_maxs.tiff"))
+    for n in names:
+        os.symlink(cms / n, live / n)
+    (tmp_path / "gixs.toml").write_text(
+        'poni = "cms_lab6_jun23"\n'
+        f'mask = "{cms / "jun23_nslsii11bmcms_WAXS2pil1M_mask_01.edf"}"\n'
+        'sample_orientation = 4\nnpt = 600\n')
+    setup = ["--setup", str(tmp_path / "gixs.toml")]
+    assert main(["watch", str(live), *setup, "--pattern", "*_maxs.tiff", "--name-pattern",
+                 r"_th(?P<incidence_deg>[0-9.]+)_", "-o", str(tmp_path / "cms.h5"),
+                 "--no-metrics", "--settle-s", "0.2", "--poll-s", "0.1",
+                 "--idle-exit-s", "1", "--live-png", "none"]) == 0
+    rows = read_table(tmp_path / "cms.csv")
+    assert [r["status"] for r in rows] == ["ok"] * len(names)
+    assert [r["incidence_deg"] for r in rows] == [0.3] * len(names)  # "_th0.300_"
+    ents = _entries(tmp_path / "cms.h5")
+    n = names[0]
+    assert main(["reduce", str(live / n), *setup, "--incidence-deg", "0.3", "-o",
+                 str(tmp_path / "r"), "--no-plot"]) == 0
+    with h5py.File(tmp_path / "r" / (n[:-5] + ".h5")) as f:
+        iq = f["entry/iq/intensity"][()]
+    np.testing.assert_allclose(ents[n][1], iq, rtol=1e-5, equal_nan=True)

@@ -37,7 +37,7 @@ def test_reducing_subcommands_share_geometry_and_correction_flags(name):
 
 
 @pytest.mark.parametrize("name", ("reduce", "spacing", "index", "calibrate", "batch", "watch",
-                                  "geometry"))
+                                  "geometry", "compare", "demo"))
 def test_o_is_the_output(name):
     _, opts = _options(name)
     assert opts["-o"].dest == "output" and opts["--output"] is opts["-o"]
@@ -69,10 +69,66 @@ def test_index_texture_and_old_orientation_name(tmp_path):
                      "--orientation", "1", "1", "1"]) == 2
 
 
-@pytest.mark.parametrize("name", ("reduce", "spacing", "index", "batch", "watch"))
+@pytest.mark.parametrize("name", ("reduce", "spacing", "index", "batch", "watch", "compare"))
 def test_one_normalisation_option(name):
     _, opts = _options(name)
     assert opts["--normalize-by"].type is None  # a SPEC string, parsed in one place
+
+
+@pytest.mark.parametrize("name", COMMANDS)
+def test_no_second_normalisation_language(name):
+    """A per-part normalisation flag is only ever a deprecated alias of --normalize-by."""
+    from gixs.cli.common import NORM_ALIASES, DeprecatedAlias
+
+    _, opts = _options(name)
+    for flag in NORM_ALIASES:
+        if flag in opts:
+            assert isinstance(opts[flag], DeprecatedAlias), f"gixs {name} {flag}"
+            assert "--normalize-by" in opts, f"gixs {name} {flag}"
+
+
+def _spacing_json(path, height):
+    from gixs.io.jsonout import write_json
+
+    write_json(path, {"q_star": 0.1, "q_star_err": 1e-4, "d_spacing": 6.0,
+                      "d_spacing_err": 0.01, "peak_height": height,
+                      "peak_height_err": 0.03 * height, "peak_area": height / 10,
+                      "peak_area_err": 0.003 * height, "peak_to_valley": height / 2,
+                      "fit": {}}, schema="gixs.spacing")
+    return str(path)
+
+
+def test_compare_normalize_by(tmp_path, capsys):
+    """compare divides each film by its SPEC (one for all or one per input); the old
+    --monitor/--thickness-nm are the same SPEC parts, with a warning."""
+    import csv
+
+    c = _spacing_json(tmp_path / "c.json", 10.0)
+    t = _spacing_json(tmp_path / "t.json", 30.0)
+    out = tmp_path / "cmp.csv"
+
+    def ratio(*extra):
+        assert main(["compare", c, t, "--csv", str(out), *extra]) == 0
+        return float(list(csv.DictReader(open(out)))[1]["height_ratio"])
+
+    assert ratio() == pytest.approx(3.0)
+    # per input: (30 / (2e4 * 40)) / (10 / (1e4 * 50)) = 1.875
+    assert ratio("--normalize-by", "monitor=1e4,thickness_nm=50",
+                 "monitor=2e4,thickness_nm=40") == pytest.approx(1.875)
+    assert "divided by 5e+05 = monitor 1e+04 counts, thickness 50 nm" in capsys.readouterr().out
+    # one SPEC for all inputs cancels in the ratio; a bare number is a factor
+    assert ratio("--normalize-by", "monitor=5e3,2") == pytest.approx(3.0)
+    with pytest.warns(GixsWarning, match="--monitor is deprecated, use --normalize-by"):
+        assert ratio("--monitor", "1e4", "2e4", "--thickness-nm", "50", "40") == \
+            pytest.approx(1.875)
+    capsys.readouterr()
+    assert main(["compare", c, t, "--normalize-by", "exposure"]) == 2
+    assert "compare takes values" in capsys.readouterr().err
+    assert main(["compare", c, t, "--normalize-by", "monitor=1", "monitor=2",
+                 "monitor=3"]) == 2
+    assert "--normalize-by gives 3 values for 2 inputs" in capsys.readouterr().err
+    assert main(["compare", c, t, "--normalize-by", "monitor=1", "--monitor", "2"]) == 2
+    assert "not both" in capsys.readouterr().err
 
 
 def test_normalization_spec():

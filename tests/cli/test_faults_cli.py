@@ -65,7 +65,7 @@ def test_reduce_output_equal_to_input_refused(tmp_path, small, capsys):
     (["index", "{edf}", "--phase", "fcc:a=5", "--json", "{edf}"],
      "-o would overwrite the input image"),
     (["compare", "{d}/a.json", "{d}/b.json", "--csv", "{d}/b.json"],
-     "--csv would overwrite the input inputs"),
+     "-o would overwrite the input inputs"),
     (["calibrate", "{edf}", "--calibrant", "LaB6", "--energy-kev", "12", "--detector",
       "Pilatus100k", "-o", "{poni}", "--report", "{poni}"], "name the same file"),
 ])

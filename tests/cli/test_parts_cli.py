@@ -116,3 +116,55 @@ def test_smi_900kw_tt1_peaks_where_smi_analysis_has_them(tmp_path, ai):
     assert q.max() == pytest.approx(rq.max(), rel=0.003)  # 5.169 A^-1: the detector's reach
     for q0 in (0.891, 1.416, 2.002):  # sharp rings of the source's curve
         assert _centroid(q, inten, q0) == pytest.approx(_centroid(rq, ri, q0), rel=0.006)
+
+
+@pytest.mark.slow
+def test_batch_and_watch_with_parts_equal_reduce_frame_by_frame(two_modules, tmp_path,
+                                                                 capsys):
+    """The setup file's parts (a list of PONIs and one pixel range each) drive gixs batch
+    and gixs watch: every frame equals gixs reduce over the same parts."""
+    import h5py
+
+    d = two_modules
+    rng = np.random.default_rng(5)
+    live = tmp_path / "live"
+    live.mkdir()
+    frames = []
+    for i in range(2):
+        img = rng.poisson(50 + 40 * i, SHAPE).astype(np.int32)
+        frames.append(live / f"f{i}.tif")
+        fabio.tifimage.TifImage(data=img).write(str(frames[-1]))
+    (tmp_path / "gixs.toml").write_text(
+        f'incidence_deg = 0.2\nnpt = 200\nnormalize_by = "none"\n\n[parts]\n'
+        f'poni = ["{d / "a.poni"}", "{d / "b.poni"}"]\npart_rows = ["0:55", "60:120"]\n')
+    setup = ["--setup", str(tmp_path / "gixs.toml")]
+    assert main(["batch", *map(str, frames), *setup, "-o", str(tmp_path / "b.h5"),
+                 "--metrics-profile", "iq"]) == 0
+    assert main(["watch", str(live), *setup, "--pattern", "*.tif", "-o",
+                 str(tmp_path / "w.h5"), "--poll-s", "0.1", "--settle-s", "0.2",
+                 "--idle-exit-s", "1", "--no-metrics", "--live-png", "none"]) == 0
+    for i, frame in enumerate(frames):
+        assert main(["reduce", str(frame), *setup, "-o", str(tmp_path / f"r{i}"),
+                     "--no-plot"]) == 0
+        _, q, inten, _, _ = read_profile_csv(tmp_path / f"r{i}" / f"f{i}_parts_iq.csv")
+        for out in ("b.h5", "w.h5"):
+            with h5py.File(tmp_path / out) as f:
+                e = f[f"entry_{i:06d}"]
+                assert json.loads(e["provenance"][()])["source"].endswith(f"f{i}.tif")
+                got_q, got = e["iq/q"][()], e["iq/intensity"][()]
+            ok = np.isfinite(got)
+            np.testing.assert_allclose(got_q[ok], q, rtol=1e-6)
+            np.testing.assert_allclose(got[ok], inten, rtol=1e-5)
+    rows = list(__import__("csv").DictReader(open(tmp_path / "b.csv")))
+    assert [r["status"] for r in rows] == ["ok", "ok"]
+    # metrics measured on the reduced iq profile: a q* or "no peak", never a failure
+    assert all(r["q_star_A^-1"] or r["note"].startswith("no peak") for r in rows), rows
+    assert not any("metrics failed" in r["note"] for r in rows)
+    capsys.readouterr()
+    # refused with the option named: positions need one image per PONI; auto metrics
+    assert main(["batch", *map(str, frames), "--poni", str(d / "a.poni"), "--poni",
+                 str(d / "b.poni"), "--incidence-deg", "0.2", "-o",
+                 str(tmp_path / "x.h5")]) == 2
+    assert "--part-rows/--part-cols" in capsys.readouterr().err
+    assert main(["batch", *map(str, frames), *setup, "-o", str(tmp_path / "x.h5")]) == 2
+    assert "--metrics-profile auto" in capsys.readouterr().err

@@ -62,6 +62,21 @@ def test_command_line_overrides_setup_overrides_defaults(tmp_path):
     assert cal.energy_kev == 12.7
 
 
+def test_setup_parts_table_is_the_option_repeated(tmp_path):
+    """A list of PONIs (detector parts) in a setup table: paths relative to the file, one
+    --part-rows each; one --poni on the command line replaces the whole list."""
+    toml = tmp_path / "gixs.toml"
+    toml.write_text('incidence_deg = 0.2\n[parts]\nponi = ["m1.poni", "sub/m2.poni"]\n'
+                    'part_rows = ["0:195", "212:407"]\n')
+    for cmd in (["reduce", "i.tif", "-o", "o"], ["batch", "i.tif", "-o", "o.h5"],
+                ["watch", "d", "-o", "o.h5"]):
+        args = _parse([*cmd, "--setup", str(toml)])
+        assert args.poni == [str(tmp_path / "m1.poni"), str(tmp_path / "sub" / "m2.poni")]
+        assert args.part_rows == ["0:195", "212:407"]
+    args = _parse(["batch", "i.tif", "-o", "o.h5", "--setup", str(toml), "--poni", "x.poni"])
+    assert args.poni == "x.poni"
+
+
 def test_setup_errors_are_one_line(tmp_path, capsys):
     bad = tmp_path / "bad.toml"
     bad.write_text('incidence_dge = 0.3\n')

@@ -73,6 +73,13 @@ def test_reduced_file_has_instrument_sample_process(tmp_path, rot):
             red.provenance["corrections"]["polarization_factor"])
     warnings, errors = _check(tmp_path / "r.h5")
     assert errors == 0
+    import silx.io
+    from silx.io.nxdata import get_default
+
+    with silx.io.open(str(tmp_path / "r.h5")) as h:  # silx finds the default plot: I(q)
+        nxd = get_default(h)
+        assert nxd is not None and nxd.is_valid and nxd.axes_dataset_names == ["q"]
+        np.testing.assert_array_equal(nxd.signal[()], red.profiles["iq"].intensity)
 
 
 def test_batch_file_stacks_frames_and_table(tmp_path):

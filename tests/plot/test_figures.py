@@ -117,3 +117,59 @@ def test_wrap_title_keeps_the_text():
     assert all(len(line) <= int(3.0 * 72 / 6.5) for line in lines)
     short = wrap_title(LONG, 3.0, 10, max_lines=3)
     assert len(short) == 3 and short[1].endswith("...") and short[-1] == lines[-1]
+
+
+def _calibration_result(g, image):
+    from gixs.calibrate.core import CalibrationResult
+    from gixs.calibrate.rings import ControlPoints
+
+    rows, cols = np.array([70.0]), np.array([15.0])  # a marked pixel off every symmetry
+    cp = ControlPoints(rows, cols, np.zeros(1, int), np.full(1, 0.02), np.full(1, 20.0),
+                       np.full(1, 0.002))
+    rep = {"calibrant": "LaB6", "n_control_points": 1, "n_rings": 1,
+           "residual_rms_deg": 0.001, "residual_rms_px": 0.02,
+           "fit2d": {"beam_centre_x_px": 60.5, "beam_centre_y_px": 45.5},
+           "rings": [{"ring_index": 0, "d_spacing_A": 4.15692, "mean_residual_deg": 0.0,
+                      "rms_residual_deg": 0.001}]}
+    return CalibrationResult(g, rep, cp, np.zeros(1), np.zeros(1), np.ones(1, bool),
+                             image=image), rows, cols
+
+
+@pytest.mark.parametrize("code,rot3", [(4, 0), *(pytest.param(c, r, marks=pytest.mark.slow)
+                                                for c, r in ((1, 0), (6, 0), (4, 90)))])
+def test_calibration_panel_has_the_sample_normal_up(code, rot3):
+    """The calibration figure's detector panel is drawn as every other (sample normal up,
+    the same helper), and its control points sit on the pixels they mark."""
+    from gixs.plot.calibration import plot_calibration
+
+    shape = (90, 120)
+    g = _geometry(shape, rot3, poni=(45, 60))
+    pq = pixel_q(g, GIGeometry.from_degrees(0.2, orientation=code))
+    img = np.where(pq.exit_angle > np.percentile(pq.exit_angle, 85), 1000.0, 1.0)
+    res, _, _ = _calibration_result(g, img)
+    fig = plot_calibration(res, orientation=code)
+    fig.set_layout_engine(None)
+    ax = fig.axes[0]
+    for line in ax.lines + ax.collections:  # only the image counts in the centroid
+        line.set_visible(False)
+    ax.get_legend().set_visible(False)
+    assert _bright_centroid(fig, ax)[1] > 0.8
+    # a marked pixel: the control point drawn where the lit pixel is drawn
+    import dataclasses
+
+    res, rows, cols = _calibration_result(g, np.ones(shape))
+    for k, (r, c) in enumerate(zip(rows.astype(int), cols.astype(int))):
+        img = np.ones(shape)
+        img[r - 1:r + 2, c - 1:c + 2] = 1000.0
+        fig = plot_calibration(dataclasses.replace(res, image=img), orientation=code)
+        fig.set_layout_engine(None)
+        ax = fig.axes[0]
+        points = ax.lines[0]
+        for art in ax.lines + ax.collections:
+            art.set_visible(False)
+        ax.get_legend().set_visible(False)
+        x, y = _bright_centroid(fig, ax)
+        drawn = ax.transData.transform(np.column_stack(points.get_data())[k])
+        x0, y0, x1, y1 = ax.get_window_extent().extents
+        assert drawn[0] == pytest.approx(x0 + x * (x1 - x0), abs=3)
+        assert drawn[1] == pytest.approx(y0 + y * (y1 - y0), abs=3)
