@@ -386,6 +386,21 @@ def test_batch_instrument_footprint_per_frame_and_resume(tmp_path):
     # the footprint shrinks with a_i: the 0.45 deg frame loses less width
     loss = [1 - r["fwhm_corrected_A^-1"] / r["fwhm_A^-1"] for r in rows]
     assert loss[0] > loss[1] > loss[2]
+    # --resolution: the calibration report's model, its FWHM at each frame's q*
+    from gixs.calibrate.resolution import ResolutionModel
+    from gixs.io.jsonout import write_json
+
+    model = ResolutionModel(U=0.0, V=0.0, W=0.003 ** 2, wavelength_a=lam)
+    write_json(tmp_path / "cal.json", {"resolution": model.to_dict()},
+               schema="gixs.calibration")
+    assert _cli(*args[:5], "--resolution", tmp_path / "cal.json", "-o", tmp_path / "r.h5") == 0
+    for r in read_table(tmp_path / "r.csv"):
+        assert "footprint_length_mm" not in r or r["footprint_length_mm"] is None
+        assert r["instrument_fwhm_total_A^-1"] == pytest.approx(
+            model.fwhm_q(r["q_star_centre_A^-1"]), rel=1e-9)
+    other = ResolutionModel(U=0.0, V=0.0, W=0.003 ** 2, wavelength_a=1.5406)
+    write_json(tmp_path / "cu.json", {"resolution": other.to_dict()}, schema="gixs.calibration")
+    assert _cli(*args[:5], "--resolution", tmp_path / "cu.json", "-o", tmp_path / "c.h5") == 2
     # resume (parts kept, as gixs watch does): the same settings resume; another beam
     # size, or another incidence for a frame already done, does not
     kw = dict(incidence_list=inc, instrument=Instrument(gaussian_fwhm=inst_w),
