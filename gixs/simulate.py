@@ -94,13 +94,17 @@ def yoneda_factor(exit_angle, critical_angle, width=None):
 def hex_superlattice(geometry: DetectorGeometry, gi: GIGeometry, d_nm: float, *,
                      shape=None, peak_counts=400.0, rel_width=0.04, dot_radius_nm=None,
                      orders=4, background=5.0, diffuse=None, critical_angle_deg=0.2,
-                     beamstop_px=12, rng=None, return_mask=False):
+                     exit_envelope=None, beamstop_px=12, rng=None, return_mask=False):
     """GISAXS frame of a 2D hexagonal superlattice of dots with (10) spacing ``d_nm``.
 
     Rods at |q_xy| = q* x (1, sqrt3, 2, sqrt7), q* = 2 pi / d; Gaussian in q_xy with
     relative FWHM ``rel_width``, modulated by the dots' sphere form factor and a
     Yoneda band at ``critical_angle_deg``; plus a low-q diffuse slope and a flat
     background; a beamstop at the direct beam. Returns counts (Poisson unless rng=False).
+
+    ``exit_envelope``, a function of the exit angle a_f (rad, array) returning the film's
+    intensity factor (e.g. a DWBA transmission computed elsewhere), replaces that Yoneda
+    band (``critical_angle_deg`` is then unused); it is set to 0 below the horizon.
     """
     geom = geometry.for_image_shape(shape) if shape is not None else geometry
     pq = pixel_q(geom, gi)
@@ -113,7 +117,11 @@ def hex_superlattice(geometry: DetectorGeometry, gi: GIGeometry, d_nm: float, *,
         qk = q_star * ratio
         rods += mult / 6.0 / ratio * np.exp(-0.5 * ((aqxy - qk) / (sig * ratio ** 0.5)) ** 2)
     ff = sphere_form_factor(pq.q, radius_a)
-    yon = yoneda_factor(pq.exit_angle, math.radians(critical_angle_deg))
+    if exit_envelope is None:
+        yon = yoneda_factor(pq.exit_angle, math.radians(critical_angle_deg))
+    else:
+        af = np.asarray(pq.exit_angle, float)
+        yon = np.where(af < 0, 0.0, np.asarray(exit_envelope(np.maximum(af, 0.0)), float))
     diffuse = peak_counts * 0.05 if diffuse is None else diffuse
     slope = diffuse * (q_star / np.maximum(pq.q, q_star * 0.05)) ** 3
     img = (peak_counts * rods * ff + slope) * yon + background

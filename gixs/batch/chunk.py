@@ -62,6 +62,9 @@ class Job:
     threads: int | None = None
     prefetch: bool | None = None
     detector_parts: tuple | None = None
+    #: {"base": Instrument or None, "beam_size_mm", "sample_length_mm"}: the instrument
+    #: widths removed from the metrics' FWHM, the footprint set per frame from its a_i
+    instrument: dict | None = None
 
     def fingerprint(self) -> dict:
         """What the results depend on (a resumed batch must match it): a stable dict of
@@ -73,7 +76,7 @@ class Job:
             return f"sha256:{hashlib.sha256(a.view(np.uint8)).hexdigest()}:{a.dtype.str}:" \
                 + "x".join(str(n) for n in a.shape)
 
-        return {"fingerprint_format": FINGERPRINT_FORMAT,
+        out = {"fingerprint_format": FINGERPRINT_FORMAT,
                 "geometry": dataclasses.asdict(self.geometry),
                 "gi": dataclasses.asdict(self.gi),
                 "settings": dataclasses.asdict(self.settings),
@@ -86,6 +89,25 @@ class Job:
                 "engine": self.engine,
                 **({"detector_parts": [p.describe() for p in self.detector_parts]}
                    if self.detector_parts else {})}
+        if self.instrument is not None:  # (absent without one: older batches still resume)
+            base = self.instrument.get("base")
+            out["instrument"] = {
+                "base": None if base is None else base.to_dict(),
+                "beam_size_mm": self.instrument.get("beam_size_mm"),
+                "sample_length_mm": self.instrument.get("sample_length_mm")}
+        return out
+
+    def instrument_at(self, gi):
+        """The Instrument of a frame at ``gi`` (its own incidence), or None."""
+        if self.instrument is None:
+            return None
+        from gixs.superlattice.widths import instrument_at_incidence
+
+        return instrument_at_incidence(
+            self.instrument.get("base"), beam_size_mm=self.instrument.get("beam_size_mm"),
+            sample_length_mm=self.instrument.get("sample_length_mm"),
+            incidence_deg=math.degrees((gi or self.gi).incidence),
+            distance_m=self.geometry.dist_m, wavelength_a=self.geometry.wavelength_a)
 
 
 _WORKER_JOB = None
@@ -292,13 +314,15 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
         if ordering is None:
             return {"note": note} if note else {}
     try:
+        inst = job.instrument_at(gi)
+        extra = {} if inst is None else {"instrument_fwhm": inst}
         if on_profile or frame is None:
             res = ordering.measure(reduced.profiles[job.metrics_profile],
-                                   **job.metrics_kwargs)
+                                   **job.metrics_kwargs, **extra)
         else:
             import warnings
 
-            kw = dict(job.metrics_kwargs)
+            kw = dict(job.metrics_kwargs, **extra)
             kw.setdefault("normalization", normalization)
             from gixs.superlattice.formfactor import FormFactorError
 
@@ -338,6 +362,12 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
         if key in ff:
             col = "form_factor_" + key
             out[col] = ff[key]
+    if inst is not None:
+        if inst.footprint_m is not None:
+            out["footprint_length_mm"] = inst.footprint_m * 1e3
+        widths = d.get("instrument_widths") or {}
+        if "total" in widths:
+            out[metric_column("instrument_fwhm_total", "A^-1")] = widths["total"]
     out["n_orders"] = len(d.get("orders") or ())
     ev = d.get("scattering_evidence") or {}
     out["rod_fraction"] = ev.get("rod_fraction")

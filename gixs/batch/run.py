@@ -178,7 +178,8 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
                  resume: bool = False, metrics: bool = True, incidence_list=None,
                  engine: str = "gixs", normalization=None, metrics_profile: str = "auto",
                  metrics_kwargs=None, chunk_size=None, progress=None, attrs=None,
-                 keep_parts: bool = False, time_list=None,
+                 keep_parts: bool = False, time_list=None, instrument=None,
+                 beam_size_mm=None, sample_length_mm=None,
                  detector_parts=None) -> BatchResult:
     """Reduce every frame of ``inputs``; write one entry per frame and a table.
 
@@ -220,6 +221,14 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         One time (s) per frame, e.g. read from the file names (``gixs watch
         --name-pattern``): the table's ``time_s``; a time the header gives is kept as
         ``file_time_s``.
+    instrument : gixs.superlattice.widths.Instrument, optional
+        Resolution model or constant instrument width removed from each frame's peak
+        FWHM (columns ``fwhm_corrected``, ``coherence_length``); no footprint of its own.
+    beam_size_mm, sample_length_mm : float, optional
+        Beam height and sample length (mm): the footprint width term of each frame at
+        its own incidence (``incidence_list``), column ``footprint_length_mm``
+        (:func:`gixs.superlattice.widths.instrument_at_incidence`). The instrument, the
+        footprint and the incidence list are in the resume fingerprint.
     engine : {"gixs", "reference"}
         "gixs": the compiled block engine; "reference": scipy's sparse products (the test
         reference, slow), both through :func:`gixs.reduce.frame.reduce_frames`.
@@ -333,11 +342,27 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
         n_workers = workers if scheduler is None else 4
         chunk_size = max(1, min(8, total // (4 * n_workers)))
     chunk_size = _positive_int(chunk_size, "chunk_size")
+    inst = None
+    if instrument is not None or beam_size_mm is not None or sample_length_mm is not None:
+        if instrument is not None and instrument.footprint_m is not None:
+            raise ValueError("instrument: give the footprint as beam_size_mm / "
+                             "sample_length_mm (set per frame from its incidence), not in "
+                             "the Instrument")
+        inst = {"base": instrument, "beam_size_mm": beam_size_mm,
+                "sample_length_mm": sample_length_mm}
+        from gixs.superlattice.widths import footprint_length_m
+
+        if beam_size_mm is not None or sample_length_mm is not None:
+            for a in (incidence_list if incidence_list is not None
+                      else [math.degrees(gi.incidence)]):
+                footprint_length_m(beam_size_mm=beam_size_mm,
+                                   sample_length_mm=sample_length_mm, incidence_deg=a)
     job = Job(geometry=geometry, gi=gi, settings=settings, shape=shape,
               normalization=normalization, metrics=bool(metrics),
               metrics_profile=metrics_profile, metrics_kwargs=dict(metrics_kwargs or {}),
               engine=engine, run_id=f"{int(time.time()):x}{os.getpid():x}",
-              write_entries=output is not None, detector_parts=detector_parts, **corr)
+              write_entries=output is not None, instrument=inst,
+              detector_parts=detector_parts, **corr)
     lock = contextlib.nullcontext()
     if own:
         lock = batch_store.locked(own[0])
@@ -357,6 +382,9 @@ def _run_locked(job, sources, counts, total, incidence_list, output, table, attr
         work = os.fspath(output if output is not None else table) + ".parts"
         done = batch_store.prepare(work, job.fingerprint(), resume)
     job = dataclasses.replace(job, parts=work)
+    if done:
+        _check_done_incidence(done, stack.enumerate_frames(sources, counts, incidence_list),
+                              math.degrees(job.gi.incidence), work)
     todo = (r for r in stack.enumerate_frames(sources, counts, incidence_list)
             if (r.source, r.frame) not in done)
     chunks = _chunks(todo, chunk_size)
@@ -409,6 +437,22 @@ def _run_locked(job, sources, counts, total, incidence_list, output, table, attr
         batch_store.remove(work)
     result.elapsed_s = time.perf_counter() - t0
     return result
+
+
+def _check_done_incidence(done, refs, nominal_deg, work):
+    """A resumed frame must have been reduced at the incidence it has now (the per-frame
+    a_i of an incidence list, and with it the footprint, is part of what a row depends
+    on, beside the fingerprint of run.json)."""
+    for ref in refs:
+        row = done.get((ref.source, ref.frame))
+        if row is None or row.get("incidence_deg") is None:
+            continue
+        want = nominal_deg if ref.incidence_deg is None else float(ref.incidence_deg)
+        if abs(float(row["incidence_deg"]) - want) > 1e-9:
+            raise GixsError(f"{work}: cannot resume, {ref.source} frame {ref.frame} was "
+                            f"reduced at incidence {float(row['incidence_deg']):g} deg, "
+                            f"now {want:g} deg (incidence list changed); run without "
+                            "--resume to start over")
 
 
 def _with_time(row, time_s):

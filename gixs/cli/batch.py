@@ -6,8 +6,8 @@ import json
 import os
 import sys
 
-from gixs.cli.common import add_correction_args, add_geometry_args, geometry_from_args, \
-    settings_from_args
+from gixs.cli.common import add_correction_args, add_geometry_args, add_instrument_args, \
+    geometry_from_args, settings_from_args
 
 HELP = "reduce many frames (files, globs, multi-frame stacks) to one NeXus file and a table"
 
@@ -63,6 +63,7 @@ def add_batch_options(p):
     p.add_argument("--form-factor", metavar="SPEC|auto", default=None,
                    help=_FF_HELP + " (columns q_star_structure_A^-1, d_spacing_structure_nm, "
                    "form_factor_radius_nm, form_factor_sigma and their errors)")
+    add_instrument_args(p)  # widths removed from each frame's FWHM; footprint per frame a_i
     p.add_argument("--chunk", type=int, default=None, metavar="K",
                    help="frames per task and per committed part (default up to 8)")
     p.add_argument("--engine", choices=("gixs", "reference"), default="gixs",
@@ -77,7 +78,7 @@ def add_batch_options(p):
 
 def batch_inputs(args):
     """(geometry, gi, keyword arguments of reduce_stack) from the batch options."""
-    from gixs.cli.common import batch_normalization
+    from gixs.cli.common import batch_normalization, instrument_base_from_args
     from gixs.cli.setup import effective_setup
     from gixs.io.frames import read_array, read_mask
     from gixs.io.stack import read_incidence_list
@@ -113,6 +114,7 @@ def batch_inputs(args):
 
         if parse_form_factor(args.form_factor) is not None:
             metrics_kwargs["form_factor"] = args.form_factor
+    base, beam, length = instrument_base_from_args(args, geometry)
     progress = False if args.quiet else {"auto": None, "on": True, "off": False}[args.progress]
     kwargs = dict(settings=settings, mask=mask, dark=dark, flat=flat, workers=args.workers,
                   scheduler=args.scheduler, output=args.output, table=table,
@@ -121,6 +123,7 @@ def batch_inputs(args):
                   metrics_profile=args.metrics_profile,
                   metrics_kwargs=metrics_kwargs, chunk_size=args.chunk, progress=progress,
                   detector_parts=parts,
+                  instrument=base, beam_size_mm=beam, sample_length_mm=length,
                   attrs={"setup": json.dumps(effective_setup(args), default=str)})
     return geometry, gi, kwargs
 

@@ -109,12 +109,26 @@ def add_instrument_args(p):
 
 def instrument_from_args(args, geometry, incidence_deg):
     """:class:`gixs.superlattice.widths.Instrument` from :func:`add_instrument_args`'
-    options, or None when none is given. A report without a resolution model, or one
-    measured at another wavelength, is refused (FormatError / ValueError)."""
+    options at one incidence (deg), or None when none is given. A report without a
+    resolution model, or one measured at another wavelength, is refused (FormatError /
+    ValueError)."""
+    from gixs.superlattice.widths import instrument_at_incidence
+
+    base, beam, length = instrument_base_from_args(args, geometry)
+    return instrument_at_incidence(base, beam_size_mm=beam, sample_length_mm=length,
+                                   incidence_deg=incidence_deg, distance_m=geometry.dist_m,
+                                   wavelength_a=geometry.wavelength_a)
+
+
+def instrument_base_from_args(args, geometry):
+    """(Instrument without footprint or None, beam size mm, sample length mm) from
+    :func:`add_instrument_args`' options: the part shared by every frame of a batch,
+    whose footprint then follows each frame's incidence
+    (:func:`gixs.superlattice.widths.instrument_at_incidence`)."""
     import math
 
     from gixs.errors import FormatError
-    from gixs.superlattice.widths import Instrument, footprint_length_m
+    from gixs.superlattice.widths import Instrument
 
     beam, length = getattr(args, "beam_size_mm", None), getattr(args, "sample_length_mm", None)
     for flag, v in (("--beam-size-mm", beam), ("--sample-length-mm", length),
@@ -148,17 +162,11 @@ def instrument_from_args(args, geometry, incidence_deg):
                              f"{lam:.5f} A; calibrate at the same energy")
         source = os.path.abspath(args.resolution)
     fixed = getattr(args, "instrument_fwhm", None)
-    if model is None and fixed is None and beam is None and length is None:
-        return None
-    fp_m = basis = None
-    if beam is not None or length is not None:
-        fp_m, basis = footprint_length_m(beam_size_mm=beam, sample_length_mm=length,
-                                         incidence_deg=incidence_deg)
-    return Instrument(gaussian_fwhm=fixed, resolution=model, footprint_m=fp_m,
-                      distance_m=geometry.dist_m if fp_m is not None else None,
-                      wavelength_a=geometry.wavelength_a if fp_m is not None else None,
-                      footprint_basis=basis or "", source=source or (
-                          "--instrument-fwhm" if fixed is not None else ""))
+    base = None
+    if model is not None or fixed is not None:
+        base = Instrument(gaussian_fwhm=fixed, resolution=model, source=source or (
+            "--instrument-fwhm" if fixed is not None else ""))
+    return base, beam, length
 
 
 #: Named parts of --normalize-by and the unit each names.

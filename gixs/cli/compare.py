@@ -49,6 +49,11 @@ def add_arguments(p):
     n.add_argument("--film", nargs="+", metavar="FORMULA:DENSITY",
                    help="film composition and density (g/cm^3) for the critical angle via "
                         "xraydb, one for all or one per input, e.g. PbS:7.6")
+    n.add_argument("--depth-nm", nargs="+", metavar="Z",
+                   help="depth of the scatterers below the film surface (nm; Z for a layer of "
+                        "dot centres, TOP:BOTTOM for scatterers spread between two depths), "
+                        "one for all or one per input: the evanescent-wave term "
+                        "exp(-z/Lambda) of --fresnel, needed below the critical angle")
     n.add_argument("--exit-deg", type=float, metavar="A",
                    help="exit angle (deg) of the compared peak (the in-plane band's)")
     n.add_argument("--energy-kev", type=float, metavar="E", help="photon energy (keV)")
@@ -171,6 +176,20 @@ def _normalizations(args, n):
             raise ValueError(f"--film {spec!r}: expected FORMULA:DENSITY (g/cm^3)")
     if args.fresnel and (films[0] is None or args.energy_kev is None):
         raise ValueError("--fresnel needs --film FORMULA:DENSITY and --energy-kev")
+    depths = _per_input(getattr(args, "depth_nm", None), n, "--depth-nm")
+    if any(d is not None for d in depths) and not args.fresnel:
+        raise ValueError("--depth-nm is a term of --fresnel: give --fresnel too")
+    for i, spec in enumerate(depths):
+        if spec is None:
+            continue
+        try:
+            parts = [float(x) for x in spec.split(":")]
+        except ValueError:
+            parts = []
+        if len(parts) not in (1, 2):
+            raise ValueError(f"--depth-nm {spec!r}: expected Z or TOP:BOTTOM (nm), e.g. 2.5 "
+                             "or 0:50")
+        films[i] = dict(films[i], depth_nm=parts[0] if len(parts) == 1 else tuple(parts))
     inc = getattr(args, "incidence_deg", None)
     out = []
     for spec, f in zip(specs, films):
@@ -206,6 +225,10 @@ def run(args) -> int:
             film = n.get("film")
             extra = (f"; film a_c {film['critical_angle_deg']:.3f} deg ({film['source']})"
                      if film else "")
+            if film and "depth_nm" in film:
+                extra += (f"; scatterers at {film['depth_nm']} nm: scattering depth "
+                          f"{film['scattering_depth_nm']:.3g} nm, depth term "
+                          f"{film['depth_term']:.4f}")
             print(f"normalisation {lab}: divided by {n['factor']:.4g} = {terms}; off: "
                   f"{', '.join(n['off']) or 'none'}{extra}")
     ref = rows[0]

@@ -42,8 +42,8 @@ import numpy as np
 from gixs.errors import GixsWarning
 
 __all__ = ["olivero_longbothum", "voigt_components", "fit_voigt", "footprint_fwhm",
-           "footprint_length_m", "Instrument", "deconvolve", "corrected_width",
-           "scherrer_size"]
+           "footprint_length_m", "Instrument", "instrument_at_incidence", "deconvolve",
+           "corrected_width", "scherrer_size"]
 
 _OL_A, _OL_B = 0.5346, 0.2166
 
@@ -291,6 +291,44 @@ class Instrument:
         if q is not None:
             out["at_q"] = dict(self.widths(q), q=float(q))
         return out
+
+
+def instrument_at_incidence(base=None, *, beam_size_mm=None, sample_length_mm=None,
+                            incidence_deg=None, distance_m=None, wavelength_a=None):
+    """The :class:`Instrument` of one frame: ``base``'s widths plus this incidence's footprint.
+
+    The footprint length (:func:`footprint_length_m`, beam height / sin a_i at most the
+    sample length) changes with a_i, so an incidence scan needs one per frame.
+
+    Parameters
+    ----------
+    base : Instrument, optional
+        Resolution model or constant widths (no footprint); None = none.
+    beam_size_mm, sample_length_mm : float, optional
+        Beam height and sample length (mm); neither = no footprint term (``base``
+        returned, or None).
+    incidence_deg : float, optional
+        This frame's incidence a_i (deg), needed with ``beam_size_mm``.
+    distance_m, wavelength_a : float, optional
+        Sample-detector distance (m) and wavelength (A) of the footprint width.
+
+    Examples
+    --------
+    >>> base = Instrument(gaussian_fwhm=0.002, source="--instrument-fwhm")
+    >>> [round(instrument_at_incidence(base, beam_size_mm=0.05, incidence_deg=a,
+    ...        distance_m=0.3, wavelength_a=1.0).footprint_m * 1e3, 2) for a in (0.2, 0.4)]
+    [14.32, 7.16]
+    >>> instrument_at_incidence(base) is base
+    True
+    """
+    if beam_size_mm is None and sample_length_mm is None:
+        return base
+    fp_m, basis = footprint_length_m(beam_size_mm=beam_size_mm,
+                                     sample_length_mm=sample_length_mm,
+                                     incidence_deg=incidence_deg)
+    base = base if base is not None else Instrument()
+    return dataclasses.replace(base, footprint_m=fp_m, distance_m=distance_m,
+                               wavelength_a=wavelength_a, footprint_basis=basis)
 
 
 def _sample(f_l, f_g, inst_l, inst_g2, err=(0.0, 0.0)):

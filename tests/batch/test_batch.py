@@ -340,3 +340,82 @@ def test_resume_after_sigkill_matches_uninterrupted_run(tmp_path):
     runs = {int(k[6:]): got[k][2]["batch"]["run"] for k in got}
     assert {runs[i] for i in done1} == run1
     assert run1.isdisjoint({runs[i] for i in set(range(n)) - done1})
+
+
+@pytest.mark.slow
+def test_batch_instrument_footprint_per_frame_and_resume(tmp_path):
+    """--instrument-fwhm with --beam-size-mm/--sample-length-mm: each frame's footprint is
+    beam / sin(its own a_i) (capped by the sample), its width the Smilgies relation
+    L sin 2theta / D at that frame's q* (computed here by hand), the corrected FWHM the
+    same as gixs spacing's at that incidence; the instrument and the incidence list are
+    part of what a resume must match."""
+    from gixs.errors import GixsError
+    from gixs.superlattice.ordering import measure_frame
+    from gixs.superlattice.widths import Instrument, instrument_at_incidence
+
+    geo = _geometry()
+    inc = [0.2, 0.3, 0.45]
+    _stack_h5(tmp_path / "scan.h5", geo, 3, inc)
+    (tmp_path / "inc.txt").write_text("\n".join(map(str, inc)))
+    write_poni(geo, tmp_path / "g.poni")
+    beam, length, inst_w = 0.2, 40.0, 5e-4  # mm, mm, A^-1
+    args = [tmp_path / "scan.h5", "--poni", tmp_path / "g.poni", "--incidence-list",
+            tmp_path / "inc.txt", "--instrument-fwhm", inst_w, "--beam-size-mm", beam,
+            "--sample-length-mm", length, "-o", tmp_path / "o.h5"]
+    assert _cli(*args) == 0
+    rows = read_table(tmp_path / "o.csv")
+    assert [r["status"] for r in rows] == ["ok"] * 3
+    lam = geo.wavelength_a
+    for r, a in zip(rows, inc):
+        lit = min(beam / math.sin(math.radians(a)), length)  # 40 mm caps the 0.2 deg frame
+        assert r["footprint_length_mm"] == pytest.approx(lit)
+        theta = math.asin(r["q_star_centre_A^-1"] * lam / (4 * math.pi))  # fit centre
+        d2t = (lit * 1e-3) * math.sin(2 * theta) / geo.dist_m
+        fp = 2 * math.pi / lam * math.cos(theta) * d2t
+        assert r["instrument_fwhm_total_A^-1"] == pytest.approx(math.hypot(inst_w, fp),
+                                                               rel=1e-6)
+        # the spacing path at this frame's incidence gives the same corrected width
+        fr = read_frame(str(tmp_path / "scan.h5"), inc.index(a))
+        one = instrument_at_incidence(Instrument(gaussian_fwhm=inst_w), beam_size_mm=beam,
+                                      sample_length_mm=length, incidence_deg=a,
+                                      distance_m=geo.dist_m, wavelength_a=lam)
+        ref = measure_frame(fr, geo, GIGeometry.from_degrees(a), instrument_fwhm=one,
+                            normalization=0.5, orientation=False)
+        assert r["fwhm_corrected_A^-1"] == pytest.approx(ref.fwhm_corrected, rel=1e-9)
+        assert r["fwhm_corrected_A^-1"] < r["fwhm_A^-1"]
+    # the footprint shrinks with a_i: the 0.45 deg frame loses less width
+    loss = [1 - r["fwhm_corrected_A^-1"] / r["fwhm_A^-1"] for r in rows]
+    assert loss[0] > loss[1] > loss[2]
+    # --resolution: the calibration report's model, its FWHM at each frame's q*
+    from gixs.calibrate.resolution import ResolutionModel
+    from gixs.io.jsonout import write_json
+
+    model = ResolutionModel(U=0.0, V=0.0, W=0.003 ** 2, wavelength_a=lam)
+    write_json(tmp_path / "cal.json", {"resolution": model.to_dict()},
+               schema="gixs.calibration")
+    assert _cli(*args[:5], "--resolution", tmp_path / "cal.json", "-o", tmp_path / "r.h5") == 0
+    for r in read_table(tmp_path / "r.csv"):
+        assert "footprint_length_mm" not in r or r["footprint_length_mm"] is None
+        assert r["instrument_fwhm_total_A^-1"] == pytest.approx(
+            model.fwhm_q(r["q_star_centre_A^-1"]), rel=1e-9)
+    other = ResolutionModel(U=0.0, V=0.0, W=0.003 ** 2, wavelength_a=1.5406)
+    write_json(tmp_path / "cu.json", {"resolution": other.to_dict()}, schema="gixs.calibration")
+    assert _cli(*args[:5], "--resolution", tmp_path / "cu.json", "-o", tmp_path / "c.h5") == 2
+    # resume (parts kept, as gixs watch does): the same settings resume; another beam
+    # size, or another incidence for a frame already done, does not
+    kw = dict(incidence_list=inc, instrument=Instrument(gaussian_fwhm=inst_w),
+              beam_size_mm=beam, sample_length_mm=length, output=tmp_path / "k.h5",
+              keep_parts=True)
+    first = reduce_stack(tmp_path / "scan.h5", geo, GIGeometry(), **kw)
+    again = reduce_stack(tmp_path / "scan.h5", geo, GIGeometry(), resume=True, **kw)
+    assert [r["fwhm_corrected_A^-1"] for r in again.rows] == \
+        [r["fwhm_corrected_A^-1"] for r in first.rows]
+    with pytest.raises(GixsError, match="instrument differ"):
+        reduce_stack(tmp_path / "scan.h5", geo, GIGeometry(), resume=True,
+                     **dict(kw, beam_size_mm=0.1))
+    with pytest.raises(GixsError, match="frame 1 was reduced at incidence 0.3 deg, now 0.35"):
+        reduce_stack(tmp_path / "scan.h5", geo, GIGeometry(), resume=True,
+                     **dict(kw, incidence_list=[0.2, 0.35, 0.45]))
+    with pytest.raises(ValueError, match="beam size needs the incidence"):
+        reduce_stack(tmp_path / "scan.h5", geo, GIGeometry(), **dict(
+            kw, incidence_list=[0.2, 0.0, 0.45], output=tmp_path / "z.h5"))

@@ -135,6 +135,18 @@ def rod_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", peak=2
     return g, GIGeometry.from_degrees(incidence_deg), img, mask
 
 
+def ring_peak_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", peak=200.0,
+                   background=3.0, yoneda=3.0, ac_deg=0.15, rng=4, **kw):
+    """Frame of a 3D powder of hexagonal domains: the analytic :func:`rod_profile` as a
+    function of pyFAI's |q| (rings at q* x 1, sqrt3, 2, Gaussian FWHM ``rel_width x q*``)
+    above the horizon, no q_z envelope (isotropic)."""
+    g = geometry(kev, dist_m, detector)
+    q, qip, qoop, af = pyfai_coords(g, incidence_deg)
+    img, mask = _finish(g, peak * rod_profile(q, d_nm, **kw), q, af, background=background,
+                        yoneda=yoneda, ac_deg=ac_deg, rng=rng)
+    return g, GIGeometry.from_degrees(incidence_deg), img, mask
+
+
 def mixed_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", rng=3):
     """Rods and a ring of the same spacing in one frame, comparable intensities."""
     g, gi, a, mask = rod_film(kev, incidence_deg, dist_m, d_nm, detector=detector,
