@@ -58,7 +58,7 @@ def add_batch_options(p):
                    help="q range of the metrics (A^-1)")
     p.add_argument("--lattice", default="auto", choices=("auto", "hex2d", "fcc", "bcc", "sc"),
                    help="lattice model of the nearest-neighbour distance (default auto)")
-    from gixs.superlattice.formfactor import CLI_HELP as _FF_HELP
+    from gixs.superlattice.ffspec import CLI_HELP as _FF_HELP
 
     p.add_argument("--form-factor", metavar="SPEC|auto", default=None,
                    help=_FF_HELP + " (columns q_star_structure_A^-1, d_spacing_structure_nm, "
@@ -110,7 +110,7 @@ def batch_inputs(args):
     if args.q_range:
         metrics_kwargs["q_range"] = tuple(args.q_range)
     if args.form_factor:
-        from gixs.superlattice.formfactor import parse_form_factor
+        from gixs.superlattice.ffspec import parse_form_factor
 
         if parse_form_factor(args.form_factor) is not None:
             metrics_kwargs["form_factor"] = args.form_factor

@@ -31,7 +31,7 @@ def add_arguments(p):
                         "contradicts warns). Output keys: q_star / d_spacing = observed "
                         "peak (maximum of the profile), q_star_centre = line-shape centre, "
                         "scattering_type = rod|ring|mixed, q_star_axis = qxy|q")
-    from gixs.superlattice.formfactor import CLI_HELP as _FF_HELP
+    from gixs.superlattice.ffspec import CLI_HELP as _FF_HELP
 
     p.add_argument("--form-factor", metavar="SPEC|auto", default=None, help=_FF_HELP)
     p.add_argument("--ip-band", nargs=2, type=float, metavar=("QZ_LO", "QZ_HI"),
@@ -57,7 +57,7 @@ def run(args) -> int:
     from gixs.io.jsonout import write_json
     from gixs.superlattice.ordering import measure_frame
 
-    from gixs.superlattice.formfactor import parse_form_factor
+    from gixs.superlattice.ffspec import parse_form_factor
 
     form_factor = parse_form_factor(args.form_factor)
     geometry, gi = geometry_from_args(args, allow_auto=True)

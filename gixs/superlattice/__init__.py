@@ -10,7 +10,7 @@ _LAZY = {
     'measure': 'gixs.superlattice.ordering',
     'measure_frame': 'gixs.superlattice.ordering',
     'fit_form_factor': 'gixs.superlattice.formfactor',
-    'parse_form_factor': 'gixs.superlattice.formfactor',
+    'parse_form_factor': 'gixs.superlattice.ffspec',
     'chi_profile': 'gixs.superlattice.orientation',
     'orientation_metrics': 'gixs.superlattice.orientation',
     'compare': 'gixs.superlattice.comparison',

@@ -63,7 +63,8 @@ from gixs.errors import GixsWarning, NoPeakError
 from gixs.io.jsonout import to_jsonable
 from gixs.peaks import fit_peak, find_peaks
 from gixs.results import Profile
-from gixs.superlattice.formfactor import fit_form_factor, parse_form_factor
+from gixs.superlattice.ffspec import parse_form_factor
+from gixs.superlattice.formfactor import fit_form_factor
 from gixs.superlattice.widths import corrected_width
 
 #: Peak positions relative to the first order of each lattice model (lowest first).

@@ -91,6 +91,20 @@ def test_console_script_runs():
     assert "reduce" in res.stdout and "demo" in res.stdout
 
 
+@pytest.mark.parametrize("argv", [["--help"], ["spacing", "--help"], ["batch", "--help"],
+                                  ["reduce", "--help"], ["index", "--help"]])
+def test_help_imports_no_numerical_library(argv):
+    """Only the work asked for: building the command line and its help imports none of
+    numpy, scipy, pyFAI, numba, matplotlib, dask, h5py, fabio."""
+    heavy = ["numpy", "scipy", "pyFAI", "numba", "matplotlib", "dask", "h5py", "fabio"]
+    code = ("import sys\nfrom gixs.cli.app import main\ntry:\n    main(sys.argv[1:])\n"
+            "except SystemExit:\n    pass\nprint(' '.join(m for m in %r if m in sys.modules),"
+            " file=sys.stderr)" % heavy)
+    res = subprocess.run([sys.executable, "-c", code, *argv], capture_output=True,
+                         text=True, check=True)
+    assert res.stderr.strip().splitlines()[-1:] in ([], [""]), res.stderr
+
+
 def test_wrong_orientation_warns(setup):
     import warnings
 

@@ -24,8 +24,8 @@ import pytest
 
 from gixs.errors import GixsWarning
 from gixs.results import Profile
-from gixs.superlattice.formfactor import (FormFactorError, FormFactorSpec,
-                                          parse_form_factor, sphere_form_factor)
+from gixs.superlattice.ffspec import FormFactorSpec, parse_form_factor
+from gixs.superlattice.formfactor import FormFactorError, sphere_form_factor
 from gixs.superlattice.ordering import measure, measure_frame
 
 from tests.superlattice import films
