@@ -75,10 +75,12 @@ def run(args) -> int:
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
-    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
-    reduced = reduced.with_provenance(setup=effective_setup(args))
+    # before the reduction: its pixel arrays are freed before the plan is loaded, so the
+    # peak memory is the larger of the two, not their sum
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
                       source=args.image)
+    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    reduced = reduced.with_provenance(setup=effective_setup(args))
     iq = reduced.profiles["iq"].valid()
     if iq.x.size == 0:
         raise FormatError(f"{args.image}: frame {frame.index}: no q bin holds a valid pixel "

@@ -318,8 +318,19 @@ class DetectorGeometry:
         pixel (``factor`` f in -1..1; 0.99 for a horizontally polarized synchrotron beam),
         from ``positions`` ``(z, y, x)`` (:meth:`lab_positions`, computed when omitted)."""
         z, y, x = positions if positions is not None else self.lab_positions(shape)
-        r2 = x * x + y * y + z * z
-        return 0.5 * (1.0 + (z * z - float(factor) * (x * x - y * y)) / r2)
+        # in place, in the order of 0.5 (1 + (z^2 - f (x^2 - y^2)) / r^2): two image-size
+        # temporaries instead of seven (the same floating-point result)
+        r2 = x * x
+        r2 += y * y
+        r2 += z * z
+        out = x * x
+        out -= y * y
+        out *= -float(factor)
+        out += z * z
+        out /= r2
+        out += 1.0
+        out *= 0.5
+        return out
 
     def fit2d(self) -> dict:
         """Fit2D-style parameters: direct-beam distance (mm), centre (pixels), tilt (deg)."""

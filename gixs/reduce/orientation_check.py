@@ -42,10 +42,17 @@ def _pixels(geometry, shape):
     """Unit vectors to the pixel centres (3, n), solid angle x polarization, detector mask."""
     geom = geometry.for_image_shape(shape)
     pos = geom.lab_positions(shape)
+    norm = geom.solid_angle(shape) * geom.polarization(0.99, positions=pos)
+    norm = norm.astype(np.float32).ravel()
+    # float32 unit vectors: the test is a sign (which side of the horizon) and a share
+    # of counts; kept per geometry, so half the memory of float64 matters (4 Mpx: 48 MB)
     z, y, x = pos
     r = np.sqrt(x * x + y * y + z * z)
-    u = np.stack([(x / r).ravel(), (y / r).ravel(), (z / r).ravel()])
-    norm = (geom.solid_angle(shape) * geom.polarization(0.99, positions=pos)).ravel()
+    u = np.empty((3, r.size), np.float32)
+    for k, c in enumerate((x, y, z)):
+        np.divide(c, r, out=c)
+        u[k] = c.ravel()
+    del pos, z, y, x, r
     # a named detector's gaps come from pyFAI; a generic detector has none
     det_mask = None if geom.generic_detector() is not None else geom.make_detector().mask
     ok = np.ones(int(np.prod(shape)), bool)
