@@ -149,7 +149,8 @@ def _obs_table(peaks):
                          "fwhm_qxy": float(d.get("fwhm_qxy", np.nan)),
                          "fwhm_qz": float(d.get("fwhm_qz", np.nan)),
                          "sigma_qxy": float(d.get("sigma_qxy", np.nan)),
-                         "sigma_qz": float(d.get("sigma_qz", np.nan))})
+                         "sigma_qz": float(d.get("sigma_qz", np.nan)),
+                         "coverage": float(d.get("coverage", 1.0))})
         elif "q" in d or "x" in d:
             q = float(d.get("q", d.get("x")))
             rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(
@@ -291,6 +292,10 @@ def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
 #: Smallest position uncertainty (1/A) a peak is given in the refinement: q-map binning,
 #: geometry and the fitted peak shape limit any position to about this.
 SIGMA_FLOOR = 1e-4
+
+#: Smallest measured fraction of a spot's fit patch (``Spot.coverage``) for its
+#: intensity to enter the intensity agreement (isolated empty bins tolerated).
+MIN_COVERAGE = 0.95
 
 
 def _sigmas(obs_rows):
@@ -683,6 +688,20 @@ def _predicted_for(peak, pred_pos, inten, ids, channel, j, radius, textured):
     return float(vals.sum()) if np.all(np.isfinite(vals)) else float("nan")
 
 
+def _channel_blend(pred, pos, peak):
+    """q_z distance (1/A) of a transmitted spot to the reflected-channel spot of the
+    same reflection when both channels are modelled and they lie within 2 FWHM (the
+    detected areas then mix the channels), else None."""
+    if pred.refraction is None or "reflected" not in pred.channels or \
+            peak.get("channel") != "transmitted":
+        return None
+    n = len(pred.hkl)
+    partner = peak["_j"] % n + n * pred.channels.index("reflected")
+    gap = abs(float(pos[1][partner] - pos[1][peak["_j"]]))
+    width = peak.get("fwhm_qz") or 0.0
+    return gap if np.isfinite(gap) and gap < 2 * width else None
+
+
 def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
                       obs):
     """Fill intensity_pred / intensity_in_fit of each assigned peak; per phase the
@@ -714,8 +733,28 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
             radius = width if width else 0.0  # closer than a FWHM: unresolved
             val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
             raw.append(val)
+            # without refraction a spot within a FWHM of the sample horizon is partly
+            # hidden below it: its area is not the reflection's
+            cut = bool(textured and pr.refraction is None and pr.horizon_qz is not None
+                       and pos[1][p["_j"]] <= pr.horizon_qz + (p.get("fwhm_qz") or 0.0))
+            if cut:
+                p["intensity_note"] = ("within a FWHM of the sample horizon (partly hidden "
+                                       "below it): left out of the intensity agreement")
+            blend = _channel_blend(pr, pos, p)
+            if blend:
+                p["intensity_note"] = (f"{blend:.3f} A^-1 in q_z from its reflected-channel "
+                                       "spot (< 2 FWHM: blended, the channels' relative "
+                                       "weight not modelled): left out of the intensity "
+                                       "agreement")
+            partial = textured and p.get("coverage", 1.0) < MIN_COVERAGE
+            if partial:
+                p["intensity_note"] = (f"only {p['coverage']:.0%} of the spot's fit patch "
+                                       "measured (detector gap, edge or missing wedge): its "
+                                       "intensity is a lower bound, left out of the "
+                                       "intensity agreement")
             fit = (np.isfinite(val) and p.get("intensity") is not None
-                   and np.isfinite(p["intensity"]) and p["intensity"] > 0
+                   and np.isfinite(p["intensity"]) and p["intensity"] > 0 and not cut
+                   and not partial and not blend
                    and not (pr.refraction is not None and textured
                             and (p["at_yoneda"] or p["channel"] != "transmitted")))
             in_fit.append(bool(fit))
