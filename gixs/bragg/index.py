@@ -702,6 +702,33 @@ def _channel_blend(pred, pos, peak):
     return gap if np.isfinite(gap) and gap < 2 * width else None
 
 
+def _left_out(pred, pos, peak, textured):
+    """Why a spot's observed area cannot be compared with its predicted one (None if it
+    can): the first of partly hidden below the sample horizon (no refraction model),
+    partly unmeasured (gap, edge, missing wedge), at the Yoneda or in the reflected
+    channel (GI transmission functions not modelled), blended with its own
+    reflected-channel spot."""
+    if not textured:
+        return None
+    j = peak["_j"]
+    if pred.refraction is None and pred.horizon_qz is not None and \
+            pos[1][j] <= pred.horizon_qz + (peak.get("fwhm_qz") or 0.0):
+        return "within a FWHM of the sample horizon (partly hidden below it)"
+    if peak.get("coverage", 1.0) < MIN_COVERAGE:
+        return (f"only {peak['coverage']:.0%} of the fitted spot measured (detector gap, "
+                "edge or missing wedge): its intensity is an extrapolation")
+    if pred.refraction is not None and peak["at_yoneda"]:
+        return "at the Yoneda (the transmission function's enhancement is not modelled)"
+    if pred.refraction is not None and peak["channel"] != "transmitted":
+        return ("reflected channel (its weight, the reflectivity below the film, is not "
+                "modelled)")
+    blend = _channel_blend(pred, pos, peak)
+    if blend:
+        return (f"{blend:.3f} A^-1 in q_z from its reflected-channel spot (< 2 FWHM: "
+                "blended, the channels' relative weight not modelled)")
+    return None
+
+
 def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
                       obs):
     """Fill intensity_pred / intensity_in_fit of each assigned peak; per phase the
@@ -733,30 +760,11 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
             radius = width if width else 0.0  # closer than a FWHM: unresolved
             val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
             raw.append(val)
-            # without refraction a spot within a FWHM of the sample horizon is partly
-            # hidden below it: its area is not the reflection's
-            cut = bool(textured and pr.refraction is None and pr.horizon_qz is not None
-                       and pos[1][p["_j"]] <= pr.horizon_qz + (p.get("fwhm_qz") or 0.0))
-            if cut:
-                p["intensity_note"] = ("within a FWHM of the sample horizon (partly hidden "
-                                       "below it): left out of the intensity agreement")
-            blend = _channel_blend(pr, pos, p)
-            if blend:
-                p["intensity_note"] = (f"{blend:.3f} A^-1 in q_z from its reflected-channel "
-                                       "spot (< 2 FWHM: blended, the channels' relative "
-                                       "weight not modelled): left out of the intensity "
-                                       "agreement")
-            partial = textured and p.get("coverage", 1.0) < MIN_COVERAGE
-            if partial:
-                p["intensity_note"] = (f"only {p['coverage']:.0%} of the spot's fit patch "
-                                       "measured (detector gap, edge or missing wedge): its "
-                                       "intensity is a lower bound, left out of the "
-                                       "intensity agreement")
+            why = _left_out(pr, pos, p, textured)
+            if why:
+                p["intensity_note"] = why + ": left out of the intensity agreement"
             fit = (np.isfinite(val) and p.get("intensity") is not None
-                   and np.isfinite(p["intensity"]) and p["intensity"] > 0 and not cut
-                   and not partial and not blend
-                   and not (pr.refraction is not None and textured
-                            and (p["at_yoneda"] or p["channel"] != "transmitted")))
+                   and np.isfinite(p["intensity"]) and p["intensity"] > 0 and not why)
             in_fit.append(bool(fit))
         o = np.array([p["intensity"] if f else np.nan for p, f in zip(mine, in_fit)], float)
         a = agreement(o, np.array(raw))

@@ -337,7 +337,10 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     dx = abs(float(qmap.x[1] - qmap.x[0]))
     dy = abs(float(qmap.y[1] - qmap.y[0]))
     sig_bins = (max(spot_fwhm / _FWHM / dx / 2, 0.7), max(spot_fwhm / _FWHM / dy / 2, 0.7))
-    bg, qq = isotropic_background(qmap, min(dx, dy, spot_fwhm / 2)) if remove_rings else (0.0, None)
+    if remove_rings:
+        bg, qq = isotropic_background(qmap, min(dx, dy, spot_fwhm / 2))
+    else:
+        bg, qq = 0.0, np.hypot(*np.meshgrid(qmap.x, qmap.y))
     res = img - bg
     with np.errstate(all="ignore"):
         rowmed = np.array([np.nanmedian(r) if np.isfinite(r).sum() > 5 else 0.0
@@ -541,12 +544,15 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
+    coverage = _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy)
+    if coverage < 0.2:
+        return None  # the fitted Gaussian lies on unmeasured bins: an extrapolation
     sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
                 intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
                 fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
                 sigma_qxy=sig_x, sigma_qz=sig_y,
-                coverage=_coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy))
+                coverage=coverage)
 
 
 def _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy):
