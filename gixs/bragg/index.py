@@ -846,6 +846,8 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
             "n_peaks": len(mine),
             "rms_residual": float(np.sqrt(np.mean(res ** 2))) if len(res) else None,
             "intensity_agreement": summary[k], "warnings": iwarn[k],
+            "march_dollase": None if m.texture is None else {"axis": list(m.texture[0]),
+                                                             "r": m.texture[1]},
             "source": m.phase.source})
     if not peaks:
         notes.append("no peak matched any phase within the tolerance")
