@@ -460,7 +460,9 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
     errors = [{} for _ in models]
     stats = [{} for _ in models]
     for it in range(iterations):
-        t = tol * (2.0 if it == 0 else 1.0)
+        # a first pass at twice the tolerance lets the refinement pull a start lattice
+        # in; without refinement the table is final, so it uses the stated tolerance
+        t = tol * (2.0 if it == 0 and refine else 1.0)
         table = _assign_table(obs, models, preds, current, tilts, t, ambiguity)
         if not refine:
             break
