@@ -313,7 +313,7 @@ def test_real_pbi2_film_sam0():
     assert any(tuple(map(abs, p["hkl"])) == (1, 1, 1) for p in res.assigned("Si"))
 
 
-def _honest(res, models, horizon_qz, scale_range=0.05):
+def _honest(res, horizon_qz, scale_range=0.05):
     """The invariants a real-film result must keep: no refined length at the edge of its
     +-scale_range search without a warning, and every unassigned peak unmatched by the
     final (fitted) phases at the tolerance used (nothing silently dropped)."""
@@ -323,7 +323,7 @@ def _honest(res, models, horizon_qz, scale_range=0.05):
             moved = ph["lattice"][key] / ph["initial"][key] - 1
             if ph["refined"] and abs(moved) > scale_range - 1e-3:
                 assert ph["warnings"], (ph["name"], key, moved)
-    fitted = [PhaseModel(p, o, refine=False) for (p, o, _), m in zip(res.models, models)]
+    fitted = [PhaseModel(p, o, refine=False) for p, o, _ in res.models]
     again = assign(res.unassigned, fitted, refine=False, tol=tol, horizon_qz=horizon_qz)
     assert again.peaks == [], [(p["q"], p["phase"]) for p in again.peaks]
 
@@ -357,4 +357,4 @@ def test_real_films_keep_the_guard_rails():
         qh = 2 * math.pi / geo.wavelength_a * math.sin(gi.incidence)
         res = index_map(qmap, models, horizon_qz=qh, wavelength_a=geo.wavelength_a)
         assert res.peaks, img
-        _honest(res, models, qh)
+        _honest(res, qh)
