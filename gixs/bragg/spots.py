@@ -308,7 +308,10 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     Returns
     -------
     list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
-    each centre (1/A).
+    each centre (1/A); ``intensity`` is the area of a 2D Gaussian fitted on a patch of
+    +-1.5 ``spot_fwhm``, so an arc longer than that (mosaic spread x |q| above the
+    FWHM) reads low; ``coverage`` the measured fraction of the fitted spot (fits
+    below 0.2, lying on unmeasured bins, are dropped).
 
     Examples
     --------
