@@ -308,10 +308,11 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     Returns
     -------
     list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
-    each centre (1/A); ``intensity`` is the area of a 2D Gaussian fitted on a patch of
-    +-1.5 ``spot_fwhm``, so an arc longer than that (mosaic spread x |q| above the
-    FWHM) reads low; ``coverage`` the measured fraction of the fitted spot (fits
-    below 0.2, lying on unmeasured bins, are dropped).
+    each centre (1/A); ``intensity`` is the area of a Gaussian along the spot's own
+    radial and tangential directions, fitted on a patch that grows along the arc (to 1.5
+    tangential FWHM, at most 12 ``spot_fwhm``), so mosaic arcs keep their tails;
+    ``coverage`` the measured fraction of the fitted spot (fits below 0.2, lying on
+    unmeasured bins, are dropped).
 
     Examples
     --------
@@ -551,11 +552,67 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
     if coverage < 0.2:
         return None  # the fitted Gaussian lies on unmeasured bins: an extrapolation
     sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
+    area = _arc_area(res, x, y, p, fwhm)
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
-                intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
+                intensity=float(p[0] * 2 * math.pi * p[3] * p[4]) if area is None else area,
+                height=float(p[0]),
                 fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
                 sigma_qxy=sig_x, sigma_qz=sig_y,
                 coverage=coverage)
+
+
+def _arc_area(res, x, y, p, fwhm, max_arc=8.0):
+    """Integrated intensity of a spot as a Gaussian in its own radial and tangential
+    directions (centre fixed at the fit's ``p[1], p[2]``), on a patch that grows along
+    the arc to 1.5 of the fitted tangential FWHM (at most ``max_arc`` x ``fwhm``): a
+    mosaic arc keeps its tails. None when the fit fails."""
+    cx, cz = p[1], p[2]
+    q0 = math.hypot(cx, cz)
+    if q0 <= 0:
+        return None
+    er = np.array([cx, cz]) / q0  # radial unit vector in (q_xy, q_z)
+    dx, dy = abs(x[1] - x[0]), abs(y[1] - y[0])
+    s0 = fwhm / _FWHM
+    half_r, half_t = 1.5 * fwhm, 1.5 * fwhm
+    best = None
+    for _ in range(3):
+        reach = math.hypot(half_r, half_t)
+        jx = np.nonzero(np.abs(x - cx) <= reach + dx)[0]
+        jy = np.nonzero(np.abs(y - cz) <= reach + dy)[0]
+        if jx.size < 3 or jy.size < 3:
+            return best
+        xx, yy = np.meshgrid(x[jx], y[jy])
+        u = (xx - cx) * er[0] + (yy - cz) * er[1]
+        v = (xx - cx) * er[1] - (yy - cz) * er[0]
+        patch = res[np.ix_(jy, jx)]
+        sel = np.isfinite(patch) & (np.abs(u) <= half_r) & (np.abs(v) <= half_t)
+        if sel.sum() < 8:
+            return best
+        uu, vv, pv = u[sel], v[sel], patch[sel]
+
+        def resid(t):
+            return t[0] * np.exp(-0.5 * (uu / t[1]) ** 2 - 0.5 * (vv / t[2]) ** 2) + t[3] - pv
+
+        def jac(t):
+            a, b = uu / t[1], vv / t[2]
+            g = np.exp(-0.5 * (a * a + b * b))
+            return np.column_stack([g, t[0] * g * a * a / t[1], t[0] * g * b * b / t[2],
+                                    np.ones_like(g)])
+        t0 = np.array([max(p[0], 1e-12), s0, max(s0, half_t / 1.5 / _FWHM), 0.0])
+        lo = np.array([0, s0 / 10, s0 / 10, -np.inf])
+        hi = np.array([np.inf, 4 * s0, max_arc * s0, np.inf])
+        fit = lm_fit(resid, np.clip(t0, lo + 1e-12, hi - 1e-12), lo, hi, jac=jac,
+                     abs_index=(1, 2))
+        if fit is None or not fit.x[0] > 0:
+            return best
+        t = fit.x
+        best = float(t[0] * 2 * math.pi * t[1] * t[2])
+        want_t = min(1.5 * t[2] * _FWHM, 1.5 * max_arc * fwhm)
+        want_r = min(max(1.5 * t[1] * _FWHM, 1.5 * fwhm), 6 * fwhm)
+        if want_t <= half_t * 1.05 and want_r <= half_r * 1.05:
+            return best
+        half_t, half_r = max(want_t, half_t), max(want_r, half_r)
+    return best
 
 
 def _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy):

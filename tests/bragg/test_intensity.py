@@ -524,7 +524,7 @@ def test_rendered_frame_intensities_rank_correlation(name, orient, kev):
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name, kev, ratio", [("CsPbBr3", 18.0, 0.8), ("MAPbI3", 10.0, 0.65),
-                                              ("PbS", 12.0, 0.75)])
+                                              ("PbS", 18.0, 0.75)])
 def test_refracted_two_channel_frame_intensities(name, kev, ratio):
     """A refracting film (critical angle 0.65-0.8 of the incidence angle), both exit
     channels drawn. Spots of FWHM 0.03 A^-1 blend the two channels (q_z apart by
@@ -541,7 +541,7 @@ def test_refracted_two_channel_frame_intensities(name, kev, ratio):
                            mosaic_deg=0.2)
     res = index_map(qmap, [(builtin_phase(name), orient)], **args)
     ag = res.phases[0]["intensity_agreement"]
-    assert ag["n"] >= 6 and ag["spearman"] >= 0.9 and ag["r_factor"] < 0.12, ag
+    assert ag["n"] >= 10 and ag["spearman"] >= 0.9 and ag["r_factor"] < 0.12, ag
     fit = [p for p in res.peaks if p["intensity_in_fit"]]
     assert all(p["channel"] == "transmitted" and not p["at_yoneda"] for p in fit)
     assert any(p["channel"] == "reflected" for p in res.peaks)
@@ -610,11 +610,12 @@ def test_cli_march_dollase_option(tmp_path, capsys):
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="spot areas come from a 2D Gaussian fitted on a "
-                   "+-1.5 spot-FWHM patch: arcs longer than that (mosaic x |q| > FWHM) lose "
-                   "their tails, so high-q spots of a 2 deg mosaic film read low (R ~ 0.3)")
-def test_long_mosaic_arcs_keep_their_area():
-    qmap, args = _xu_frame("CsPbBr3", (0, 0, 1), 18.0, mosaic_deg=2.0)
-    ag = index_map(qmap, [(builtin_phase("CsPbBr3"), (0, 0, 1))], **args).phases[0][
+@pytest.mark.parametrize("name, orient", [("CsPbBr3", (0, 0, 1)), ("MAPbI3", (1, 1, 0))])
+def test_long_mosaic_arcs_keep_their_area(name, orient):
+    """2 deg mosaic at 18 keV: arcs up to ~5 spot FWHM long at high q. Spot areas
+    measured along their own radial/tangential axes on a patch that grows with the arc
+    keep the agreement (an axis-aligned fit on a +-1.5 FWHM patch read R ~ 0.3)."""
+    qmap, args = _xu_frame(name, orient, 18.0, mosaic_deg=2.0)
+    ag = index_map(qmap, [(builtin_phase(name), orient)], **args).phases[0][
         "intensity_agreement"]
-    assert ag["r_factor"] < 0.12 and ag["spearman"] >= 0.9
+    assert ag["n"] >= 20 and ag["r_factor"] < 0.12 and ag["spearman"] >= 0.9, ag
