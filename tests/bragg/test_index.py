@@ -10,7 +10,7 @@ from gixs.errors import IndexingError
 from gixs.geometry.model import GIGeometry
 from gixs.bragg.index import PhaseModel, assign, index_map
 from gixs.reduce.frame import ReduceSettings, reduce_frame
-from gixs.bragg.lattice import apparent_qz, gi_exit_qz, predict_gi_spots
+from gixs.bragg.lattice import apparent_qz, predict_gi_spots
 from gixs.bragg.intensity import powder_intensities
 from gixs.bragg.phases import builtin_phase
 from gixs.bragg.spots import detect_peaks_1d, detect_spots, render_film
