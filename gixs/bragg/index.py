@@ -155,7 +155,8 @@ def _obs_table(peaks):
                          "fwhm_qxy": float(d.get("fwhm_qxy", np.nan)),
                          "fwhm_qz": float(d.get("fwhm_qz", np.nan)),
                          "sigma_qxy": float(d.get("sigma_qxy", np.nan)),
-                         "sigma_qz": float(d.get("sigma_qz", np.nan))})
+                         "sigma_qz": float(d.get("sigma_qz", np.nan)),
+                         "coverage": float(d.get("coverage", 1.0))})
         elif "q" in d or "x" in d:
             q = float(d.get("q", d.get("x")))
             rows.append({"kind": "ring", "q": q, "intensity": float(d.get("area", d.get(
@@ -297,6 +298,10 @@ def _residuals(obs_rows, hkl_idx, model, pred, phase0, names, vals, horizon_qz):
 #: Smallest position uncertainty (1/A) a peak is given in the refinement: q-map binning,
 #: geometry and the fitted peak shape limit any position to about this.
 SIGMA_FLOOR = 1e-4
+
+#: Smallest measured fraction of a spot's fit patch (``Spot.coverage``) for its
+#: intensity to enter the intensity agreement (isolated empty bins tolerated).
+MIN_COVERAGE = 0.95
 
 
 def _sigmas(obs_rows):
@@ -461,7 +466,9 @@ def assign(peaks, phases, *, refine=True, tol=None, scale_range=0.05, horizon_qz
     errors = [{} for _ in models]
     stats = [{} for _ in models]
     for it in range(iterations):
-        t = tol * (2.0 if it == 0 else 1.0)
+        # a first pass at twice the tolerance lets the refinement pull a start lattice
+        # in; without refinement the table is final, so it uses the stated tolerance
+        t = tol * (2.0 if it == 0 and refine else 1.0)
         table = _assign_table(obs, models, preds, current, tilts, t, ambiguity)
         if not refine:
             break
@@ -689,6 +696,47 @@ def _predicted_for(peak, pred_pos, inten, ids, channel, j, radius, textured):
     return float(vals.sum()) if np.all(np.isfinite(vals)) else float("nan")
 
 
+def _channel_blend(pred, pos, peak):
+    """q_z distance (1/A) of a transmitted spot to the reflected-channel spot of the
+    same reflection when both channels are modelled and they lie within 2 FWHM (the
+    detected areas then mix the channels), else None."""
+    if pred.refraction is None or "reflected" not in pred.channels or \
+            peak.get("channel") != "transmitted":
+        return None
+    n = len(pred.hkl)
+    partner = peak["_j"] % n + n * pred.channels.index("reflected")
+    gap = abs(float(pos[1][partner] - pos[1][peak["_j"]]))
+    width = peak.get("fwhm_qz") or 0.0
+    return gap if np.isfinite(gap) and gap < 2 * width else None
+
+
+def _left_out(pred, pos, peak, textured):
+    """Why a spot's observed area cannot be compared with its predicted one (None if it
+    can): the first of partly hidden below the sample horizon (no refraction model),
+    partly unmeasured (gap, edge, missing wedge), at the Yoneda or in the reflected
+    channel (GI transmission functions not modelled), blended with its own
+    reflected-channel spot."""
+    if not textured:
+        return None
+    j = peak["_j"]
+    if pred.refraction is None and pred.horizon_qz is not None and \
+            pos[1][j] <= pred.horizon_qz + (peak.get("fwhm_qz") or 0.0):
+        return "within a FWHM of the sample horizon (partly hidden below it)"
+    if peak.get("coverage", 1.0) < MIN_COVERAGE:
+        return (f"only {peak['coverage']:.0%} of the fitted spot measured (detector gap, "
+                "edge or missing wedge): its intensity is an extrapolation")
+    if pred.refraction is not None and peak["at_yoneda"]:
+        return "at the Yoneda (the transmission function's enhancement is not modelled)"
+    if pred.refraction is not None and peak["channel"] != "transmitted":
+        return ("reflected channel (its weight, the reflectivity below the film, is not "
+                "modelled)")
+    blend = _channel_blend(pred, pos, peak)
+    if blend:
+        return (f"{blend:.3f} A^-1 in q_z from its reflected-channel spot (< 2 FWHM: "
+                "blended, the channels' relative weight not modelled)")
+    return None
+
+
 def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_geometry,
                       obs):
     """Fill intensity_pred / intensity_in_fit of each assigned peak; per phase the
@@ -720,10 +768,11 @@ def _intensity_report(peaks, models, preds, phases, tilts, wavelength_a, powder_
             radius = width if width else 0.0  # closer than a FWHM: unresolved
             val = _predicted_for(p, pos, inten, ids, pr.channel, p["_j"], radius, textured)
             raw.append(val)
+            why = _left_out(pr, pos, p, textured)
+            if why:
+                p["intensity_note"] = why + ": left out of the intensity agreement"
             fit = (np.isfinite(val) and p.get("intensity") is not None
-                   and np.isfinite(p["intensity"]) and p["intensity"] > 0
-                   and not (pr.refraction is not None and textured
-                            and (p["at_yoneda"] or p["channel"] != "transmitted")))
+                   and np.isfinite(p["intensity"]) and p["intensity"] > 0 and not why)
             in_fit.append(bool(fit))
         o = np.array([p["intensity"] if f else np.nan for p, f in zip(mine, in_fit)], float)
         a = agreement(o, np.array(raw))
@@ -805,6 +854,8 @@ def _result(obs, models, preds, phases, tilts, errors, table, tol, notes, refine
             "n_peaks": len(mine),
             "rms_residual": float(np.sqrt(np.mean(res ** 2))) if len(res) else None,
             "intensity_agreement": summary[k], "warnings": iwarn[k],
+            "march_dollase": None if m.texture is None else {"axis": list(m.texture[0]),
+                                                             "r": m.texture[1]},
             "source": m.phase.source})
     if not peaks:
         notes.append("no peak matched any phase within the tolerance")

@@ -32,8 +32,21 @@ _FWHM = 2 * math.sqrt(2 * math.log(2))
 # -- simulation ----------------------------------------------------------------------
 def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_deg=2.0,
                 peak_counts=500.0, background=10.0, min_rel_intensity=1e-3, rng=None,
-                film_critical_angle=None, channels=("transmitted",), reflected_weight=None):
+                film_critical_angle=None, channels=("transmitted",), reflected_weight=None,
+                polarization_factor=0.99):
     """Expected counts (Poisson noise unless ``rng is False``) of a GIWAXS frame.
+
+    Each reflection carries ``|F|^2`` at the beam energy (:meth:`Phase.structure_factor2`
+    of the phase, so a caller may supply its own structure factors through a ``Phase``
+    subclass) spread as the geometry spreads it: a fibre-textured reflection over its
+    ring of circumference ``2 pi q_xy`` about the surface normal (the fibre Lorentz
+    factor), one on the q_z axis over a cap of the mosaic width, a powder ring over
+    the sphere ``4 pi q^2``; the spot and ring profiles are normalised, so the area of a
+    spot on a corrected q_xy/q_z map is ``sum |F|^2 / (2 pi q_xy)`` and a ring's on the q
+    axis ``m |F|^2 / (4 pi q^2)``. Every pixel then sees that density times its solid
+    angle and polarization factor (:meth:`DetectorGeometry.solid_angle`,
+    :meth:`DetectorGeometry.polarization`), as a detector does; a reduction with those
+    corrections recovers it.
 
     Parameters
     ----------
@@ -43,7 +56,8 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
     components : sequence of (Phase, orientation, weight)
         ``orientation`` an (h, k, l) parallel to the surface (fibre texture; spots at
         (+-q_xy, q_z)) or None for a random powder (rings, intensity m |F|^2 / q^2).
-        The strongest feature of each component peaks at ``weight * peak_counts``.
+        The strongest feature of each component peaks at ``weight * peak_counts``
+        counts (after the pixels' solid angle and polarization).
     spot_fwhm : float
         Radial FWHM of spots and rings (1/A).
     mosaic_deg : float
@@ -58,6 +72,9 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
     reflected_weight : float, optional
         Intensity of the reflected channel relative to the transmitted one (the
         reflectivity of the interface below the film); required with "reflected".
+    polarization_factor : float or None
+        Beam polarization (pyFAI convention, 0.99 for a horizontally polarized
+        synchrotron beam) applied to every pixel; None for none.
 
     Returns
     -------
@@ -102,25 +119,37 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
     q_max = float(qs[-1])
     sr = spot_fwhm / _FWHM
     sc = math.radians(mosaic_deg) / _FWHM
+    factor = geom.solid_angle().ravel()
+    if polarization_factor is not None:
+        factor = factor * geom.polarization(polarization_factor).ravel()
     total = np.zeros(qf.size)
+    lam = geom.wavelength_a
     for phase, orientation, weight in components:
         img = np.zeros(qf.size)
         if orientation is None:
-            r = phase.reflections(q_max + 4 * sr, min_rel_intensity=min_rel_intensity)
-            feats = [(g, None, i / g ** 2) for g, i in zip(r.q, r.intensity)]
+            r = phase.reflections(q_max + 4 * sr, wavelength_a=lam,
+                                  min_rel_intensity=min_rel_intensity)
+            # m |F|^2 over the sphere 4 pi q^2, radial profile of unit area
+            feats = [(g, None, i / (4 * math.pi * g * g * math.sqrt(2 * math.pi) * sr))
+                     for g, i in zip(r.q, r.intensity)]
         else:
-            s = predict_gi_spots(phase, orientation, q_max + 4 * sr,
+            s = predict_gi_spots(phase, orientation, q_max + 4 * sr, wavelength_a=lam,
                                  min_rel_intensity=min_rel_intensity)
             if film_critical_angle is None:
                 placed = [(s.qz, 1.0)]
             else:
-                lam = geom.wavelength_a
                 placed = [(gi_exit_qz(s.qz, lam, gi.incidence, film_critical_angle,
                                       channel=ch)[0],
                            1.0 if ch == "transmitted" else reflected_weight)
                           for ch in channels]
-            feats = [(math.hypot(x, z), math.atan2(sg * x, z), i * w)
-                     for qz, w in placed for x, z, i in zip(s.qxy, qz, s.intensity)
+            # density of a unit reflection at its peak: off the axis a ring of radius
+            # q_xy (profile of unit area over |q| and the arc g dchi), on the axis a cap
+            # of solid angle 2 pi sc^2 on the sphere of radius g
+            peak = [1.0 / (2 * math.pi * x * 2 * math.pi * sr * g * sc) if x > 1e-9 else
+                    1.0 / (math.sqrt(2 * math.pi) * sr * 2 * math.pi * sc * sc * g * g)
+                    for x, g in zip(s.qxy, s.q)]
+            feats = [(math.hypot(x, z), math.atan2(sg * x, z), i * w * d)
+                     for qz, w in placed for x, z, i, d in zip(s.qxy, qz, s.intensity, peak)
                      for sg in ((1, -1) if x > 1e-9 else (1,))]
         for g, chi0, inten in feats:
             lo, hi = np.searchsorted(qs, [g - 5 * sr, g + 5 * sr])
@@ -130,6 +159,7 @@ def render_film(geometry, gi, components, *, shape=None, spot_fwhm=0.03, mosaic_
                 dchi = np.angle(np.exp(1j * (chi[idx] - chi0)))
                 val *= np.exp(-0.5 * (dchi / sc) ** 2)
             img[idx] += inten * val
+        img *= factor
         total += weight * peak_counts * img / max(img.max(), 1e-300)
     total = total.reshape(pq.q.shape) + background
     total = np.where(pq.exit_angle < 0, background * 0.2, total)
@@ -166,6 +196,10 @@ class Spot:
     sigma_qz: float = float("nan")
     #: number of local maxima merged into this spot (split arcs)
     n_merged: int = 1
+    #: measured fraction of the fitted spot (its Gaussian's weight over the fit patch on
+    #: measured bins; < 1: part of it falls in a detector gap, off an edge or into the
+    #: missing wedge, so ``intensity`` rests on an extrapolation)
+    coverage: float = 1.0
 
     def as_dict(self):
         return {k: (v if isinstance(v, int) else float(v))
@@ -274,7 +308,11 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     Returns
     -------
     list of Spot, strongest first; ``sigma_qxy, sigma_qz`` are the standard errors of
-    each centre (1/A).
+    each centre (1/A); ``intensity`` is the area of a Gaussian along the spot's own
+    radial and tangential directions, fitted on a patch that grows along the arc (to 1.5
+    tangential FWHM, at most 12 ``spot_fwhm``), so mosaic arcs keep their tails;
+    ``coverage`` the measured fraction of the fitted spot (fits below 0.2, lying on
+    unmeasured bins, are dropped).
 
     Examples
     --------
@@ -303,7 +341,10 @@ def detect_spots(qmap, *, spot_fwhm=0.03, min_snr=6.0, qz_min=None, remove_rings
     dx = abs(float(qmap.x[1] - qmap.x[0]))
     dy = abs(float(qmap.y[1] - qmap.y[0]))
     sig_bins = (max(spot_fwhm / _FWHM / dx / 2, 0.7), max(spot_fwhm / _FWHM / dy / 2, 0.7))
-    bg, qq = isotropic_background(qmap, min(dx, dy, spot_fwhm / 2)) if remove_rings else (0.0, None)
+    if remove_rings:
+        bg, qq = isotropic_background(qmap, min(dx, dy, spot_fwhm / 2))
+    else:
+        bg, qq = 0.0, np.hypot(*np.meshgrid(qmap.x, qmap.y))
     res = img - bg
     with np.errstate(all="ignore"):
         rowmed = np.array([np.nanmedian(r) if np.isfinite(r).sum() > 5 else 0.0
@@ -462,7 +503,8 @@ def merge_split_arcs(spots, sm, x, y, spot_fwhm, *, saddle=0.5, min_ratio=0.2):
                         fwhm_qz=math.sqrt(float(w @ np.array([m.fwhm_qz for m in members])
                                                 ** 2) + _FWHM ** 2 * spread_z),
                         snr=max(m.snr for m in members), sigma_qxy=sig_x, sigma_qz=sig_z,
-                        n_merged=int(sum(m.n_merged for m in members))))
+                        n_merged=int(sum(m.n_merged for m in members)),
+                        coverage=min(m.coverage for m in members)))
     out.sort(key=lambda sp: -sp.height)
     return out
 
@@ -506,11 +548,83 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
+    coverage = _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy)
+    if coverage < 0.2:
+        return None  # the fitted Gaussian lies on unmeasured bins: an extrapolation
     sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
+    area = _arc_area(res, x, y, p, fwhm)
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
-                intensity=float(p[0] * 2 * math.pi * p[3] * p[4]), height=float(p[0]),
+                intensity=float(p[0] * 2 * math.pi * p[3] * p[4]) if area is None else area,
+                height=float(p[0]),
                 fwhm_qxy=float(p[3] * _FWHM), fwhm_qz=float(p[4] * _FWHM), snr=float(snr),
-                sigma_qxy=sig_x, sigma_qz=sig_y)
+                sigma_qxy=sig_x, sigma_qz=sig_y,
+                coverage=coverage)
+
+
+def _arc_area(res, x, y, p, fwhm, max_arc=8.0):
+    """Integrated intensity of a spot as a Gaussian in its own radial and tangential
+    directions (centre fixed at the fit's ``p[1], p[2]``), on a patch that grows along
+    the arc to 1.5 of the fitted tangential FWHM (at most ``max_arc`` x ``fwhm``): a
+    mosaic arc keeps its tails. None when the fit fails."""
+    cx, cz = p[1], p[2]
+    q0 = math.hypot(cx, cz)
+    if q0 <= 0:
+        return None
+    er = np.array([cx, cz]) / q0  # radial unit vector in (q_xy, q_z)
+    dx, dy = abs(x[1] - x[0]), abs(y[1] - y[0])
+    s0 = fwhm / _FWHM
+    half_r, half_t = 1.5 * fwhm, 1.5 * fwhm
+    best = None
+    for _ in range(3):
+        reach = math.hypot(half_r, half_t)
+        jx = np.nonzero(np.abs(x - cx) <= reach + dx)[0]
+        jy = np.nonzero(np.abs(y - cz) <= reach + dy)[0]
+        if jx.size < 3 or jy.size < 3:
+            return best
+        xx, yy = np.meshgrid(x[jx], y[jy])
+        u = (xx - cx) * er[0] + (yy - cz) * er[1]
+        v = (xx - cx) * er[1] - (yy - cz) * er[0]
+        patch = res[np.ix_(jy, jx)]
+        sel = np.isfinite(patch) & (np.abs(u) <= half_r) & (np.abs(v) <= half_t)
+        if sel.sum() < 8:
+            return best
+        uu, vv, pv = u[sel], v[sel], patch[sel]
+
+        def resid(t):
+            return t[0] * np.exp(-0.5 * (uu / t[1]) ** 2 - 0.5 * (vv / t[2]) ** 2) + t[3] - pv
+
+        def jac(t):
+            a, b = uu / t[1], vv / t[2]
+            g = np.exp(-0.5 * (a * a + b * b))
+            return np.column_stack([g, t[0] * g * a * a / t[1], t[0] * g * b * b / t[2],
+                                    np.ones_like(g)])
+        t0 = np.array([max(p[0], 1e-12), s0, max(s0, half_t / 1.5 / _FWHM), 0.0])
+        lo = np.array([0, s0 / 10, s0 / 10, -np.inf])
+        hi = np.array([np.inf, 4 * s0, max_arc * s0, np.inf])
+        fit = lm_fit(resid, np.clip(t0, lo + 1e-12, hi - 1e-12), lo, hi, jac=jac,
+                     abs_index=(1, 2))
+        if fit is None or not fit.x[0] > 0:
+            return best
+        t = fit.x
+        best = float(t[0] * 2 * math.pi * t[1] * t[2])
+        want_t = min(1.5 * t[2] * _FWHM, 1.5 * max_arc * fwhm)
+        want_r = min(max(1.5 * t[1] * _FWHM, 1.5 * fwhm), 6 * fwhm)
+        if want_t <= half_t * 1.05 and want_r <= half_r * 1.05:
+            return best
+        half_t, half_r = max(want_t, half_t), max(want_r, half_r)
+    return best
+
+
+def _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy):
+    """Fraction of the fitted Gaussian's weight over the full (unclipped) fit patch
+    that falls on measured bins (NaN bins and bins off the map count as unmeasured)."""
+    dx, dy = x[1] - x[0], y[1] - y[0]
+    gx = np.exp(-0.5 * ((x[ix] + dx * np.arange(-hw_x, hw_x + 1) - p[1]) / p[3]) ** 2)
+    gy = np.exp(-0.5 * ((y[iy] + dy * np.arange(-hw_y, hw_y + 1) - p[2]) / p[4]) ** 2)
+    total = gx.sum() * gy.sum()
+    inx = gx[sx.start - (ix - hw_x):][:ok.shape[1]]
+    iny = gy[sy.start - (iy - hw_y):][:ok.shape[0]]
+    return float((np.outer(iny, inx) * ok).sum() / total) if total > 0 else 0.0
 
 
 def lm_fit(resid, p0, lo, hi, *, jac="2-point", abs_index=(), max_nfev=400):

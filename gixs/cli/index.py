@@ -93,6 +93,14 @@ def add_arguments(p):
                    default=None, help="Lorentz-polarization of ring/peak intensities: "
                    "bragg_brentano (lab diffractometer; default for 2theta patterns) or "
                    "powder_2d (polarization-corrected 2D data; default otherwise)")
+    p.add_argument("--march-dollase", type=float, default=None, metavar="R",
+                   help="March-Dollase preferred-orientation parameter r (> 0; 1 random, "
+                        "< 1 plates with --md-axis along the sample normal, > 1 needles) "
+                        "for the predicted intensities of the random-powder phases: "
+                        "P = (r^2 cos^2 a + sin^2 a / r)^-3/2, a the angle of a reflection "
+                        "to the axis, averaged over each family (Dollase 1986)")
+    p.add_argument("--md-axis", nargs=3, type=int, default=None, metavar=("H", "K", "L"),
+                   help="preferred (texture) direction of --march-dollase (default 0 0 1)")
     p.add_argument("-o", "--output", "--json", dest="output", metavar="OUT.json",
                    help="write the result (with units) to this JSON file")
     p.add_argument("--plot", metavar="OUT.png", help="write the overlay figure")
@@ -103,8 +111,22 @@ def _models(args):
     from gixs.bragg.phases import parse_phase_model
 
     default = tuple(args.texture) if args.texture else None
-    return [PhaseModel(*parse_phase_model(spec, default), refine=args.refine)
-            for spec in args.phase]
+    parsed = [parse_phase_model(spec, default) for spec in args.phase]
+    if args.march_dollase is None:
+        if args.md_axis is not None:
+            raise ValueError("--md-axis needs --march-dollase R")
+        return [PhaseModel(ph, o, refine=args.refine) for ph, o in parsed]
+    if all(o is not None for _, o in parsed):
+        raise ValueError("--march-dollase: no random-powder phase (it sets the texture "
+                         "of rings; a fibre-textured phase has hkl= / --texture instead)")
+    if not (math.isfinite(args.march_dollase) and args.march_dollase > 0):
+        raise ValueError(f"--march-dollase: r must be a number > 0, got {args.march_dollase}")
+    axis = tuple(args.md_axis) if args.md_axis is not None else (0, 0, 1)
+    if not any(axis):
+        raise ValueError("--md-axis: the preferred direction must be a nonzero H K L")
+    return [PhaseModel(ph, o, refine=args.refine,
+                       texture=None if o is not None else (axis, args.march_dollase))
+            for ph, o in parsed]
 
 
 def _read_pattern(path, args):
@@ -439,7 +461,10 @@ def _print_summary(result):
         ag = p.get("intensity_agreement") or {}
         if ag.get("n"):
             rho = "-" if ag["spearman"] is None else f"{ag['spearman']:.3f}"
-            print(f"  intensities ({ag['geometry']}): rank correlation {rho}, R factor "
+            md = p.get("march_dollase")
+            md = "" if not md else (f", March-Dollase r = {md['r']:g} about "
+                                    f"({' '.join(map(str, md['axis']))})")
+            print(f"  intensities ({ag['geometry']}{md}): rank correlation {rho}, R factor "
                   f"{ag['r_factor']:.3f} over {ag['n']} peaks")
         elif ag.get("note"):
             print(f"  intensities: {ag['note']}")

@@ -14,11 +14,12 @@ _LAZY = {
     'overlay': 'gixs.plot.index',
     'index_figure': 'gixs.plot.index',
     'pattern_figure': 'gixs.plot.index',
+    'intensity_figure': 'gixs.plot.index',
     'draw_result': 'gixs.plot.ordering',
     'result_figure': 'gixs.plot.ordering',
     'compare_figure': 'gixs.plot.ordering',
 }
 
-__all__ = ['detector_image', 'qmap', 'profiles', 'reduction_figure', 'qmap_figure', 'save', 'plot_calibration', 'overlay', 'index_figure', 'pattern_figure', 'draw_result', 'result_figure', 'compare_figure']
+__all__ = ['detector_image', 'qmap', 'profiles', 'reduction_figure', 'qmap_figure', 'save', 'plot_calibration', 'overlay', 'index_figure', 'pattern_figure', 'intensity_figure', 'draw_result', 'result_figure', 'compare_figure']
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY)

@@ -1,5 +1,6 @@
-"""Figures of Bragg indexing: predicted spots/rings over a q_xy/q_z map, tick marks
-over a 1D pattern. Axes in 1/A. Only the command line and notebooks import this."""
+"""Figures of Bragg indexing: predicted spots/rings over a q_xy/q_z map, observed vs
+predicted intensities, tick marks over a 1D pattern. Axes in 1/A. Only the command line
+and notebooks import this."""
 
 from __future__ import annotations
 
@@ -151,6 +152,75 @@ def pattern_figure(q, intensity, result, *, title="", min_rel_intensity=0.005):
     ax.set_xlabel("q (A^-1)")
     ax.set_ylabel("intensity (a.u.)")
     ax.legend(fontsize="small")
+    if title:
+        fit_title(ax, title)
+    return fig
+
+
+def intensity_figure(result, *, phase=None, title=""):
+    """Observed against predicted integrated intensities of the assigned peaks (log-log,
+    the prediction already scaled by the fitted factor): filled markers entered the
+    agreement, open ones were left out (their ``intensity_note`` gives the reason: Yoneda,
+    reflected channel, blended channels, cut by the horizon or a gap). The diagonal is
+    perfect agreement; each phase's Spearman rank correlation and R factor in the legend.
+
+    Parameters
+    ----------
+    result : IndexResult
+        From :func:`gixs.bragg.index.assign` / ``index_map`` with intensities predicted.
+    phase : str, optional
+        Only this phase (by name).
+    title : str
+
+    Examples
+    --------
+    >>> from gixs.bragg.index import assign
+    >>> from gixs.bragg.intensity import fibre_intensities
+    >>> from gixs.bragg.phases import builtin_phase
+    >>> p = builtin_phase("CsPbBr3")
+    >>> s = fibre_intensities(p, (0, 0, 1), 2.6, energy_kev=12.0)
+    >>> ok = np.isfinite(s.intensity)
+    >>> res = assign([{"qxy": float(a), "qz": float(b), "intensity": float(i),
+    ...                "fwhm_qxy": 0.03, "fwhm_qz": 0.03}
+    ...               for a, b, i in zip(s.qxy[ok], s.qz[ok], s.intensity[ok])],
+    ...              [(p, (0, 0, 1))], refine=False, wavelength_a=12.398419843320026 / 12.0)
+    >>> fig = intensity_figure(res)
+    >>> ax = fig.axes[0]
+    >>> ax.get_xscale(), ax.get_xlabel()
+    ('log', 'predicted intensity (scaled, a.u.)')
+    >>> ax.get_legend().get_texts()[0].get_text()
+    'CsPbBr3: rank correlation 1.000, R 0.000 (8 in fit)'
+    """
+    fig = _figure((6, 5.5))
+    ax = fig.subplots()
+    lo, hi = np.inf, -np.inf
+    for k, ph in enumerate(result.phases):
+        if phase is not None and ph["name"] != phase:
+            continue
+        rows = [p for p in result.assigned(ph["name"])
+                if p.get("intensity_pred") and p.get("intensity") and p["intensity"] > 0]
+        if not rows:
+            continue
+        col = ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple")[k % 5]
+        pred = np.array([p["intensity_pred"] for p in rows])
+        obs = np.array([p["intensity"] for p in rows])
+        fit = np.array([bool(p.get("intensity_in_fit")) for p in rows])
+        ag = ph["intensity_agreement"]
+        rho = "-" if ag.get("spearman") is None else f"{ag['spearman']:.3f}"
+        r = "-" if ag.get("r_factor") is None else f"{ag['r_factor']:.3f}"
+        ax.scatter(pred[fit], obs[fit], color=col, s=18,
+                   label=f"{ph['name']}: rank correlation {rho}, R {r} ({ag['n']} in fit)")
+        if (~fit).any():
+            ax.scatter(pred[~fit], obs[~fit], facecolors="none", edgecolors=col, s=18,
+                       label=f"{ph['name']}: left out ({int((~fit).sum())})")
+        lo, hi = min(lo, pred.min(), obs.min()), max(hi, pred.max(), obs.max())
+    if np.isfinite(lo):
+        ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize="small")
+    ax.set_xlabel("predicted intensity (scaled, a.u.)")
+    ax.set_ylabel("observed intensity (a.u.)")
     if title:
         fit_title(ax, title)
     return fig

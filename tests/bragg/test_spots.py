@@ -77,3 +77,27 @@ def test_spot_centre_errors_cover_the_error():
         sig_by_height[height] = (sig, rms)
     sig, rms = sig_by_height[60.0]
     assert sig <= 2 * rms
+
+
+def test_spot_coverage_is_its_measured_fraction():
+    """A spot cut through its centre by an unmeasured band (a detector gap) reports about
+    half its weight measured; an intact one all of it; one whose fit would sit on the
+    gap entirely is not a spot."""
+    from scipy.special import ndtr
+
+    x = np.arange(-1.0, 1.0 + 1e-9, 0.01)
+    y = np.arange(0.0, 2.0 + 1e-9, 0.01)
+    xx, yy = np.meshgrid(x, y)
+    sig = 0.03 / 2.3548
+    img = 20.0 + sum(h * np.exp(-0.5 * ((xx - x0) ** 2 + (yy - 1.0) ** 2) / sig ** 2)
+                     for x0, h in ((-0.5, 400.0), (0.5, 400.0)))
+    img = np.random.default_rng(2).poisson(4 * img) / 4.0
+    gap = (xx > 0.5 + 0.005) & (xx < 0.6)  # bins right of the spot's centre unmeasured
+    img = np.where(gap, np.nan, img)
+    qmap = Map2D("qmap", "qxy", "qz", x, y, img, np.where(gap, 0, 4))
+    spots = {round(s.qxy, 1): s for s in detect_spots(qmap, spot_fwhm=0.03,
+                                                      remove_rings=False)}
+    assert spots[-0.5].coverage == pytest.approx(1.0, abs=1e-3)
+    # measured bins reach x = 0.5 + half a bin: Phi(0.005 / sigma) of the weight
+    assert spots[0.5].coverage == pytest.approx(ndtr(0.005 / sig), abs=0.05)
+    assert spots[0.5].qxy == pytest.approx(0.5, abs=0.005)  # the fit still centres it
