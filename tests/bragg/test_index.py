@@ -346,7 +346,7 @@ def _honest(res, horizon_qz, scale_range=0.05):
                 assert ph["warnings"], (ph["name"], key, moved)
     fitted = [PhaseModel(p, o, refine=False) for p, o, _ in res.models]
     again = assign(res.unassigned, fitted, refine=False, tol=tol, horizon_qz=horizon_qz)
-    assert again.peaks == [], [(p["q"], p["phase"]) for p in again.peaks]
+    assert not again.peaks, [(p["q"], p["phase"]) for p in again.peaks]
 
 
 @pytest.mark.skipif(not CMS.exists(), reason="../shared/data/real absent")
