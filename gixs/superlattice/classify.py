@@ -34,6 +34,7 @@ import warnings
 import weakref
 
 import numpy as np
+from numba import njit
 
 #: A pixel row is within the horizon region when its exit angle is below this many
 #: pixel angles (no Yoneda band seen).
@@ -154,6 +155,50 @@ def exit_floor(a_y, geometry):
     return 1.5 * a_y if a_y else HORIZON_PIXELS * pixel_angle(geometry)
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def _block_sums(data, valid, af, floor, norm, b, cnt, nrm, npx):
+    """Per block of b x b pixels: sums of the counts (NaN as 0, +-inf as +-max float),
+    of ``norm`` and of the pixels used (valid and exit angle >= floor), added in the
+    order numpy's ``reshape(my, b, mx, b).sum(axis=(1, 3))`` adds them (each row of a
+    block, then the rows), so the sums are the same to the bit."""
+    my, mx = cnt.shape
+    big = 1.7976931348623157e308
+    for i in range(my):
+        for k in range(mx):
+            c = 0.0
+            w = 0.0
+            m = 0.0
+            for j in range(b):
+                r = i * b + j
+                cr = 0.0
+                wr = 0.0
+                mr = 0.0
+                for l in range(b):
+                    col = k * b + l
+                    if valid[r, col] and af[r, col] >= floor:
+                        v = np.float64(data[r, col])
+                        if np.isnan(v):
+                            v = 0.0
+                        elif np.isinf(v):
+                            v = big if v > 0 else -big
+                        cr += v
+                        wr += norm[r, col]
+                        mr += 1.0
+                c += cr
+                w += wr
+                m += mr
+            cnt[i, k], nrm[i, k], npx[i, k] = c, w, m
+
+
+def _block_q(pq, b):
+    """Mean |q| (1/A) of each b x b block (kept with the plan's coordinates)."""
+    def make(p):
+        ny, nx = p.q.shape
+        my, mx = ny // b, nx // b
+        return p.q[:my * b, :mx * b].reshape(my, b, mx, b).mean(axis=(1, 3))
+    return _derived(pq, f"block_q{b}", make)
+
+
 def shadow_mask(data, valid, norm, pq, floor=0.0):
     """Shadowed pixels (True) at exit angles >= ``floor`` (rad), and what was found.
 
@@ -180,16 +225,14 @@ def shadow_mask(data, valid, norm, pq, floor=0.0):
     if my < 3 or mx < 3:
         return np.zeros(data.shape, bool), {"pixels": 0, "blocks": 0,
                                             "definition": "frame too small for blocks"}
-    use = np.asarray(valid, bool) & (pq.exit_angle >= max(float(floor), 0.0))
+    floor = max(float(floor), 0.0)
+    valid = np.ascontiguousarray(valid, np.bool_)
+    af = np.ascontiguousarray(pq.exit_angle)
+    cnt, nrm, npx = (np.empty((my, mx)) for _ in range(3))
+    _block_sums(np.ascontiguousarray(data), valid, af, floor,
+                np.ascontiguousarray(norm, np.float64).reshape(data.shape), b, cnt, nrm, npx)
     sl = (slice(0, my * b), slice(0, mx * b))
-
-    def blocks(a):
-        return a[sl].reshape(my, b, mx, b).sum(axis=(1, 3))
-
-    cnt = blocks(np.where(use, np.nan_to_num(data.astype(np.float64, copy=False)), 0.0))
-    nrm = blocks(np.where(use, norm, 0.0))
-    npx = blocks(use.astype(np.float64))
-    qb = pq.q[sl].reshape(my, b, mx, b).mean(axis=(1, 3))
+    qb = _block_q(pq, b)
     full = npx >= 0.75 * b * b
     with np.errstate(invalid="ignore", divide="ignore"):
         inten = np.where(full & (nrm > 0), cnt / nrm, np.nan)
@@ -218,11 +261,13 @@ def shadow_mask(data, valid, norm, pq, floor=0.0):
     dark = np.zeros(inten.shape, bool)
     dark[ok] = (vals < SHADOW_FRACTION * ref) & (expect >= SHADOW_MIN_COUNTS)
     n_dark = int(dark.sum())
-    if n_dark:
-        dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
+    if not n_dark:
+        out.update(pixels=0, blocks=0)
+        return np.zeros(data.shape, bool), out
+    dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
     mask = np.zeros(data.shape, bool)
     mask[sl] = np.repeat(np.repeat(dark, b, axis=0), b, axis=1)
-    mask &= use
+    mask &= valid & (af >= floor)
     out.update(pixels=int(mask.sum()), blocks=n_dark)
     return mask, out
 
