@@ -68,6 +68,55 @@ def _derived(pq, name, make):
     return hit[1][name]
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_in_band(valid, values, lo, hi, out):
+    for i in range(valid.size):
+        out[i] = valid[i] and values[i] >= lo and values[i] < hi
+
+
+def _in_band(valid, values, lo, hi):
+    """``valid & (values >= lo) & (values < hi)`` in one pass (bool, the shape of valid)."""
+    valid = np.ascontiguousarray(valid, np.bool_)
+    out = np.empty(valid.shape, np.bool_)
+    _nb_in_band(valid.ravel(), np.ascontiguousarray(values).ravel(), float(lo), float(hi),
+                out.ravel())
+    return out
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_film_pixels(valid, af, floor, aq, spec, rod_floor, qz, keep, rod_keep):
+    qmin = np.inf
+    seen = False
+    for i in range(valid.size):
+        if not valid[i]:
+            keep[i] = False
+            rod_keep[i] = False
+            continue
+        off = aq[i] >= spec
+        keep[i] = af[i] >= floor and off
+        above = af[i] >= rod_floor
+        rod_keep[i] = above and off
+        if above:
+            seen = True
+            if np.isnan(qz[i]) or qz[i] < qmin:
+                qmin = qz[i]
+                if np.isnan(qmin):
+                    return qmin
+    return qmin if seen else np.nan
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_pick(keep, aq, lo, hi, data):
+    """Indices of the pixels kept with lo < aq < hi and finite counts (one pass)."""
+    out = np.empty(keep.size, np.int64)
+    n = 0
+    for i in range(keep.size):
+        if keep[i] and aq[i] > lo and aq[i] < hi and np.isfinite(np.float64(data[i])):
+            out[n] = i
+            n += 1
+    return out[:n].copy()
+
+
 def _abs_qxy(pq):
     return _derived(pq, "abs_qxy", lambda p: np.abs(p.qxy))
 
@@ -292,9 +341,15 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
     spec = SPECULAR_PIXELS * pa * k0
     if q_star:
         spec = max(spec, SPECULAR_FRACTION * q_star)
-    off_spec = _abs_qxy(pq) >= spec
-    keep = valid & (pq.exit_angle >= floor) & off_spec
     rod_floor = 1.1 * gi.critical_angle if gi.critical_angle else HORIZON_PIXELS * pa
+    # keep = valid & (a_f >= floor) & (|q_xy| >= spec); rod_keep = valid & (a_f >=
+    # rod_floor) & (|q_xy| >= spec); and the lowest q_z above the rod floor, in one pass
+    valid = np.ascontiguousarray(valid, np.bool_)
+    keep = np.empty(valid.shape, np.bool_)
+    rod_keep = np.empty(valid.shape, np.bool_)
+    qz_floor = _nb_film_pixels(valid.ravel(), pq.exit_angle.ravel(), float(floor),
+                               _abs_qxy(pq).ravel(), float(spec), float(rod_floor),
+                               pq.qz.ravel(), keep.ravel(), rod_keep.ravel())
     info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
             "exit_angle_floor_deg": math.degrees(floor), "specular_halfwidth_A^-1": spec,
             "rod_definition": "in-plane cuts start at a_f = 1.1 a_c (refraction on) or "
@@ -302,10 +357,8 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
             "definition": "pixels above the horizon with a_f >= 1.5 a_Y (or 3 pixels "
                           "when no Yoneda band is seen) and |q_xy| >= the specular "
                           "half-width; user mask and invalid pixels excluded"}
-    above = valid & (pq.exit_angle >= rod_floor)
-    qz_above = pq.qz[above]
-    info["_rod_qz_floor"] = float(qz_above.min()) if qz_above.size else float("nan")
-    info["_rod_keep"] = above & off_spec
+    info["_rod_qz_floor"] = float(qz_floor)
+    info["_rod_keep"] = rod_keep
     return keep, info
 
 
@@ -367,11 +420,10 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
     # at q_xy <= Q)
     aq_all = _abs_qxy(pq).ravel()
-    pick = np.flatnonzero(np.asarray(keep, bool).ravel() & (aq_all > 0.2 * big_q) &
-                          (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm))
-    d = np.asarray(data).ravel()[pick].astype(float)
-    fin = np.isfinite(d)
-    pick, d = pick[fin], d[fin]
+    data = np.ascontiguousarray(data).ravel()
+    pick = _nb_pick(np.ascontiguousarray(keep, np.bool_).ravel(), aq_all, float(0.2 * big_q),
+                    float(max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm), data)
+    d = data[pick].astype(float)
     aq = aq_all[pick]
     qz = pq.qz.ravel()[pick]
     w = np.asarray(norm, float).ravel()[pick]
