@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 from numba import njit
-from scipy import linalg, optimize, signal, stats
+from scipy import linalg, optimize, signal, special
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
 BACKGROUNDS = ("linear", "powerlaw", "powerlaw_const")
@@ -1197,7 +1197,10 @@ def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
         k_bg = len(_BG_PARAMS[best["background"]])
         dk = best["k"] - k_bg
         fstat = ((chi2_bg - best["chi2"]) / dk) / (best["chi2"] / dof)
-        f_p = float(stats.f.sf(fstat, dk, dof)) if fstat > 0 else 1.0
+        # scipy.stats.f.sf without its argument checks: fdtrc inside the support,
+        # 0 at its open upper end
+        f_p = (float(special.fdtrc(dk, dof, fstat)) if fstat < math.inf else 0.0) \
+            if fstat > 0 else 1.0
     except (RuntimeError, ValueError):
         f_p = float("nan")
     table = tuple({"model": d["model"], "chi2": d["chi2"], "aic": d["aic"], "bic": d["bic"],
