@@ -27,7 +27,8 @@ import math
 import warnings
 
 import numpy as np
-from scipy import optimize, signal, stats
+from numba import njit
+from scipy import linalg, optimize, signal, special
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
 BACKGROUNDS = ("linear", "powerlaw", "powerlaw_const")
@@ -327,20 +328,32 @@ def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
 
 
 # -- fitting ------------------------------------------------------------------------
-def _fit_one(shape, bg, x, y, w_sigma, guess, x0, numeric_jac=False):
+def _fit_one(shape, bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
+    """(names, popt, pcov, chi2) of one model; ``memo`` (a dict, one per window) keeps
+    what every model of the window shares (bin step, background starts)."""
+    memo = {} if memo is None else memo
     names = _SHAPE_PARAMS[shape] + _BG_PARAMS[bg]
     h, c, f = guess["height"], guess["centre"], guess["fwhm"]
     span = x[-1] - x[0]
-    dx = float(np.median(np.diff(x))) if x.size > 1 else span
+    if "dx" not in memo:
+        memo["dx"] = float(np.median(np.diff(x))) if x.size > 1 else span
+    dx = memo["dx"]
     p0 = [h, c, f] + ([0.3] if shape == "pseudo_voigt" else [])
     lo = [0.0, x[0], dx * 0.3] + ([0.0] if shape == "pseudo_voigt" else [])
     hi = [np.inf, x[-1], span * 2] + ([1.0] if shape == "pseudo_voigt" else [])
-    bgp, bglo, bghi = _bg_guess(bg, x, y, guess, x0)
+    bgp, bglo, bghi = _bg_start(bg, x, y, guess, x0, memo)
     p0, lo, hi = p0 + bgp, lo + bglo, hi + bghi
     p0 = _inside(p0, lo, hi)
-    popt, pcov, chi2 = _least_squares(_model(shape, bg, x0), _model_jacobian(shape, bg, x0),
-                                      x, y, w_sigma, p0, lo, hi, numeric_jac)
+    popt, pcov, chi2 = _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric_jac)
     return names, popt, pcov, chi2
+
+
+def _bg_start(bg, x, y, guess, x0, memo):
+    """:func:`_bg_guess`, computed once per background kind and window (``memo``)."""
+    key = ("bg", bg)
+    if key not in memo:
+        memo[key] = _bg_guess(bg, x, y, guess, x0)
+    return tuple(list(v) for v in memo[key])
 
 
 def _bg_guess(bg, x, y, guess, x0):
@@ -435,41 +448,586 @@ def _model_jacobian(shape, bg, x0):
     return jac
 
 
-def _bg_only(bg, x, y, w_sigma, guess, x0, numeric_jac=False):
-    p0, lo, hi = _bg_guess(bg, x, y, guess, x0)
+def _bg_only(bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
+    p0, lo, hi = _bg_start(bg, x, y, guess, x0, {} if memo is None else memo)
     p0 = _inside(p0, lo, hi)
-
-    def func(xx, *p):
-        return background(bg, xx, p, x0)
-
-    def jac(xx, *p):
-        return background_jacobian(bg, xx, p, x0)
-    return _least_squares(func, jac, x, y, w_sigma, p0, lo, hi, numeric_jac)[2]
+    return _least_squares(None, bg, x0, x, y, w_sigma, p0, lo, hi, numeric_jac)[2]
 
 
-def _least_squares(func, jac, x, y, w_sigma, p0, lo, hi, numeric=False):
-    """(popt, pcov, chi2) of the weighted fit of ``func`` within bounds [lo, hi].
+# -- compiled Levenberg-Marquardt (the default solver; see _least_squares) -------------
+_SHAPE_CODE = {"gaussian": 0, "lorentzian": 1, "pseudo_voigt": 2}
+_BG_CODE = {"linear": 0, "powerlaw": 1, "powerlaw_const": 2}
+_NEG_4LN2 = -4 * math.log(2)  # the exponent factor of :func:`gaussian`
+_4LN2 = 4 * math.log(2)  # that of :func:`shape_jacobian`
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
+    """Model ``shape`` (code; -1: no peak) + background ``bg`` at x into ``f`` and, with
+    ``want_jac``, its Jacobian into ``jac``: the formulas of :func:`gaussian`,
+    :func:`lorentzian`, :func:`pseudo_voigt`, :func:`background`, :func:`shape_jacobian`
+    and :func:`background_jacobian`, written in the same order of operations."""
+    ns = 0 if shape < 0 else (4 if shape == 2 else 3)
+    for i in range(x.size):
+        xi = x[i]
+        val = 0.0
+        if shape >= 0:
+            h, c, fw = p[0], p[1], p[2]
+            u = (xi - c) / fw
+            gv = h * math.exp(_NEG_4LN2 * (u * u))
+            lv = h / (1 + 4 * (u * u))
+            if shape == 0:
+                val = gv
+            elif shape == 1:
+                val = lv
+            else:
+                eta = p[3]
+                val = eta * lv + (1 - eta) * gv
+            if want_jac:
+                e = math.exp(-_4LN2 * u * u)
+                g0, g1, g2 = e, h * e * 2 * _4LN2 * u / fw, h * e * 2 * _4LN2 * u * u / fw
+                d = 1.0 / (1 + 4 * u * u)
+                t = h * 8 * u * d * d / fw
+                l0, l1, l2 = d, t, t * u
+                if shape == 0:
+                    jac[i, 0], jac[i, 1], jac[i, 2] = g0, g1, g2
+                elif shape == 1:
+                    jac[i, 0], jac[i, 1], jac[i, 2] = l0, l1, l2
+                else:
+                    eta = p[3]
+                    jac[i, 0] = eta * l0 + (1 - eta) * g0
+                    jac[i, 1] = eta * l1 + (1 - eta) * g1
+                    jac[i, 2] = eta * l2 + (1 - eta) * g2
+                    jac[i, 3] = h * (l0 - g0)
+        if bg == 0:
+            b = p[ns] + p[ns + 1] * (xi - x0)
+            if want_jac:
+                jac[i, ns], jac[i, ns + 1] = 1.0, xi - x0
+        else:
+            ratio = abs(xi) / x0
+            base = ratio ** (-p[ns + 1])
+            b = p[ns] * base
+            if bg == 2:
+                b = b + p[ns + 2]
+            if want_jac:
+                jac[i, ns] = base
+                jac[i, ns + 1] = -p[ns] * base * math.log(ratio)
+                if bg == 2:
+                    jac[i, ns + 2] = 1.0
+        f[i] = val + b
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_solve(a, b):
+    """x of a x = b by Gaussian elimination with partial pivoting (LAPACK gesv's method);
+    ok False on an exactly zero pivot (where numpy raises LinAlgError)."""
+    n = b.size
+    m = a.copy()
+    x = b.copy()
+    for k in range(n):
+        piv = k
+        big = abs(m[k, k])
+        for r in range(k + 1, n):
+            if abs(m[r, k]) > big:
+                big, piv = abs(m[r, k]), r
+        if m[piv, k] == 0.0:
+            return x, False
+        if piv != k:
+            for cc in range(n):
+                m[k, cc], m[piv, cc] = m[piv, cc], m[k, cc]
+            x[k], x[piv] = x[piv], x[k]
+        for r in range(k + 1, n):
+            fac = m[r, k] / m[k, k]
+            for cc in range(k + 1, n):
+                m[r, cc] -= fac * m[k, cc]
+            x[r] -= fac * x[k]
+    for k in range(n - 1, -1, -1):
+        s = x[k]
+        for cc in range(k + 1, n):
+            s -= m[k, cc] * x[cc]
+        x[k] = s / m[k, k]
+    return x, True
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
+    """The Levenberg-Marquardt of :func:`_lm` on the model codes of :func:`_nb_eval`.
+
+    Returns (p, chi2, weighted Jacobian at p, status): 0 converged, 1 model not finite
+    at the start, 2 no convergence in 2000 evaluations."""
+    n, k = x.size, p0.size
+    p = p0.copy()
+    f = np.empty(n)
+    jac = np.empty((n, k))
+    r = np.empty(n)
+    r_t = np.empty(n)
+    _nb_eval(shape, bg, x, p, x0, f, jac, False)
+    chi2 = 0.0
+    for i in range(n):
+        r[i] = (f[i] - y[i]) * w[i]
+        chi2 += r[i] * r[i]
+    if not np.isfinite(chi2):
+        return p, chi2, jac, 1
+    lam = 1e-3
+    converged = False
+    nfev = 1
+    g = np.empty(k)
+    a = np.empty((k, k))
+    trial = np.empty(k)
+    while nfev < 2000 and not converged:
+        _nb_eval(shape, bg, x, p, x0, f, jac, True)
+        for i in range(n):
+            for j in range(k):
+                jac[i, j] *= w[i]
+        for j in range(k):
+            s = 0.0
+            for i in range(n):
+                s += jac[i, j] * r[i]
+            g[j] = s
+            for l in range(k):
+                s = 0.0
+                for i in range(n):
+                    s += jac[i, j] * jac[i, l]
+                a[j, l] = s
+        free = np.empty(k, np.bool_)
+        nfree = 0
+        gmax = 0.0
+        for j in range(k):
+            held = (p[j] <= lo[j] and g[j] > 0) or (p[j] >= hi[j] and g[j] < 0)
+            free[j] = not held
+            if free[j]:
+                nfree += 1
+                gt = abs(g[j]) / math.sqrt(max(a[j, j], 1e-300))
+                if gt > gmax:
+                    gmax = gt
+        if nfree == 0 or gmax <= 1e-8 * math.sqrt(max(chi2, 1e-300)):
+            break  # gradient test (scipy's gtol)
+        idx = np.flatnonzero(free)
+        af = np.empty((nfree, nfree))
+        gf = np.empty(nfree)
+        for u in range(nfree):
+            gf[u] = g[idx[u]]
+            for v in range(nfree):
+                af[u, v] = a[idx[u], idx[v]]
+        while nfev < 2000:
+            m = af.copy()
+            for u in range(nfree):
+                m[u, u] = af[u, u] + lam * max(a[idx[u], idx[u]], 1e-300)
+            sol, ok = _nb_solve(m, gf)
+            if not ok:
+                lam *= 10
+                continue
+            dnorm = 0.0
+            pnorm = 0.0
+            for j in range(k):
+                trial[j] = p[j]
+            for u in range(nfree):
+                trial[idx[u]] = p[idx[u]] - sol[u]
+            for j in range(k):
+                if trial[j] < lo[j]:
+                    trial[j] = lo[j]
+                if trial[j] > hi[j]:
+                    trial[j] = hi[j]
+                dnorm += (trial[j] - p[j]) ** 2
+                pnorm += p[j] ** 2
+            _nb_eval(shape, bg, x, trial, x0, f, jac, False)
+            nfev += 1
+            chi2_t = 0.0
+            for i in range(n):
+                r_t[i] = (f[i] - y[i]) * w[i]
+                chi2_t += r_t[i] * r_t[i]
+            if np.isfinite(chi2_t) and chi2_t <= chi2:
+                converged = lam <= 1e-2 and (
+                    chi2 - chi2_t <= 1e-8 * chi2
+                    or math.sqrt(dnorm) <= 1e-8 * (1e-8 + math.sqrt(pnorm)))
+                p = trial.copy()
+                r[:] = r_t
+                chi2 = chi2_t
+                lam = max(lam / 10, 1e-12)
+                break
+            lam *= 10
+            if lam > 1e16:  # no step lowers chi2: at the minimum within precision
+                converged = True
+                break
+    if not converged and nfev >= 2000:
+        return p, chi2, jac, 2
+    _nb_eval(shape, bg, x, p, x0, f, jac, True)
+    for i in range(n):
+        for j in range(k):
+            jac[i, j] *= w[i]
+    return p, chi2, jac, 0
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_feasible(x, lb, ub, rstep):
+    """scipy's ``make_strictly_feasible`` (optimize._lsq.common)."""
+    n = x.size
+    out = x.copy()
+    for i in range(n):
+        act = 0
+        if rstep == 0:
+            if x[i] <= lb[i]:
+                act = -1
+            if x[i] >= ub[i]:
+                act = 1
+        else:
+            ld, ud = x[i] - lb[i], ub[i] - x[i]
+            lt = rstep * max(1.0, abs(lb[i]))
+            ut = rstep * max(1.0, abs(ub[i]))
+            if np.isfinite(lb[i]) and ld <= min(ud, lt):
+                act = -1
+            if np.isfinite(ub[i]) and ud <= min(ld, ut):
+                act = 1
+        if act == -1:
+            out[i] = np.nextafter(lb[i], ub[i]) if rstep == 0 else \
+                lb[i] + rstep * max(1.0, abs(lb[i]))
+        elif act == 1:
+            out[i] = np.nextafter(ub[i], lb[i]) if rstep == 0 else \
+                ub[i] - rstep * max(1.0, abs(ub[i]))
+        if out[i] < lb[i] or out[i] > ub[i]:
+            out[i] = 0.5 * (lb[i] + ub[i])
+    return out
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_resid(shape, bg, x, y, w, p, x0, f, jac, want_jac):
+    _nb_eval(shape, bg, x, p, x0, f, jac, want_jac)
+    for i in range(x.size):
+        f[i] = w[i] * (f[i] - y[i])
+        if want_jac:
+            for j in range(p.size):
+                jac[i, j] = w[i] * jac[i, j]
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_cl(xv, gv, lb, ub, v, dv):
+    """scipy's ``CL_scaling_vector`` (Coleman-Li) into v, dv."""
+    for j in range(xv.size):
+        v[j], dv[j] = 1.0, 0.0
+        if gv[j] < 0 and np.isfinite(ub[j]):
+            v[j], dv[j] = ub[j] - xv[j], -1.0
+        if gv[j] > 0 and np.isfinite(lb[j]):
+            v[j], dv[j] = xv[j] - lb[j], 1.0
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_step_to_bound(x, s, lb, ub, hits):
+    """scipy's ``step_size_to_bound``: the step and, in ``hits``, which bound is hit."""
+    n = x.size
+    steps = np.full(n, np.inf)
+    for i in range(n):
+        if s[i] != 0:
+            steps[i] = max((lb[i] - x[i]) / s[i], (ub[i] - x[i]) / s[i])
+    mn = steps.min()
+    for i in range(n):
+        hits[i] = (1 if s[i] > 0 else -1 if s[i] < 0 else 0) if steps[i] == mn else 0
+    return mn
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_quad(jh, gh, s, diag):
+    """scipy's ``evaluate_quadratic`` for one step."""
+    js = np.dot(jh, s)
+    q = np.dot(js, js) + np.dot(s * diag, s)
+    return 0.5 * q + np.dot(s, gh)
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_min_quad_1d(a, b, lo, hi, c):
+    """scipy's ``minimize_quadratic_1d``."""
+    t0, y0 = lo, lo * (a * lo + b) + c
+    t1, y1 = hi, hi * (a * hi + b) + c
+    best_t, best_y = t0, y0
+    if y1 < best_y:
+        best_t, best_y = t1, y1
+    if a != 0:
+        ext = -0.5 * b / a
+        if lo < ext < hi:
+            ye = ext * (a * ext + b) + c
+            if ye < best_y:
+                best_t, best_y = ext, ye
+    return best_t, best_y
+
+
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_trf(shape, bg, x, y, w, p0, lb, ub, x0):
+    """scipy's trust-region reflective least squares (``least_squares(method="trf",
+    x_scale="jac", tr_solver="exact", ftol=xtol=gtol=1e-8, max_nfev=2000)`` as
+    ``curve_fit`` calls it: ``trf_bounds`` with its helpers from optimize._lsq), on the
+    model codes of :func:`_nb_eval`, step for step.
+
+    Returns (p, weighted Jacobian at p, status): scipy's termination status (1-4
+    success, 0 evaluations exhausted), -10 residuals not finite at the start, -11 a
+    Jacobian with infs or NaNs (scipy's SVD refuses it), -12 a zero reflected step."""
+    eps = 2.220446049250313e-16
+    ftol = xtol = gtol = 1e-8
+    max_nfev = 2000
+    m, n = x.size, p0.size
+    xk = _nb_feasible(p0, lb, ub, 1e-10)
+    f = np.empty(m)
+    jac = np.empty((m, n))
+    _nb_resid(shape, bg, x, y, w, xk, x0, f, jac, True)
+    if not np.all(np.isfinite(f)):
+        return xk, jac, -10
+    nfev = 1
+    cost = 0.5 * np.dot(f, f)
+    g = np.dot(jac.T, f)
+    scale_inv = np.sqrt(np.sum(jac ** 2, axis=0))
+    for j in range(n):
+        if scale_inv[j] == 0:
+            scale_inv[j] = 1.0
+    scale = 1 / scale_inv
+    v = np.ones(n)
+    dv = np.zeros(n)
+    _nb_cl(xk, g, lb, ub, v, dv)
+    for j in range(n):
+        if dv[j] != 0:
+            v[j] *= scale_inv[j]
+    Delta = np.linalg.norm(xk * scale_inv / np.sqrt(v))
+    if Delta == 0:
+        Delta = 1.0
+    f_aug = np.zeros(m + n)
+    j_aug = np.zeros((m + n, n))
+    alpha = 0.0
+    status = -1  # None
+    f_new = np.empty(m)
+    hits = np.zeros(n, np.int64)
+    hits2 = np.zeros(n, np.int64)
+    x_new = xk.copy()
+    cost_new = cost
+    while True:
+        _nb_cl(xk, g, lb, ub, v, dv)
+        g_norm = np.max(np.abs(g * v))
+        if g_norm < gtol:
+            status = 1
+        if status != -1 or nfev == max_nfev:
+            break
+        for j in range(n):
+            if dv[j] != 0:
+                v[j] *= scale_inv[j]
+        d = np.sqrt(v) * scale
+        diag_h = g * dv * scale
+        g_h = d * g
+        f_aug[:m] = f
+        for i in range(m):
+            for j in range(n):
+                j_aug[i, j] = jac[i, j] * d[j]
+        for i in range(n):
+            for j in range(n):
+                j_aug[m + i, j] = 0.0
+            j_aug[m + i, i] = math.sqrt(diag_h[i])
+        if not np.all(np.isfinite(j_aug)):
+            return xk, jac, -11
+        u_, s, vt = np.linalg.svd(j_aug, full_matrices=False)
+        vmat = vt.T.copy()
+        uf = np.dot(u_.T.copy(), f_aug)
+        jh = j_aug[:m].copy()
+        theta = max(0.995, 1 - g_norm)
+        actual_reduction = -1.0
+        while actual_reduction <= 0 and nfev < max_nfev:
+            # solve_lsq_trust_region(n, m, uf, s, V, Delta, initial_alpha=alpha)
+            suf = s * uf
+            full_rank = s[-1] > eps * m * s[0] if m >= n else False
+            p_h = np.empty(n)
+            done = False
+            if full_rank:
+                p_h = -np.dot(vmat, uf / s)
+                if np.linalg.norm(p_h) <= Delta:
+                    alpha_it = 0.0
+                    done = True
+            if not done:
+                alpha_upper = np.linalg.norm(suf) / Delta
+                if full_rank:
+                    den = s ** 2 + 0.0
+                    pn = np.linalg.norm(suf / den)
+                    phi = pn - Delta
+                    phi_prime = -np.sum(suf ** 2 / den ** 3) / pn
+                    alpha_lower = -phi / phi_prime
+                else:
+                    alpha_lower = 0.0
+                if not full_rank and alpha == 0:
+                    alpha_it = max(0.001 * alpha_upper, (alpha_lower * alpha_upper) ** 0.5)
+                else:
+                    alpha_it = alpha
+                for _ in range(10):
+                    if alpha_it < alpha_lower or alpha_it > alpha_upper:
+                        alpha_it = max(0.001 * alpha_upper, (alpha_lower * alpha_upper) ** 0.5)
+                    den = s ** 2 + alpha_it
+                    pn = np.linalg.norm(suf / den)
+                    phi = pn - Delta
+                    phi_prime = -np.sum(suf ** 2 / den ** 3) / pn
+                    if phi < 0:
+                        alpha_upper = alpha_it
+                    ratio = phi / phi_prime
+                    alpha_lower = max(alpha_lower, alpha_it - ratio)
+                    alpha_it -= (phi + Delta) * ratio / Delta
+                    if np.abs(phi) < 0.01 * Delta:
+                        break
+                p_h = -np.dot(vmat, suf / (s ** 2 + alpha_it))
+                p_h *= Delta / np.linalg.norm(p_h)
+            alpha = alpha_it
+            p = d * p_h
+            # select_step(x, J_h, diag_h, g_h, p, p_h, d, Delta, lb, ub, theta)
+            xp = xk + p
+            if np.all((xp >= lb) & (xp <= ub)):
+                step, step_h = p, p_h
+                pred = -_nb_quad(jh, g_h, p_h, diag_h)
+            else:
+                p_stride = _nb_step_to_bound(xk, p, lb, ub, hits)
+                r_h = p_h.copy()
+                for j in range(n):
+                    if hits[j] != 0:
+                        r_h[j] *= -1
+                r = d * r_h
+                p = p * p_stride
+                p_h = p_h * p_stride
+                x_on = xk + p
+                # intersect_trust_region(p_h, r_h, Delta): the positive root
+                qa = np.dot(r_h, r_h)
+                if qa == 0:
+                    return xk, jac, -12
+                qb = np.dot(p_h, r_h)
+                qc = np.dot(p_h, p_h) - Delta ** 2
+                if qc > 0:
+                    return xk, jac, -12
+                qd = np.sqrt(qb * qb - qa * qc)
+                qq = -(qb + math.copysign(qd, qb))
+                t1, t2 = qq / qa, qc / qq
+                to_tr = t2 if t1 < t2 else t1
+                to_bound = _nb_step_to_bound(x_on, r, lb, ub, hits2)
+                r_stride = min(to_bound, to_tr)
+                if r_stride > 0:
+                    r_l = (1 - theta) * p_stride / r_stride
+                    r_u = theta * to_bound if r_stride == to_bound else to_tr
+                else:
+                    r_l, r_u = 0.0, -1.0
+                if r_l <= r_u:
+                    # build_quadratic_1d(J_h, g_h, r_h, s0=p_h, diag=diag_h)
+                    vv = np.dot(jh, r_h)
+                    qa2 = np.dot(vv, vv)
+                    qa2 += np.dot(r_h * diag_h, r_h)
+                    qa2 *= 0.5
+                    qb2 = np.dot(g_h, r_h)
+                    uu = np.dot(jh, p_h)
+                    qb2 += np.dot(uu, vv)
+                    qc2 = 0.5 * np.dot(uu, uu) + np.dot(g_h, p_h)
+                    qb2 += np.dot(p_h * diag_h, r_h)
+                    qc2 += 0.5 * np.dot(p_h * diag_h, p_h)
+                    rs, r_value = _nb_min_quad_1d(qa2, qb2, r_l, r_u, qc2)
+                    r_h = r_h * rs
+                    r_h += p_h
+                    r = r_h * d
+                else:
+                    r_value = np.inf
+                p = p * theta
+                p_h = p_h * theta
+                p_value = _nb_quad(jh, g_h, p_h, diag_h)
+                ag_h = -g_h
+                ag = d * ag_h
+                to_tr2 = Delta / np.linalg.norm(ag_h)
+                to_b2 = _nb_step_to_bound(xk, ag, lb, ub, hits2)
+                ag_stride = theta * to_b2 if to_b2 < to_tr2 else to_tr2
+                vv = np.dot(jh, ag_h)
+                qa3 = np.dot(vv, vv)
+                qa3 += np.dot(ag_h * diag_h, ag_h)
+                qa3 *= 0.5
+                qb3 = np.dot(g_h, ag_h)
+                ag_stride, ag_value = _nb_min_quad_1d(qa3, qb3, 0.0, ag_stride, 0.0)
+                ag_h = ag_h * ag_stride
+                ag = ag * ag_stride
+                if p_value < r_value and p_value < ag_value:
+                    step, step_h, pred = p, p_h, -p_value
+                elif r_value < p_value and r_value < ag_value:
+                    step, step_h, pred = r, r_h, -r_value
+                else:
+                    step, step_h, pred = ag, ag_h, -ag_value
+            x_new = _nb_feasible(xk + step, lb, ub, 0.0)
+            _nb_resid(shape, bg, x, y, w, x_new, x0, f_new, jac, False)
+            nfev += 1
+            step_h_norm = np.linalg.norm(step_h)
+            if not np.all(np.isfinite(f_new)):
+                Delta = 0.25 * step_h_norm
+                continue
+            cost_new = 0.5 * np.dot(f_new, f_new)
+            actual_reduction = cost - cost_new
+            # update_tr_radius
+            if pred > 0:
+                ratio = actual_reduction / pred
+            elif pred == actual_reduction == 0:
+                ratio = 1.0
+            else:
+                ratio = 0.0
+            Delta_new = Delta
+            if ratio < 0.25:
+                Delta_new = 0.25 * step_h_norm
+            elif ratio > 0.75 and step_h_norm > 0.95 * Delta:
+                Delta_new = Delta * 2.0
+            step_norm = np.linalg.norm(step)
+            # check_termination
+            ftol_ok = actual_reduction < ftol * cost and ratio > 0.25
+            xtol_ok = step_norm < xtol * (xtol + np.linalg.norm(xk))
+            if ftol_ok and xtol_ok:
+                status = 4
+            elif ftol_ok:
+                status = 2
+            elif xtol_ok:
+                status = 3
+            if status != -1:
+                break
+            alpha *= Delta / Delta_new
+            Delta = Delta_new
+        if actual_reduction > 0:
+            xk = x_new.copy()
+            f[:] = f_new
+            cost = cost_new
+            _nb_resid(shape, bg, x, y, w, xk, x0, f, jac, True)
+            g = np.dot(jac.T, f)
+            si = np.sqrt(np.sum(jac ** 2, axis=0))
+            scale_inv = np.maximum(si, scale_inv)
+            scale = 1 / scale_inv
+    if status == -1:
+        status = 0
+    return xk, jac, status
+
+
+def _functions(shape, bg, x0):
+    """(model, Jacobian) of peak ``shape`` (None: background alone) + background ``bg`` as
+    Python callables ``f(x, *p)`` (numpy): scipy's solver calls these."""
+    if shape is None:
+        def func(xx, *p):
+            return background(bg, xx, p, x0)
+
+        def jac(xx, *p):
+            return background_jacobian(bg, xx, p, x0)
+        return func, jac
+    return _model(shape, bg, x0), _model_jacobian(shape, bg, x0)
+
+
+def _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric=False):
+    """(popt, pcov, chi2) of the weighted fit of peak ``shape`` (None: background alone)
+    + background ``bg`` within bounds [lo, hi].
 
     ``numeric``: scipy's ``curve_fit`` (trust-region reflective, finite-difference
-    Jacobian: the reference). Otherwise a Levenberg-Marquardt with the analytic ``jac``,
-    Marquardt scaling and bounds by projection (a parameter at a bound that the step
-    pushes outwards is held there for that step): the same minimum in a few
-    milliseconds. A fit that ends on a bound (where a projected step can stall) or does
-    not converge in 2000 evaluations is redone by scipy's reflective solver with the
-    analytic Jacobian. Covariance ``(J^T W J)^-1`` at the minimum from the SVD (singular
-    values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops on scipy's
-    tolerances (1e-8 on chi2, step and gradient).
+    Jacobian: the reference). Otherwise a Levenberg-Marquardt with the analytic Jacobian
+    (compiled, :func:`_nb_lm`), Marquardt scaling and bounds by projection (a parameter at
+    a bound that the step pushes outwards is held there for that step): the same minimum
+    in well under a millisecond. A fit that ends on a bound (where a projected step can
+    stall) or does not converge in 2000 evaluations is redone by scipy's reflective
+    solver with the analytic Jacobian. Covariance ``(J^T W J)^-1`` at the minimum from the
+    SVD (singular values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops
+    on scipy's tolerances (1e-8 on chi2, step and gradient).
     """
+    func, jac = _functions(shape, bg, x0)
     if numeric:
         return _trf(func, "2-point", x, y, w_sigma, p0, lo, hi)
     try:
-        p, pcov, chi2 = _lm(func, jac, x, y, w_sigma, p0, lo, hi)
+        p, pcov, chi2 = _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
     except RuntimeError:
-        return _trf(func, jac, x, y, w_sigma, p0, lo, hi)
+        return _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi)
     if np.any((p <= np.asarray(lo, float)) | (p >= np.asarray(hi, float))):
         # ended on a bound: the projected step may be stuck there; the reflective
-        # trust-region solver (scipy) decides, with the analytic Jacobian
-        return _trf(func, jac, x, y, w_sigma, p0, lo, hi)
+        # trust-region solver (scipy's, compiled) decides, with the analytic Jacobian
+        return _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi)
     return p, pcov, chi2
 
 
@@ -482,67 +1040,47 @@ def _trf(func, jac, x, y, w_sigma, p0, lo, hi):
     return popt, pcov, float(np.sum(((y - func(x, *popt)) / w_sigma) ** 2))
 
 
-def _lm(func, jac, x, y, w_sigma, p0, lo, hi):
+def _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi):
+    """What :func:`_trf` (scipy ``curve_fit``, method "trf", analytic Jacobian) returns,
+    computed by :func:`_nb_trf`: the same steps without the Python overhead (~50x
+    faster); scipy's errors are raised alike (RuntimeError: evaluations exhausted;
+    ValueError: residuals or Jacobian not finite, zero reflected step)."""
+    lo, hi = np.asarray(lo, float), np.asarray(hi, float)
+    x = np.ascontiguousarray(x, float)
+    w = 1.0 / np.asarray(w_sigma, float)
+    p, jm, status = _nb_trf(-1 if shape is None else _SHAPE_CODE[shape], _BG_CODE[bg], x,
+                            np.ascontiguousarray(y, float), w, np.asarray(p0, float).copy(),
+                            lo, hi, float(x0))
+    if status == 0:
+        raise RuntimeError("Optimal parameters not found: the maximum number of function "
+                           "evaluations is exceeded")
+    if status < 0:
+        raise ValueError({-10: "Residuals are not finite in the initial point.",
+                          -11: "array must not contain infs or NaNs",
+                          -12: "`s` is zero."}[status])
+    _, s, vt = linalg.svd(jm, full_matrices=False)
+    s_keep = s[s > np.finfo(float).eps * max(jm.shape) * s[0]]
+    vt = vt[:s_keep.size]
+    pcov = np.dot(vt.T / s_keep ** 2, vt)
+    if np.isnan(pcov).any():
+        pcov = np.full((p.size, p.size), np.inf)
+    return p, pcov, float(np.sum(((y - func(x, *p)) / w_sigma) ** 2))
+
+
+def _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi):
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     w = 1.0 / np.asarray(w_sigma, float)
-    p = np.asarray(p0, float).copy()
-
-    def resid(q):
-        with np.errstate(all="ignore"):
-            return (func(x, *q) - y) * w
-
-    r = resid(p)
-    chi2 = float(r @ r)
-    if not np.isfinite(chi2):
+    p, chi2, jm, status = _nb_lm(-1 if shape is None else _SHAPE_CODE[shape], _BG_CODE[bg],
+                                 np.ascontiguousarray(x, float), np.ascontiguousarray(y, float),
+                                 w, np.asarray(p0, float).copy(), lo, hi, float(x0))
+    if status == 1:
         raise RuntimeError("model not finite at the starting values")
-    lam = 1e-3
-    converged = False
-    nfev = 1
-    while nfev < 2000 and not converged:
-        with np.errstate(all="ignore"):
-            jm = jac(x, *p) * w[:, None]
-        g = jm.T @ r
-        a = jm.T @ jm
-        d = np.maximum(np.diag(a), 1e-300)
-        # hold parameters at a bound the descent direction -g points out of
-        held = ((p <= lo) & (g > 0)) | ((p >= hi) & (g < 0))
-        free = ~held
-        if not free.any() or np.max(np.abs(g[free]) / np.sqrt(d[free])) <= 1e-8 * np.sqrt(
-                max(chi2, 1e-300)):
-            break  # gradient test (scipy's gtol)
-        af, gf, df = a[free][:, free], g[free], d[free]
-        while nfev < 2000:
-            step = np.zeros_like(p)
-            try:
-                step[free] = -np.linalg.solve(af + lam * np.diag(df), gf)
-            except np.linalg.LinAlgError:
-                lam *= 10
-                continue
-            trial = np.clip(p + step, lo, hi)
-            r_t = resid(trial)
-            nfev += 1
-            chi2_t = float(r_t @ r_t)
-            if np.isfinite(chi2_t) and chi2_t <= chi2:
-                # scipy's ftol / xtol tests (1e-8), trusted only for a near Gauss-Newton
-                # step: a heavily damped step is small without being at the minimum
-                converged = lam <= 1e-2 and (
-                    chi2 - chi2_t <= 1e-8 * chi2
-                    or np.linalg.norm(trial - p) <= 1e-8 * (1e-8 + np.linalg.norm(p)))
-                p, r, chi2 = trial, r_t, chi2_t
-                lam = max(lam / 10, 1e-12)
-                break
-            lam *= 10
-            if lam > 1e16:  # no step lowers chi2: at the minimum within precision
-                converged = True
-                break
-    if not converged and nfev >= 2000:
+    if status == 2:
         raise RuntimeError("peak fit did not converge in 2000 evaluations")
-    with np.errstate(all="ignore"):
-        jm = jac(x, *p) * w[:, None]
     _, sv, vt = np.linalg.svd(jm, full_matrices=False)
     keep = sv > np.finfo(float).eps * max(jm.shape) * sv[0]
     vt = vt[keep] / sv[keep, None]
-    return p, vt.T @ vt, chi2
+    return p, vt.T @ vt, float(chi2)
 
 
 def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
@@ -612,10 +1150,12 @@ def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
     guess = {"height": max(height, 1e-12), "centre": centre, "fwhm": fwhm}
     n = xs.size
     tried = []
+    memo = {}  # what the models of this window share (bin step, background starts)
     for shape in shapes:
         for bg in backgrounds:
             try:
-                names, popt, pcov, chi2 = _fit_one(shape, bg, xs, ys, ws, guess, x0, numeric)
+                names, popt, pcov, chi2 = _fit_one(shape, bg, xs, ys, ws, guess, x0, numeric,
+                                                   memo)
             except (RuntimeError, ValueError, np.linalg.LinAlgError):
                 continue
             k = len(names)
@@ -653,11 +1193,14 @@ def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
     errors["area"] = float(math.sqrt(max(grad @ cov @ grad, 0.0)))
     # F-test against the background alone (same background kind)
     try:
-        chi2_bg = _bg_only(best["background"], xs, ys, ws, guess, x0, numeric)
+        chi2_bg = _bg_only(best["background"], xs, ys, ws, guess, x0, numeric, memo)
         k_bg = len(_BG_PARAMS[best["background"]])
         dk = best["k"] - k_bg
         fstat = ((chi2_bg - best["chi2"]) / dk) / (best["chi2"] / dof)
-        f_p = float(stats.f.sf(fstat, dk, dof)) if fstat > 0 else 1.0
+        # scipy.stats.f.sf without its argument checks: fdtrc inside the support,
+        # 0 at its open upper end
+        f_p = (float(special.fdtrc(dk, dof, fstat)) if fstat < math.inf else 0.0) \
+            if fstat > 0 else 1.0
     except (RuntimeError, ValueError):
         f_p = float("nan")
     table = tuple({"model": d["model"], "chi2": d["chi2"], "aic": d["aic"], "bic": d["bic"],

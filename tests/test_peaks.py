@@ -157,3 +157,33 @@ def test_analytic_fit_equals_numerical_jacobian_fit(shape, centre, fwhm, height,
         assert fast.errors[k] == pytest.approx(ref.errors[k], rel=1e-3), k
     # the F-test p-value (often 1e-100 or less) compared on a log scale
     assert np.log(fast.f_test_p) == pytest.approx(np.log(ref.f_test_p), rel=1e-3, abs=1e-3)
+
+
+@pytest.mark.parametrize("shape,bg,seed", [("pseudo_voigt", "linear", 0),
+                                           ("pseudo_voigt", "powerlaw", 1),
+                                           ("gaussian", "powerlaw", 2)])
+def test_compiled_trust_region_equals_scipy_curve_fit(shape, bg, seed):
+    """The compiled reflective solver (the fallback of fits that end on a bound) takes
+    scipy's steps: on a Gaussian peak fitted as a pseudo-Voigt (eta runs to its bound 0)
+    and on plain fits it returns what ``curve_fit(method="trf")`` with the same analytic
+    Jacobian returns: parameters to 1e-6 of their errors, chi2 and covariance to 1e-6."""
+    from gixs import peaks
+
+    x, y, s = _profile(shape="gaussian", centre=0.05, fwhm=0.004, height=50.0, seed=seed)
+    sel = (x > 0.04) & (x < 0.06)
+    x, y, s = x[sel], y[sel], s[sel]
+    guess = {"height": 45.0, "centre": 0.0502, "fwhm": 0.005}
+    p0 = [45.0, 0.0502, 0.005] + ([0.3] if shape == "pseudo_voigt" else [])
+    lo = [0.0, x[0], 0.3 * (x[1] - x[0])] + ([0.0] if shape == "pseudo_voigt" else [])
+    hi = [np.inf, x[-1], 2 * (x[-1] - x[0])] + ([1.0] if shape == "pseudo_voigt" else [])
+    bp, bl, bh = peaks._bg_guess(bg, x, y, guess, 0.0502)
+    p0, lo, hi = peaks._inside(p0 + bp, lo + bl, hi + bh), lo + bl, hi + bh
+    func, jac = peaks._functions(shape, bg, 0.0502)
+    ref = peaks._trf(func, jac, x, y, s, p0, lo, hi)
+    got = peaks._trf_compiled(shape, bg, 0.0502, func, x, y, s, p0, lo, hi)
+    err = np.sqrt(np.diag(ref[1]))
+    assert np.all(np.abs(got[0] - ref[0]) <= 1e-6 * err + 1e-15)
+    assert got[2] == pytest.approx(ref[2], rel=1e-6)
+    assert got[1] == pytest.approx(ref[1], rel=1e-6, abs=1e-6 * np.abs(ref[1]).max())
+    if shape == "pseudo_voigt":
+        assert ref[0][3] < 0.05  # a Gaussian: eta at (or next to) its bound

@@ -28,6 +28,7 @@ import math
 import warnings
 
 import numpy as np
+from numba import njit
 
 from gixs.errors import GeometryError, GixsWarning
 
@@ -61,24 +62,48 @@ def _pixels(geometry, shape):
     return u, norm, ok
 
 
+@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_weights(d, norm, ok, mask, invalid, out):
+    """out = counts >= 0 / norm where ok, finite and not masked or invalid, else 0 (the
+    numpy expression of :func:`_weights`, element by element, in one pass)."""
+    use_m, use_i = mask.size == d.size, invalid.size == d.size
+    for i in range(d.size):
+        v = np.float64(d[i])
+        good = ok[i] and np.isfinite(v)
+        if use_m and mask[i]:
+            good = False
+        if use_i and invalid[i]:
+            good = False
+        out[i] = (v if v > 0 else 0.0) / norm[i] if good else 0.0
+
+
 def _weights(data, norm, ok, mask, invalid):
-    d = np.asarray(data, float).ravel()
-    ok = ok & np.isfinite(d)
-    if invalid is not None:
-        ok &= ~np.asarray(invalid, bool).ravel()
-    if mask is not None:
-        ok &= ~np.asarray(mask, bool).ravel()
-    return np.where(ok, np.clip(np.nan_to_num(d), 0, None) / norm, 0.0)
+    """Counts (negative as 0) / solid angle x polarization of the valid pixels, 0 elsewhere
+    (raveled)."""
+    d = np.ascontiguousarray(data).ravel()
+    none = np.zeros(0, np.bool_)
+    m = none if mask is None else np.ascontiguousarray(mask, np.bool_).ravel()
+    inv = none if invalid is None else np.ascontiguousarray(invalid, np.bool_).ravel()
+    out = np.empty(d.size)
+    _nb_weights(d, np.ascontiguousarray(norm, np.float64), ok, m, inv, out)
+    return out
 
 
-def _below(w, u, gi):
+@functools.lru_cache(maxsize=8)
+def _below_pixels(geometry, shape, gi):
+    """Pixels (bool, raveled) below the horizon of ``gi`` (exit angle < 0)."""
     from gixs.geometry.gi import sample_axes
 
+    u = _pixels(geometry, shape)[0]
+    _, _, n = sample_axes(gi)
+    return (n @ u) < 0
+
+
+def _below(w, geometry, shape, gi):
     total = float(w.sum())
     if not total > 0:
         return float("nan")
-    _, _, n = sample_axes(gi)
-    return float(w[(n @ u) < 0].sum()) / total
+    return float(w[_below_pixels(geometry, shape, gi)].sum()) / total
 
 
 def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
@@ -87,8 +112,9 @@ def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
     Counts are divided by solid angle x polarization (0.99) so that distance effects
     do not weigh; NaN when the frame has no positive count.
     """
-    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
-    return _below(_weights(data, norm, ok, mask, invalid), u, gi)
+    shape = tuple(np.shape(data))
+    _, norm, ok = _pixels(geometry, shape)
+    return _below(_weights(data, norm, ok, mask, invalid), geometry, shape, gi)
 
 
 def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
@@ -150,9 +176,10 @@ def detect_orientation(data, geometry, gi, *, mask=None, invalid=None, source=""
     if gi.incidence <= 0:
         raise GeometryError(f"{where}sample orientation 'auto' needs an incidence angle > 0 "
                             "(the horizon tells where the normal points)")
-    u, norm, ok = _pixels(geometry, tuple(np.shape(data)))
+    shape = tuple(np.shape(data))
+    _, norm, ok = _pixels(geometry, shape)
     w = _weights(data, norm, ok, mask, invalid)
-    shares = {code: _below(w, u, dataclasses.replace(gi, orientation=code))
+    shares = {code: _below(w, geometry, shape, dataclasses.replace(gi, orientation=code))
               for code in NORMAL_DIRECTIONS}
     if not all(math.isfinite(v) for v in shares.values()):
         raise GeometryError(f"{where}sample orientation 'auto': the frame has no counts")

@@ -34,6 +34,7 @@ import warnings
 import weakref
 
 import numpy as np
+from numba import njit
 
 #: A pixel row is within the horizon region when its exit angle is below this many
 #: pixel angles (no Yoneda band seen).
@@ -65,6 +66,55 @@ def _derived(pq, name, make):
     if name not in hit[1]:
         hit[1][name] = make(pq)
     return hit[1][name]
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_in_band(valid, values, lo, hi, out):
+    for i in range(valid.size):
+        out[i] = valid[i] and values[i] >= lo and values[i] < hi
+
+
+def _in_band(valid, values, lo, hi):
+    """``valid & (values >= lo) & (values < hi)`` in one pass (bool, the shape of valid)."""
+    valid = np.ascontiguousarray(valid, np.bool_)
+    out = np.empty(valid.shape, np.bool_)
+    _nb_in_band(valid.ravel(), np.ascontiguousarray(values).ravel(), float(lo), float(hi),
+                out.ravel())
+    return out
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_film_pixels(valid, af, floor, aq, spec, rod_floor, qz, keep, rod_keep):
+    qmin = np.inf
+    seen = False
+    for i in range(valid.size):
+        if not valid[i]:
+            keep[i] = False
+            rod_keep[i] = False
+            continue
+        off = aq[i] >= spec
+        keep[i] = af[i] >= floor and off
+        above = af[i] >= rod_floor
+        rod_keep[i] = above and off
+        if above:
+            seen = True
+            if np.isnan(qz[i]) or qz[i] < qmin:
+                qmin = qz[i]
+                if np.isnan(qmin):
+                    return qmin
+    return qmin if seen else np.nan
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_pick(keep, aq, lo, hi, data):
+    """Indices of the pixels kept with lo < aq < hi and finite counts (one pass)."""
+    out = np.empty(keep.size, np.int64)
+    n = 0
+    for i in range(keep.size):
+        if keep[i] and aq[i] > lo and aq[i] < hi and np.isfinite(np.float64(data[i])):
+            out[n] = i
+            n += 1
+    return out[:n].copy()
 
 
 def _abs_qxy(pq):
@@ -154,6 +204,50 @@ def exit_floor(a_y, geometry):
     return 1.5 * a_y if a_y else HORIZON_PIXELS * pixel_angle(geometry)
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def _block_sums(data, valid, af, floor, norm, b, cnt, nrm, npx):
+    """Per block of b x b pixels: sums of the counts (NaN as 0, +-inf as +-max float),
+    of ``norm`` and of the pixels used (valid and exit angle >= floor), added in the
+    order numpy's ``reshape(my, b, mx, b).sum(axis=(1, 3))`` adds them (each row of a
+    block, then the rows), so the sums are the same to the bit."""
+    my, mx = cnt.shape
+    big = 1.7976931348623157e308
+    for i in range(my):
+        for k in range(mx):
+            c = 0.0
+            w = 0.0
+            m = 0.0
+            for j in range(b):
+                r = i * b + j
+                cr = 0.0
+                wr = 0.0
+                mr = 0.0
+                for l in range(b):
+                    col = k * b + l
+                    if valid[r, col] and af[r, col] >= floor:
+                        v = np.float64(data[r, col])
+                        if np.isnan(v):
+                            v = 0.0
+                        elif np.isinf(v):
+                            v = big if v > 0 else -big
+                        cr += v
+                        wr += norm[r, col]
+                        mr += 1.0
+                c += cr
+                w += wr
+                m += mr
+            cnt[i, k], nrm[i, k], npx[i, k] = c, w, m
+
+
+def _block_q(pq, b):
+    """Mean |q| (1/A) of each b x b block (kept with the plan's coordinates)."""
+    def make(p):
+        ny, nx = p.q.shape
+        my, mx = ny // b, nx // b
+        return p.q[:my * b, :mx * b].reshape(my, b, mx, b).mean(axis=(1, 3))
+    return _derived(pq, f"block_q{b}", make)
+
+
 def shadow_mask(data, valid, norm, pq, floor=0.0):
     """Shadowed pixels (True) at exit angles >= ``floor`` (rad), and what was found.
 
@@ -180,16 +274,14 @@ def shadow_mask(data, valid, norm, pq, floor=0.0):
     if my < 3 or mx < 3:
         return np.zeros(data.shape, bool), {"pixels": 0, "blocks": 0,
                                             "definition": "frame too small for blocks"}
-    use = np.asarray(valid, bool) & (pq.exit_angle >= max(float(floor), 0.0))
+    floor = max(float(floor), 0.0)
+    valid = np.ascontiguousarray(valid, np.bool_)
+    af = np.ascontiguousarray(pq.exit_angle)
+    cnt, nrm, npx = (np.empty((my, mx)) for _ in range(3))
+    _block_sums(np.ascontiguousarray(data), valid, af, floor,
+                np.ascontiguousarray(norm, np.float64).reshape(data.shape), b, cnt, nrm, npx)
     sl = (slice(0, my * b), slice(0, mx * b))
-
-    def blocks(a):
-        return a[sl].reshape(my, b, mx, b).sum(axis=(1, 3))
-
-    cnt = blocks(np.where(use, np.nan_to_num(data.astype(np.float64, copy=False)), 0.0))
-    nrm = blocks(np.where(use, norm, 0.0))
-    npx = blocks(use.astype(np.float64))
-    qb = pq.q[sl].reshape(my, b, mx, b).mean(axis=(1, 3))
+    qb = _block_q(pq, b)
     full = npx >= 0.75 * b * b
     with np.errstate(invalid="ignore", divide="ignore"):
         inten = np.where(full & (nrm > 0), cnt / nrm, np.nan)
@@ -218,11 +310,13 @@ def shadow_mask(data, valid, norm, pq, floor=0.0):
     dark = np.zeros(inten.shape, bool)
     dark[ok] = (vals < SHADOW_FRACTION * ref) & (expect >= SHADOW_MIN_COUNTS)
     n_dark = int(dark.sum())
-    if n_dark:
-        dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
+    if not n_dark:
+        out.update(pixels=0, blocks=0)
+        return np.zeros(data.shape, bool), out
+    dark = ndimage.binary_dilation(dark, structure=np.ones((3, 3), bool))
     mask = np.zeros(data.shape, bool)
     mask[sl] = np.repeat(np.repeat(dark, b, axis=0), b, axis=1)
-    mask &= use
+    mask &= valid & (af >= floor)
     out.update(pixels=int(mask.sum()), blocks=n_dark)
     return mask, out
 
@@ -247,9 +341,15 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
     spec = SPECULAR_PIXELS * pa * k0
     if q_star:
         spec = max(spec, SPECULAR_FRACTION * q_star)
-    off_spec = _abs_qxy(pq) >= spec
-    keep = valid & (pq.exit_angle >= floor) & off_spec
     rod_floor = 1.1 * gi.critical_angle if gi.critical_angle else HORIZON_PIXELS * pa
+    # keep = valid & (a_f >= floor) & (|q_xy| >= spec); rod_keep = valid & (a_f >=
+    # rod_floor) & (|q_xy| >= spec); and the lowest q_z above the rod floor, in one pass
+    valid = np.ascontiguousarray(valid, np.bool_)
+    keep = np.empty(valid.shape, np.bool_)
+    rod_keep = np.empty(valid.shape, np.bool_)
+    qz_floor = _nb_film_pixels(valid.ravel(), pq.exit_angle.ravel(), float(floor),
+                               _abs_qxy(pq).ravel(), float(spec), float(rod_floor),
+                               pq.qz.ravel(), keep.ravel(), rod_keep.ravel())
     info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
             "exit_angle_floor_deg": math.degrees(floor), "specular_halfwidth_A^-1": spec,
             "rod_definition": "in-plane cuts start at a_f = 1.1 a_c (refraction on) or "
@@ -257,10 +357,8 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
             "definition": "pixels above the horizon with a_f >= 1.5 a_Y (or 3 pixels "
                           "when no Yoneda band is seen) and |q_xy| >= the specular "
                           "half-width; user mask and invalid pixels excluded"}
-    above = valid & (pq.exit_angle >= rod_floor)
-    qz_above = pq.qz[above]
-    info["_rod_qz_floor"] = float(qz_above.min()) if qz_above.size else float("nan")
-    info["_rod_keep"] = above & off_spec
+    info["_rod_qz_floor"] = float(qz_floor)
+    info["_rod_keep"] = rod_keep
     return keep, info
 
 
@@ -322,11 +420,10 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
     # at q_xy <= Q)
     aq_all = _abs_qxy(pq).ravel()
-    pick = np.flatnonzero(np.asarray(keep, bool).ravel() & (aq_all > 0.2 * big_q) &
-                          (aq_all < max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm))
-    d = np.asarray(data).ravel()[pick].astype(float)
-    fin = np.isfinite(d)
-    pick, d = pick[fin], d[fin]
+    data = np.ascontiguousarray(data).ravel()
+    pick = _nb_pick(np.ascontiguousarray(keep, np.bool_).ravel(), aq_all, float(0.2 * big_q),
+                    float(max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm), data)
+    d = data[pick].astype(float)
     aq = aq_all[pick]
     qz = pq.qz.ravel()[pick]
     w = np.asarray(norm, float).ravel()[pick]

@@ -913,8 +913,9 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
-    from gixs.superlattice.classify import (classify_peak, exit_floor, film_region,
-                                            pixel_angle, shadow_mask, yoneda_angle)
+    from gixs.superlattice.classify import (_in_band, classify_peak, exit_floor,
+                                            film_region, pixel_angle, shadow_mask,
+                                            yoneda_angle)
     from gixs.superlattice.hotpixels import hot_pixels
     from gixs.superlattice.orientation import orientation_metrics
     from gixs.superlattice.pixelprofile import subset_profile
@@ -965,7 +966,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
               K=K, valley=valley, min_snr=min_snr)
 
     def cut(band):
-        sel = valid & (pq.qz >= band[0]) & (pq.qz < band[1])
+        sel = _in_band(valid, pq.qz, band[0], band[1])
         return subset_profile(plan, "ip", sel, frame.data, dark=dark, flat=flat,
                               band={"qz_A^-1": [float(band[0]), float(band[1])]},
                               merge=ip_merge)
