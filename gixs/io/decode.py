@@ -221,22 +221,51 @@ def fabio_checked(path):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+class _Abandoned(BaseException):
+    """Raised inside a decoder thread that ran past the time limit, to end it (a
+    BaseException, so that a decoder's ``except Exception`` cannot swallow it)."""
+
+
+def _stop(thread) -> bool:
+    """Ask ``thread`` to end: :class:`_Abandoned` is raised in it at its next Python
+    instruction. A decoder looping in Python (fabio reading a truncated compressed CBF
+    header) ends at once; one inside a C call ends when the call returns. True when
+    the request was placed."""
+    import ctypes
+
+    if thread.ident is None:
+        return False
+    placed = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                        ctypes.py_object(_Abandoned))
+    return placed == 1
+
+
 def _bounded(fn, path, timeout_s):
     """``fn()`` in a daemon thread; FormatError if it has not returned after
-    ``timeout_s`` seconds (the thread is abandoned)."""
+    ``timeout_s`` seconds (the thread is then told to end, :func:`_stop`, so that an
+    abandoned decoder does not keep a core busy for the rest of a batch).
+
+    A C call that holds the GIL for longer than the limit cannot be interrupted by a
+    thread: the limit then acts when that call returns (none of the decoders gixs uses
+    holds it for long: h5py, libtiff through PIL, zlib and fabio's CBF codec release it
+    or return within a fraction of a second)."""
     box = {}
 
     def run():
         _GUARD.inside = True
         try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            box["error"] = exc
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+        except _Abandoned:  # told to end just as the call returned
+            pass
 
     th = threading.Thread(target=run, name="gixs-decoder", daemon=True)
     th.start()
     th.join(timeout_s)
     if th.is_alive():
+        _stop(th)
         raise ReadTimeoutError(f"{path}: the image decoder did not finish within "
                                f"{timeout_s:g} s (hung on a damaged file?); frame skipped "
                                "(set GIXS_READ_TIMEOUT_S to wait longer)")

@@ -299,3 +299,31 @@ def test_timed_out_file_not_waited_for_twice(tmp_path, monkeypatch):
         release.set()
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # the file changed: retried
     assert np.array_equal(read_frame(path).data, _image())
+
+
+def test_real_hung_decoder_bounded_and_its_thread_ended(tmp_path, monkeypatch):
+    """fabio itself, looping on a gzip CBF cut inside its header (gixs's header check
+    switched off so that the decoder really hangs): a ReadTimeoutError after the limit,
+    and the abandoned decoder thread ends (was: it kept spinning, 80% of a core, for the
+    rest of the process)."""
+    import gzip
+    import time
+
+    from gixs.io import frames
+
+    src = tmp_path / "f.cbf"
+    fabio.cbfimage.CbfImage(data=_image().astype(np.int32)).write(str(src))
+    bad = tmp_path / "head.cbf.gz"
+    bad.write_bytes(gzip.compress(src.read_bytes()[:450]))
+    monkeypatch.setattr(frames, "_check_cbf", lambda path: None)
+    monkeypatch.setenv("GIXS_READ_TIMEOUT_S", "0.5")
+    t0 = time.perf_counter()
+    with bounded(30), pytest.raises(ReadTimeoutError, match="did not finish within 0.5 s"):
+        read_frame(bad)
+    assert time.perf_counter() - t0 < 5
+    for _ in range(50):
+        if not any(t.name == "gixs-decoder" for t in threading.enumerate()):
+            break
+        time.sleep(0.05)
+    assert not any(t.name == "gixs-decoder" for t in threading.enumerate()), \
+        "the abandoned decoder thread is still running"
