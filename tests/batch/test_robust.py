@@ -81,6 +81,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, geo, monkeypatch):
                                         "answers there within 1 s"):
         reduce_stack([edf], geo, GIGeometry.from_degrees(0.2), scheduler="tcp://127.0.0.1:9",
                      output=tmp_path / "o.h5", metrics=False)
+    assert sorted(os.listdir(tmp_path)) == ["f.edf"]  # was: o.h5.parts/run.json left
 
 
 def test_stale_table_temporaries_removed(tmp_path, geo):
