@@ -64,6 +64,16 @@ CUT_CASES = [
      "truncated TIFF"),
     ("tiff-lzw-pil-size-1", lambda d: _pil_tiff(d, "tiff_lzw"), -1, "truncated TIFF"),
     ("tiff-lzw-pil-50%", lambda d: _pil_tiff(d, "tiff_lzw"), 0.5, "damaged TIFF"),
+    ("tiff-lzw-pil-5000B", lambda d: _pil_tiff(d, "tiff_lzw"), 5000, "damaged TIFF"),
+    ("tiff-deflate-pil-50%", lambda d: _pil_tiff(d, "tiff_deflate"), 0.5, "damaged TIFF"),
+    # packbits cut at size-1 was read as a frame with exit 0 (libtiff's line only); our
+    # own packbits writer (fabio decodes PIL's 16-bit packbits wrongly: refused intact)
+    ("tiff-packbits-ifd-first-size-1", lambda d: _tiff_ifd_first(d, "packbits"), -1,
+     "truncated TIFF: strip"),
+    ("tiff-packbits-ifd-first-50%", lambda d: _tiff_ifd_first(d, "packbits"), 0.5,
+     "truncated TIFF: strip"),
+    ("tiff-packbits-ifd-first-5000B", lambda d: _tiff_ifd_first(d, "packbits"), 5000,
+     "truncated TIFF: strip"),
     ("tiff-header-only", lambda d: _tiff_ifd_first(d, "deflate"), 12, "truncated TIFF"),
     ("cbf-in-header-300B", _cbf, 300, "header ends before the binary data"),
     ("cbf-in-header-550B", _cbf, 550, "header ends before the binary data"),
