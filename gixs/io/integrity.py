@@ -15,7 +15,15 @@ bytes themselves:
   the number of pixels the header states.
 
 Damage that changes no length and has no checksum (a flipped bit in uncompressed data or
-in an LZW strip, a one-byte delta of a CBF without MD5) cannot be seen in any file.
+in an LZW strip, a one-byte delta of a CBF without MD5) cannot be seen in any file. Nor
+can a file cut short and then zero-padded to its full size (what a crash of some
+filesystems leaves): an EDF, an uncompressed TIFF or an HDF5 dataset without filters
+then reads with zeros at its end. No zero-tail rule is applied to catch it: real frames
+have such tails (the region below the sample horizon of a GISAXS frame is 94-96% zero
+pixels at 0.04-0.06 counts/pixel in the P03 frames of the test data, and a Pilatus dark
+or a beam-off frame is all zeros). A file cut short without padding is refused in every
+format (the TIFF strip layout, the EDF header's size, the CBF binary size, the HDF5
+superblock's end of file).
 """
 
 from __future__ import annotations

@@ -325,3 +325,18 @@ def test_compressed_cbf_cut_in_header_fails_at_once(tmp_path, codec, monkeypatch
     stream.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])
     with bounded(20), pytest.raises(FormatError, match=f"^{stream}: truncated or damaged"):
         read_frame(stream)
+
+
+@pytest.mark.parametrize("chunks", [None, (1,) + SHAPE])
+@pytest.mark.parametrize("frac", [0.5, 0.99])
+def test_cut_hdf5_is_format_error(tmp_path, chunks, frac):
+    """HDF5 has no checksum without filters, but its superblock records the file's end:
+    a cut file (contiguous or chunked) is refused when opened, naming the file."""
+    path = tmp_path / "s.h5"
+    with h5py.File(path, "w") as f:
+        f.create_dataset("entry/data/data", data=np.stack([_image()] * 3), chunks=chunks)
+    assert np.array_equal(read_frame(path, 2).data, _image())
+    bad = cut(path, tmp_path / "cut.h5", int(os.path.getsize(path) * frac))
+    with bounded(), pytest.raises(FormatError, match=f"^{bad}: unreadable HDF5 file .*"
+                                                     "truncated file"):
+        read_frame(bad, 2)
