@@ -235,3 +235,22 @@ def test_pyfai_log_lines_not_printed_beside_ours(small, capsys, config, argv, ne
     line = _one_line_error(capsys, _in_shell_logging(lambda: main(argv)), needle)
     assert len(line) < 400
     assert not (d / "o").exists() and not (d / "c.poni").exists()
+
+
+@pytest.mark.parametrize("doc,needle", [
+    ([1, 2, 3], "expected a gixs.spacing document, found 'list'"),
+    ({"a": [1, 2]}, "expected a gixs.spacing document, found None"),
+    ({"schema": "gixs.spacing", "schema_version": 1}, "missing 'q_star'"),
+    ({"schema": "gixs.spacing", "schema_version": 1, "q_star": 0.05, "d_spacing": [1, 2],
+      "peak_height": 3.0, "peak_to_valley": 2.0, "fit": {}},
+     "'d_spacing' is [1, 2], expected a number (or null)"),
+    ({"schema": "gixs.spacing", "schema_version": 1, "q_star": 0.05, "d_spacing": 12.0,
+      "peak_height": "high", "peak_to_valley": 2.0, "fit": {}},
+     "'peak_height' is 'high', expected a number (or null)"),
+])
+def test_compare_json_of_the_wrong_shape_is_one_line(tmp_path, capsys, doc, needle):
+    """compare on JSON that is not a spacing result, or one whose metrics are not numbers
+    (was: a TypeError traceback from the table arithmetic)."""
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    _one_line_error(capsys, main(["compare", str(path), str(path)]), f"{path}: {needle}")
