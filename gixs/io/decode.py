@@ -175,8 +175,8 @@ def library_logs(name, source):
     """Run a third-party call with the records of its logger ``name`` captured: when the
     call raises they are dropped (the caller turns the exception into its one-line
     message; pyFAI logs, e.g., its whole list of 300 detector names and tracebacks before
-    raising), otherwise errors and warnings become one :class:`~gixs.errors.GixsWarning`
-    naming ``source``.
+    raising), otherwise its errors become one :class:`~gixs.errors.GixsWarning` naming
+    ``source`` (its warnings are dropped, as the command line always quieted them).
 
     Examples
     --------
@@ -190,6 +190,7 @@ def library_logs(name, source):
     """
     with captured_logs(name) as said:
         yield
+    said = [r for r in said if r.levelno >= logging.ERROR]
     if said:
         words = [r.getMessage().strip().splitlines()[0][:200] for r in said[:3]
                  if r.getMessage().strip()]
