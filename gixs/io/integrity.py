@@ -245,7 +245,7 @@ def check_cbf(path):
             else:
                 size = os.fstat(fh.fileno()).st_size
     except (OSError, EOFError) as exc:  # a gzip/bzip2 stream cut short or damaged
-        raise FormatError(f"{path}: truncated or damaged compressed CBF file ({exc})") from None
+        raise FormatError(f"{path}: truncated or damaged compressed file ({exc})") from None
     start = head.find(CBF_BINARY_START)
     if start < 0:
         raise FormatError(f"{path}: truncated or damaged CBF file: the header ends before "

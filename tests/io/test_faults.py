@@ -323,8 +323,14 @@ def test_compressed_cbf_cut_in_header_fails_at_once(tmp_path, codec, monkeypatch
                               "decompressed)")
     stream = tmp_path / ("stream" + pack[1])
     stream.write_bytes(good.read_bytes()[:len(good.read_bytes()) // 2])
-    with bounded(20), pytest.raises(FormatError, match=f"^{stream}: truncated or damaged"):
+    with bounded(20), pytest.raises(FormatError, match=f"^{stream}: truncated or damaged "
+                                                       "compressed file"):
         read_frame(stream)
+    edf = tmp_path / ("f.edf" + pack[1][4:])  # the same for any compressed frame
+    edf.write_bytes(pack[0](_edf(tmp_path).read_bytes())[:300])
+    with bounded(20), pytest.raises(FormatError, match=f"^{edf}: truncated or damaged "
+                                                       "compressed file"):
+        read_frame(edf)
 
 
 @pytest.mark.parametrize("chunks", [None, (1,) + SHAPE])
