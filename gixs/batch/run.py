@@ -366,10 +366,17 @@ def reduce_stack(inputs, geometry, gi, *, settings=None, mask=None, dark=None, f
     lock = contextlib.nullcontext()
     if own:
         lock = batch_store.locked(own[0])
-    with lock:
-        return _run_locked(job, sources, counts, total, incidence_list, output, table,
-                           attrs, keep_parts, resume, chunk_size, workers, scheduler,
-                           progress, t0, time_list)
+    # the cluster is reached before any file is made (no work folder is left behind for
+    # a scheduler that does not answer)
+    client, own_client = _connect(scheduler) if scheduler is not None else (None, False)
+    try:
+        with lock:
+            return _run_locked(job, sources, counts, total, incidence_list, output, table,
+                               attrs, keep_parts, resume, chunk_size, workers, client,
+                               progress, t0, time_list)
+    finally:
+        if own_client:
+            client.close()
 
 
 def _run_locked(job, sources, counts, total, incidence_list, output, table, attrs,
@@ -573,19 +580,25 @@ def _result(future):
 SCHEDULER_TIMEOUT_S = 10.0
 
 
+def _connect(scheduler):
+    """(Dask client, whether it is ours to close) of ``scheduler`` (an address or a
+    Client); GixsError when no scheduler answers within :data:`SCHEDULER_TIMEOUT_S`."""
+    from distributed import Client
+
+    if isinstance(scheduler, Client):
+        return scheduler, False
+    try:
+        return Client(scheduler, timeout=SCHEDULER_TIMEOUT_S), True
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise GixsError(f"--scheduler {scheduler}: no Dask scheduler answers there within "
+                        f"{SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}: {exc})") from None
+
+
 def _run_dask(job, chunks, scheduler, on_done):
     """Chunks on a Dask cluster, at most 2 per worker thread in flight."""
-    from distributed import Client, as_completed
+    from distributed import as_completed
 
-    own = not isinstance(scheduler, Client)
-    if own:
-        try:
-            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
-        except (OSError, TimeoutError, ValueError) as exc:
-            raise GixsError(f"--scheduler {scheduler}: no Dask scheduler answers there within "
-                            f"{SCHEDULER_TIMEOUT_S:g} s ({type(exc).__name__}: {exc})") from None
-    else:
-        client = scheduler
+    client, own = _connect(scheduler)
     try:
         job = dataclasses.replace(job, threads=1, prefetch=False)  # a worker per core
         job_f = client.scatter(job, broadcast=True, hash=False)

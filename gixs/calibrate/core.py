@@ -121,6 +121,8 @@ def detector_geometry(detector=None, *, pixel_size_um=None, shape=None, source="
     """
     import pyFAI.detectors
 
+    from gixs.io.decode import library_logs
+
     if detector is None and pixel_size_um is None:
         raise ValueError("detector: give a pyFAI detector name (e.g. 'Pilatus1M') or a "
                          "pixel size in um")
@@ -128,7 +130,8 @@ def detector_geometry(detector=None, *, pixel_size_um=None, shape=None, source="
         geo = DetectorGeometry(1.0, 0, 0, 0, 0, 0, 1e-10, *detector_fields(detector))
     elif detector is not None:
         try:
-            det = pyFAI.detectors.detector_factory(detector)
+            with library_logs("pyFAI", "detector"):
+                det = pyFAI.detectors.detector_factory(detector)
         except Exception:
             raise ValueError(f"detector: {detector!r} is not a pyFAI detector name "
                              "(e.g. 'Pilatus1M', 'Rayonix SX165', 'Eiger2 4M'; see "

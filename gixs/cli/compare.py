@@ -59,6 +59,12 @@ def add_arguments(p):
     n.add_argument("--energy-kev", type=float, metavar="E", help="photon energy (keV)")
 
 
+#: Metrics of a `gixs spacing` JSON that compare computes with: numbers or null.
+_NUMBERS = ("q_star", "q_star_err", "d_spacing", "d_spacing_err", "nn_distance", "fwhm",
+            "coherence_length", "paracrystal_g", "peak_height", "peak_height_err",
+            "peak_area", "peak_area_err", "peak_to_valley", "peak_to_valley_ratio")
+
+
 def _load(path, args):
     from gixs.errors import FormatError
 
@@ -75,6 +81,12 @@ def _load(path, args):
             if key not in d:
                 raise FormatError(f"{path}: missing '{key}'; expected a `gixs spacing "
                                   "--json` result")
+        for key in _NUMBERS:  # a hand-edited file: a metric that is not a number
+            value = d.get(key)
+            if value is not None and (isinstance(value, bool)
+                                      or not isinstance(value, (int, float))):
+                raise FormatError(f"{path}: '{key}' is {value!r}, expected a number (or "
+                                  "null); expected a `gixs spacing --json` result")
         return d
     if not args.poni:
         raise ValueError(f"{path}: a frame needs --poni and --incidence-deg "

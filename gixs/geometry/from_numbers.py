@@ -68,12 +68,15 @@ def make_detector(detector=None, *, pixel_size_um=None, shape=None, source="dete
     """
     import pyFAI.detectors
 
+    from gixs.io.decode import library_logs
+
     if detector is None and pixel_size_um is None:
         raise ValueError(f"{source}: give a pyFAI detector name (e.g. 'Pilatus1M') or a "
                          "pixel size")
     if detector is not None:
         try:
-            det = pyFAI.detectors.detector_factory(detector)
+            with library_logs("pyFAI", source):
+                det = pyFAI.detectors.detector_factory(detector)
         except Exception:
             raise ValueError(f"{source}: {detector!r} is not a pyFAI detector name (see "
                              "pyFAI.detectors.ALL_DETECTORS)") from None

@@ -151,8 +151,11 @@ class DetectorGeometry:
         """A fresh pyFAI detector object for this geometry."""
         import pyFAI.detectors
 
+        from gixs.io.decode import library_logs
+
         config = json.loads(self.detector_config)
-        return pyFAI.detectors.detector_factory(self.detector, config or None)
+        with library_logs("pyFAI", f"detector {self.detector}"):
+            return pyFAI.detectors.detector_factory(self.detector, config or None)
 
     def make_integrator(self, fiber: bool = False):
         """A fresh pyFAI integrator (``FiberIntegrator`` when ``fiber``)."""
@@ -494,8 +497,11 @@ def load_poni(path) -> DetectorGeometry:
         return geometry
     import pyFAI
 
+    from gixs.io.decode import library_logs
+
     try:
-        ai = pyFAI.load(path)
+        with library_logs("pyFAI", path):
+            ai = pyFAI.load(path)
     except Exception as exc:
         text = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         if len(text) > 200:  # pyFAI lists every detector it knows

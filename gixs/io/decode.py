@@ -130,43 +130,89 @@ def judge_decoder_text(path, text: str) -> None:
                       stacklevel=3)
 
 
-class _FabioRecords(logging.Handler):
-    """Collects the errors fabio logs (it logs, rather than raises, on truncated data) and
-    its warnings that say the data are damaged (e.g. "Bogus StripByteCounts": the TIFF
-    is then decoded wrongly)."""
+class _Records(logging.Handler):
+    """Collects the messages of the records it receives."""
 
-    def __init__(self):
-        super().__init__(level=logging.WARNING)
-        self.messages = []
+    def __init__(self, level):
+        super().__init__(level=level)
+        self.records = []
 
     def emit(self, record):
-        msg = record.getMessage()
-        if record.levelno >= logging.ERROR or DAMAGE.search(msg):
-            self.messages.append(msg)
+        self.records.append(record)
+
+
+@contextlib.contextmanager
+def captured_logs(name, level=logging.WARNING):
+    """Collect the records of logger ``name`` (and its children) at ``level`` and above
+    while the block runs, keeping them off stderr; yields the list of records.
+
+    Examples
+    --------
+    >>> import logging
+    >>> with captured_logs("some.library") as said:
+    ...     logging.getLogger("some.library.part").error("cannot do it")
+    >>> [r.getMessage() for r in said]
+    ['cannot do it']
+    """
+    handler = _Records(level)
+    logger = logging.getLogger(name)
+    # the records must reach the handler whatever level a caller set (the CLI quiets
+    # fabio and pyFAI to ERROR); meanwhile they go to the handler only, not to stderr
+    old_level, propagate = logger.level, logger.propagate
+    logger.setLevel(level)
+    logger.propagate = False
+    logger.addHandler(handler)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(old_level)
+        logger.propagate = propagate
+
+
+@contextlib.contextmanager
+def library_logs(name, source):
+    """Run a third-party call with the records of its logger ``name`` captured: when the
+    call raises they are dropped (the caller turns the exception into its one-line
+    message; pyFAI logs, e.g., its whole list of 300 detector names and tracebacks before
+    raising), otherwise its errors become one :class:`~gixs.errors.GixsWarning` naming
+    ``source`` (its warnings are dropped, as the command line always quieted them).
+
+    Examples
+    --------
+    >>> import logging, warnings
+    >>> with warnings.catch_warnings(record=True) as caught:
+    ...     warnings.simplefilter("always")
+    ...     with library_logs("pyFAI", "g.poni"):
+    ...         logging.getLogger("pyFAI.detectors").error("Left-over config: {'x': 1}")
+    >>> str(caught[0].message)
+    "g.poni: pyFAI said: Left-over config: {'x': 1}"
+    """
+    with captured_logs(name) as said:
+        yield
+    said = [r for r in said if r.levelno >= logging.ERROR]
+    if said:
+        words = [r.getMessage().strip().splitlines()[0][:200] for r in said[:3]
+                 if r.getMessage().strip()]
+        if words:
+            warnings.warn(f"{source}: {name} said: {'; '.join(words)}", GixsWarning,
+                          stacklevel=3)
 
 
 @contextlib.contextmanager
 def fabio_checked(path):
-    """Turn fabio's logged errors and PIL's damage warnings into a FormatError."""
-    handler = _FabioRecords()
-    logger = logging.getLogger("fabio")
-    # fabio's damage warnings must reach the handler whatever level a caller set (the CLI
-    # quiets fabio to ERROR); while reading they go to the handler only, not to stderr
-    level, propagate = logger.level, logger.propagate
-    logger.setLevel(logging.WARNING)
-    logger.propagate = False
-    logger.addHandler(handler)
-    try:
+    """Turn fabio's logged errors, its warnings that say the data are damaged (it logs,
+    rather than raises, on truncated data; "Bogus StripByteCounts": the TIFF is then
+    decoded wrongly) and PIL's damage warnings into a FormatError."""
+    with captured_logs("fabio") as said:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             warnings.filterwarnings("default", category=GixsWarning)
             yield
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-    if handler.messages:
-        raise FormatError(f"{path}: damaged or truncated image ({handler.messages[0]})")
+    messages = [r.getMessage() for r in said
+                if r.levelno >= logging.ERROR or DAMAGE.search(r.getMessage())]
+    if messages:
+        raise FormatError(f"{path}: damaged or truncated image ({messages[0]})")
     mine = [w for w in caught if issubclass(w.category, GixsWarning)]
     damage = [str(w.message) for w in caught if not issubclass(w.category, GixsWarning)
               and DAMAGE.search(str(w.message))]
@@ -176,22 +222,51 @@ def fabio_checked(path):
         warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
 
 
+class _Abandoned(BaseException):
+    """Raised inside a decoder thread that ran past the time limit, to end it (a
+    BaseException, so that a decoder's ``except Exception`` cannot swallow it)."""
+
+
+def _stop(thread) -> bool:
+    """Ask ``thread`` to end: :class:`_Abandoned` is raised in it at its next Python
+    instruction. A decoder looping in Python (fabio reading a truncated compressed CBF
+    header) ends at once; one inside a C call ends when the call returns. True when
+    the request was placed."""
+    import ctypes
+
+    if thread.ident is None:
+        return False
+    placed = ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident),
+                                                        ctypes.py_object(_Abandoned))
+    return placed == 1
+
+
 def _bounded(fn, path, timeout_s):
     """``fn()`` in a daemon thread; FormatError if it has not returned after
-    ``timeout_s`` seconds (the thread is abandoned)."""
+    ``timeout_s`` seconds (the thread is then told to end, :func:`_stop`, so that an
+    abandoned decoder does not keep a core busy for the rest of a batch).
+
+    A C call that holds the GIL for longer than the limit cannot be interrupted by a
+    thread: the limit then acts when that call returns (none of the decoders gixs uses
+    holds it for long: h5py, libtiff through PIL, zlib and fabio's CBF codec release it
+    or return within a fraction of a second)."""
     box = {}
 
     def run():
         _GUARD.inside = True
         try:
-            box["value"] = fn()
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
-            box["error"] = exc
+            try:
+                box["value"] = fn()
+            except BaseException as exc:  # noqa: BLE001 - re-raised in the caller
+                box["error"] = exc
+        except _Abandoned:  # told to end just as the call returned
+            pass
 
     th = threading.Thread(target=run, name="gixs-decoder", daemon=True)
     th.start()
     th.join(timeout_s)
     if th.is_alive():
+        _stop(th)
         raise ReadTimeoutError(f"{path}: the image decoder did not finish within "
                                f"{timeout_s:g} s (hung on a damaged file?); frame skipped "
                                "(set GIXS_READ_TIMEOUT_S to wait longer)")

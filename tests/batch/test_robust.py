@@ -81,6 +81,7 @@ def test_unreachable_scheduler_is_a_clear_error(tmp_path, geo, monkeypatch):
                                         "answers there within 1 s"):
         reduce_stack([edf], geo, GIGeometry.from_degrees(0.2), scheduler="tcp://127.0.0.1:9",
                      output=tmp_path / "o.h5", metrics=False)
+    assert sorted(os.listdir(tmp_path)) == ["f.edf"]  # was: o.h5.parts/run.json left
 
 
 def test_stale_table_temporaries_removed(tmp_path, geo):
@@ -127,3 +128,26 @@ def test_worker_dies_with_its_parent(tmp_path):
         time.sleep(0.1)
     os.kill(pid, 9)
     pytest.fail("the worker outlived its killed parent")
+
+
+def test_damaged_files_are_error_rows_of_a_batch(tmp_path, geo):
+    """A batch over a good frame, a TIFF cut in half and a CBF cut inside its header: one
+    ok row and two error rows naming the defect, in bounded time (the CBF hung the whole
+    batch forever before; the TIFF became an ok row of zeros)."""
+    import fabio
+
+    from ..io.corrupt import bounded, cut, tiff_ifd_first
+
+    good, tif_src, cbf_src = _frames(3)
+    fabio.edfimage.EdfImage(data=good).write(str(tmp_path / "a.edf"))
+    n = tiff_ifd_first(tmp_path / "t_src.tif", tif_src)
+    cut(tmp_path / "t_src.tif", tmp_path / "b.tif", n // 2)
+    fabio.cbfimage.CbfImage(data=cbf_src.astype(np.int32)).write(str(tmp_path / "c_src.cbf"))
+    cut(tmp_path / "c_src.cbf", tmp_path / "c.cbf", 450)
+    paths = [tmp_path / n for n in ("a.edf", "b.tif", "c.cbf")]
+    with bounded(60):
+        res = reduce_stack(paths, geo, GIGeometry.from_degrees(0.2), metrics=False)
+    assert [r["status"] for r in res.rows] == ["ok", "error", "error"]
+    assert res.rows[1]["error"].startswith(f"{paths[1]}: truncated TIFF: strip")
+    assert res.rows[2]["error"].startswith(f"{paths[2]}: truncated or damaged CBF file: the "
+                                           "header ends before the binary data")

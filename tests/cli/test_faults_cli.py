@@ -198,3 +198,59 @@ def test_bad_arguments_are_one_line(small, capsys, argv, needle):
     line = _one_line_error(capsys, main(argv), needle)
     assert len(line) < 400
     assert not (d / "b.h5").exists() and not (d / "c.poni").exists()
+
+
+def _in_shell_logging(fn):
+    """``fn()`` with logging as in a user's shell: no pytest capture handler on the root
+    logger (pytest adds it for the test's call), so a library's logged records reach
+    stderr through logging.lastResort."""
+    import logging
+    from unittest import mock
+
+    with mock.patch.object(logging.getLogger(), "handlers", []):
+        return fn()
+
+
+@pytest.mark.parametrize("config,argv,needle", [
+    ("Detector: NoSuchDetector", ["reduce", "{edf}", "--poni", "{bad}", "--incidence-deg",
+                                  "0.2", "-o", "{d}/o", "--no-plot"],
+     "pyFAI cannot read this PONI file (Detector nosuchdetector is unknown"),
+    ('Detector_config: {"pixel1": 0.000172,', ["reduce", "{edf}", "--poni", "{bad}",
+                                               "--incidence-deg", "0.2", "-o", "{d}/o",
+                                               "--no-plot"],
+     "pyFAI cannot read this PONI file (Expecting property name"),
+    (None, ["calibrate", "{edf}", "--calibrant", "LaB6", "--energy-kev", "12", "--detector",
+            "NoSuchDetector", "-o", "{d}/c.poni"], "'NoSuchDetector' is not a pyFAI detector"),
+])
+def test_pyfai_log_lines_not_printed_beside_ours(small, capsys, config, argv, needle):
+    """pyFAI logs its 9.5 kB list of detector names, or a JSON traceback, before raising:
+    the one line is ours (was: the list or two tracebacks, then our line)."""
+    d, poni, edf, _ = small
+    if config is not None:
+        key = config.split(":")[0]
+        lines = [config if ln.startswith(key + ":") else ln
+                 for ln in poni.read_text().splitlines()]
+        (d / "bad.poni").write_text("\n".join(lines) + "\n")
+    argv = [a.format(d=d, edf=edf, bad=d / "bad.poni") for a in argv]
+    line = _one_line_error(capsys, _in_shell_logging(lambda: main(argv)), needle)
+    assert len(line) < 400
+    assert not (d / "o").exists() and not (d / "c.poni").exists()
+
+
+@pytest.mark.parametrize("doc,needle", [
+    ([1, 2, 3], "expected a gixs.spacing document, found 'list'"),
+    ({"a": [1, 2]}, "expected a gixs.spacing document, found None"),
+    ({"schema": "gixs.spacing", "schema_version": 1}, "missing 'q_star'"),
+    ({"schema": "gixs.spacing", "schema_version": 1, "q_star": 0.05, "d_spacing": [1, 2],
+      "peak_height": 3.0, "peak_to_valley": 2.0, "fit": {}},
+     "'d_spacing' is [1, 2], expected a number (or null)"),
+    ({"schema": "gixs.spacing", "schema_version": 1, "q_star": 0.05, "d_spacing": 12.0,
+      "peak_height": "high", "peak_to_valley": 2.0, "fit": {}},
+     "'peak_height' is 'high', expected a number (or null)"),
+])
+def test_compare_json_of_the_wrong_shape_is_one_line(tmp_path, capsys, doc, needle):
+    """compare on JSON that is not a spacing result, or one whose metrics are not numbers
+    (was: a TypeError traceback from the table arithmetic)."""
+    path = tmp_path / "x.json"
+    path.write_text(json.dumps(doc))
+    _one_line_error(capsys, main(["compare", str(path), str(path)]), f"{path}: {needle}")

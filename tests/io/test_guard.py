@@ -299,3 +299,66 @@ def test_timed_out_file_not_waited_for_twice(tmp_path, monkeypatch):
         release.set()
     os.utime(path, ns=(time.time_ns(), time.time_ns() + 10**9))  # the file changed: retried
     assert np.array_equal(read_frame(path).data, _image())
+
+
+def test_real_hung_decoder_bounded_and_its_thread_ended(tmp_path, monkeypatch):
+    """fabio itself, looping on a gzip CBF cut inside its header (gixs's header check
+    switched off so that the decoder really hangs): a ReadTimeoutError after the limit,
+    and the abandoned decoder thread ends (was: it kept spinning, 80% of a core, for the
+    rest of the process)."""
+    import gzip
+    import time
+
+    from gixs.io import frames
+
+    src = tmp_path / "f.cbf"
+    fabio.cbfimage.CbfImage(data=_image().astype(np.int32)).write(str(src))
+    bad = tmp_path / "head.cbf.gz"
+    bad.write_bytes(gzip.compress(src.read_bytes()[:450]))
+    monkeypatch.setattr(frames, "_check_cbf", lambda path: None)
+    monkeypatch.setenv("GIXS_READ_TIMEOUT_S", "0.5")
+    t0 = time.perf_counter()
+    with bounded(30), pytest.raises(ReadTimeoutError, match="did not finish within 0.5 s"):
+        read_frame(bad)
+    assert time.perf_counter() - t0 < 5
+    for _ in range(50):
+        if not any(t.name == "gixs-decoder" for t in threading.enumerate()):
+            break
+        time.sleep(0.05)
+    assert not any(t.name == "gixs-decoder" for t in threading.enumerate()), \
+        "the abandoned decoder thread is still running"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["hdf5-gzip", "tiff-deflate"])
+def test_read_limit_acts_during_a_long_real_decode(tmp_path, monkeypatch, kind):
+    """The thread-based limit bounds the real decoders: h5py (a 256 MB gzip chunk) and
+    libtiff through PIL (81 Mpx deflate) release the GIL while they work, so a limit of a
+    tenth of the decode time fails the read within half of it. (A C call that held the
+    GIL, e.g. a catastrophic regular expression, would be stopped only on return.)"""
+    import time
+
+    import h5py
+
+    from gixs.io import frames
+
+    if kind == "hdf5-gzip":
+        path = tmp_path / "big.h5"
+        with h5py.File(path, "w") as f:
+            f.create_dataset("entry/data/data", data=np.zeros((4, 4096, 4096), np.float32),
+                             chunks=(4, 4096, 4096), compression="gzip")
+    else:
+        path = tmp_path / "big.tif"
+        Image.fromarray(np.zeros((9000, 9000), np.uint16)).save(path,
+                                                                compression="tiff_deflate")
+        monkeypatch.setattr(frames, "_check_tiff_frame", lambda *a: None)  # time fabio only
+    monkeypatch.setenv("GIXS_READ_TIMEOUT_S", "0")
+    t0 = time.perf_counter()
+    assert read_frame(path).data.shape[0] in (4096, 9000)
+    full = time.perf_counter() - t0
+    assert full > 0.2, f"the decode took {full:.2f} s only: too short to test the limit"
+    monkeypatch.setenv("GIXS_READ_TIMEOUT_S", f"{full / 10:.3f}")
+    t0 = time.perf_counter()
+    with pytest.raises(ReadTimeoutError):
+        read_frame(path)
+    assert time.perf_counter() - t0 < full / 2
