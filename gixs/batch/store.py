@@ -33,7 +33,6 @@ def part_name(first_index: int, run_id: str) -> str:
 @contextlib.contextmanager
 def open_part(folder, first_index, run_id, with_entries=True):
     """Yield an open (temporary) part file; it is renamed into place on success only."""
-    import h5py
 
     path = os.path.join(folder, part_name(first_index, run_id))
     with atomic_path(path) as tmp:

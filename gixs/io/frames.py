@@ -11,11 +11,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import glob
-import logging
 import os
-import re
 import tempfile
-import warnings
 
 import numpy as np
 
