@@ -283,9 +283,10 @@ class DetectorGeometry:
         r3 = np.array([[c3, -s3, 0.0], [s3, c3, 0.0], [0.0, 0.0, 1.0]])
         return r3 @ r2 @ r1
 
-    def lab_positions(self, shape=None):
+    def lab_positions(self, shape=None, pixels=None):
         """Pixel centres in the lab frame (m): ``(z, y, x)`` float64 arrays of the image
-        shape, as pyFAI's ``calc_pos_zyx(corners=False)`` gives them.
+        shape, as pyFAI's ``calc_pos_zyx(corners=False)`` gives them; with ``pixels``
+        ``(rows, cols)`` (integer index arrays), only at those pixels.
 
         Examples
         --------
@@ -296,8 +297,14 @@ class DetectorGeometry:
         >>> z, y, x = g.lab_positions()
         >>> float(z[0, 0]), round(float(y[1, 0]), 6), round(float(x[0, 2]), 6)
         (0.5, 0.0015, 0.0025)
+        >>> [round(float(v[0]), 6) for v in g.lab_positions(pixels=([1], [2]))]
+        [0.5, 0.0015, 0.0025]
         """
         p1, p2 = self.pixel_coordinates(shape)
+        if pixels is not None:
+            full = np.broadcast_shapes(np.shape(p1), np.shape(p2))
+            rows, cols = (np.asarray(v, np.intp) for v in pixels)
+            p1, p2 = np.broadcast_to(p1, full)[rows, cols], np.broadcast_to(p2, full)[rows, cols]
         t1 = np.asarray(p1, np.float64) - self.poni1_m
         t2 = np.asarray(p2, np.float64) - self.poni2_m
         rot = self.rotation_matrix()

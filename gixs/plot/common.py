@@ -80,9 +80,7 @@ def image_axes(orientation=1, geometry=None, shape=None):
     if geometry is None:
         return (h_lab, h_sign), (v_lab, v_sign)
     r0, c0 = (0, 0) if shape is None else (shape[0] // 2, shape[1] // 2)
-    ai = geometry.make_integrator()
-    _, y, x = ai.calc_pos_zyx(d1=np.array([r0, r0 + 1, r0], float),
-                              d2=np.array([c0, c0, c0 + 1], float))
+    _, y, x = geometry.lab_positions(shape, pixels=([r0, r0 + 1, r0], [c0, c0, c0 + 1]))
     step = {"y": np.array([y[1] - y[0], y[2] - y[0]]),   # lab y per (row, column) step
             "x": np.array([x[1] - x[0], x[2] - x[0]])}
 

@@ -145,3 +145,17 @@ def test_reduce_of_a_generic_poni_imports_no_pyfai(tmp_path):
                          env={**__import__("os").environ, "GIXS_CACHE_DIR": str(tmp_path)})
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
+
+
+@pytest.mark.parametrize("named", [False, True])
+def test_lab_positions_at_chosen_pixels_equal_the_full_arrays(named):
+    if named:
+        from tests.conftest import make_geometry
+        g = make_geometry(dist=0.2, poni1=0.008, poni2=0.085, wavelength_a=1.0)
+    else:
+        _, g = _generic(GEOMETRIES[1], orientation=2)
+    full = g.lab_positions()
+    rows, cols = np.array([0, 5, 17, 40]), np.array([3, 0, 60, 90])
+    some = g.lab_positions(pixels=(rows, cols))
+    for a, b in zip(some, full):
+        np.testing.assert_array_equal(a, b[rows, cols])

@@ -340,8 +340,11 @@ class StackKernel:
                 col_rows = arrays[f"part{i}_col_rows"]
                 if col_ptr.shape != (n_pix + 1,) or int(col_ptr[-1]) != col_rows.size:
                     raise ValueError(f"kernel part {i}: CSC slice does not fit the plan")
+                if col_rows.size > self.weights.size:
+                    raise ValueError(f"kernel part {i}: CSC slice larger than the matrix")
+                # unit weights: a view of the plan's ones (no second array of the size)
                 part.update(col_ptr=col_ptr, col_rows=col_rows,
-                            col_weights=np.ones(col_rows.size, np.float32))
+                            col_weights=self.weights[:col_rows.size])
                 cum = col_ptr.astype(np.int64)
                 cuts = np.searchsorted(cum, np.linspace(0, cum[-1], nch + 1)[1:-1])
                 part["chunks"] = np.unique(np.r_[0, cuts, n_pix]).astype(np.int64)
