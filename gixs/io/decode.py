@@ -266,7 +266,12 @@ def _bounded(fn, path, timeout_s):
     th.start()
     th.join(timeout_s)
     if th.is_alive():
-        _stop(th)
+        # not under a trace function (debugger, profiler, coverage): there an async
+        # exception aimed at a decoder blocked in C left the calling thread spinning
+        # (seen with coverage and with a bare sys.settrace); the thread is then left
+        # to finish by itself, as a daemon
+        if sys.gettrace() is None:
+            _stop(th)
         raise ReadTimeoutError(f"{path}: the image decoder did not finish within "
                                f"{timeout_s:g} s (hung on a damaged file?); frame skipped "
                                "(set GIXS_READ_TIMEOUT_S to wait longer)")

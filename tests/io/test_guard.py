@@ -321,6 +321,9 @@ def test_real_hung_decoder_bounded_and_its_thread_ended(tmp_path, monkeypatch):
     with bounded(30), pytest.raises(ReadTimeoutError, match="did not finish within 0.5 s"):
         read_frame(bad)
     assert time.perf_counter() - t0 < 5
+    if sys.gettrace() is not None:
+        pytest.skip("under a trace function (coverage) gixs leaves abandoned decoders to "
+                    "finish by themselves (gixs.io.decode._bounded)")
     for _ in range(50):
         if not any(t.name == "gixs-decoder" for t in threading.enumerate()):
             break
