@@ -85,7 +85,7 @@ def _weights(data, norm, ok, mask, invalid):
     m = none if mask is None else np.ascontiguousarray(mask, np.bool_).ravel()
     inv = none if invalid is None else np.ascontiguousarray(invalid, np.bool_).ravel()
     out = np.empty(d.size)
-    _nb_weights(d, np.ascontiguousarray(norm, np.float64), ok, m, inv, out)
+    _nb_weights(d, np.ascontiguousarray(norm), ok, m, inv, out)  # float32, as _pixels keeps it
     return out
 
 
