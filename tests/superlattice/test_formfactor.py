@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gixs.errors import GixsWarning, NoPeakError
+from gixs.errors import GixsWarning
 from gixs.results import Profile
 from gixs.superlattice.ffspec import FormFactorSpec, parse_form_factor
 from gixs.superlattice.formfactor import FormFactorError, sphere_form_factor
@@ -183,21 +183,10 @@ def _check_dot_case(kev, ai, dist, rel_width):
         assert np.sign(bias) == np.sign(truth_bias)
 
 
-MIXED_20 = pytest.mark.xfail(strict=True, raises=NoPeakError, reason=(
-    "open (issue 10): the 20%-wide touching-dot rods at 18 keV / 0.2 deg / 2 m are refused "
-    "('first-order ring is not measurable, and rods are not told from its arcs'): I(|q|) "
-    "of the film pixels peaks at |q| 0.101 A^-1 (the form factor's second lobe, isotropic, "
-    "2.8 FWHM beyond the rod peak's |q| 0.072 A^-1), the slices give rod fraction 0.56 "
-    "(mixed), and the horizon cut's |q| 0.067 is < 1/1.3 of that ring, as when the first "
-    "ring hides in the Yoneda band. Measured in the band above that ring's top (q_z "
-    "0.126-0.157 A^-1) the rods give q* +0.45% +- 1.05% (1 sigma) of the band's truth: too "
-    "few counts for 0.5%; the near-horizon band needs the 'rod' verdict"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kev, ai, dist, rel_width", [
     (12, 0.2, 3.0, 0.1), (12, 0.2, 3.0, 0.2), (18, 0.2, 2.0, 0.1),
-    pytest.param(18, 0.2, 2.0, 0.2, marks=MIXED_20),
+    (18, 0.2, 2.0, 0.2),
     (15, 0.15, 2.5, 0.1), (15, 0.15, 2.5, 0.2), (10, 0.3, 1.5, 0.2), (10, 0.3, 1.5, 0.1),
 ])
 def test_touching_dots_form_factor_energies_distances(kev, ai, dist, rel_width):
@@ -205,7 +194,7 @@ def test_touching_dots_form_factor_energies_distances(kev, ai, dist, rel_width):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rel_width", [0.1, pytest.param(0.2, marks=MIXED_20)])
+@pytest.mark.parametrize("rel_width", [0.1, 0.2])
 def test_touching_dots_auto_fits_radius_18kev_2m(rel_width):
     res, _, truth_max = _dot_case(18, 0.2, 2.0, rel_width, "auto")
     ff = res.form_factor
