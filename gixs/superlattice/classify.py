@@ -18,7 +18,11 @@ than the other blocks at the same |q|.
 :func:`classify_peak` measures, in q_z slices of those pixels where the two hypotheses
 are at least 2 FWHM apart, the excess intensity (over side bands) in a window at the
 rod position and in one at the ring position. ``rod_fraction = sum rod / (sum rod +
-sum ring)``: ``rod`` when >= 0.8, ``ring`` when <= 0.2, ``mixed`` in between; and
+sum ring)``, both windows of a slice summed with one weight, 1 / (sigma_rod^2 +
+sigma_ring^2) (each window's own 1 / sigma^2 let a faint ring window of many pixels
+outweigh the bright rod of its slice: touching dots, whose form factor's isotropic
+second lobe I(|q|) takes for the ring, came out mixed): ``rod`` when >= 0.8, ``ring``
+when <= 0.2, ``mixed`` in between; and
 When no slice separates the two (a broad ring, or little q_z coverage below the
 ring's top), the rod window just above the ring's top (q_z > Q + FWHM) decides: a rod
 keeps > 0.5 of the excess it has in the lowest slice, a ring leaves < 0.15 there
@@ -441,8 +445,9 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                        "sigma": base[1]}
 
     def compare(qr):
-        """Rod and ring excesses (sums of excess / sigma^2) in the separating slices for
-        the ring hypothesis |q| = qr."""
+        """Rod and ring excesses in the separating slices for the ring hypothesis
+        |q| = qr, summed with the weight 1 / (sigma_rod^2 + sigma_ring^2) of each slice
+        (and that weight's sum: the variance of their total)."""
         hi = min(top, math.sqrt(max(qr ** 2 - (0.2 * qr) ** 2, 0.0)))
         rs = gs = v = 0.0
         n_used, slices = 0, []
@@ -461,9 +466,13 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                 if r is None or g is None:
                     continue
                 sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
-                rs += r[0] / r[1] ** 2
-                gs += g[0] / g[1] ** 2
-                v += 1.0 / r[1] ** 2 + 1.0 / g[1] ** 2
+                # one weight for both windows of a slice, so that the slice compares
+                # the two excesses as they are (a window weighted by its own variance
+                # lets a faint, many-pixel one outweigh a bright one of the same slice)
+                wt = 1.0 / (r[1] ** 2 + g[1] ** 2)
+                rs += wt * r[0]
+                gs += wt * g[0]
+                v += wt
                 n_used += 1
         return rs, gs, v, n_used, slices
 

@@ -1096,14 +1096,30 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         q_first = ring_c.q_star_centre
         qz_film = float(pq.qz[keep2].min())  # a ring |q| < this has no film pixel
         if not q_first < 1.3 * q_low or q_low < qz_film:
+            seen = (f"the in-plane cut near the horizon shows a peak at |q| ~ {q_low:.4f} "
+                    f"A^-1, below what I(|q|) of the film pixels finds ({q_first:.4f} A^-1;"
+                    f" the film pixels start at q_z {qz_film:.4f} A^-1)")
+            hidden = (f"the first ring lies in the horizon/Yoneda band (exit angle < "
+                      f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement "
+                      "must leave out")
+            if kind == "mixed":
+                # rods and a ring elsewhere: which one is the first order, the frame
+                # alone does not say
+                q_peak = math.hypot(q_xy, qz_b)
+                where = (f"{(q_first - q_peak) / fwhm:.1f} FWHM beyond" if q_first > q_peak
+                         else f"{(q_peak - q_first) / fwhm:.1f} FWHM below")
+                raise NoPeakError(
+                    f"the first-order ring is not measurable, and rods are not told from "
+                    f"its arcs: {seen}; the frame has rods at q_xy {q_xy:.4f} A^-1 and a "
+                    f"ring at |q| {q_first:.4f} A^-1, {where} the peak's |q| "
+                    f"({q_peak:.4f} A^-1; rod fraction {ev['rod_fraction']:.2f}). Either "
+                    f"{hidden} and the rods are its arcs, or the ring is another feature "
+                    "next to 2D rods (a higher order, or a lobe of the dots' form factor, "
+                    "which is isotropic); one frame does not tell which: measure at a "
+                    "smaller incidence or a higher energy")
             raise NoPeakError(
-                f"the first-order ring is not measurable: the in-plane cut near the horizon "
-                f"shows a peak at |q| ~ {q_low:.4f} A^-1, below what I(|q|) of the film "
-                f"pixels finds ({q_first:.4f} A^-1; the film pixels start at q_z "
-                f"{qz_film:.4f} A^-1); at this incidence the first ring lies "
-                f"in the horizon/Yoneda band (exit angle < "
-                f"{region2['exit_angle_floor_deg']:.3f} deg) that a ring measurement must "
-                "leave out; measure at a smaller incidence or a higher energy")
+                f"the first-order ring is not measurable: {seen}; at this incidence "
+                f"{hidden}; measure at a smaller incidence or a higher energy")
     choice["film_region"] = region2
     choice["hot_pixels"] = hot_info
     choice["shadow"] = shadow_info

@@ -183,17 +183,10 @@ def _check_dot_case(kev, ai, dist, rel_width):
         assert np.sign(bias) == np.sign(truth_bias)
 
 
-MIXED_20 = pytest.mark.xfail(strict=True, reason=(
-    "open (issue 10, branch sl): the 20%-wide touching-dot rods at 18 keV / 0.2 deg / 2 m "
-    "are classified 'mixed' (main: undetermined) and measured in the band above the "
-    "ring's top (q_z 0.126-0.157 A^-1), where the observed peak is 0.45-0.7% off the "
-    "band's truth"))
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("kev, ai, dist, rel_width", [
     (12, 0.2, 3.0, 0.1), (12, 0.2, 3.0, 0.2), (18, 0.2, 2.0, 0.1),
-    pytest.param(18, 0.2, 2.0, 0.2, marks=MIXED_20),
+    (18, 0.2, 2.0, 0.2),
     (15, 0.15, 2.5, 0.1), (15, 0.15, 2.5, 0.2), (10, 0.3, 1.5, 0.2), (10, 0.3, 1.5, 0.1),
 ])
 def test_touching_dots_form_factor_energies_distances(kev, ai, dist, rel_width):
@@ -201,7 +194,7 @@ def test_touching_dots_form_factor_energies_distances(kev, ai, dist, rel_width):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("rel_width", [0.1, pytest.param(0.2, marks=MIXED_20)])
+@pytest.mark.parametrize("rel_width", [0.1, 0.2])
 def test_touching_dots_auto_fits_radius_18kev_2m(rel_width):
     res, _, truth_max = _dot_case(18, 0.2, 2.0, rel_width, "auto")
     ff = res.form_factor
@@ -289,17 +282,33 @@ def test_spacing_and_batch_form_factor_outputs(tmp_path, capsys):
 
 
 # -- BornAgain: GISAXS (DWBA) of a 2D hexagonal paracrystal of polydisperse spheres -----
+#: 7% disorder (S FWHM 16% of q*): the observed peak comes out -0.90% (18 keV) and
+#: -0.98% (10 keV), the structure-factor peak +0.45% / +0.17%. Not the S line shape (a
+#: c + h pV fit of BornAgain's S alone in the band puts its centre on S's maximum to
+#: 1e-4): the form factor. In the band near the horizon BornAgain's DWBA form factor (the
+#: film's intensity over that of the same paracrystal of 0.3 nm spheres) falls as
+#: q^-4.35 at q*, the Born P(sqrt(q_xy^2 + q_z,rms^2)) of the joint fit as q^-5.65; its
+#: maximum with the exact S is 0.8% low (0.04915 vs 0.04955 A^-1). At 5% disorder the
+#: narrower peak hides it. A DWBA P (substrate Fresnel terms) would be needed.
+PARACRYSTAL_7 = pytest.mark.xfail(strict=True, reason=(
+    "open (issue 10): 7% paracrystal disorder, observed peak -0.9%: the joint fit's Born "
+    "P(|q|) at the band's rms q_z is steeper under the peak than BornAgain's DWBA form "
+    "factor near the horizon (q^-5.65 vs q^-4.35 at q*)"))
+
+
 @pytest.mark.slow
-@pytest.mark.parametrize("kev, ai, dist", [(18, 0.2, 2.0), (10, 0.3, 1.5)])
-def test_bornagain_paracrystal_of_polydisperse_spheres(kev, ai, dist):
+@pytest.mark.parametrize("kev, ai, dist, disorder", [
+    (18, 0.2, 2.0, 0.05), (10, 0.3, 1.5, 0.05),
+    pytest.param(18, 0.2, 2.0, 0.07, marks=PARACRYSTAL_7)])
+def test_bornagain_paracrystal_of_polydisperse_spheres(kev, ai, dist, disorder):
     """Spheres R 5.5 nm (Gaussian sigma 10%) on Si in a hexagonal paracrystal of (10)
-    spacing 12.5 nm (Cauchy disorder 5% of the lattice constant: peak FWHM ~8% of q*).
-    Truth: the structure-factor peak = maximum of BornAgain's intensity of the same
-    paracrystal of 0.3 nm spheres (flat form factor) in the measured band; the observed
-    peak = maximum of the noise-free BornAgain intensity of the film in that band."""
+    spacing 12.5 nm (Cauchy disorder 5% of the lattice constant: peak FWHM ~8% of q*;
+    7%: ~16%). Truth: the structure-factor peak = maximum of BornAgain's intensity of the
+    same paracrystal of 0.3 nm spheres (flat form factor) in the measured band; the
+    observed peak = maximum of the noise-free BornAgain intensity of the film there."""
     pytest.importorskip("bornagain")
     n_phi = films.ba_phi_points(kev, dist)
-    kw = dict(disorder=0.05, n_phi=n_phi)
+    kw = dict(disorder=disorder, n_phi=n_phi)
     g, gi, img, mask = films.ba_dot_film(kev, ai, dist, **kw)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", GixsWarning)
