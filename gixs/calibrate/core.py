@@ -307,14 +307,10 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     fit = cp = None
     fwhm = 0.0  # typical ring FWHM (rad), measured from the control points
     history = []
+    pixels = rings_mod.PixelAngles(det, valid)
     for it in range(6):
-        geo = dataclasses.replace(geo0, dist_m=params[0], poni1_m=params[1], poni2_m=params[2],
-                                  rot1=params[3], rot2=params[4], rot3=params[5],
-                                  wavelength_m=params[6])
-        ai = geo.make_integrator()
-        tth_px = ai.center_array(data.shape, unit="2th_rad", scale=False)
-        chi_px = ai.center_array(data.shape, unit="chi_rad", scale=False)
-        sel = _select_rings(tth_px[valid], rings_mod.ring_tth(dspacing, params[6]), params,
+        tth_px, chi_px = pixels(params)
+        sel = _select_rings(tth_px, rings_mod.ring_tth(dspacing, params[6]), params,
                             pixel, uncert_px, rel, max_rings, fwhm)
         limit = (5, 10)[it] if it < 2 else None  # innermost rings first, then all
         sel = tuple(x[:limit] for x in sel)
@@ -322,7 +318,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
             raise CalibrationError(
                 f"{source}: found {len(sel[0])} {calibrant} rings on the detector, need at "
                 f"least {MIN_RINGS}; check energy and distance guess")
-        cp = rings_mod.extract(data, valid, tth_px, chi_px, *sel, counts=counts,
+        cp = rings_mod.extract(data, pixels, tth_px, chi_px, *sel, counts=counts,
                                pixel_tth=min(pixel) / params[0])
         n_r = np.unique(cp.ring).size if len(cp) else 0
         if n_r < MIN_RINGS and it == 0:
