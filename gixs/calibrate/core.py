@@ -309,7 +309,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     history = []
     pixels = rings_mod.PixelAngles(det, valid)
     for it in range(6):
-        tth_px, chi_px = pixels(params)
+        tth_px, yx_px = pixels(params)
         sel = _select_rings(tth_px, rings_mod.ring_tth(dspacing, params[6]), params,
                             pixel, uncert_px, rel, max_rings, fwhm)
         limit = (5, 10)[it] if it < 2 else None  # innermost rings first, then all
@@ -318,7 +318,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
             raise CalibrationError(
                 f"{source}: found {len(sel[0])} {calibrant} rings on the detector, need at "
                 f"least {MIN_RINGS}; check energy and distance guess")
-        cp = rings_mod.extract(data, pixels, tth_px, chi_px, *sel, counts=counts,
+        cp = rings_mod.extract(data, pixels, tth_px, yx_px, *sel, counts=counts,
                                pixel_tth=min(pixel) / params[0])
         n_r = np.unique(cp.ring).size if len(cp) else 0
         if n_r < MIN_RINGS and it == 0:

@@ -110,10 +110,13 @@ class PixelAngles:
     >>> geo = dataclasses.replace(detector_geometry(pixel_size_um=100, shape=(50, 60)),
     ...                           dist_m=0.1, poni1_m=2e-3, poni2_m=3e-3)
     >>> pix = PixelAngles(geo.make_detector(), np.ones((50, 60), bool))
-    >>> tth, chi = pix(np.array([0.1, 2e-3, 3e-3, 0, 0, 0]))
+    >>> tth, yx = pix(np.array([0.1, 2e-3, 3e-3, 0, 0, 0]))
     >>> ai = geo.make_integrator()
-    >>> bool(np.allclose(tth, ai.center_array((50, 60), unit="2th_rad", scale=False).ravel(),
-    ...                  rtol=0, atol=1e-15))
+    >>> ref = ai.center_array((50, 60), unit="2th_rad", scale=False).ravel()
+    >>> bool(np.allclose(tth, ref, rtol=0, atol=1e-15))
+    True
+    >>> ref = ai.center_array((50, 60), unit="chi_rad", scale=False).ravel()
+    >>> bool(np.allclose(pix.chi(yx), ref, rtol=0, atol=1e-15))
     True
     """
 
@@ -126,14 +129,24 @@ class PixelAngles:
         self._orientation = detector.orientation
 
     def __call__(self, params):
-        """(2theta, chi) in rad at the usable pixels for PONI ``params`` (dist, poni1,
-        poni2, rot1, rot2, rot3: m, rad)."""
+        """2theta (rad) at the usable pixels for PONI ``params`` (dist, poni1, poni2,
+        rot1, rot2, rot3: m, rad), and their lab coordinates ``(y, x)`` (m): chi is
+        ``atan2(y, x)`` (see :meth:`chi`)."""
         from pyFAI.ext import _geometry
 
         p1, p2, p3 = self._pos
         z, y, x = _geometry.calc_pos_zyx(*(float(v) for v in params[:6]), p1, p2, p3,
                                          orientation=self._orientation)
-        return np.arctan2(np.sqrt(x * x + y * y), z), np.arctan2(y, x)
+        r = x * x
+        r += y * y
+        np.sqrt(r, out=r)
+        return np.arctan2(r, z, out=r), (y, x)
+
+    @staticmethod
+    def chi(yx, index=slice(None)):
+        """chi (rad, pyFAI's: ``atan2(y, x)``) of the pixels ``index`` of a call's
+        ``(y, x)``."""
+        return np.arctan2(yx[0][index], yx[1][index])
 
 
 def extract(*args, **kwargs):
@@ -145,7 +158,7 @@ def extract(*args, **kwargs):
         return _extract(*args, **kwargs)
 
 
-def _extract(image, pixels, tth, chi, rings, windows, radius_px, counts=True,
+def _extract(image, pixels, tth, yx, rings, windows, radius_px, counts=True,
             arc_px=12.0, nbins=20, min_snr=5.0, pixel_tth=None):
     """Control points of the given rings.
 
@@ -155,9 +168,9 @@ def _extract(image, pixels, tth, chi, rings, windows, radius_px, counts=True,
         Counts.
     pixels : PixelAngles
         The usable pixels (their flat indices and index coordinates).
-    tth, chi : 1D arrays
-        2theta and chi (rad) of the usable pixels in the current geometry (``pixels``
-        called with the geometry's parameters).
+    tth, yx : 1D array, pair of 1D arrays
+        2theta (rad) and lab coordinates (m) of the usable pixels in the current
+        geometry: what ``pixels`` called with the geometry's parameters returns.
     rings : sequence of (ring_index, tth_expected)
         Calibrant rings to look for.
     windows : sequence of float
@@ -187,7 +200,7 @@ def _extract(image, pixels, tth, chi, rings, windows, radius_px, counts=True,
     t, k = tth[inside], pos[inside] // 2
     flat = pixels.flat[inside]
     inten = image.ravel()[flat].astype(np.float64)
-    chi = chi[inside]
+    chi = pixels.chi(yx, inside)
     nsec = np.clip(np.rint(2 * np.pi * radius_px / arc_px), 24, 720).astype(np.int64)
     offset = np.concatenate([[0], np.cumsum(nsec)])
     sec = np.floor((chi + np.pi) / (2 * np.pi) * nsec[k]).astype(np.int64) % nsec[k]
@@ -248,7 +261,10 @@ def _extract(image, pixels, tth, chi, rings, windows, radius_px, counts=True,
     bgg[gid] = 0.5 * (left + right)[ok]
     bgs[gid] = ((right - left)[ok] / (2 * hw[g_ring]))
     rows, cols = pixels.rows[inside], pixels.cols[inside]
-    use = np.isfinite(tc[group])
+    # the centroid windows below move by at most hwin per pass (3 passes), so only
+    # pixels within 3 hwin of the peak can ever be selected: drop the others now
+    with np.errstate(invalid="ignore"):
+        use = np.abs(t - tc[group]) < 3.5 * hwin[group]
     dt = dt[use]
     group, t, inten, rows, cols = group[use], t[use], inten[use], rows[use], cols[use]
     for _ in range(3):  # re-centre the centroid window on the centroid
