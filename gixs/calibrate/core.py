@@ -276,7 +276,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     t0 = time.perf_counter()
     binned = search.bin_image(data, bad)
     z, usable = search.contrast(binned)
-    cands = search.find_beam_centre(binned)
+    cands = search.find_beam_centre(binned, z=z, usable=usable)
     step = min(pixel) * binned.factor
     tried = []
     start = None
