@@ -299,6 +299,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     params = np.array([dist, (cy + 0.5) * pixel[0], (cx + 0.5) * pixel[1], 0, 0, 0, lam])
 
     # 2. control points + least squares, narrowing the windows
+    t0 = time.perf_counter()
     free = ["dist", "poni1", "poni2", "rot1", "rot2"]
     if refine_rot3:
         free.append("rot3")
@@ -344,6 +345,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
         if it >= 2 and shift.max() < 1 and (not refine_wavelength or it >= 3):
             break
 
+    t_refine = time.perf_counter() - t0
     geometry = dataclasses.replace(
         geo0, dist_m=float(params[0]), poni1_m=float(params[1]), poni2_m=float(params[2]),
         rot1=float(params[3]), rot2=float(params[4]), rot3=float(params[5]),
@@ -356,7 +358,8 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     res_deg = np.degrees(fit.residuals)
     report = _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source,
                      data.shape, binned, guess, refine_wavelength, history,
-                     {"search_s": t_search, "total_s": time.perf_counter() - t_start},
+                     {"search_s": t_search, "refine_s": t_refine,
+                      "total_s": time.perf_counter() - t_start},
                      (cy, cx), dist)
     if report["residual_rms_px"] > WARN_RMS_PX:
         warnings.warn(f"{source}: calibration residual RMS {report['residual_rms_px']:.2f} px "
