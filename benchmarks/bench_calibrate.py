@@ -9,13 +9,17 @@ start. Both are scored by the largest 2theta error over all pixels vs the plante
 Also times the real Pilatus 1M calibrant frames when ../shared/data/real exists.
 
 Run: ``/work/venv/bin/python benchmarks/bench_calibrate.py``. The machine has 2 cores
-shared with other jobs: numbers are noisy, take the best of ``--repeat`` runs.
+shared with other jobs: numbers are noisy; each row is the median of ``--repeat`` runs
+(the best in brackets), with gixs's split into the centre/distance search, the
+control-point refinement and the rest (image load, calibrant, report), and the load
+average at the start.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import os
 import pathlib
 import time
 import warnings
@@ -97,44 +101,60 @@ def real_frames():
     ]
 
 
+def _split(times, reports):
+    """'median s (best s) [search s + refine s + other s]' of repeated runs (medians)."""
+    t = np.median(times)
+    se = np.median([r["timing_s"]["search_s"] for r in reports])
+    rf = np.median([r["timing_s"].get("refine_s", np.nan) for r in reports])  # nan: old gixs
+    return (f"{t:6.2f} s (best {min(times):5.2f}) [search {se:.2f} + refine {rf:.2f} + "
+            f"other {t - se - rf:.2f}]")
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
     truth, img, stop = synthetic()
-    print(f"synthetic LaB6, Rayonix SX165 2x2 binned {img.shape[0]}x{img.shape[1]}, "
-          f"distance {truth.dist_m * 1e3:.0f} mm, tilt "
-          f"{truth.fit2d()['tilt']:.2f} deg (best of {args.repeat})")
+    print(f"load average {os.getloadavg()[0]:.2f} (2 cores); synthetic LaB6, Rayonix SX165 "
+          f"2x2 binned {img.shape[0]}x{img.shape[1]}, distance {truth.dist_m * 1e3:.0f} mm, "
+          f"tilt {truth.fit2d()['tilt']:.2f} deg (median of {args.repeat})")
     for label, guess in (("gixs, distance guess +15 %", truth.dist_m * 1e3 * 1.15),
                          ("gixs, no distance guess", None)):
-        best = None
+        times, reports = [], []
         for _ in range(args.repeat):
             el, res = run_gixs(truth, img, stop, guess)
-            best = el if best is None else min(best, el)
+            times.append(el)
+            reports.append(res.report)
         r = res.report
-        print(f"  {label:34s} {best:6.2f} s (search {r['timing_s']['search_s']:.2f} s)  "
-              f"max |d2theta| {tth_error(truth, res.geometry, img.shape):.5f} deg, "
+        print(f"  {label:34s} {_split(times, reports)}  max |d2theta| "
+              f"{tth_error(truth, res.geometry, img.shape):.5f} deg, "
               f"{r['n_rings']} rings, {r['n_control_points']} points, "
               f"RMS {r['residual_rms_px']:.3f} px")
-    best = None
-    for _ in range(args.repeat):
-        el, t_cp, geo, npt = run_pyfai(truth, img, stop)
-        best = (el, t_cp) if best is None or el < best[0] else best
-    print(f"  {'pyFAI extract_cp+refine3 (good start)':34s} {best[0]:6.2f} s "
-          f"(extract_cp {best[1]:.2f} s)  max |d2theta| "
-          f"{tth_error(truth, geo, img.shape):.5f} deg, {npt} points")
+    runs = [run_pyfai(truth, img, stop) for _ in range(args.repeat)]
+    el = [x[0] for x in runs]
+    geo, npt = runs[-1][2], runs[-1][3]
+    print(f"  {'pyFAI extract_cp+refine3 (good start)':34s} {np.median(el):6.2f} s "
+          f"(best {min(el):5.2f}; extract_cp {np.median([x[1] for x in runs]):.2f} s)  "
+          f"max |d2theta| {tth_error(truth, geo, img.shape):.5f} deg, {npt} points")
     if REAL.exists():
-        print("real Pilatus 1M calibrant frames (1043x981):")
+        print("real Pilatus 1M calibrant frames (1043x981), read from file each run:")
         for name, path, calib, e, mask, dmm in real_frames():
-            t = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                res = cal.calibrate(str(path), calibrant=calib, energy_kev=e,
-                                    detector="Pilatus1M", mask=None if mask is None
-                                    else str(mask), distance_mm=dmm)
+            times, reports = [], []
+            for _ in range(args.repeat):
+                t = time.perf_counter()
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    res = cal.calibrate(str(path), calibrant=calib, energy_kev=e,
+                                        detector="Pilatus1M", mask=None if mask is None
+                                        else str(mask), distance_mm=dmm)
+                times.append(time.perf_counter() - t)
+                reports.append(res.report)
             r = res.report
-            print(f"  {name:14s} {time.perf_counter() - t:6.2f} s  {r['n_rings']} rings, "
-                  f"RMS {r['residual_rms_px']:.2f} px")
+            f2d = r["fit2d"]
+            print(f"  {name:14s} {_split(times, reports)}  {r['n_rings']} rings, "
+                  f"RMS {r['residual_rms_px']:.2f} px, distance "
+                  f"{f2d['direct_distance_mm']:.3f} mm, centre ({f2d['beam_centre_x_px']:.2f}, "
+                  f"{f2d['beam_centre_y_px']:.2f}) px, tilt {f2d['tilt_deg']:.3f} deg")
     else:
         print("(../shared/data/real absent: real frames skipped)")
 

@@ -276,7 +276,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     t0 = time.perf_counter()
     binned = search.bin_image(data, bad)
     z, usable = search.contrast(binned)
-    cands = search.find_beam_centre(binned)
+    cands = search.find_beam_centre(binned, z=z, usable=usable)
     step = min(pixel) * binned.factor
     tried = []
     start = None
@@ -299,6 +299,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     params = np.array([dist, (cy + 0.5) * pixel[0], (cx + 0.5) * pixel[1], 0, 0, 0, lam])
 
     # 2. control points + least squares, narrowing the windows
+    t0 = time.perf_counter()
     free = ["dist", "poni1", "poni2", "rot1", "rot2"]
     if refine_rot3:
         free.append("rot3")
@@ -307,14 +308,10 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     fit = cp = None
     fwhm = 0.0  # typical ring FWHM (rad), measured from the control points
     history = []
+    pixels = rings_mod.PixelAngles(det, valid)
     for it in range(6):
-        geo = dataclasses.replace(geo0, dist_m=params[0], poni1_m=params[1], poni2_m=params[2],
-                                  rot1=params[3], rot2=params[4], rot3=params[5],
-                                  wavelength_m=params[6])
-        ai = geo.make_integrator()
-        tth_px = ai.center_array(data.shape, unit="2th_rad", scale=False)
-        chi_px = ai.center_array(data.shape, unit="chi_rad", scale=False)
-        sel = _select_rings(tth_px[valid], rings_mod.ring_tth(dspacing, params[6]), params,
+        tth_px, yx_px = pixels(params)
+        sel = _select_rings(tth_px, rings_mod.ring_tth(dspacing, params[6]), params,
                             pixel, uncert_px, rel, max_rings, fwhm)
         limit = (5, 10)[it] if it < 2 else None  # innermost rings first, then all
         sel = tuple(x[:limit] for x in sel)
@@ -322,7 +319,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
             raise CalibrationError(
                 f"{source}: found {len(sel[0])} {calibrant} rings on the detector, need at "
                 f"least {MIN_RINGS}; check energy and distance guess")
-        cp = rings_mod.extract(data, valid, tth_px, chi_px, *sel, counts=counts,
+        cp = rings_mod.extract(data, pixels, tth_px, yx_px, *sel, counts=counts,
                                pixel_tth=min(pixel) / params[0])
         n_r = np.unique(cp.ring).size if len(cp) else 0
         if n_r < MIN_RINGS and it == 0:
@@ -348,6 +345,7 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
         if it >= 2 and shift.max() < 1 and (not refine_wavelength or it >= 3):
             break
 
+    t_refine = time.perf_counter() - t0
     geometry = dataclasses.replace(
         geo0, dist_m=float(params[0]), poni1_m=float(params[1]), poni2_m=float(params[2]),
         rot1=float(params[3]), rot2=float(params[4]), rot3=float(params[5]),
@@ -360,7 +358,8 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     res_deg = np.degrees(fit.residuals)
     report = _report(geometry, fit, cp, res_deg, res_px, dspacing, calibrant, source,
                      data.shape, binned, guess, refine_wavelength, history,
-                     {"search_s": t_search, "total_s": time.perf_counter() - t_start},
+                     {"search_s": t_search, "refine_s": t_refine,
+                      "total_s": time.perf_counter() - t_start},
                      (cy, cx), dist)
     if report["residual_rms_px"] > WARN_RMS_PX:
         warnings.warn(f"{source}: calibration residual RMS {report['residual_rms_px']:.2f} px "

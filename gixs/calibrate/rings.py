@@ -79,6 +79,76 @@ class ControlPoints:
         return int(self.row.size)
 
 
+class PixelAngles:
+    """2theta and chi (rad) of a detector's usable pixels, for changing PONI geometries.
+
+    The pixel positions on the detector (m) are computed once; each call only rotates
+    them (pyFAI's ``_geometry.calc_pos_zyx``, with the detector's orientation) and takes
+    the angles with pyFAI's formulas: ``2theta = atan2(sqrt(x^2 + y^2), z)`` and
+    ``chi = atan2(y, x)``, the values of ``center_array(unit="2th_rad"/"chi_rad")`` at
+    those pixels without building the full-frame position arrays each time.
+
+    Parameters
+    ----------
+    detector : pyFAI Detector
+        The (binned) detector of the image.
+    valid : 2D bool array
+        Usable pixels (the image's shape).
+
+    Attributes
+    ----------
+    flat : ndarray int64
+        Flat indices of the usable pixels (``np.flatnonzero(valid)``).
+    rows, cols : ndarray
+        Their index coordinates.
+
+    Examples
+    --------
+    >>> import dataclasses
+    >>> import numpy as np
+    >>> from gixs.calibrate.core import detector_geometry
+    >>> geo = dataclasses.replace(detector_geometry(pixel_size_um=100, shape=(50, 60)),
+    ...                           dist_m=0.1, poni1_m=2e-3, poni2_m=3e-3)
+    >>> pix = PixelAngles(geo.make_detector(), np.ones((50, 60), bool))
+    >>> tth, yx = pix(np.array([0.1, 2e-3, 3e-3, 0, 0, 0]))
+    >>> ai = geo.make_integrator()
+    >>> ref = ai.center_array((50, 60), unit="2th_rad", scale=False).ravel()
+    >>> bool(np.allclose(tth, ref, rtol=0, atol=1e-15))
+    True
+    >>> ref = ai.center_array((50, 60), unit="chi_rad", scale=False).ravel()
+    >>> bool(np.allclose(pix.chi(yx), ref, rtol=0, atol=1e-15))
+    True
+    """
+
+    def __init__(self, detector, valid):
+        valid = np.asarray(valid, bool)
+        self.shape = valid.shape
+        self.flat = np.flatnonzero(valid)
+        self.rows, self.cols = np.divmod(self.flat, valid.shape[1])
+        self._pos = detector.calc_cartesian_positions(self.rows, self.cols)
+        self._orientation = detector.orientation
+
+    def __call__(self, params):
+        """2theta (rad) at the usable pixels for PONI ``params`` (dist, poni1, poni2,
+        rot1, rot2, rot3: m, rad), and their lab coordinates ``(y, x)`` (m): chi is
+        ``atan2(y, x)`` (see :meth:`chi`)."""
+        from pyFAI.ext import _geometry
+
+        p1, p2, p3 = self._pos
+        z, y, x = _geometry.calc_pos_zyx(*(float(v) for v in params[:6]), p1, p2, p3,
+                                         orientation=self._orientation)
+        r = x * x
+        r += y * y
+        np.sqrt(r, out=r)
+        return np.arctan2(r, z, out=r), (y, x)
+
+    @staticmethod
+    def chi(yx, index=slice(None)):
+        """chi (rad, pyFAI's: ``atan2(y, x)``) of the pixels ``index`` of a call's
+        ``(y, x)``."""
+        return np.arctan2(yx[0][index], yx[1][index])
+
+
 def extract(*args, **kwargs):
     """Control points of the given rings (see :func:`_extract` for the parameters)."""
     import warnings
@@ -88,16 +158,19 @@ def extract(*args, **kwargs):
         return _extract(*args, **kwargs)
 
 
-def _extract(image, valid, tth_px, chi_px, rings, windows, radius_px, counts=True,
+def _extract(image, pixels, tth, yx, rings, windows, radius_px, counts=True,
             arc_px=12.0, nbins=20, min_snr=5.0, pixel_tth=None):
     """Control points of the given rings.
 
     Parameters
     ----------
-    image, valid : 2D arrays
-        Counts and usable pixels.
-    tth_px, chi_px : 2D arrays
-        2theta and chi (rad) of every pixel in the current geometry.
+    image : 2D array
+        Counts.
+    pixels : PixelAngles
+        The usable pixels (their flat indices and index coordinates).
+    tth, yx : 1D array, pair of 1D arrays
+        2theta (rad) and lab coordinates (m) of the usable pixels in the current
+        geometry: what ``pixels`` called with the geometry's parameters returns.
     rings : sequence of (ring_index, tth_expected)
         Calibrant rings to look for.
     windows : sequence of float
@@ -122,13 +195,12 @@ def _extract(image, valid, tth_px, chi_px, rings, windows, radius_px, counts=Tru
     edges[0::2], edges[1::2] = centre - hw, centre + hw
     if np.any(np.diff(edges) < 0):
         raise ValueError("ring windows overlap")
-    flat = np.flatnonzero(valid)
-    t = tth_px.ravel()[flat]
-    pos = np.searchsorted(edges, t, side="right")
-    inside = (pos % 2) == 1
-    flat, t, k = flat[inside], t[inside], pos[inside] // 2
+    pos = np.searchsorted(edges, tth, side="right")
+    inside = np.flatnonzero((pos % 2) == 1)
+    t, k = tth[inside], pos[inside] // 2
+    flat = pixels.flat[inside]
     inten = image.ravel()[flat].astype(np.float64)
-    chi = chi_px.ravel()[flat]
+    chi = pixels.chi(yx, inside)
     nsec = np.clip(np.rint(2 * np.pi * radius_px / arc_px), 24, 720).astype(np.int64)
     offset = np.concatenate([[0], np.cumsum(nsec)])
     sec = np.floor((chi + np.pi) / (2 * np.pi) * nsec[k]).astype(np.int64) % nsec[k]
@@ -188,8 +260,11 @@ def _extract(image, valid, tth_px, chi_px, rings, windows, radius_px, counts=Tru
     bgs = np.full(ngroup, np.nan)
     bgg[gid] = 0.5 * (left + right)[ok]
     bgs[gid] = ((right - left)[ok] / (2 * hw[g_ring]))
-    rows, cols = np.divmod(flat, image.shape[1])
-    use = np.isfinite(tc[group])
+    rows, cols = pixels.rows[inside], pixels.cols[inside]
+    # the centroid windows below move by at most hwin per pass (3 passes), so only
+    # pixels within 3 hwin of the peak can ever be selected: drop the others now
+    with np.errstate(invalid="ignore"):
+        use = np.abs(t - tc[group]) < 3.5 * hwin[group]
     dt = dt[use]
     group, t, inten, rows, cols = group[use], t[use], inten[use], rows[use], cols[use]
     for _ in range(3):  # re-centre the centroid window on the centroid
