@@ -486,8 +486,9 @@ def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
         if shape >= 0:
             h, c, fw = p[0], p[1], p[2]
             u = (xi - c) / fw
-            gv = h * math.exp(_NEG_4LN2 * (u * u))
-            lv = h / (1 + 4 * (u * u))
+            # each shape computes only its own terms (same expressions as before)
+            gv = h * math.exp(_NEG_4LN2 * (u * u)) if shape != 1 else 0.0
+            lv = h / (1 + 4 * (u * u)) if shape != 0 else 0.0
             if shape == 0:
                 val = gv
             elif shape == 1:
@@ -496,11 +497,14 @@ def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
                 eta = p[3]
                 val = eta * lv + (1 - eta) * gv
             if want_jac:
-                e = math.exp(-_4LN2 * u * u)
-                g0, g1, g2 = e, h * e * 2 * _4LN2 * u / fw, h * e * 2 * _4LN2 * u * u / fw
-                d = 1.0 / (1 + 4 * u * u)
-                t = h * 8 * u * d * d / fw
-                l0, l1, l2 = d, t, t * u
+                g0 = g1 = g2 = l0 = l1 = l2 = 0.0
+                if shape != 1:
+                    e = math.exp(-_4LN2 * u * u)
+                    g0, g1, g2 = e, h * e * 2 * _4LN2 * u / fw, h * e * 2 * _4LN2 * u * u / fw
+                if shape != 0:
+                    d = 1.0 / (1 + 4 * u * u)
+                    t = h * 8 * u * d * d / fw
+                    l0, l1, l2 = d, t, t * u
                 if shape == 0:
                     jac[i, 0], jac[i, 1], jac[i, 2] = g0, g1, g2
                 elif shape == 1:
