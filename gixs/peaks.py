@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 from numba import njit
-from scipy import linalg, optimize, signal, special
+from scipy import optimize, signal, special
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
 BACKGROUNDS = ("linear", "powerlaw", "powerlaw_const")
@@ -226,11 +226,14 @@ def _pad_linear(y, npad, nfit):
     ``nfit`` end points (so a slope at the data edge adds no curvature)."""
     n = y.size
     nfit = int(min(max(nfit, 2), n))
-    k = np.arange(nfit)
-    lo = np.polyfit(k, y[:nfit], 1)
-    hi = np.polyfit(k, y[-nfit:], 1)
-    left = np.polyval(lo, np.arange(-npad, 0))
-    right = np.polyval(hi, np.arange(nfit, nfit + npad))
+    # least-squares line through (k, y_k), k = 0..nfit-1, in closed form (centred k)
+    kc = np.arange(nfit) - (nfit - 1) / 2
+    kk = kc @ kc
+    ends = np.stack([y[:nfit], y[-nfit:]])
+    slope = ends @ kc / kk
+    mid = ends.mean(axis=1)
+    left = mid[0] + slope[0] * (np.arange(-npad, 0) - (nfit - 1) / 2)
+    right = mid[1] + slope[1] * (np.arange(nfit, nfit + npad) - (nfit - 1) / 2)
     return np.concatenate([left, y, right])
 
 
@@ -309,12 +312,12 @@ def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
         snr = resp / np.maximum(rnoise, 1e-300)
         margin = max(edge_bins, int(math.ceil(1.5 * s)))
         idx, _ = signal.find_peaks(resp)
-        for i in idx:
-            if i < margin or i >= n - margin or snr[i] < min_snr:
-                continue
-            if x_range is not None and not x_range[0] <= x[i] <= x_range[1]:
-                continue
-            found.append((float(snr[i]), int(i), s, float(resp[i])))
+        idx = idx[(idx >= margin) & (idx < n - margin)]
+        idx = idx[snr[idx] >= min_snr]
+        if x_range is not None:
+            idx = idx[(x_range[0] <= x[idx]) & (x[idx] <= x_range[1])]
+        found.extend(zip(snr[idx].tolist(), idx.tolist(), [s] * idx.size,
+                         resp[idx].tolist()))
     found.sort(key=lambda t: -t[0])
     out = []
     for snr_i, i, s, r in found:
@@ -328,9 +331,13 @@ def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
 
 
 # -- fitting ------------------------------------------------------------------------
-def _fit_one(shape, bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
+def _fit_one(shape, bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None,
+             deferred=False):
     """(names, popt, pcov, chi2) of one model; ``memo`` (a dict, one per window) keeps
-    what every model of the window shares (bin step, background starts)."""
+    what every model of the window shares (bin step, background starts).
+
+    ``deferred`` (analytic Jacobian only): return ``(names, popt, Lazy, chi2)`` where
+    the covariance is computed on demand (see :class:`_Lazy`)."""
     memo = {} if memo is None else memo
     names = _SHAPE_PARAMS[shape] + _BG_PARAMS[bg]
     h, c, f = guess["height"], guess["centre"], guess["fwhm"]
@@ -344,6 +351,9 @@ def _fit_one(shape, bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
     bgp, bglo, bghi = _bg_start(bg, x, y, guess, x0, memo)
     p0, lo, hi = p0 + bgp, lo + bglo, hi + bghi
     p0 = _inside(p0, lo, hi)
+    if deferred and not numeric_jac:
+        lazy = _Lazy(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
+        return names, lazy.p, lazy, lazy.chi2
     popt, pcov, chi2 = _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric_jac)
     return names, popt, pcov, chi2
 
@@ -451,7 +461,9 @@ def _model_jacobian(shape, bg, x0):
 def _bg_only(bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
     p0, lo, hi = _bg_start(bg, x, y, guess, x0, {} if memo is None else memo)
     p0 = _inside(p0, lo, hi)
-    return _least_squares(None, bg, x0, x, y, w_sigma, p0, lo, hi, numeric_jac)[2]
+    if numeric_jac:
+        return _least_squares(None, bg, x0, x, y, w_sigma, p0, lo, hi, True)[2]
+    return _Lazy(None, bg, x0, x, y, w_sigma, p0, lo, hi).chi2  # no covariance needed
 
 
 # -- compiled Levenberg-Marquardt (the default solver; see _least_squares) -------------
@@ -474,8 +486,9 @@ def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
         if shape >= 0:
             h, c, fw = p[0], p[1], p[2]
             u = (xi - c) / fw
-            gv = h * math.exp(_NEG_4LN2 * (u * u))
-            lv = h / (1 + 4 * (u * u))
+            # each shape computes only its own terms (same expressions as before)
+            gv = h * math.exp(_NEG_4LN2 * (u * u)) if shape != 1 else 0.0
+            lv = h / (1 + 4 * (u * u)) if shape != 0 else 0.0
             if shape == 0:
                 val = gv
             elif shape == 1:
@@ -484,11 +497,14 @@ def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
                 eta = p[3]
                 val = eta * lv + (1 - eta) * gv
             if want_jac:
-                e = math.exp(-_4LN2 * u * u)
-                g0, g1, g2 = e, h * e * 2 * _4LN2 * u / fw, h * e * 2 * _4LN2 * u * u / fw
-                d = 1.0 / (1 + 4 * u * u)
-                t = h * 8 * u * d * d / fw
-                l0, l1, l2 = d, t, t * u
+                g0 = g1 = g2 = l0 = l1 = l2 = 0.0
+                if shape != 1:
+                    e = math.exp(-_4LN2 * u * u)
+                    g0, g1, g2 = e, h * e * 2 * _4LN2 * u / fw, h * e * 2 * _4LN2 * u * u / fw
+                if shape != 0:
+                    d = 1.0 / (1 + 4 * u * u)
+                    t = h * 8 * u * d * d / fw
+                    l0, l1, l2 = d, t, t * u
                 if shape == 0:
                     jac[i, 0], jac[i, 1], jac[i, 2] = g0, g1, g2
                 elif shape == 1:
@@ -1003,6 +1019,40 @@ def _functions(shape, bg, x0):
     return _model(shape, bg, x0), _model_jacobian(shape, bg, x0)
 
 
+class _Lazy:
+    """One model's fit as :func:`_least_squares` makes it (Levenberg-Marquardt, redone
+    by the reflective solver when it fails or ends on a bound), with the covariance
+    (SVD of the weighted Jacobian) computed only when asked: :func:`fit_peak` needs the
+    selected model's alone, the F-test's background fit none.
+
+    Raises what the reflective solver raises (RuntimeError, ValueError).
+    """
+
+    def __init__(self, shape, bg, x0, x, y, w_sigma, p0, lo, hi):
+        self._pcov = None
+        self.reflective = False
+        try:
+            self.p, self.jm, self.chi2 = _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
+        except RuntimeError:
+            self._trf(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
+            return
+        if np.any((self.p <= np.asarray(lo, float)) | (self.p >= np.asarray(hi, float))):
+            # ended on a bound: the projected step may be stuck there (measured: chi2
+            # up to 1e5 too high); the reflective solver decides
+            self._trf(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
+
+    def _trf(self, shape, bg, x0, x, y, w_sigma, p0, lo, hi):
+        self.p, self.jm, self.chi2 = _trf_run(shape, bg, x0, _functions(shape, bg, x0)[0],
+                                              x, y, w_sigma, p0, lo, hi)
+        self.reflective = True
+
+    @property
+    def pcov(self):
+        if self._pcov is None:
+            self._pcov = _trf_cov(self.jm) if self.reflective else _lm_cov(self.jm)
+        return self._pcov
+
+
 def _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric=False):
     """(popt, pcov, chi2) of the weighted fit of peak ``shape`` (None: background alone)
     + background ``bg`` within bounds [lo, hi].
@@ -1017,18 +1067,10 @@ def _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric=False):
     SVD (singular values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops
     on scipy's tolerances (1e-8 on chi2, step and gradient).
     """
-    func, jac = _functions(shape, bg, x0)
     if numeric:
-        return _trf(func, "2-point", x, y, w_sigma, p0, lo, hi)
-    try:
-        p, pcov, chi2 = _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
-    except RuntimeError:
-        return _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi)
-    if np.any((p <= np.asarray(lo, float)) | (p >= np.asarray(hi, float))):
-        # ended on a bound: the projected step may be stuck there; the reflective
-        # trust-region solver (scipy's, compiled) decides, with the analytic Jacobian
-        return _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi)
-    return p, pcov, chi2
+        return _trf(_functions(shape, bg, x0)[0], "2-point", x, y, w_sigma, p0, lo, hi)
+    fit = _Lazy(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
+    return fit.p, fit.pcov, fit.chi2
 
 
 def _trf(func, jac, x, y, w_sigma, p0, lo, hi):
@@ -1045,6 +1087,21 @@ def _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi):
     computed by :func:`_nb_trf`: the same steps without the Python overhead (~50x
     faster); scipy's errors are raised alike (RuntimeError: evaluations exhausted;
     ValueError: residuals or Jacobian not finite, zero reflected step)."""
+    p, jm, chi2 = _trf_run(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi)
+    return p, _trf_cov(jm), chi2
+
+
+def _trf_cov(jm):
+    """``curve_fit``'s covariance from the reflective solver's Jacobian (inf when NaN)."""
+    pcov = _lm_cov(jm)
+    if np.isnan(pcov).any():
+        pcov = np.full(pcov.shape, np.inf)
+    return pcov
+
+
+def _trf_run(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi):
+    """(p, weighted Jacobian at p, chi2) of :func:`_trf_compiled`, covariance not yet
+    computed."""
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     x = np.ascontiguousarray(x, float)
     w = 1.0 / np.asarray(w_sigma, float)
@@ -1058,13 +1115,7 @@ def _trf_compiled(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi):
         raise ValueError({-10: "Residuals are not finite in the initial point.",
                           -11: "array must not contain infs or NaNs",
                           -12: "`s` is zero."}[status])
-    _, s, vt = linalg.svd(jm, full_matrices=False)
-    s_keep = s[s > np.finfo(float).eps * max(jm.shape) * s[0]]
-    vt = vt[:s_keep.size]
-    pcov = np.dot(vt.T / s_keep ** 2, vt)
-    if np.isnan(pcov).any():
-        pcov = np.full((p.size, p.size), np.inf)
-    return p, pcov, float(np.sum(((y - func(x, *p)) / w_sigma) ** 2))
+    return p, jm, float(np.sum(((y - func(x, *p)) / w_sigma) ** 2))
 
 
 def _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi):
@@ -1077,10 +1128,16 @@ def _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi):
         raise RuntimeError("model not finite at the starting values")
     if status == 2:
         raise RuntimeError("peak fit did not converge in 2000 evaluations")
+    return p, jm, float(chi2)
+
+
+def _lm_cov(jm):
+    """Covariance ``(J^T W J)^-1`` from the SVD of the weighted Jacobian ``jm``
+    (singular values below ``eps * n * s_max`` dropped, as ``curve_fit`` does)."""
     _, sv, vt = np.linalg.svd(jm, full_matrices=False)
     keep = sv > np.finfo(float).eps * max(jm.shape) * sv[0]
     vt = vt[keep] / sv[keep, None]
-    return p, vt.T @ vt, float(chi2)
+    return vt.T @ vt
 
 
 def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
@@ -1151,24 +1208,29 @@ def fit_peak(x, y, sigma=None, *, centre, fwhm, height=None, window=None,
     n = xs.size
     tried = []
     memo = {}  # what the models of this window share (bin step, background starts)
+    log_n = math.log(n)
+
+    def entry(shape, bg, names, popt, pcov, chi2):
+        k = len(names)
+        return {"model": f"{shape}+{bg}", "shape": shape, "background": bg,
+                "names": names, "popt": popt, "pcov": pcov, "chi2": chi2,
+                "aic": chi2 + 2 * k, "bic": chi2 + k * log_n, "k": k}
+
     for shape in shapes:
         for bg in backgrounds:
             try:
                 names, popt, pcov, chi2 = _fit_one(shape, bg, xs, ys, ws, guess, x0, numeric,
-                                                   memo)
+                                                   memo, deferred=True)
             except (RuntimeError, ValueError, np.linalg.LinAlgError):
                 continue
-            k = len(names)
-            aic = chi2 + 2 * k
-            bic = chi2 + k * math.log(n)
-            tried.append({"model": f"{shape}+{bg}", "shape": shape, "background": bg,
-                          "names": names, "popt": popt, "pcov": pcov, "chi2": chi2,
-                          "aic": aic, "bic": bic, "k": k})
+            tried.append(entry(shape, bg, names, popt, pcov, chi2))
     if not tried:
         raise ValueError("no peak model could be fitted in the window "
                          f"{window[0]:.5g}..{window[1]:.5g}")
     tried.sort(key=lambda d: d[criterion])
     best = tried[0]
+    if isinstance(best["pcov"], _Lazy):
+        best["pcov"] = best["pcov"].pcov
     dof = max(n - best["k"], 1)
     redchi = best["chi2"] / dof
     scale = math.sqrt(redchi) if (sigma is None or redchi > 1) else 1.0
