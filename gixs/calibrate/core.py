@@ -20,6 +20,7 @@ gives degrees, millimetres and pixels where its keys say so.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import os
 import pathlib
@@ -162,7 +163,9 @@ def _wavelength_m(wavelength_a, energy_kev):
     return lam * 1e-10
 
 
-def _calibrant(name):
+@functools.lru_cache(maxsize=16)
+def _calibrant_dspacing(name):
+    """d-spacings (A) of a pyFAI calibrant, read once per process (read-only array)."""
     from pyFAI.calibrant import get_calibrant, names
 
     try:
@@ -170,7 +173,13 @@ def _calibrant(name):
     except Exception:
         raise ValueError(f"calibrant: {name!r} is not a pyFAI calibrant; known: "
                          f"{', '.join(sorted(names()))}") from None
-    return np.asarray(cal.dspacing, float)
+    d = np.array(cal.dspacing, float)
+    d.setflags(write=False)
+    return d
+
+
+def _calibrant(name):
+    return _calibrant_dspacing(str(name))
 
 
 def _load(image, mask):
@@ -308,11 +317,19 @@ def calibrate(image, *, calibrant="LaB6", wavelength_a=None, energy_kev=None, de
     fit = cp = None
     fwhm = 0.0  # typical ring FWHM (rad), measured from the control points
     history = []
-    pixels = rings_mod.PixelAngles(det, valid)
+    all_pixels = rings_mod.PixelAngles(det, valid)
+    ref = None  # (params, 2theta of all usable pixels) of the first round
     for it in range(6):
+        tth_rings = rings_mod.ring_tth(dspacing, params[6])
+        # only the pixels that can lie in a ring window or at the 2theta extremes, when
+        # the geometry moved little since the last round over all pixels
+        band = None if ref is None else _band(ref, params, tth_rings, pixel, uncert_px,
+                                              rel, max_rings, fwhm, all_pixels._pos[2])
+        pixels = all_pixels if band is None else all_pixels.subset(band)
         tth_px, yx_px = pixels(params)
-        sel = _select_rings(tth_px, rings_mod.ring_tth(dspacing, params[6]), params,
-                            pixel, uncert_px, rel, max_rings, fwhm)
+        if band is None:
+            ref = (params.copy(), tth_px.copy())
+        sel = _select_rings(tth_px, tth_rings, params, pixel, uncert_px, rel, max_rings, fwhm)
         limit = (5, 10)[it] if it < 2 else None  # innermost rings first, then all
         sel = tuple(x[:limit] for x in sel)
         if len(sel[0]) < MIN_RINGS:
@@ -387,6 +404,34 @@ def _check_complete(cp, inliers, source, calibrant, lam):
 def _is_counts(data, valid):
     v = data[valid][:20000]
     return bool(v.size and np.allclose(v, np.rint(v)) and np.median(v) >= 0)
+
+
+def _band(ref, params, tth_rings, pixel, uncert_px, rel, max_rings, fwhm, pos3):
+    """Positions (into the usable pixels) of those whose 2theta in geometry ``params``
+    can lie inside a ring window of :func:`_select_rings` or be the smallest/largest:
+    from the 2theta ``ref`` of all pixels in another geometry and the most any pixel's
+    2theta can have moved (:func:`rings.tth_shift_bound`). The windows are
+    :func:`_select_rings`'s for every ring (it only narrows the list by the 2theta
+    range), so control points and range are the same as from all pixels. None when
+    the bound exceeds 10 pixels (most pixels would be in the band: use them all)."""
+    p_ref, tth_ref = ref
+    delta = 2.0 * rings_mod.tth_shift_bound(p_ref, params, pos3)  # twice the bound
+    if not delta < 10 * min(pixel) / params[0]:
+        return None
+    rings, win, _ = _select_rings(np.array([-1.0, 10.0]), tth_rings, params, pixel,
+                                  uncert_px, rel, max_rings, fwhm)
+    lo, hi = float(tth_ref.min()), float(tth_ref.max())
+    starts = [-np.inf, hi - 2 * delta] + [t - w - delta for (_, t), w in zip(rings, win)]
+    ends = [lo + 2 * delta, np.inf] + [t + w + delta for (_, t), w in zip(rings, win)]
+    order = np.argsort(starts)
+    edges = []
+    for a, b in zip(np.asarray(starts)[order], np.asarray(ends)[order]):  # merge
+        if edges and a <= edges[-1]:
+            edges[-1] = max(edges[-1], b)
+        else:
+            edges += [a, b]
+    pos = np.searchsorted(np.asarray(edges), tth_ref, side="right")
+    return np.flatnonzero(pos % 2 == 1)
 
 
 def _select_rings(tth_valid, tth_rings, params, pixel, uncert_px, rel, max_rings, fwhm=0.0):

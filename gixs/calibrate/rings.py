@@ -128,6 +128,15 @@ class PixelAngles:
         self._pos = detector.calc_cartesian_positions(self.rows, self.cols)
         self._orientation = detector.orientation
 
+    def subset(self, index):
+        """The same detector restricted to the usable pixels ``index`` (ascending
+        positions into :attr:`flat`): calls give those pixels' values, in order."""
+        out = object.__new__(PixelAngles)
+        out.shape, out._orientation = self.shape, self._orientation
+        out.flat, out.rows, out.cols = self.flat[index], self.rows[index], self.cols[index]
+        out._pos = tuple(None if p is None else np.asarray(p)[index] for p in self._pos)
+        return out
+
     def __call__(self, params):
         """2theta (rad) at the usable pixels for PONI ``params`` (dist, poni1, poni2,
         rot1, rot2, rot3: m, rad), and their lab coordinates ``(y, x)`` (m): chi is
@@ -147,6 +156,30 @@ class PixelAngles:
         """chi (rad, pyFAI's: ``atan2(y, x)``) of the pixels ``index`` of a call's
         ``(y, x)``."""
         return np.arctan2(yx[0][index], yx[1][index])
+
+
+def tth_shift_bound(params_a, params_b, pos3=None):
+    """Largest possible change (rad) of any pixel's 2theta between two PONI geometries.
+
+    A pixel's lab vector is ``R (p1 - poni1, p2 - poni2, dist + p3)``: changing the
+    translation by ``e`` (m) turns it by at most ``asin(e / |v|)`` with ``|v| >= dist -
+    max|p3|``, and changing the rotations by at most ``|d rot1| + |d rot2| + |d rot3|``;
+    2theta (the angle to the beam) moves by no more than the vector turns. Returns inf
+    when the bound does not hold (translation change not small against the distance).
+
+    Examples
+    --------
+    >>> p = np.array([0.1, 0.01, 0.02, 0.0, 0.0, 0.0])
+    >>> q = p + np.array([1e-4, 0, 0, 1e-3, 0, 0])
+    >>> round(tth_shift_bound(p, q), 6)
+    0.002
+    """
+    d = np.abs(np.asarray(params_b[:6], float) - np.asarray(params_a[:6], float))
+    e = math.sqrt(d[0] ** 2 + d[1] ** 2 + d[2] ** 2)
+    near = min(params_a[0], params_b[0]) - (0.0 if pos3 is None else float(np.max(np.abs(pos3))))
+    if near <= 0 or e >= 0.5 * near:
+        return math.inf
+    return float(d[3] + d[4] + d[5] + math.asin(e / near))
 
 
 def extract(*args, **kwargs):
