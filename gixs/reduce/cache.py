@@ -165,6 +165,7 @@ def load(folder, key, plan_cls):
             raise ValueError("format or key mismatch")
         plan = plan_cls.from_arrays(meta["plan"], arrays)
         _check(plan)
+        _drop_pages(arrays)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
@@ -236,6 +237,26 @@ def _map_entry(path) -> dict:
             shape, order="F" if fortran else "C")
         arrays[info.filename[:-4]] = arr
     return arrays
+
+
+def _drop_pages(arrays):
+    """Let the kernel drop the mapped pages the checks read (the column indices): they are
+    read again from the file when a reduction needs them. Only valid before anything
+    writes to the copy-on-write mapping (a written page would be lost); :func:`load`
+    calls it right after the read-only checks."""
+    import mmap
+
+    mm = None
+    for a in arrays.values():
+        while isinstance(a, np.ndarray):
+            a = a.base
+        if isinstance(a, memoryview):
+            a = a.obj
+        if isinstance(a, mmap.mmap):
+            mm = a
+            break
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
 
 
 class _MapReader:
