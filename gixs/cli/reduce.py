@@ -49,6 +49,7 @@ def run(args) -> int:
     from gixs.cli.common import resolve_orientation
     from gixs.cli.parts import is_multi, run_parts
     from gixs.reduce.orientation_check import check_orientation
+    from gixs.reduce.orientation_check import clear_cache as clear_orientation_cache
 
     if is_multi(args):  # several detector parts: gixs.cli.parts
         return run_parts(args)
@@ -79,6 +80,7 @@ def run(args) -> int:
     # peak memory is the larger of the two, not their sum
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
                       source=args.image)
+    clear_orientation_cache()  # one frame: its pixel arrays are not needed again
     reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
     reduced = reduced.with_provenance(setup=effective_setup(args))
     iq = reduced.profiles["iq"].valid()

@@ -13,8 +13,9 @@ set to ``off`` (or an empty string) disables the disk cache.
 How: one ``<key>.npz`` file per plan (uncompressed NumPy archive), written to a
 temporary file in the same folder and renamed into place (atomic; concurrent writers
 of one key each rename a complete file, so one valid entry remains). A read checks the
-archive (zip CRCs), its format version, its key and the plan's internal consistency; an
-entry that fails is deleted and the plan rebuilt, never used. Each hit touches the
+archive (zip CRCs, streamed), its format version, its key and the plan's internal
+consistency, then memory-maps the arrays (copy-on-write: only the pages a reduction
+touches are resident); an entry that fails is deleted and the plan rebuilt, never used. Each hit touches the
 file's time; after a write the oldest entries are evicted until the folder is within
 its bound, :data:`DEFAULT_MAX_BYTES` (2 GiB) or ``$GIXS_CACHE_MAX_MB`` megabytes.
 
@@ -158,13 +159,13 @@ def load(folder, key, plan_cls):
     None (missing, or corrupt: then deleted)."""
     path = entry_path(folder, key)
     try:
-        with np.load(path, allow_pickle=False) as z:
-            arrays = {name: z[name] for name in z.files}
+        arrays = _map_entry(path)
         meta = json.loads(bytes(arrays.pop("meta")).decode())
         if meta.get("format") != CACHE_FORMAT or meta.get("key") != key:
             raise ValueError("format or key mismatch")
         plan = plan_cls.from_arrays(meta["plan"], arrays)
         _check(plan)
+        _drop_pages(arrays)
     except FileNotFoundError:
         return None
     except (OSError, ValueError, KeyError, TypeError, EOFError, zipfile.BadZipFile,
@@ -176,6 +177,98 @@ def load(folder, key, plan_cls):
     except OSError:
         pass
     return plan
+
+
+#: Bytes read at a time when an entry's CRCs are verified (the data is not kept).
+_VERIFY_CHUNK = 1 << 20
+
+
+def _map_entry(path) -> dict:
+    """The arrays of an uncompressed ``.npz`` entry, memory-mapped copy-on-write.
+
+    Every member's zip CRC is verified first by streaming it through a small buffer
+    (zipfile raises BadZipFile on a mismatch), so a corrupt entry is still detected while
+    the plan's arrays are not read into memory: only the pages a reduction touches
+    become resident. The file is opened once; a concurrent writer renames a new file into
+    place and this mapping keeps the old inode. Copy-on-write keeps the arrays writeable
+    (the same array types as a built plan) without ever writing the file.
+    """
+    import mmap
+
+    with open(path, "rb") as fh:
+        with zipfile.ZipFile(fh) as zf:
+            infos = zf.infolist()
+            for info in infos:
+                if info.compress_type != zipfile.ZIP_STORED or not info.filename.endswith(
+                        ".npy"):
+                    raise ValueError(f"{info.filename}: not a stored .npy member")
+                with zf.open(info) as member:
+                    while member.read(_VERIFY_CHUNK):
+                        pass
+        size = os.fstat(fh.fileno()).st_size
+        if size == 0:
+            raise ValueError("empty entry")
+        mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_COPY)
+    arrays = {}
+    for info in infos:
+        # the local file header: 30 bytes, then the name and an extra field
+        start = info.header_offset
+        head = mm[start:start + 30]
+        if len(head) < 30 or head[:4] != b"PK\x03\x04":
+            raise ValueError(f"{info.filename}: bad local header")
+        n_name = int.from_bytes(head[26:28], "little")
+        n_extra = int.from_bytes(head[28:30], "little")
+        data = start + 30 + n_name + n_extra
+        npy = _MapReader(mm, data)
+        version = np.lib.format.read_magic(npy)
+        if version == (1, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_1_0(npy)
+        elif version == (2, 0):
+            shape, fortran, dtype = np.lib.format.read_array_header_2_0(npy)
+        else:
+            raise ValueError(f"{info.filename}: .npy version {version}")
+        if dtype.hasobject:
+            raise ValueError(f"{info.filename}: object array")
+        count = int(np.prod(shape, dtype=np.int64))
+        offset = npy.pos
+        if offset - data + count * dtype.itemsize != info.file_size:
+            raise ValueError(f"{info.filename}: size does not match its header")
+        arr = np.frombuffer(mm, dtype, count, offset).reshape(
+            shape, order="F" if fortran else "C")
+        arrays[info.filename[:-4]] = arr
+    return arrays
+
+
+def _drop_pages(arrays):
+    """Let the kernel drop the mapped pages the checks read (the column indices): they are
+    read again from the file when a reduction needs them. Only valid before anything
+    writes to the copy-on-write mapping (a written page would be lost); :func:`load`
+    calls it right after the read-only checks."""
+    import mmap
+
+    mm = None
+    for a in arrays.values():
+        while isinstance(a, np.ndarray):
+            a = a.base
+        if isinstance(a, memoryview):
+            a = a.obj
+        if isinstance(a, mmap.mmap):
+            mm = a
+            break
+    if mm is not None and hasattr(mm, "madvise") and hasattr(mmap, "MADV_DONTNEED"):
+        mm.madvise(mmap.MADV_DONTNEED)
+
+
+class _MapReader:
+    """A minimal file-like view of a mapping from ``pos`` (for numpy's header readers)."""
+
+    def __init__(self, mm, pos):
+        self.mm, self.pos = mm, pos
+
+    def read(self, n):
+        out = self.mm[self.pos:self.pos + n]
+        self.pos += len(out)
+        return out
 
 
 def _check(plan):

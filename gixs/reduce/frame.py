@@ -231,7 +231,7 @@ class Plan:
     def _setup(self):
         self.n_bins = self.indptr.size - 1
         self.n_pixels = int(np.prod(self.shape))
-        self.columns = np.flatnonzero(np.diff(self.col_ptr) > 0)
+        self._columns = None
         self._matrix = self._compact = None
         self._kernels = {}
         self._kernel_state = None
@@ -239,13 +239,14 @@ class Plan:
 
     def __getstate__(self):  # pickled without its lock and derived caches
         state = dict(self.__dict__)
-        for name in ("_lock", "_kernels", "_matrix", "_compact", "_kernel_state"):
+        for name in ("_lock", "_kernels", "_matrix", "_compact", "_kernel_state",
+                     "_columns"):
             state.pop(name, None)
         return state
 
     def __setstate__(self, state):
         self.__dict__.update(state)
-        self._matrix = self._compact = None
+        self._matrix = self._compact = self._columns = None
         self._kernels = {}
         self._kernel_state = None
         self._lock = threading.Lock()
@@ -304,6 +305,14 @@ class Plan:
             meta["kernel"] = state[0]
             arrays.update({f"kernel_{k}": v for k, v in state[1].items()})
         return meta, arrays
+
+    @property
+    def columns(self):
+        """The pixels (flat indices, int64) that fall in at least one bin (made on first
+        use: only the reference sums need it)."""
+        if self._columns is None:
+            self._columns = np.flatnonzero(np.diff(self.col_ptr) > 0)
+        return self._columns
 
     @property
     def pq(self):

@@ -106,6 +106,14 @@ def _below(w, geometry, shape, gi):
     return float(w[_below_pixels(geometry, shape, gi)].sum()) / total
 
 
+def clear_cache() -> None:
+    """Forget the per-geometry pixel arrays the checks keep (unit vectors, solid angle x
+    polarization, below-horizon pixels: ~70 MB for a 4 Mpx detector), e.g. once a
+    one-frame reduction has checked its frame and needs the memory for its plan."""
+    _pixels.cache_clear()
+    _below_pixels.cache_clear()
+
+
 def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
     """Share (0-1) of the frame's counts at exit angle < 0 for ``gi``'s orientation.
 

@@ -232,6 +232,36 @@ def test_corrupt_entry_is_rebuilt_never_used(small, folder):
         assert cache.load(str(folder), os.path.basename(path)[:-4], Plan) is not None  # rewritten
 
 
+def test_loaded_plan_is_mapped_and_outlives_a_replaced_entry(small, folder, rng):
+    """A plan from disk is a copy-on-write mapping of its entry (not read into memory);
+    a writer renaming another file over the entry leaves the loaded plan's numbers intact."""
+    import mmap
+
+    geo, gi, shape = small
+    img = rng.poisson(30, shape).astype(np.float32)
+    get_plan(geo, gi, shape, SMALL)
+    ref = reduce_frame(img, geo, gi, SMALL)
+    (path,) = [e[0] for e in cache.entries(folder)]
+    cache.clear_memory()
+    loaded = get_plan(geo, gi, shape, SMALL)
+    assert loaded._pq is None
+    base = loaded.indices
+    while isinstance(base, np.ndarray):
+        base = base.base
+    assert isinstance(getattr(base, "obj", base), mmap.mmap)
+    assert loaded.indices.flags.writeable  # copy-on-write: the same array types as built
+    tmp = path + ".new"
+    with open(tmp, "wb") as fh:
+        fh.write(b"\0" * os.path.getsize(path))
+    os.replace(tmp, path)  # the old inode stays valid for the mapping
+    again = reduce_frame(img, geo, gi, SMALL)
+    for k in ref.profiles:
+        np.testing.assert_array_equal(again.profiles[k].intensity, ref.profiles[k].intensity)
+    np.testing.assert_array_equal(again.maps["qmap"].intensity, ref.maps["qmap"].intensity)
+    cache.clear_memory()
+    assert cache.load(str(folder), os.path.basename(path)[:-4], Plan) is None  # zeros: refused
+
+
 def test_lru_bound_evicts_oldest(small, folder, monkeypatch):
     geo, gi, shape = small
     p = get_plan(geo, gi, shape, SMALL)

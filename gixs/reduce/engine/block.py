@@ -245,10 +245,8 @@ class StackKernel:
                 part["order"] = order
                 part["tiles"] = _k.tile_bounds(np.diff(ptr)[order], TILE_NNZ)
             else:
-                cum = part["col_ptr"].astype(np.int64)
-                nch = 2 * max(1, numba.get_num_threads())
-                cuts = np.searchsorted(cum, np.linspace(0, cum[-1], nch + 1)[1:-1])
-                part["chunks"] = np.unique(np.r_[0, cuts, self.n_pixels]).astype(np.int64)
+                part["chunks"] = _chunks(part["col_ptr"], 2 * max(1, numba.get_num_threads()),
+                                         self.n_pixels)
             parts.append(part)
         return parts
 
@@ -306,7 +304,10 @@ class StackKernel:
         self._csc = (np.asarray(plan.col_ptr, np.int64), np.asarray(plan.col_rows, np.int32))
         self.indptr = np.asarray(plan.indptr, np.int64)
         self.indices = np.asarray(plan.indices, np.int32)
-        self.weights = np.ones(self.indices.size, np.float32)
+        # unit weights: one array of ones as long as the largest part needs, each part a
+        # view of its start (the kernels index a part's weights from 0); the whole
+        # matrix's weights a read-only broadcast of 1 (reference products only)
+        self.weights = np.broadcast_to(np.float32(1.0), (self.indices.size,))
         self.row_nnz = np.diff(self.indptr)
         valid = plan.static_valid.ravel() & np.isfinite(plan.norm)
         self.pix_norm = np.where(valid, plan.norm, 0.0)
@@ -326,6 +327,15 @@ class StackKernel:
         self._csc_ones = None
         self.parts = []
         nch = 2 * max(1, numba.get_num_threads())
+        need = 0
+        for i, pm in enumerate(meta["parts"]):
+            if pm.get("kind") == "scatter":
+                need = max(need, arrays[f"part{i}_col_rows"].size)
+            elif 0 <= int(pm["r0"]) < int(pm["r1"]) <= n_bins:
+                need = max(need, int(self.indptr[int(pm["r1"])] - self.indptr[int(pm["r0"])]))
+        if need > self.indices.size:
+            raise ValueError("kernel parts larger than the matrix")
+        ones = np.ones(need, np.float32)
         for i, pm in enumerate(meta["parts"]):
             r0, r1, kind = int(pm["r0"]), int(pm["r1"]), pm["kind"]
             if not 0 <= r0 < r1 <= n_bins or kind not in ("scatter", "gather"):
@@ -333,7 +343,7 @@ class StackKernel:
             a, b = self.indptr[r0], self.indptr[r1]
             part = {"r0": r0, "r1": r1, "kind": kind,
                     "indptr": self.indptr[r0:r1 + 1] - a, "indices": self.indices[a:b],
-                    "weights": self.weights[a:b], "col_ptr": None, "col_rows": None,
+                    "weights": ones[:b - a], "col_ptr": None, "col_rows": None,
                     "col_weights": None}
             if kind == "scatter":
                 col_ptr = arrays[f"part{i}_col_ptr"]
@@ -342,12 +352,9 @@ class StackKernel:
                     raise ValueError(f"kernel part {i}: CSC slice does not fit the plan")
                 if col_rows.size > self.weights.size:
                     raise ValueError(f"kernel part {i}: CSC slice larger than the matrix")
-                # unit weights: a view of the plan's ones (no second array of the size)
                 part.update(col_ptr=col_ptr, col_rows=col_rows,
-                            col_weights=self.weights[:col_rows.size])
-                cum = col_ptr.astype(np.int64)
-                cuts = np.searchsorted(cum, np.linspace(0, cum[-1], nch + 1)[1:-1])
-                part["chunks"] = np.unique(np.r_[0, cuts, n_pix]).astype(np.int64)
+                            col_weights=ones[:col_rows.size])
+                part["chunks"] = _chunks(col_ptr, nch, n_pix)
             else:
                 order = np.asarray(arrays[f"part{i}_order"], np.int64)
                 if order.size and (order.min() < 0 or order.max() >= r1 - r0):
@@ -540,6 +547,17 @@ class StackKernel:
                 return inten
             sigma = np.where(good, np.sqrt(variance) / norm, np.nan) / normalization
         return inten, sigma
+
+
+def _chunks(col_ptr, nch, n_pix):
+    """Pixel ranges of about equal non-zeros (``nch`` of them) for the scatter kernel.
+
+    The cut targets are rounded up to integers, so searching the integer ``col_ptr``
+    itself (no int64 copy) gives the cuts a float search would.
+    """
+    targets = np.ceil(np.linspace(0, int(col_ptr[-1]), nch + 1)[1:-1]).astype(col_ptr.dtype)
+    cuts = np.searchsorted(col_ptr, targets)
+    return np.unique(np.r_[0, cuts, n_pix]).astype(np.int64)
 
 
 # -- streaming ----------------------------------------------------------------------------
