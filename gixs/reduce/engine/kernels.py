@@ -13,6 +13,9 @@ Two layouts of the same sums, chosen per output by :class:`gixs.reduce.engine.bl
   registers, so the tile's matrix is replayed from cache once per group of four frames.
 
 Either way the matrix is read once per block of frames and each frame once per layout.
+The parallel loop of each calls a serial function per tile or chunk: Numba's parallel
+passes then see a short loop body, which compiles in about 2/3 of the time of the same
+body written inside the ``prange`` loop (6 s instead of 9 s per frame dtype, measured).
 A pixel value ``x`` counts as valid when ``lo <= x <= hi`` (this also rejects NaN); an
 invalid pixel adds nothing to the signal and variance, and its normalisation, count and
 dark share are recorded in separate "missing" arrays (rare path) that the caller
@@ -71,91 +74,103 @@ def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
     int
         Number of invalid (pixel, bin) entries met in the block.
     """
-    n = frames.shape[0]
     ntiles = tiles.size - 1
     total = np.zeros(ntiles, np.int64)
     for t in prange(ntiles):
-        misses = 0
-        for f0 in range(0, n, 4):
-            g = min(4, n - f0)
-            x0 = frames[f0]
-            if g == 1:  # a lone frame: one lane
-                for q in range(tiles[t], tiles[t + 1]):
-                    r = order[q]
-                    s0 = 0.0
-                    v0 = 0.0
-                    for k in range(indptr[r], indptr[r + 1]):
-                        j = indices[k]
-                        w = np.float64(weights[k])
-                        b0 = np.float64(x0[j])
-                        if lo <= b0 <= hi:
-                            s0 += w * b0
-                            v0 += w * w * max(b0, floor)
-                        else:
-                            miss_norm[f0, r] += w * pix_norm[j]
-                            miss_cnt[f0, r] += w
-                            miss_dark[f0, r] += w * pix_dark[j]
-                            miss_dvar[f0, r] += w * w * pix_dvar[j]
-                            n_miss[f0, r] += 1
-                            misses += 1
-                    out_sig[f0, r] = s0 - dark_sum[r]
-                    out_var[f0, r] = v0
-                continue
-            x1 = frames[f0 + 1] if g > 1 else frames[f0]
-            x2 = frames[f0 + 2] if g > 2 else frames[f0]
-            x3 = frames[f0 + 3] if g > 3 else frames[f0]
+        # np.int64: prange's index is unsigned; one typed signature of the tile function
+        total[t] = _gather_tile(np.int64(t), indptr, indices, weights, order, tiles, frames,
+                                lo, hi, floor, pix_norm, pix_dark, pix_dvar, dark_sum,
+                                out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar,
+                                n_miss)
+    return total.sum()
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _gather_tile(t, indptr, indices, weights, order, tiles, frames, lo, hi, floor,
+                 pix_norm, pix_dark, pix_dvar, dark_sum,
+                 out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
+    """Tile ``t`` of :func:`block_sums` (serial; returns its invalid entries)."""
+    n = frames.shape[0]
+    misses = 0
+    for f0 in range(0, n, 4):
+        g = min(4, n - f0)
+        x0 = frames[f0]
+        if g == 1:  # a lone frame: one lane
             for q in range(tiles[t], tiles[t + 1]):
                 r = order[q]
-                s0 = s1 = s2 = s3 = 0.0
-                v0 = v1 = v2 = v3 = 0.0
+                s0 = 0.0
+                v0 = 0.0
                 for k in range(indptr[r], indptr[r + 1]):
                     j = indices[k]
                     w = np.float64(weights[k])
-                    w2 = w * w
                     b0 = np.float64(x0[j])
-                    b1 = np.float64(x1[j])
-                    b2 = np.float64(x2[j])
-                    b3 = np.float64(x3[j])
-                    ok0 = lo <= b0 <= hi
-                    ok1 = lo <= b1 <= hi
-                    ok2 = lo <= b2 <= hi
-                    ok3 = lo <= b3 <= hi
-                    if not (ok0 and ok1 and ok2 and ok3):  # rare path
-                        for i in range(g):
-                            if not (ok0, ok1, ok2, ok3)[i]:
-                                f = f0 + i
-                                miss_norm[f, r] += w * pix_norm[j]
-                                miss_cnt[f, r] += w
-                                miss_dark[f, r] += w * pix_dark[j]
-                                miss_dvar[f, r] += w2 * pix_dvar[j]
-                                n_miss[f, r] += 1
-                                misses += 1
-                        b0 = b0 if ok0 else 0.0
-                        b1 = b1 if ok1 else 0.0
-                        b2 = b2 if ok2 else 0.0
-                        b3 = b3 if ok3 else 0.0
-                    s0 += w * b0
-                    s1 += w * b1
-                    s2 += w * b2
-                    s3 += w * b3
-                    v0 += w2 * (max(b0, floor) if ok0 else 0.0)
-                    v1 += w2 * (max(b1, floor) if ok1 else 0.0)
-                    v2 += w2 * (max(b2, floor) if ok2 else 0.0)
-                    v3 += w2 * (max(b3, floor) if ok3 else 0.0)
-                d = dark_sum[r]
-                out_sig[f0, r] = s0 - d
+                    if lo <= b0 <= hi:
+                        s0 += w * b0
+                        v0 += w * w * max(b0, floor)
+                    else:
+                        miss_norm[f0, r] += w * pix_norm[j]
+                        miss_cnt[f0, r] += w
+                        miss_dark[f0, r] += w * pix_dark[j]
+                        miss_dvar[f0, r] += w * w * pix_dvar[j]
+                        n_miss[f0, r] += 1
+                        misses += 1
+                out_sig[f0, r] = s0 - dark_sum[r]
                 out_var[f0, r] = v0
-                if g > 1:
-                    out_sig[f0 + 1, r] = s1 - d
-                    out_var[f0 + 1, r] = v1
-                if g > 2:
-                    out_sig[f0 + 2, r] = s2 - d
-                    out_var[f0 + 2, r] = v2
-                if g > 3:
-                    out_sig[f0 + 3, r] = s3 - d
-                    out_var[f0 + 3, r] = v3
-        total[t] = misses
-    return total.sum()
+            continue
+        x1 = frames[f0 + 1] if g > 1 else frames[f0]
+        x2 = frames[f0 + 2] if g > 2 else frames[f0]
+        x3 = frames[f0 + 3] if g > 3 else frames[f0]
+        for q in range(tiles[t], tiles[t + 1]):
+            r = order[q]
+            s0 = s1 = s2 = s3 = 0.0
+            v0 = v1 = v2 = v3 = 0.0
+            for k in range(indptr[r], indptr[r + 1]):
+                j = indices[k]
+                w = np.float64(weights[k])
+                w2 = w * w
+                b0 = np.float64(x0[j])
+                b1 = np.float64(x1[j])
+                b2 = np.float64(x2[j])
+                b3 = np.float64(x3[j])
+                ok0 = lo <= b0 <= hi
+                ok1 = lo <= b1 <= hi
+                ok2 = lo <= b2 <= hi
+                ok3 = lo <= b3 <= hi
+                if not (ok0 and ok1 and ok2 and ok3):  # rare path
+                    for i in range(g):
+                        if not (ok0, ok1, ok2, ok3)[i]:
+                            f = f0 + i
+                            miss_norm[f, r] += w * pix_norm[j]
+                            miss_cnt[f, r] += w
+                            miss_dark[f, r] += w * pix_dark[j]
+                            miss_dvar[f, r] += w2 * pix_dvar[j]
+                            n_miss[f, r] += 1
+                            misses += 1
+                    b0 = b0 if ok0 else 0.0
+                    b1 = b1 if ok1 else 0.0
+                    b2 = b2 if ok2 else 0.0
+                    b3 = b3 if ok3 else 0.0
+                s0 += w * b0
+                s1 += w * b1
+                s2 += w * b2
+                s3 += w * b3
+                v0 += w2 * (max(b0, floor) if ok0 else 0.0)
+                v1 += w2 * (max(b1, floor) if ok1 else 0.0)
+                v2 += w2 * (max(b2, floor) if ok2 else 0.0)
+                v3 += w2 * (max(b3, floor) if ok3 else 0.0)
+            d = dark_sum[r]
+            out_sig[f0, r] = s0 - d
+            out_var[f0, r] = v0
+            if g > 1:
+                out_sig[f0 + 1, r] = s1 - d
+                out_var[f0 + 1, r] = v1
+            if g > 2:
+                out_sig[f0 + 2, r] = s2 - d
+                out_var[f0 + 2, r] = v2
+            if g > 3:
+                out_sig[f0 + 3, r] = s3 - d
+                out_var[f0 + 3, r] = v3
+    return misses
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
@@ -207,105 +222,114 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
     non-empty columns are listed in ``miss_f/miss_j[c, :]`` (``miss_count[c]`` of them;
     a count above the buffer width means the list overflowed).
     """
-    n = frames.shape[0]
     nch = chunks.size - 1
-    cap = miss_f.shape[1]
     for c in prange(nch):
-        acc = np.zeros((2, n_bins, 8))
-        nm = 0
-        for f0 in range(0, n, 4):
-            g = min(4, n - f0)
-            acc[:] = 0.0
-            if g == 1:  # a lone frame: one lane, chains broken by pixel parity only
-                x0 = frames[f0]
-                for j in range(chunks[c], chunks[c + 1]):
-                    k0 = col_ptr[j]
-                    k1 = col_ptr[j + 1]
-                    if k0 == k1:
-                        continue
-                    b0 = np.float64(x0[j])
-                    if not (lo <= b0 <= hi):
-                        if nm < cap:
-                            miss_f[c, nm] = f0
-                            miss_j[c, nm] = j
-                        nm += 1
-                        continue
-                    q0 = max(b0, floor)
-                    p = j & 1
-                    if with_var:
-                        for k in range(k0, k1):
-                            r = col_rows[k]
-                            w = np.float64(col_weights[k])
-                            acc[p, r, 0] += w * b0
-                            acc[p, r, 4] += w * w * q0
-                    else:
-                        for k in range(k0, k1):
-                            acc[p, col_rows[k], 0] += np.float64(col_weights[k]) * b0
-                for r in range(n_bins):
-                    partial_sig[c, f0, r] = acc[0, r, 0] + acc[1, r, 0]
-                    partial_var[c, f0, r] = acc[0, r, 4] + acc[1, r, 4]
-                continue
+        miss_count[c] = _scatter_chunk(np.int64(c), col_ptr, col_rows, col_weights, chunks,
+                                       frames, lo, hi, floor, n_bins, with_var, partial_sig,
+                                       partial_var, miss_f, miss_j)
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _scatter_chunk(c, col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
+                   with_var, partial_sig, partial_var, miss_f, miss_j):
+    """Chunk ``c`` of :func:`scatter_sums` (serial; returns its invalid-looking pixels)."""
+    n = frames.shape[0]
+    cap = miss_f.shape[1]
+    acc = np.zeros((2, n_bins, 8))
+    nm = 0
+    for f0 in range(0, n, 4):
+        g = min(4, n - f0)
+        acc[:] = 0.0
+        if g == 1:  # a lone frame: one lane, chains broken by pixel parity only
             x0 = frames[f0]
-            x1 = frames[f0 + 1] if g > 1 else frames[f0]
-            x2 = frames[f0 + 2] if g > 2 else frames[f0]
-            x3 = frames[f0 + 3] if g > 3 else frames[f0]
             for j in range(chunks[c], chunks[c + 1]):
                 k0 = col_ptr[j]
                 k1 = col_ptr[j + 1]
                 if k0 == k1:
                     continue
                 b0 = np.float64(x0[j])
-                b1 = np.float64(x1[j])
-                b2 = np.float64(x2[j])
-                b3 = np.float64(x3[j])
-                ok0 = lo <= b0 <= hi
-                ok1 = lo <= b1 <= hi
-                ok2 = lo <= b2 <= hi
-                ok3 = lo <= b3 <= hi
-                if not (ok0 and ok1 and ok2 and ok3):  # rare: zero the invalid ones
-                    for i in range(g):
-                        okv = (ok0, ok1, ok2, ok3)[i]
-                        if not okv:
-                            if nm < cap:
-                                miss_f[c, nm] = f0 + i
-                                miss_j[c, nm] = j
-                            nm += 1
-                    b0 = b0 if ok0 else 0.0
-                    b1 = b1 if ok1 else 0.0
-                    b2 = b2 if ok2 else 0.0
-                    b3 = b3 if ok3 else 0.0
-                q0 = max(b0, floor) if ok0 else 0.0
-                q1 = max(b1, floor) if ok1 else 0.0
-                q2 = max(b2, floor) if ok2 else 0.0
-                q3 = max(b3, floor) if ok3 else 0.0
+                if not (lo <= b0 <= hi):
+                    if nm < cap:
+                        miss_f[c, nm] = f0
+                        miss_j[c, nm] = j
+                    nm += 1
+                    continue
+                q0 = max(b0, floor)
                 p = j & 1
                 if with_var:
                     for k in range(k0, k1):
                         r = col_rows[k]
                         w = np.float64(col_weights[k])
-                        w2 = w * w
-                        a = acc[p, r]
-                        a[0] += w * b0
-                        a[1] += w * b1
-                        a[2] += w * b2
-                        a[3] += w * b3
-                        a[4] += w2 * q0
-                        a[5] += w2 * q1
-                        a[6] += w2 * q2
-                        a[7] += w2 * q3
+                        acc[p, r, 0] += w * b0
+                        acc[p, r, 4] += w * w * q0
                 else:
                     for k in range(k0, k1):
-                        w = np.float64(col_weights[k])
-                        a = acc[p, col_rows[k]]
-                        a[0] += w * b0
-                        a[1] += w * b1
-                        a[2] += w * b2
-                        a[3] += w * b3
-            for i in range(g):
-                for r in range(n_bins):
-                    partial_sig[c, f0 + i, r] = acc[0, r, i] + acc[1, r, i]
-                    partial_var[c, f0 + i, r] = acc[0, r, 4 + i] + acc[1, r, 4 + i]
-        miss_count[c] = nm
+                        acc[p, col_rows[k], 0] += np.float64(col_weights[k]) * b0
+            for r in range(n_bins):
+                partial_sig[c, f0, r] = acc[0, r, 0] + acc[1, r, 0]
+                partial_var[c, f0, r] = acc[0, r, 4] + acc[1, r, 4]
+            continue
+        x0 = frames[f0]
+        x1 = frames[f0 + 1] if g > 1 else frames[f0]
+        x2 = frames[f0 + 2] if g > 2 else frames[f0]
+        x3 = frames[f0 + 3] if g > 3 else frames[f0]
+        for j in range(chunks[c], chunks[c + 1]):
+            k0 = col_ptr[j]
+            k1 = col_ptr[j + 1]
+            if k0 == k1:
+                continue
+            b0 = np.float64(x0[j])
+            b1 = np.float64(x1[j])
+            b2 = np.float64(x2[j])
+            b3 = np.float64(x3[j])
+            ok0 = lo <= b0 <= hi
+            ok1 = lo <= b1 <= hi
+            ok2 = lo <= b2 <= hi
+            ok3 = lo <= b3 <= hi
+            if not (ok0 and ok1 and ok2 and ok3):  # rare: zero the invalid ones
+                for i in range(g):
+                    okv = (ok0, ok1, ok2, ok3)[i]
+                    if not okv:
+                        if nm < cap:
+                            miss_f[c, nm] = f0 + i
+                            miss_j[c, nm] = j
+                        nm += 1
+                b0 = b0 if ok0 else 0.0
+                b1 = b1 if ok1 else 0.0
+                b2 = b2 if ok2 else 0.0
+                b3 = b3 if ok3 else 0.0
+            q0 = max(b0, floor) if ok0 else 0.0
+            q1 = max(b1, floor) if ok1 else 0.0
+            q2 = max(b2, floor) if ok2 else 0.0
+            q3 = max(b3, floor) if ok3 else 0.0
+            p = j & 1
+            if with_var:
+                for k in range(k0, k1):
+                    r = col_rows[k]
+                    w = np.float64(col_weights[k])
+                    w2 = w * w
+                    a = acc[p, r]
+                    a[0] += w * b0
+                    a[1] += w * b1
+                    a[2] += w * b2
+                    a[3] += w * b3
+                    a[4] += w2 * q0
+                    a[5] += w2 * q1
+                    a[6] += w2 * q2
+                    a[7] += w2 * q3
+            else:
+                for k in range(k0, k1):
+                    w = np.float64(col_weights[k])
+                    a = acc[p, col_rows[k]]
+                    a[0] += w * b0
+                    a[1] += w * b1
+                    a[2] += w * b2
+                    a[3] += w * b3
+        for i in range(g):
+            for r in range(n_bins):
+                partial_sig[c, f0 + i, r] = acc[0, r, i] + acc[1, r, i]
+                partial_var[c, f0 + i, r] = acc[0, r, 4 + i] + acc[1, r, 4 + i]
+    return nm
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
