@@ -13,9 +13,10 @@ Two layouts of the same sums, chosen per output by :class:`gixs.reduce.engine.bl
   registers, so the tile's matrix is replayed from cache once per group of four frames.
 
 Either way the matrix is read once per block of frames and each frame once per layout.
-The parallel loop of each calls a serial function per tile or chunk: Numba's parallel
-passes then see a short loop body, which compiles in about 2/3 of the time of the same
-body written inside the ``prange`` loop (6 s instead of 9 s per frame dtype, measured).
+Both are serial compiled functions over a chunk of pixels or a group of tiles that
+release the GIL, run on :func:`numba.get_num_threads` Python threads
+(:func:`run_parallel`); the same bodies in a ``prange`` loop (``parallel=True``) compiled
+in about twice the time (~9 s instead of ~4 s per frame dtype on a cold cache, measured).
 A pixel value ``x`` counts as valid when ``lo <= x <= hi`` (this also rejects NaN); an
 invalid pixel adds nothing to the signal and variance, and its normalisation, count and
 dark share are recorded in separate "missing" arrays (rare path) that the caller
@@ -26,10 +27,47 @@ over bins of thousands of pixels could reach 1e-4 relative error.
 
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numba
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from gixs.reduce.engine.cache import CACHE
+
+_POOLS: dict = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def threads() -> int:
+    """Threads the kernels use: :func:`numba.get_num_threads` (``NUMBA_NUM_THREADS``,
+    :func:`numba.set_num_threads`)."""
+    return max(1, numba.get_num_threads())
+
+
+def run_parallel(fn, n):
+    """``[fn(i) for i in range(n)]`` on :func:`threads` threads (in order).
+
+    ``fn`` calls a compiled kernel that releases the GIL (``nogil``), so the calls run
+    at the same time. One thread pool per process and thread count (a pool inherited
+    through ``fork`` has no threads and is not reused).
+
+    Examples
+    --------
+    >>> run_parallel(lambda i: i * i, 4)
+    [0, 1, 4, 9]
+    """
+    k = min(n, threads())
+    if k <= 1:
+        return [fn(i) for i in range(n)]
+    key = (os.getpid(), k)
+    with _POOLS_LOCK:
+        pool = _POOLS.get(key)
+        if pool is None:
+            pool = _POOLS[key] = ThreadPoolExecutor(k, thread_name_prefix="gixs-kernel")
+    return list(pool.map(fn, range(n)))
 
 
 def tile_bounds(row_nnz, target):
@@ -41,16 +79,15 @@ def tile_bounds(row_nnz, target):
     return np.unique(np.concatenate([[0], cuts, [row_nnz.size]])).astype(np.int64)
 
 
-@njit(parallel=True, cache=CACHE, nogil=True, boundscheck=False)
 def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
                pix_norm, pix_dark, pix_dvar, dark_sum,
                out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
     """Bin-major sums of a block of frames (for large outputs such as maps).
 
-    Each bin gathers its pixels (CSR rows); tiles of rows run in parallel and own their
-    bins. Within a tile, frames are taken four at a time with the accumulators in
-    registers, so a tile's matrix (about 0.5 MB) is replayed from cache once per group
-    of four frames.
+    Each bin gathers its pixels (CSR rows); groups of tiles of rows run in parallel
+    (:func:`run_parallel`) and own their bins. Within a tile, frames are taken four at a
+    time with the accumulators in registers, so a tile's matrix (about 0.5 MB) is
+    replayed from cache once per group of four frames.
 
     Parameters
     ----------
@@ -75,102 +112,103 @@ def block_sums(indptr, indices, weights, order, tiles, frames, lo, hi, floor,
         Number of invalid (pixel, bin) entries met in the block.
     """
     ntiles = tiles.size - 1
-    total = np.zeros(ntiles, np.int64)
-    for t in prange(ntiles):
-        # np.int64: prange's index is unsigned; one typed signature of the tile function
-        total[t] = _gather_tile(np.int64(t), indptr, indices, weights, order, tiles, frames,
-                                lo, hi, floor, pix_norm, pix_dark, pix_dvar, dark_sum,
-                                out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar,
-                                n_miss)
-    return total.sum()
+    groups = np.linspace(0, ntiles, min(ntiles, 2 * threads()) + 1).astype(np.int64)
+    return sum(run_parallel(lambda g: gather_tiles(
+        groups[g], groups[g + 1], indptr, indices, weights, order, tiles, frames, lo, hi,
+        floor, pix_norm, pix_dark, pix_dvar, dark_sum, out_sig, out_var, miss_norm,
+        miss_cnt, miss_dark, miss_dvar, n_miss), groups.size - 1))
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
-def _gather_tile(t, indptr, indices, weights, order, tiles, frames, lo, hi, floor,
+def gather_tiles(t0, t1, indptr, indices, weights, order, tiles, frames, lo, hi, floor,
                  pix_norm, pix_dark, pix_dvar, dark_sum,
                  out_sig, out_var, miss_norm, miss_cnt, miss_dark, miss_dvar, n_miss):
-    """Tile ``t`` of :func:`block_sums` (serial; returns its invalid entries)."""
+    """Tiles ``t0:t1`` of :func:`block_sums`, one after the other (serial; returns
+    their invalid entries)."""
     n = frames.shape[0]
     misses = 0
-    for f0 in range(0, n, 4):
-        g = min(4, n - f0)
-        x0 = frames[f0]
-        if g == 1:  # a lone frame: one lane
+    for t in range(t0, t1):
+        for f0 in range(0, n, 4):
+            g = min(4, n - f0)
+            x0 = frames[f0]
+            if g == 1:  # a lone frame: one lane
+                for q in range(tiles[t], tiles[t + 1]):
+                    r = order[q]
+                    s0 = 0.0
+                    v0 = 0.0
+                    for k in range(indptr[r], indptr[r + 1]):
+                        j = indices[k]
+                        w = np.float64(weights[k])
+                        b0 = np.float64(x0[j])
+                        if lo <= b0 <= hi:
+                            s0 += w * b0
+                            v0 += w * w * max(b0, floor)
+                        else:
+                            miss_norm[f0, r] += w * pix_norm[j]
+                            miss_cnt[f0, r] += w
+                            miss_dark[f0, r] += w * pix_dark[j]
+                            miss_dvar[f0, r] += w * w * pix_dvar[j]
+                            n_miss[f0, r] += 1
+                            misses += 1
+                    out_sig[f0, r] = s0 - dark_sum[r]
+                    out_var[f0, r] = v0
+                continue
+            x1 = frames[f0 + 1] if g > 1 else frames[f0]
+            x2 = frames[f0 + 2] if g > 2 else frames[f0]
+            x3 = frames[f0 + 3] if g > 3 else frames[f0]
             for q in range(tiles[t], tiles[t + 1]):
                 r = order[q]
-                s0 = 0.0
-                v0 = 0.0
+                s0 = s1 = s2 = s3 = 0.0
+                v0 = v1 = v2 = v3 = 0.0
                 for k in range(indptr[r], indptr[r + 1]):
                     j = indices[k]
                     w = np.float64(weights[k])
+                    w2 = w * w
                     b0 = np.float64(x0[j])
-                    if lo <= b0 <= hi:
-                        s0 += w * b0
-                        v0 += w * w * max(b0, floor)
-                    else:
-                        miss_norm[f0, r] += w * pix_norm[j]
-                        miss_cnt[f0, r] += w
-                        miss_dark[f0, r] += w * pix_dark[j]
-                        miss_dvar[f0, r] += w * w * pix_dvar[j]
-                        n_miss[f0, r] += 1
-                        misses += 1
-                out_sig[f0, r] = s0 - dark_sum[r]
+                    b1 = np.float64(x1[j])
+                    b2 = np.float64(x2[j])
+                    b3 = np.float64(x3[j])
+                    ok0 = lo <= b0 <= hi
+                    ok1 = lo <= b1 <= hi
+                    ok2 = lo <= b2 <= hi
+                    ok3 = lo <= b3 <= hi
+                    if not (ok0 and ok1 and ok2 and ok3):  # rare path
+                        for i in range(g):
+                            if not (ok0, ok1, ok2, ok3)[i]:
+                                f = f0 + i
+                                miss_norm[f, r] += w * pix_norm[j]
+                                miss_cnt[f, r] += w
+                                miss_dark[f, r] += w * pix_dark[j]
+                                miss_dvar[f, r] += w2 * pix_dvar[j]
+                                n_miss[f, r] += 1
+                                misses += 1
+                        b0 = b0 if ok0 else 0.0
+                        b1 = b1 if ok1 else 0.0
+                        b2 = b2 if ok2 else 0.0
+                        b3 = b3 if ok3 else 0.0
+                    s0 += w * b0
+                    s1 += w * b1
+                    s2 += w * b2
+                    s3 += w * b3
+                    v0 += w2 * (max(b0, floor) if ok0 else 0.0)
+                    v1 += w2 * (max(b1, floor) if ok1 else 0.0)
+                    v2 += w2 * (max(b2, floor) if ok2 else 0.0)
+                    v3 += w2 * (max(b3, floor) if ok3 else 0.0)
+                d = dark_sum[r]
+                out_sig[f0, r] = s0 - d
                 out_var[f0, r] = v0
-            continue
-        x1 = frames[f0 + 1] if g > 1 else frames[f0]
-        x2 = frames[f0 + 2] if g > 2 else frames[f0]
-        x3 = frames[f0 + 3] if g > 3 else frames[f0]
-        for q in range(tiles[t], tiles[t + 1]):
-            r = order[q]
-            s0 = s1 = s2 = s3 = 0.0
-            v0 = v1 = v2 = v3 = 0.0
-            for k in range(indptr[r], indptr[r + 1]):
-                j = indices[k]
-                w = np.float64(weights[k])
-                w2 = w * w
-                b0 = np.float64(x0[j])
-                b1 = np.float64(x1[j])
-                b2 = np.float64(x2[j])
-                b3 = np.float64(x3[j])
-                ok0 = lo <= b0 <= hi
-                ok1 = lo <= b1 <= hi
-                ok2 = lo <= b2 <= hi
-                ok3 = lo <= b3 <= hi
-                if not (ok0 and ok1 and ok2 and ok3):  # rare path
-                    for i in range(g):
-                        if not (ok0, ok1, ok2, ok3)[i]:
-                            f = f0 + i
-                            miss_norm[f, r] += w * pix_norm[j]
-                            miss_cnt[f, r] += w
-                            miss_dark[f, r] += w * pix_dark[j]
-                            miss_dvar[f, r] += w2 * pix_dvar[j]
-                            n_miss[f, r] += 1
-                            misses += 1
-                    b0 = b0 if ok0 else 0.0
-                    b1 = b1 if ok1 else 0.0
-                    b2 = b2 if ok2 else 0.0
-                    b3 = b3 if ok3 else 0.0
-                s0 += w * b0
-                s1 += w * b1
-                s2 += w * b2
-                s3 += w * b3
-                v0 += w2 * (max(b0, floor) if ok0 else 0.0)
-                v1 += w2 * (max(b1, floor) if ok1 else 0.0)
-                v2 += w2 * (max(b2, floor) if ok2 else 0.0)
-                v3 += w2 * (max(b3, floor) if ok3 else 0.0)
-            d = dark_sum[r]
-            out_sig[f0, r] = s0 - d
-            out_var[f0, r] = v0
-            if g > 1:
-                out_sig[f0 + 1, r] = s1 - d
-                out_var[f0 + 1, r] = v1
-            if g > 2:
-                out_sig[f0 + 2, r] = s2 - d
-                out_var[f0 + 2, r] = v2
-            if g > 3:
-                out_sig[f0 + 3, r] = s3 - d
-                out_var[f0 + 3, r] = v3
+                if g > 1:
+                    out_sig[f0 + 1, r] = s1 - d
+                    out_var[f0 + 1, r] = v1
+                if g > 2:
+                    out_sig[f0 + 2, r] = s2 - d
+                    out_var[f0 + 2, r] = v2
+                if g > 3:
+                    out_sig[f0 + 3, r] = s3 - d
+                    out_var[f0 + 3, r] = v3
     return misses
+
+
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
@@ -207,13 +245,13 @@ def mask_corrections(col_ptr, col_rows, col_weights, row0, frames, inv_ptr, inv_
 
 
 
-@njit(parallel=True, cache=CACHE, nogil=True, boundscheck=False)
 def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
                  with_var, partial_sig, partial_var, miss_f, miss_j, miss_count):
     """Pixel-major sums: frames are streamed once in memory order, each pixel scattered to
     its bins (CSC form ``col_ptr, col_rows, col_weights``) into per-chunk accumulators.
 
-    Pixels ``chunks[c]:chunks[c+1]`` go to chunk ``c`` (run in parallel). Frames are
+    Pixels ``chunks[c]:chunks[c+1]`` go to chunk ``c`` (chunks run in parallel,
+    :func:`run_parallel`). Frames are
     taken four at a time (independent accumulation chains; two accumulator copies by
     pixel parity break the chain between neighbouring pixels of the same bin).
     ``partial_sig/var[c, f, b]`` receive each chunk's sums; with ``with_var`` False the
@@ -223,15 +261,14 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
     a count above the buffer width means the list overflowed).
     """
     nch = chunks.size - 1
-    for c in prange(nch):
-        miss_count[c] = _scatter_chunk(np.int64(c), col_ptr, col_rows, col_weights, chunks,
-                                       frames, lo, hi, floor, n_bins, with_var, partial_sig,
-                                       partial_var, miss_f, miss_j)
+    miss_count[:] = run_parallel(lambda c: scatter_chunk(
+        c, col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins, with_var,
+        partial_sig, partial_var, miss_f, miss_j), nch)
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
-def _scatter_chunk(c, col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
-                   with_var, partial_sig, partial_var, miss_f, miss_j):
+def scatter_chunk(c, col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
+                  with_var, partial_sig, partial_var, miss_f, miss_j):
     """Chunk ``c`` of :func:`scatter_sums` (serial; returns its invalid-looking pixels)."""
     n = frames.shape[0]
     cap = miss_f.shape[1]
