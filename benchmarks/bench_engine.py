@@ -53,6 +53,7 @@ def main(argv=None):
     from pyFAI.integrator.fiber import FiberIntegrator
 
     from gixs.reduce.engine import block as engine
+    from gixs.reduce.engine import pyfai_check
     from gixs.geometry.model import DetectorGeometry, GIGeometry
     from gixs.reduce.frame import ReduceSettings, get_plan
 

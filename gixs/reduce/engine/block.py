@@ -48,6 +48,31 @@ SCATTER_MAX_BINS = 32768
 MAP_BLOCK = 64
 
 
+def kernel_frames(frames):
+    """Frames as the kernels take them: C-contiguous float32 or float64, same values.
+
+    The kernels read every pixel as float64, so a conversion that keeps each value
+    leaves the sums unchanged: float32 and float64 frames are passed as they are (no
+    copy when C-contiguous); bool, float16 and integers of up to 16 bits become float32,
+    wider integers float64 (exact up to 2**53, which is all 32-bit values). Two frame
+    dtypes compile instead of one per input dtype (each costs seconds on first use).
+
+    Examples
+    --------
+    >>> kernel_frames(np.array([[1, 65535]], np.uint16)).dtype.name
+    'float32'
+    >>> kernel_frames(np.array([[2**32 - 1]], np.uint32)).tolist()
+    [[4294967295.0]]
+    """
+    frames = np.asarray(frames)
+    if frames.dtype.kind not in "iufb":
+        raise TypeError(f"frames must be a numeric array, got dtype {frames.dtype}")
+    if frames.dtype not in (np.float32, np.float64):
+        return frames.astype(np.float32 if frames.dtype.itemsize <= 2 else np.float64,
+                             order="C")
+    return np.ascontiguousarray(frames)
+
+
 class StackKernel:
     """A pixel-to-bin matrix with its corrections folded in, applied to blocks of frames.
 
@@ -403,7 +428,8 @@ class StackKernel:
         Parameters
         ----------
         frames : ndarray, shape (n, rows, cols) or (n, n_pixels)
-            Frames of any numeric dtype; not copied when C-contiguous.
+            Frames of any numeric dtype; float32 and float64 frames are not copied when
+            C-contiguous, others are converted once (:func:`kernel_frames`).
         invalid : ndarray of bool, same shape as ``frames``, optional
             Per-frame invalid pixels (besides non-finite, negative and saturated values,
             which the kernel detects itself).
@@ -421,11 +447,10 @@ class StackKernel:
         if frames.ndim < 2 or int(np.prod(frames.shape[1:])) != self.n_pixels:
             raise ValueError(f"frames must have shape (n, {self.shape or self.n_pixels}), "
                              f"got {frames.shape}")
-        if frames.dtype == np.float16 or frames.dtype == bool:
-            frames = frames.astype(np.float32)
         n = frames.shape[0]
-        flat = np.ascontiguousarray(frames).reshape(n, self.n_pixels)
-        lo, hi = self._limits(flat.dtype)
+        flat = kernel_frames(frames).reshape(n, self.n_pixels)
+        # integer frames keep their own limits (the saturation value marks dead pixels)
+        lo, hi = self._limits(frames.dtype if frames.dtype.kind in "iu" else flat.dtype)
         nb = self.n_bins
         sig = np.empty((n, nb))
         var = np.empty((n, nb))
