@@ -9,6 +9,9 @@ indices, sorted within each row). No COO duplicates, no ``np.unique``.
 The bin of a value ``v`` on ``n`` bins from ``lo`` of width ``w`` is ``floor((v - lo) /
 w)``; values outside ``0..n-1`` (and non-finite ones) are left out, exactly as the
 numpy formula does.
+
+:func:`pairwise_sum` is numpy's own summation order, for kernels whose sums must equal
+numpy's to the bit.
 """
 
 from __future__ import annotations
@@ -147,3 +150,76 @@ def csc_from_bins(bins, offsets):
                 col_rows[k] = offsets[b] + v
                 k += 1
     return col_ptr, col_rows
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False, inline="always")
+def _term(v, clip):
+    return 0.0 if clip and v <= 0.0 else v
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _pairwise_block(a, lo, n, clip):
+    """numpy's sum of up to 128 values: 8 accumulators, then the rest in order."""
+    if n < 8:
+        res = -0.0
+        for i in range(lo, lo + n):
+            res += _term(a[i], clip)
+        return res
+    r0, r1 = _term(a[lo], clip), _term(a[lo + 1], clip)
+    r2, r3 = _term(a[lo + 2], clip), _term(a[lo + 3], clip)
+    r4, r5 = _term(a[lo + 4], clip), _term(a[lo + 5], clip)
+    r6, r7 = _term(a[lo + 6], clip), _term(a[lo + 7], clip)
+    m = n - n % 8
+    for i in range(lo + 8, lo + m, 8):
+        r0 += _term(a[i], clip)
+        r1 += _term(a[i + 1], clip)
+        r2 += _term(a[i + 2], clip)
+        r3 += _term(a[i + 3], clip)
+        r4 += _term(a[i + 4], clip)
+        r5 += _term(a[i + 5], clip)
+        r6 += _term(a[i + 6], clip)
+        r7 += _term(a[i + 7], clip)
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(lo + m, lo + n):
+        res += _term(a[i], clip)
+    return res
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def pairwise_sum(a, lo, n, clip):
+    """numpy's pairwise sum of ``a[lo:lo + n]`` (float64), of ``max(a, 0)`` when ``clip``.
+
+    The additions of ``np.add.reduce`` on a contiguous array, in its order (blocks of up
+    to 128 values on 8 accumulators; a longer run is the sum of its two halves, split at a
+    multiple of 8), so that ``0.0 + pairwise_sum(a, 0, a.size, False)`` is ``a.sum()`` to
+    the bit. The halving runs on an explicit stack (Numba's cache does not keep recursive
+    functions safely).
+    """
+    if n <= 128:
+        return _pairwise_block(a, lo, n, clip)
+    los = np.empty(64, np.int64)  # a path from the root: depth <= log2(n / 128) + 1
+    ns = np.empty(64, np.int64)
+    left = np.empty(64)  # the left half's sum, once done
+    done = np.zeros(64, np.bool_)
+    top = 0
+    los[0], ns[0], done[0] = lo, n, False
+    while True:
+        m = ns[top]
+        if m > 128:  # descend into the left half
+            h = m // 2
+            h -= h % 8
+            los[top + 1], ns[top + 1], done[top + 1] = los[top], h, False
+            top += 1
+            continue
+        v = _pairwise_block(a, los[top], m, clip)
+        top -= 1
+        while top >= 0 and done[top]:  # both halves known: up one level
+            v = left[top] + v
+            top -= 1
+        if top < 0:
+            return v
+        left[top], done[top] = v, True  # the left half: now the right one
+        h = ns[top] // 2
+        h -= h % 8
+        los[top + 1], ns[top + 1], done[top + 1] = los[top] + h, ns[top] - h, False
+        top += 1

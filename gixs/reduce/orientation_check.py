@@ -30,6 +30,9 @@ import warnings
 import numpy as np
 from numba import njit
 
+from gixs.reduce.binning import pairwise_sum
+from gixs.reduce.engine.cache import CACHE
+
 from gixs.errors import GeometryError, GixsWarning
 
 #: The normal direction of each code tried by :func:`detect_orientation`.
@@ -62,48 +65,64 @@ def _pixels(geometry, shape):
     return u, norm, ok
 
 
-@njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _nb_weights(d, norm, ok, mask, invalid, out):
-    """out = counts >= 0 / norm where ok, finite and not masked or invalid, else 0 (the
-    numpy expression of :func:`_weights`, element by element, in one pass)."""
-    use_m, use_i = mask.size == d.size, invalid.size == d.size
-    for i in range(d.size):
+@njit(cache=CACHE, nogil=True, boundscheck=False, error_model="numpy")
+def _nb_weights(d, norm, ok, mask, invalid, idx, lo, out):
+    """out[k] = weight of pixel idx[lo + k] (pixel lo + k when idx is empty): counts >= 0
+    / norm where ok, finite and not masked or invalid, else 0 (the numpy expression,
+    element by element)."""
+    use_m, use_i, use_idx = mask.size == d.size, invalid.size == d.size, idx.size > 0
+    for k in range(out.size):
+        i = idx[lo + k] if use_idx else lo + k
         v = np.float64(d[i])
         good = ok[i] and np.isfinite(v)
         if use_m and mask[i]:
             good = False
         if use_i and invalid[i]:
             good = False
-        out[i] = (v if v > 0 else 0.0) / norm[i] if good else 0.0
+        out[k] = (v if v > 0 else 0.0) / norm[i] if good else 0.0
 
 
-def _weights(data, norm, ok, mask, invalid):
-    """Counts (negative as 0) / solid angle x polarization of the valid pixels, 0 elsewhere
-    (raveled)."""
+#: Weights summed a run at a time (float64 scratch of this many values).
+_RUN = 1 << 16
+
+
+def _weight_sums(data, norm, ok, mask, invalid, below):
+    """Sums of the weights (counts, negative as 0, / solid angle x polarization; 0 where
+    not valid) over every pixel and over each index array of ``below``: to the bit the
+    sums numpy gives of the weights array and of its ``below`` pixels, without the array
+    (numpy's pairwise halving down to runs of <= :data:`_RUN` values, each made and
+    summed by :func:`gixs.reduce.binning.pairwise_sum`)."""
     d = np.ascontiguousarray(data).ravel()
     none = np.zeros(0, np.bool_)
     m = none if mask is None else np.ascontiguousarray(mask, np.bool_).ravel()
     inv = none if invalid is None else np.ascontiguousarray(invalid, np.bool_).ravel()
-    out = np.empty(d.size)
-    _nb_weights(d, np.ascontiguousarray(norm), ok, m, inv, out)  # float32, as _pixels keeps it
-    return out
+    norm = np.ascontiguousarray(norm)  # float32, as _pixels keeps it
+    buf = np.empty(min(_RUN, d.size))
+
+    def total(idx, lo, n):
+        if n > _RUN:
+            h = n // 2
+            h -= h % 8
+            return total(idx, lo, h) + total(idx, lo + h, n - h)
+        _nb_weights(d, norm, ok, m, inv, idx, lo, buf[:n])
+        return pairwise_sum(buf, 0, n, False)
+
+    return 0.0 + total(np.zeros(0, np.int32), 0, d.size), [
+        0.0 + total(idx, 0, idx.size) for idx in below]
 
 
 @functools.lru_cache(maxsize=8)
 def _below_pixels(geometry, shape, gi):
-    """Pixels (bool, raveled) below the horizon of ``gi`` (exit angle < 0)."""
+    """Pixels (flat indices, increasing) below the horizon of ``gi`` (exit angle < 0)."""
     from gixs.geometry.gi import sample_axes
 
     u = _pixels(geometry, shape)[0]
     _, _, n = sample_axes(gi)
-    return (n @ u) < 0
+    return np.flatnonzero((n @ u) < 0).astype(np.int32)
 
 
-def _below(w, geometry, shape, gi):
-    total = float(w.sum())
-    if not total > 0:
-        return float("nan")
-    return float(w[_below_pixels(geometry, shape, gi)].sum()) / total
+def _share(total, below):
+    return float(below) / float(total) if float(total) > 0 else float("nan")
 
 
 def clear_cache() -> None:
@@ -122,7 +141,9 @@ def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
     """
     shape = tuple(np.shape(data))
     _, norm, ok = _pixels(geometry, shape)
-    return _below(_weights(data, norm, ok, mask, invalid), geometry, shape, gi)
+    total, (below,) = _weight_sums(data, norm, ok, mask, invalid,
+                                   [_below_pixels(geometry, shape, gi)])
+    return _share(total, below)
 
 
 def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
@@ -186,9 +207,10 @@ def detect_orientation(data, geometry, gi, *, mask=None, invalid=None, source=""
                             "(the horizon tells where the normal points)")
     shape = tuple(np.shape(data))
     _, norm, ok = _pixels(geometry, shape)
-    w = _weights(data, norm, ok, mask, invalid)
-    shares = {code: _below(w, geometry, shape, dataclasses.replace(gi, orientation=code))
-              for code in NORMAL_DIRECTIONS}
+    total, below = _weight_sums(data, norm, ok, mask, invalid, [
+        _below_pixels(geometry, shape, dataclasses.replace(gi, orientation=code))
+        for code in NORMAL_DIRECTIONS])
+    shares = {code: _share(total, b) for code, b in zip(NORMAL_DIRECTIONS, below)}
     if not all(math.isfinite(v) for v in shares.values()):
         raise GeometryError(f"{where}sample orientation 'auto': the frame has no counts")
     order = sorted(shares, key=shares.get)

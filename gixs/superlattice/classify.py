@@ -40,6 +40,8 @@ import weakref
 import numpy as np
 from numba import njit
 
+from gixs.reduce.binning import pairwise_sum
+
 #: A pixel row is within the horizon region when its exit angle is below this many
 #: pixel angles (no Yoneda band seen).
 HORIZON_PIXELS = 3
@@ -87,38 +89,198 @@ def _in_band(valid, values, lo, hi):
     return out
 
 
+def band_rows(pq, lo, hi):
+    """Image rows ``(r0, r1)`` outside which no pixel has ``lo <= q_z < hi`` (1/A), from
+    each row's q_z range (kept with the plan's coordinates): an in-plane cut's pixels
+    are found in those rows only. Every row when q_z is not an image."""
+    if np.ndim(pq.qz) != 2:
+        return 0, int(np.shape(pq.qz)[0]) if np.ndim(pq.qz) else 0
+    rmin, rmax = _derived(pq, "qz_row_range", lambda p: (np.fmin.reduce(p.qz, axis=1),
+                                                         np.fmax.reduce(p.qz, axis=1)))
+    rows = np.flatnonzero((rmax >= lo) & (rmin < hi))
+    return (int(rows[0]), int(rows[-1]) + 1) if rows.size else (0, 0)
+
+
 @njit(cache=True, nogil=True, boundscheck=False)
 def _nb_film_pixels(valid, af, floor, aq, spec, rod_floor, qz, keep, rod_keep):
-    qmin = np.inf
-    seen = False
+    """keep and rod_keep (see film_region) in one pass; returns (lowest q_z above the rod
+    floor, lowest q_z of the kept pixels, kept pixels): numpy's ``min`` of each (NaN
+    when a q_z there is NaN, or when there is none)."""
+    rmin = np.inf
+    kmin = np.inf
+    rseen = False
+    rnan = False
+    knan = False
+    nk = 0
     for i in range(valid.size):
         if not valid[i]:
             keep[i] = False
             rod_keep[i] = False
             continue
         off = aq[i] >= spec
-        keep[i] = af[i] >= floor and off
+        k = af[i] >= floor and off
+        keep[i] = k
         above = af[i] >= rod_floor
         rod_keep[i] = above and off
+        z = qz[i]
         if above:
-            seen = True
-            if np.isnan(qz[i]) or qz[i] < qmin:
-                qmin = qz[i]
-                if np.isnan(qmin):
-                    return qmin
-    return qmin if seen else np.nan
+            rseen = True
+            if np.isnan(z):
+                rnan = True
+            elif z < rmin:
+                rmin = z
+        if k:
+            nk += 1
+            if np.isnan(z):
+                knan = True
+            elif z < kmin:
+                kmin = z
+    return (np.nan if rnan or not rseen else rmin), (np.nan if knan or nk == 0 else kmin), nk
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _nb_pick(keep, aq, lo, hi, data):
-    """Indices of the pixels kept with lo < aq < hi and finite counts (one pass)."""
+def _nb_pick(keep, aq, lo, hi, data, qz, zcap, zpad):
+    """The pixels kept with lo < aq < hi and finite counts: their number, the min and max
+    of their q_z (numpy's: NaN when one is NaN), and the flat indices (raster order) of
+    those that can lie below q_z = max(zcap, min q_z + zpad): every pixel at a lower q_z
+    (a superset: the running minimum only falls)."""
     out = np.empty(keep.size, np.int64)
     n = 0
+    m = 0
+    zmin = np.inf
+    zmax = -np.inf
+    nan = False
     for i in range(keep.size):
         if keep[i] and aq[i] > lo and aq[i] < hi and np.isfinite(np.float64(data[i])):
-            out[n] = i
             n += 1
-    return out[:n].copy()
+            z = qz[i]
+            if np.isnan(z):
+                nan = True
+                continue
+            zmin = min(zmin, z)
+            zmax = max(zmax, z)
+            if z < zcap or z < zmin + zpad:
+                out[m] = i
+                m += 1
+    if nan:
+        zmin = zmax = np.nan
+    return out[:m], n, zmin, zmax
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_window(x, centre, avoid, half, f1, f15):
+    """0: |x - centre| <= fwhm/2 (inner window), 1: side band fwhm..1.5 fwhm (not within
+    1.5 fwhm of ``avoid``; NaN: nothing to avoid), -1: neither."""
+    dx = abs(x - centre)
+    if dx <= half:
+        return 0
+    if dx >= f1 and dx <= f15 and (np.isnan(avoid) or abs(x - avoid) > f15):
+        return 1
+    return -1
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_classify_sums(pick, qz, aq, data, norm, edges, base_hi, above_lo, above_hi, q_xy,
+                      ring, half, f1, f15, windows):
+    """The sums classify_peak compares, over the picked pixels, each in raster order and
+    summed pairwise as numpy sums the boolean-indexed arrays (same bits).
+
+    Rows of the result: 0 the base range (q_z < base_hi), 1 the range above the ring's
+    top (above_lo <= q_z < above_hi), 2 + s slice s (edges[s] <= q_z < edges[s + 1]), and
+    with ``windows`` 2 + ns + s the ring window of slice s. Without ``windows``: column 0
+    the pixel count of each range, columns 1, 2 of a slice the sums of q_z x norm and of
+    norm. With ``windows`` (rod window at q_xy, in the base and above ranges and, avoiding
+    ring[s], in slice s; ring window at ring[s] avoiding q_xy; slices whose ring[s] is NaN
+    skipped): inner and side counts, then the sums of norm, counts and max(counts, 0),
+    inner then side."""
+    ns = max(edges.size - 1, 0)
+    scale = ns / (edges[ns] - edges[0]) if ns > 0 and edges[ns] > edges[0] else 0.0
+    nrow = 2 + (2 * ns if windows else ns)
+    nseg = 2 * nrow if windows else nrow
+    cnt = np.zeros(nseg, np.int64)
+    ptr = np.zeros(nseg + 1, np.int64)
+    a_buf = np.empty(0)
+    b_buf = np.empty(0)
+    out = np.zeros((nrow, 8))
+    for sweep in range(2):
+        if sweep == 1:
+            for k in range(nseg):
+                ptr[k + 1] = ptr[k] + cnt[k]
+            a_buf = np.empty(ptr[nseg])
+            b_buf = np.empty(ptr[nseg])
+            for k in range(nseg):
+                cnt[k] = ptr[k]
+        for k in range(pick.size):
+            i = pick[k]
+            z = qz[i]
+            in_base = z < base_hi
+            in_above = z >= above_lo and z < above_hi
+            s = -1
+            if ns > 0 and z >= edges[0] and z < edges[ns]:
+                # the slice from its width, then the edges themselves decide
+                t = min(max(int((z - edges[0]) * scale), 0), ns - 1)
+                while t > 0 and z < edges[t]:
+                    t -= 1
+                while t < ns - 1 and z >= edges[t + 1]:
+                    t += 1
+                if z >= edges[t] and z < edges[t + 1]:
+                    s = t
+            if not (in_base or in_above or s >= 0):
+                continue
+            w = norm[i]
+            if windows:
+                x = aq[i]
+                d = np.float64(data[i])
+                for r in range(4):
+                    if r == 0:
+                        if not in_base:
+                            continue
+                        row, c, av = 0, q_xy, np.nan
+                    elif r == 1:
+                        if not in_above:
+                            continue
+                        row, c, av = 1, q_xy, np.nan
+                    else:
+                        if s < 0 or np.isnan(ring[s]):
+                            continue
+                        if r == 2:
+                            row, c, av = 2 + s, q_xy, ring[s]
+                        else:
+                            row, c, av = 2 + ns + s, ring[s], q_xy
+                    part = _nb_window(x, c, av, half, f1, f15)
+                    if part < 0:
+                        continue
+                    seg = 2 * row + part
+                    if sweep == 0:
+                        cnt[seg] += 1
+                    else:
+                        a_buf[cnt[seg]] = d
+                        b_buf[cnt[seg]] = w
+                        cnt[seg] += 1
+            elif sweep == 0:
+                if in_base:
+                    out[0, 0] += 1.0
+                if in_above:
+                    out[1, 0] += 1.0
+                if s >= 0:
+                    cnt[2 + s] += 1
+            elif s >= 0:
+                a_buf[cnt[2 + s]] = z * w
+                b_buf[cnt[2 + s]] = w
+                cnt[2 + s] += 1
+    for k in range(nseg):
+        lo, n = ptr[k], ptr[k + 1] - ptr[k]
+        if windows:
+            row, part = k // 2, k % 2
+            out[row, part] = n
+            out[row, 2 + part] = 0.0 + pairwise_sum(b_buf, lo, n, False)
+            out[row, 4 + part] = 0.0 + pairwise_sum(a_buf, lo, n, False)
+            out[row, 6 + part] = 0.0 + pairwise_sum(a_buf, lo, n, True)
+        elif k >= 2:
+            out[k, 0] = n
+            out[k, 1] = 0.0 + pairwise_sum(a_buf, lo, n, False)
+            out[k, 2] = 0.0 + pairwise_sum(b_buf, lo, n, False)
+    return out
 
 
 def _abs_qxy(pq):
@@ -129,6 +291,72 @@ def pixel_angle(geometry):
     """Angle (rad) one pixel subtends at the point of normal incidence."""
     det = geometry.make_detector()
     return float(max(det.pixel1, det.pixel2)) / geometry.dist_m
+
+
+def sorted_quantile(a, q):
+    """``np.quantile(x, q)`` (method "linear") of values ``x`` given sorted (``a``): numpy's
+    virtual indices, neighbours and interpolation, without its partition of the data.
+
+    Examples
+    --------
+    >>> x = np.random.default_rng(0).random(1001)
+    >>> q = np.arange(1, 12) / 12
+    >>> bool(np.array_equal(sorted_quantile(np.sort(x), q), np.quantile(x, q)))
+    True
+    """
+    a = np.asarray(a)
+    q = np.asarray(q, np.float64)
+    n = a.size
+    if n == 0:
+        raise ValueError("sorted_quantile: no values")
+    virtual = (n - 1) * q
+    prev = np.floor(virtual)
+    nxt = prev + 1
+    for where, at in ((virtual >= n - 1, -1), (virtual < 0, 0)):
+        prev[where] = at
+        nxt[where] = at
+    prev, nxt = prev.astype(np.intp), nxt.astype(np.intp)
+    lo, hi = a[prev], a[nxt]
+    gamma = np.asarray(virtual - prev, dtype=virtual.dtype)
+    diff = hi - lo
+    out = lo + diff * gamma
+    np.subtract(hi, diff * (1 - gamma), out=out, where=gamma >= 0.5, casting="unsafe")
+    if np.issubdtype(a.dtype, np.inexact) and np.isnan(a[-1]):
+        out[:] = np.nan
+    return out
+
+
+def _yoneda_pixels(pq, top, aq_min, edges):
+    """The pixels (flat, raster order) with 0 < a_f < top and |q_xy| > aq_min, their
+    exit-angle bins on ``edges``, and the same pixels sorted by |q| with their |q|."""
+    af = np.ascontiguousarray(pq.exit_angle).ravel()
+    pix = np.flatnonzero((af > 0) & (af < top) & (_abs_qxy(pq).ravel() > aq_min))
+    afbin = np.clip(np.digitize(af[pix], edges) - 1, 0, edges.size - 1).astype(np.int64)
+    q = np.ascontiguousarray(pq.q).ravel()[pix]
+    order = np.argsort(q, kind="stable")
+    return pix, afbin, pix[order], q[order]
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_yoneda_sums(pix, valid, q, afbin, data, norm, q_edges, nb, s, n):
+    """Add the counts and norm of the valid pixels ``pix`` into their (|q| band,
+    exit-angle bin): band = ``np.searchsorted(q_edges, q)``; the pixels in raster order,
+    as np.bincount adds them."""
+    ne = q_edges.size
+    for k in range(pix.size):
+        i = pix[k]
+        if not valid[i]:
+            continue
+        v = q[i]
+        band = 0
+        if np.isnan(v):
+            band = ne
+        else:
+            while band < ne and q_edges[band] < v:
+                band += 1
+        f = band * nb + afbin[k]
+        s[f] += np.float64(data[i])
+        n[f] += norm[i]
 
 
 def yoneda_angle(data, valid, norm, pq, gi, geometry):
@@ -147,33 +375,25 @@ def yoneda_angle(data, valid, norm, pq, gi, geometry):
     pa = pixel_angle(geometry)
     top = math.radians(0.6)
     spec = SPECULAR_PIXELS * pa * 2 * math.pi / geometry.wavelength_a
-    af_img = pq.exit_angle
-    rows = _derived(pq, "yoneda_rows", lambda p: np.flatnonzero(
-        ((p.exit_angle > 0) & (p.exit_angle < top)).any(axis=1))) if af_img.ndim == 2 else None
-    if rows is not None and rows.size:
-        sl = slice(int(rows[0]), int(rows[-1]) + 1)
-        af, aq, qq = af_img[sl].ravel(), _abs_qxy(pq)[sl].ravel(), pq.q[sl].ravel()
-        ok, d, w = np.asarray(valid)[sl].ravel(), np.asarray(data)[sl].ravel(), \
-            np.asarray(norm)[sl].ravel()
-    else:
-        af, aq, qq = af_img.ravel(), _abs_qxy(pq).ravel(), pq.q.ravel()
-        ok, d, w = np.asarray(valid).ravel(), np.asarray(data).ravel(), \
-            np.asarray(norm).ravel()
-    sel = ok & (af > 0) & (af < top) & (aq > 2 * spec)
-    if sel.sum() < 100:
-        return None, "no Yoneda band seen (too few pixels within 0.6 deg of the horizon)"
     step = max(pa, math.radians(0.005))
     edges = np.arange(0.0, top + step, step)
     nb = edges.size
-    d = np.asarray(d[sel], float)
-    w = w[sel]
-    qq = qq[sel]
-    idx = np.clip(np.digitize(af[sel], edges) - 1, 0, nb - 1)
+    pix, afbin, pix_by_q, q_sorted = _derived(
+        pq, f"yoneda_pixels_{top!r}_{spec!r}_{step!r}",
+        lambda p: _yoneda_pixels(p, top, 2 * spec, edges))
+    ok = np.ascontiguousarray(valid, np.bool_).ravel()
+    qq = q_sorted[ok[pix_by_q]]  # |q| of the pixels used, sorted
+    if qq.size < 100:
+        return None, "no Yoneda band seen (too few pixels within 0.6 deg of the horizon)"
     nq = YONEDA_BANDS
-    quart = np.searchsorted(np.quantile(qq, np.arange(1, nq) / nq), qq)
-    flat_i = quart * nb + idx
-    s = np.bincount(flat_i, weights=d, minlength=nq * nb).reshape(nq, nb)
-    n = np.bincount(flat_i, weights=w, minlength=nq * nb).reshape(nq, nb)
+    s = np.zeros(nq * nb)
+    n = np.zeros(nq * nb)
+    # per (|q| band of equal pixel counts, exit-angle bin): counts and norm, as bincount
+    _nb_yoneda_sums(pix, ok, np.ascontiguousarray(pq.q, np.float64).ravel(), afbin,
+                    np.ascontiguousarray(data).ravel(),
+                    np.ascontiguousarray(norm, np.float64).ravel(),
+                    sorted_quantile(qq, np.arange(1, nq) / nq), nb, s, n)
+    s, n = s.reshape(nq, nb), n.reshape(nq, nb)
     with np.errstate(invalid="ignore", divide="ignore"):
         prof = np.where(n > 0, s / n, np.nan)
         rows_ok = np.isfinite(prof).sum(axis=1) >= 5
@@ -243,6 +463,32 @@ def _block_sums(data, valid, af, floor, norm, b, cnt, nrm, npx):
             cnt[i, k], nrm[i, k], npx[i, k] = c, w, m
 
 
+@njit(cache=True, nogil=True, boundscheck=False)
+def _nb_bin_medians(x, edges, vals, k, med):
+    """k = np.clip(np.digitize(x, edges) - 1, 0, nbin - 1) and, per bin with >= 5 values,
+    med = the (n // 2)-th smallest of its ``vals`` (NaN-free), else NaN (nbin = med.size)."""
+    nbin = med.size
+    cnt = np.zeros(nbin + 1, np.int64)
+    for i in range(x.size):
+        b = np.searchsorted(edges, x[i], side="right") - 1
+        b = min(max(b, 0), nbin - 1)
+        k[i] = b
+        cnt[b + 1] += 1
+    for b in range(nbin):
+        cnt[b + 1] += cnt[b]
+    pos = cnt[:nbin].copy()
+    buf = np.empty(x.size)
+    for i in range(x.size):
+        buf[pos[k[i]]] = vals[i]
+        pos[k[i]] += 1
+    for b in range(nbin):
+        n = cnt[b + 1] - cnt[b]
+        if n >= 5:
+            med[b] = np.partition(buf[cnt[b]:cnt[b + 1]], n // 2)[n // 2]
+        else:
+            med[b] = np.nan
+
+
 def _block_q(pq, b):
     """Mean |q| (1/A) of each b x b block (kept with the plan's coordinates)."""
     def make(p):
@@ -299,16 +545,10 @@ def shadow_mask(data, valid, norm, pq, floor=0.0):
         return np.zeros(data.shape, bool), out
     lq = np.log(qb[ok])
     edges = np.linspace(lq.min(), lq.max() + 1e-12, 61)
-    k = np.clip(np.digitize(lq, edges) - 1, 0, 59)
     vals = inten[ok]
-    order = np.lexsort((vals, k))
-    ks, vs = k[order], vals[order]
-    starts = np.searchsorted(ks, np.arange(60))
-    stops = np.searchsorted(ks, np.arange(60), side="right")
-    med = np.full(60, np.nan)
-    for i in range(60):
-        if stops[i] - starts[i] >= 5:
-            med[i] = vs[(starts[i] + stops[i]) // 2]
+    k = np.empty(lq.size, np.int64)
+    med = np.empty(60)
+    _nb_bin_medians(lq, edges, vals, k, med)
     ref = med[k]
     expect = ref * nrm[ok]
     dark = np.zeros(inten.shape, bool)
@@ -332,7 +572,9 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
     ``info`` a dict (``"_rod_keep"``: the pixels above the rod floor, off the specular
     rod, for :func:`classify_peak`, whose per-slice comparison the Yoneda band does not
     bias; ``"_rod_qz_floor"``: the lowest q_z (1/A) of the valid pixels above the rod
-    floor, where in-plane cuts start; the other keys JSON-ready) (exit-angle floor,
+    floor, where in-plane cuts start; ``"_keep_qz_min"`` and ``"_keep_pixels"``: the
+    lowest q_z (1/A; NaN when none) and the number of the pixels kept; the other keys
+    JSON-ready) (exit-angle floor,
     Yoneda angle and its source, specular half-width; angles in deg, q in 1/A).
     ``yoneda``: (angle in rad or None, how), a :func:`yoneda_angle` result already
     found for this frame.
@@ -351,9 +593,10 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
     valid = np.ascontiguousarray(valid, np.bool_)
     keep = np.empty(valid.shape, np.bool_)
     rod_keep = np.empty(valid.shape, np.bool_)
-    qz_floor = _nb_film_pixels(valid.ravel(), pq.exit_angle.ravel(), float(floor),
-                               _abs_qxy(pq).ravel(), float(spec), float(rod_floor),
-                               pq.qz.ravel(), keep.ravel(), rod_keep.ravel())
+    qz_floor, qz_keep, n_keep = _nb_film_pixels(
+        valid.ravel(), np.ascontiguousarray(pq.exit_angle, np.float64).ravel(), float(floor),
+        _abs_qxy(pq).ravel(), float(spec), float(rod_floor),
+        np.ascontiguousarray(pq.qz, np.float64).ravel(), keep.ravel(), rod_keep.ravel())
     info = {"rod_floor_deg": math.degrees(rod_floor), "yoneda_deg": None if a_y is None else math.degrees(a_y), "yoneda_source": how,
             "exit_angle_floor_deg": math.degrees(floor), "specular_halfwidth_A^-1": spec,
             "rod_definition": "in-plane cuts start at a_f = 1.1 a_c (refraction on) or "
@@ -363,23 +606,23 @@ def film_region(data, valid, norm, pq, gi, geometry, *, q_star=None, yoneda=None
                           "half-width; user mask and invalid pixels excluded"}
     info["_rod_qz_floor"] = float(qz_floor)
     info["_rod_keep"] = rod_keep
+    info["_keep_qz_min"] = float(qz_keep)
+    info["_keep_pixels"] = int(n_keep)
     return keep, info
 
 
-def _window_excess(x, d, w, centre, fwhm, avoid=None):
+def _window_excess(sums):
     """(excess, sigma) of the mean corrected intensity at |x - centre| <= fwhm/2 over
-    the side bands fwhm <= |x - centre| <= 1.5 fwhm (not within 1.5 fwhm of ``avoid``)."""
-    inner = np.abs(x - centre) <= fwhm / 2
-    side = (np.abs(x - centre) >= fwhm) & (np.abs(x - centre) <= 1.5 * fwhm)
-    if avoid is not None:
-        side &= np.abs(x - avoid) > 1.5 * fwhm
-    if inner.sum() < 3 or side.sum() < 3:
+    the side bands fwhm <= |x - centre| <= 1.5 fwhm, from one row of
+    :func:`_nb_classify_sums` (counts, then sums of norm, counts, max(counts, 0); inner,
+    side); None with fewer than 3 pixels in either or no weight."""
+    n_in, n_side, wi, ws, di, ds, ci, cs = sums
+    if n_in < 3 or n_side < 3:
         return None
-    wi, ws = w[inner].sum(), w[side].sum()
     if wi <= 0 or ws <= 0:
         return None
-    ii, isd = d[inner].sum() / wi, d[side].sum() / ws
-    var = np.clip(d[inner], 0, None).sum() / wi ** 2 + np.clip(d[side], 0, None).sum() / ws ** 2
+    ii, isd = di / wi, ds / ws
+    var = ci / wi ** 2 + cs / ws ** 2
     return ii - isd, math.sqrt(var)
 
 
@@ -421,70 +664,83 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     """
     big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
-    # the pixels near the peak, gathered once (both windows: the rod at q_xy, the ring
-    # at q_xy <= Q)
-    aq_all = _abs_qxy(pq).ravel()
+    # the pixels near the peak, picked once (both windows: the rod at q_xy, the ring at
+    # q_xy <= Q); every sum below is over a q_z range of them, in raster order
+    aq = _abs_qxy(pq).ravel()
     data = np.ascontiguousarray(data).ravel()
-    pick = _nb_pick(np.ascontiguousarray(keep, np.bool_).ravel(), aq_all, float(0.2 * big_q),
-                    float(max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm), data)
-    d = data[pick].astype(float)
-    aq = aq_all[pick]
-    qz = pq.qz.ravel()[pick]
-    w = np.asarray(norm, float).ravel()[pick]
-    near = np.ones(pick.size, bool)
-    if near.sum() < 100:
+    qz = np.ascontiguousarray(pq.qz, np.float64).ravel()
+    w = np.ascontiguousarray(norm, np.float64).ravel()
+    a0 = big_q + fwhm
+    above_hi = a0 + 0.5 * big_q
+    top_slice = math.sqrt(max(big_q ** 2 - (0.2 * big_q) ** 2, 0.0))
+    # (the pixels above every q_z range used below are counted, not kept)
+    pick, n_near, lo, top = _nb_pick(
+        np.ascontiguousarray(keep, np.bool_).ravel(), aq, float(0.2 * big_q),
+        float(max(big_q, math.hypot(q_xy, qz_base)) + 3 * fwhm), data, qz,
+        float(max(above_hi, top_slice)), float(max(fwhm, 0.1 * big_q)))
+    if n_near < 100:
         out.update(scattering_type=None, rod_fraction=None, ring_fraction=None,
                    reason="too few pixels near the peak to compare rods and rings")
         return out
-    lo, top = float(qz[near].min()), float(qz[near].max())
-    sel0 = near & (qz < lo + max(fwhm, 0.1 * big_q))
-    base = _window_excess(aq[sel0], d[sel0], w[sel0], q_xy, fwhm) if sel0.sum() >= 30 \
-        else None
+    lo, top = float(lo), float(top)
+    base_hi = lo + max(fwhm, 0.1 * big_q)
+    # the slices of the ring hypothesis |q| = big_q
+    hi = min(top, top_slice)
+    edges = np.linspace(lo, hi, nslices + 1) if hi > lo else np.empty(0)
+    win = (float(fwhm / 2), float(fwhm), float(1.5 * fwhm))
+
+    def sums(ring, windows):
+        return _nb_classify_sums(pick, qz, aq, data, w, edges, base_hi, a0, above_hi,
+                                 float(q_xy), ring, *win, windows)
+
+    stats = sums(np.empty(0), False)
+    ring = np.full(max(edges.size - 1, 0), np.nan)
+    slices = []
+    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        n, zw, sw = stats[2 + k, :3]
+        if n and sw == 0:
+            raise ZeroDivisionError("Weights sum to zero, can't be normalized")
+        qzc = float(zw / sw) if n else (a + b) / 2
+        ring_pos = math.sqrt(max(big_q ** 2 - qzc ** 2, 0.0))
+        slices.append({"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos})
+        if not (n < 30 or abs(q_xy - ring_pos) < 2.0 * fwhm):
+            ring[k] = ring_pos
+    wins = sums(ring, True)
+    base = _window_excess(wins[0]) if stats[0, 0] >= 30 else None
     if base is not None:
         out["base"] = {"qz": [lo, lo + max(fwhm, 0.1 * big_q)], "excess": base[0],
                        "sigma": base[1]}
 
-    def compare(qr):
-        """Rod and ring excesses in the separating slices for the ring hypothesis
-        |q| = qr, summed with the weight 1 / (sigma_rod^2 + sigma_ring^2) of each slice
-        (and that weight's sum: the variance of their total)."""
-        hi = min(top, math.sqrt(max(qr ** 2 - (0.2 * qr) ** 2, 0.0)))
+    def compare():
+        """Rod and ring excesses in the separating slices, summed with the weight
+        1 / (sigma_rod^2 + sigma_ring^2) of each slice (and that weight's sum: the
+        variance of their total)."""
         rs = gs = v = 0.0
-        n_used, slices = 0, []
-        if hi > lo:
-            edges = np.linspace(lo, hi, nslices + 1)
-            for a, b in zip(edges[:-1], edges[1:]):
-                sel = near & (qz >= a) & (qz < b)
-                qzc = float(np.average(qz[sel], weights=w[sel])) if sel.sum() else (a + b) / 2
-                ring_pos = math.sqrt(max(qr ** 2 - qzc ** 2, 0.0))
-                sl = {"qz": qzc, "qxy_rod": q_xy, "qxy_ring": ring_pos}
-                slices.append(sl)
-                if sel.sum() < 30 or abs(q_xy - ring_pos) < 2.0 * fwhm:
-                    continue
-                r = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm, avoid=ring_pos)
-                g = _window_excess(aq[sel], d[sel], w[sel], ring_pos, fwhm, avoid=q_xy)
-                if r is None or g is None:
-                    continue
-                sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
-                # one weight for both windows of a slice, so that the slice compares
-                # the two excesses as they are (a window weighted by its own variance
-                # lets a faint, many-pixel one outweigh a bright one of the same slice)
-                wt = 1.0 / (r[1] ** 2 + g[1] ** 2)
-                rs += wt * r[0]
-                gs += wt * g[0]
-                v += wt
-                n_used += 1
+        n_used = 0
+        for k, sl in enumerate(slices):
+            if np.isnan(ring[k]):
+                continue
+            r = _window_excess(wins[2 + k])
+            g = _window_excess(wins[2 + len(slices) + k])
+            if r is None or g is None:
+                continue
+            sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
+            # one weight for both windows of a slice, so that the slice compares the two
+            # excesses as they are (a window weighted by its own variance lets a faint,
+            # many-pixel one outweigh a bright one of the same slice)
+            wt = 1.0 / (r[1] ** 2 + g[1] ** 2)
+            rs += wt * r[0]
+            gs += wt * g[0]
+            v += wt
+            n_used += 1
         return rs, gs, v, n_used, slices
 
-    rod_s, ring_s, var, used, out["slices"] = compare(big_q)
+    rod_s, ring_s, var, used, out["slices"] = compare()
     rod_s, ring_s = max(rod_s, 0.0), max(ring_s, 0.0)
     tot = rod_s + ring_s
     if used == 0 or not tot > 5 * math.sqrt(var):
         # no slice separates them: does the rod go on above the ring's top?
-        a0 = big_q + fwhm
-        sel = near & (qz >= a0) & (qz < a0 + 0.5 * big_q)
-        above = _window_excess(aq[sel], d[sel], w[sel], q_xy, fwhm) if sel.sum() >= 30 \
-            else None
+        above = _window_excess(wins[1]) if stats[1, 0] >= 30 else None
         if base is not None and above is not None and base[0] > 5 * base[1]:
             p = above[0] / base[0]
             out["rod_persistence"] = p

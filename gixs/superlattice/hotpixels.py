@@ -27,38 +27,44 @@ from numba import njit
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _value(d, valid, i, j):
-    if not valid[i, j]:
-        return 0.0
-    v = np.float64(d[i, j])
-    if np.isnan(v):
-        return 0.0
-    if np.isinf(v):
-        return 1.7976931348623157e308 if v > 0 else -1.7976931348623157e308
-    return v
+def _row_values(d, valid, i, out):
+    """Row i as the filter sees it: 0 where not tested or NaN, +-inf as +-max float."""
+    big = 1.7976931348623157e308
+    for j in range(d.shape[1]):
+        v = np.float64(d[i, j]) if valid[i, j] else 0.0
+        if np.isnan(v):
+            v = 0.0
+        elif np.isinf(v):
+            v = big if v > 0 else -big
+        out[j] = v
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
 def _outliers(d, valid, out):
     ny, nx = d.shape
+    rows = np.empty((3, nx))  # rows i - 1, i, i + 1 (edges repeated) by row index mod 3
     win = np.empty(9)
     n = 0
+    _row_values(d, valid, 0, rows[0])
+    if ny > 1:
+        _row_values(d, valid, 1, rows[1])
     for i in range(ny):
+        if 1 <= i < ny - 1:
+            _row_values(d, valid, i + 1, rows[(i + 1) % 3])
+        up, cur, dn = rows[max(i - 1, 0) % 3], rows[i % 3], rows[min(i + 1, ny - 1) % 3]
         for j in range(nx):
             out[i, j] = False
             if not valid[i, j]:
                 continue
-            v = _value(d, valid, i, j)
-            im, ip = max(i - 1, 0), min(i + 1, ny - 1)
+            v = cur[j]
             jm, jp = max(j - 1, 0), min(j + 1, nx - 1)
-            m = min(v, _value(d, valid, im, j), _value(d, valid, ip, j),
-                    _value(d, valid, i, jm), _value(d, valid, i, jp))
-            if not (v > m + 10.0 * math.sqrt(max(m + 1.0, 0.0)) and v > 8.0 * (m + 1.0)):
+            m = min(v, up[j], dn[j], cur[jm], cur[jp])
+            if not (v > 8.0 * (m + 1.0) and v > m + 10.0 * math.sqrt(max(m + 1.0, 0.0))):
                 continue
             k = 0
-            for a in (im, i, ip):
+            for row in (up, cur, dn):
                 for b in (jm, j, jp):
-                    win[k] = _value(d, valid, a, b)
+                    win[k] = row[b]
                     k += 1
             med = np.sort(win)[4]
             if v > med + 10.0 * math.sqrt(med + 1.0) and v > 8.0 * (med + 1.0):

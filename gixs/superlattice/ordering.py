@@ -913,7 +913,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     from gixs.io.validate import check_corrections
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
-    from gixs.superlattice.classify import (_in_band, classify_peak, exit_floor,
+    from gixs.superlattice.classify import (_in_band, band_rows, classify_peak, exit_floor,
                                             film_region, pixel_angle, shadow_mask,
                                             yoneda_angle)
     from gixs.superlattice.hotpixels import hot_pixels
@@ -955,7 +955,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         notes.append(check["message"])
         warnings.warn(check["message"], GixsWarning, stacklevel=2)
     keep, region = film_region(frame.data, valid, norm, pq, gi, geom, yoneda=yoneda)
-    if keep.sum() < 100:
+    keep_qz = (region.pop("_keep_qz_min"), region.pop("_keep_pixels"))
+    if keep_qz[1] < 100:
         raise NoPeakError("no superlattice peak found: fewer than 100 pixels see the film "
                           f"above the horizon and the Yoneda band ({region['yoneda_source']}"
                           f"; exit-angle floor {region['exit_angle_floor_deg']:.3f} deg)")
@@ -966,10 +967,11 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
               K=K, valley=valley, min_snr=min_snr)
 
     def cut(band):
-        sel = _in_band(valid, pq.qz, band[0], band[1])
+        rows = band_rows(pq, band[0], band[1])  # the band's pixels lie in these rows
+        sel = _in_band(valid[rows[0]:rows[1]], pq.qz[rows[0]:rows[1]], band[0], band[1])
         return subset_profile(plan, "ip", sel, frame.data, dark=dark, flat=flat,
                               band={"qz_A^-1": [float(band[0]), float(band[1])]},
-                              merge=ip_merge)
+                              merge=ip_merge, rows=rows)
 
     # first candidates on both profiles
     band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(
@@ -994,7 +996,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     else:
         big = ring_c.q_star_centre
         seed, fwhm = "I(|q|)", ring_c.fwhm
-        qz_b = float(pq.qz[keep].min())
+        qz_b = keep_qz[0]  # the lowest q_z of the film pixels
         q_xy = math.sqrt(max(big ** 2 - qz_b ** 2, 0.0))
     big_q = math.hypot(q_xy, qz_b)
     clean_band = None
@@ -1037,6 +1039,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                                  yoneda=yoneda)
     rod_keep = region2.pop("_rod_keep")
     region2.pop("_rod_qz_floor", None)
+    keep2_qz = (region2.pop("_keep_qz_min"), region2.pop("_keep_pixels"))
     ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
                        q_ring=big_q)
     ev["seed"] = seed
@@ -1094,7 +1097,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # out; the in-plane cut near the horizon then shows it below what I(|q|) found
         q_low = math.hypot(rod_c.q_star_centre, float(np.mean(band0)))
         q_first = ring_c.q_star_centre
-        qz_film = float(pq.qz[keep2].min())  # a ring |q| < this has no film pixel
+        # a ring |q| < this has no film pixel
+        qz_film = keep2_qz[0] if keep2_qz[1] else float(pq.qz[keep2].min())  # (none: raises)
         if not q_first < 1.3 * q_low or q_low < qz_film:
             seen = (f"the in-plane cut near the horizon shows a peak at |q| ~ {q_low:.4f} "
                     f"A^-1, below what I(|q|) of the film pixels finds ({q_first:.4f} A^-1;"

@@ -89,7 +89,8 @@ def block_bins(plan, name, merge=1):
     return per_plan[(name, merge)]
 
 
-def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None, merge=1):
+def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None, merge=1,
+                   rows=None):
     """Profile ``name`` ("iq" or "ip") of the pixels ``select`` of one frame.
 
     Parameters
@@ -108,6 +109,10 @@ def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None,
         Description of the subset, recorded in the profile's ``band``.
     merge : int
         Neighbouring bins of the block taken as one (a coarser profile from the same plan).
+    rows : (int, int), optional
+        Image rows ``r0:r1`` that hold every selected pixel: ``select`` then covers those
+        rows only (shape ``(r1 - r0, columns)`` or flat), and no other row is read (a
+        thin in-plane band costs its rows, not the frame). The sums are the same.
 
     Returns
     -------
@@ -135,13 +140,26 @@ def subset_profile(plan, name, select, data, *, dark=None, flat=None, band=None,
     """
     bins, block, centres = block_bins(plan, name, merge)
     coord = {"iq": plan.pq.q, "ip": plan.pq.qxy}[name]
+    ny = plan.shape[0]
+    r0, r1 = (0, ny) if rows is None else (int(rows[0]), int(rows[1]))
+    if not 0 <= r0 <= r1 <= ny:
+        raise ValueError(f"rows must be 0 <= r0 <= r1 <= {ny} (image rows), got {rows!r}")
+    px = slice(r0 * plan.shape[1], r1 * plan.shape[1])  # flat pixels of those rows
+
+    def part(a):  # rows r0:r1 of an image, flat
+        return np.ascontiguousarray(a).reshape(-1)[px] if rows is not None else \
+            np.ascontiguousarray(a).ravel()
+
+    select = np.ascontiguousarray(select, np.bool_).ravel()
+    if select.size != px.stop - px.start:
+        raise ValueError(f"select has {select.size} pixels, expected {px.stop - px.start} "
+                         f"(image rows {r0}:{r1})")
     empty = np.empty(0)
-    sums = _subset_sums(bins, np.ascontiguousarray(select, np.bool_).ravel(),
-                        np.ascontiguousarray(data).ravel(),
-                        empty if dark is None else np.ascontiguousarray(dark, np.float64).ravel(),
-                        plan.norm,
-                        empty if flat is None else np.ascontiguousarray(flat, np.float64).ravel(),
-                        np.ascontiguousarray(coord, np.float64).ravel(),
+    sums = _subset_sums(bins[px], select, part(data),
+                        empty if dark is None else part(np.asarray(dark, np.float64)),
+                        plan.norm[px],
+                        empty if flat is None else part(np.asarray(flat, np.float64)),
+                        part(np.asarray(coord, np.float64)),
                         centres.size)
     sig, nrm, var, cnt, xs = sums
     with np.errstate(invalid="ignore", divide="ignore"):

@@ -62,15 +62,178 @@ def test_film_region_and_bands_equal_numpy():
     assert np.array_equal(band, valid & (pq.qz >= 0.02) & (pq.qz < 0.05))
 
 
-def test_orientation_weights_equal_numpy():
+def test_orientation_weight_sums_equal_numpy():
     from gixs.reduce import orientation_check as oc
 
-    data, valid, norm, _ = _frame(2)
+    data, valid, norm, _ = _frame(2, shape=(96, 130))  # > 128 pixels: the pairwise halving
     ok = valid.ravel()
     mask = np.zeros(data.shape, bool)
     mask[10:12] = True
     invalid = ~np.isfinite(data)
+    norm32 = norm.ravel().astype(np.float32)  # as _pixels keeps it
     d = np.asarray(data, float).ravel()
     ref = np.where(ok & np.isfinite(d) & ~invalid.ravel() & ~mask.ravel(),
-                   np.clip(np.nan_to_num(d), 0, None) / norm.ravel(), 0.0)
-    assert np.array_equal(oc._weights(data, norm.ravel(), ok, mask, invalid), ref)
+                   np.clip(np.nan_to_num(d), 0, None) / norm32, 0.0)
+    below = [np.flatnonzero(np.random.default_rng(k).random(d.size) < f).astype(np.int32)
+             for k, f in enumerate((0.1, 0.5, 0.97))]
+    total, parts = oc._weight_sums(data, norm32, ok, mask, invalid, below)
+    assert total == ref.sum()
+    assert parts == [ref[b].sum() for b in below]
+
+
+def test_pairwise_sum_is_numpys_sum_to_the_bit():
+    from gixs.reduce.binning import pairwise_sum
+
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 7, 8, 9, 127, 128, 129, 1000, 8193, 100_003):
+        a = rng.standard_normal(n) * rng.uniform(0, 1e6, n)
+        assert 0.0 + pairwise_sum(a, 0, n, False) == a.sum()
+        assert 0.0 + pairwise_sum(a, 0, n, True) == np.clip(a, 0, None).sum()
+        if n > 10:
+            assert 0.0 + pairwise_sum(a, 5, n - 9, False) == a[5:n - 4].sum()
+
+
+def test_sorted_quantile_is_numpys_quantile():
+    rng = np.random.default_rng(4)
+    q = np.arange(1, 12) / 12
+    for n in (1, 2, 11, 12, 13, 100, 1001, 54321):
+        x = rng.random(n) * 10 ** rng.uniform(-3, 3)
+        assert np.array_equal(classify.sorted_quantile(np.sort(x), q), np.quantile(x, q))
+    x = np.array([1.0, np.nan, 2.0])
+    assert np.isnan(classify.sorted_quantile(np.sort(x), q)).all()
+
+
+def test_yoneda_sums_and_shadow_medians_equal_numpy():
+    data, valid, norm, pq = _frame(5, shape=(70, 90))
+    rng = np.random.default_rng(5)
+    pix = np.flatnonzero(rng.random(data.size) < 0.6)
+    nb = 13
+    afbin = rng.integers(0, nb, pix.size)
+    ok = valid.ravel() & np.isfinite(data.ravel())
+    q = pq.q.ravel()
+    q_edges = np.quantile(q[pix][ok[pix]], np.arange(1, 12) / 12)
+    s, n = np.zeros(12 * nb), np.zeros(12 * nb)
+    classify._nb_yoneda_sums(pix, ok, q, afbin, data.ravel(), norm.ravel(), q_edges, nb, s, n)
+    use = ok[pix]
+    flat = np.searchsorted(q_edges, q[pix][use]) * nb + afbin[use]
+    counts = np.asarray(data.ravel()[pix][use], float)
+    assert np.array_equal(s, np.bincount(flat, weights=counts, minlength=12 * nb))
+    assert np.array_equal(n, np.bincount(flat, weights=norm.ravel()[pix][use],
+                                         minlength=12 * nb))
+    # the shadow test's per-|q|-bin medians: the lexsort they replace
+    lq = np.concatenate([rng.uniform(0, 1, 5000), rng.uniform(1, 2, 100)])  # sparse bins
+    vals = rng.random(lq.size)
+    edges = np.linspace(lq.min(), lq.max() + 1e-12, 61)
+    k, med = np.empty(lq.size, np.int64), np.empty(60)
+    classify._nb_bin_medians(lq, edges, vals, k, med)
+    assert np.array_equal(k, np.clip(np.digitize(lq, edges) - 1, 0, 59))
+    order = np.lexsort((vals, k))
+    ks, vs = k[order], vals[order]
+    starts = np.searchsorted(ks, np.arange(60))
+    stops = np.searchsorted(ks, np.arange(60), side="right")
+    ref = np.array([vs[(a + b) // 2] if b - a >= 5 else np.nan for a, b in zip(starts, stops)])
+    assert np.array_equal(med, ref, equal_nan=True) and np.isnan(ref).any()
+
+
+def _window_excess_numpy(x, d, w, centre, fwhm, avoid=None):
+    """The numpy window comparison that classify_peak's compiled sums replace."""
+    inner = np.abs(x - centre) <= fwhm / 2
+    side = (np.abs(x - centre) >= fwhm) & (np.abs(x - centre) <= 1.5 * fwhm)
+    if avoid is not None:
+        side &= np.abs(x - avoid) > 1.5 * fwhm
+    if inner.sum() < 3 or side.sum() < 3:
+        return None
+    wi, ws = w[inner].sum(), w[side].sum()
+    var = np.clip(d[inner], 0, None).sum() / wi ** 2 + np.clip(d[side], 0, None).sum() / ws ** 2
+    return d[inner].sum() / wi - d[side].sum() / ws, math.sqrt(var)
+
+
+def test_classify_sums_equal_numpy_to_the_bit():
+    data, valid, norm, pq = _frame(6, shape=(120, 200))
+    data -= 30  # some negative counts: the clipped variance sums
+    aq, qz, d, w = np.abs(pq.qxy).ravel(), pq.qz.ravel(), data.ravel(), norm.ravel()
+    lo_aq, hi_aq, fwhm = 0.02, 0.1, 0.004
+    near = valid.ravel() & (aq > lo_aq) & (aq < hi_aq) & np.isfinite(d)
+    pick, n, zmin, zmax = classify._nb_pick(valid.ravel(), aq, lo_aq, hi_aq, d, qz, 0.07, 0.01)
+    assert n == near.sum() and zmin == qz[near].min() and zmax == qz[near].max()
+    assert set(pick) <= set(np.flatnonzero(near)) and np.all(np.diff(pick) > 0)
+    assert set(np.flatnonzero(near & (qz < max(0.07, zmin + 0.01)))) <= set(pick)
+    edges = np.linspace(zmin, 0.065, 7)
+    base_hi, above = zmin + 0.01, (0.066, 0.07)
+    win = (fwhm / 2, fwhm, 1.5 * fwhm)
+    stats = classify._nb_classify_sums(pick, qz, aq, d, w, edges, base_hi, *above, 0.06,
+                                       np.empty(0), *win, False)
+    ring = np.full(6, np.nan)
+    ring[[1, 3, 4]] = (0.05, 0.045, 0.04)
+    wins = classify._nb_classify_sums(pick, qz, aq, d, w, edges, base_hi, *above, 0.06, ring,
+                                      *win, True)
+    x, dd, z, ww = aq[near], d[near].astype(float), qz[near], w[near]
+    for row, sel in ((0, z < base_hi), (1, (z >= above[0]) & (z < above[1]))):
+        assert stats[row, 0] == sel.sum() >= 30
+        assert classify._window_excess(wins[row]) == _window_excess_numpy(
+            x[sel], dd[sel], ww[sel], 0.06, fwhm)
+    found = 0
+    for k, (a, b) in enumerate(zip(edges[:-1], edges[1:])):
+        sel = (z >= a) & (z < b)
+        assert stats[2 + k, 0] == sel.sum()
+        assert stats[2 + k, 1] / stats[2 + k, 2] == np.average(z[sel], weights=ww[sel])
+        if np.isnan(ring[k]):
+            assert not wins[2 + k].any() and not wins[8 + k].any()
+            continue
+        r = _window_excess_numpy(x[sel], dd[sel], ww[sel], 0.06, fwhm, avoid=ring[k])
+        g = _window_excess_numpy(x[sel], dd[sel], ww[sel], ring[k], fwhm, avoid=0.06)
+        assert classify._window_excess(wins[2 + k]) == r
+        assert classify._window_excess(wins[8 + k]) == g
+        found += r is not None and g is not None
+    assert found == 3
+
+
+def test_band_rows_profile_equals_the_full_frame_one():
+    import json
+
+    from gixs import ReduceSettings
+    from gixs.geometry.model import DetectorGeometry
+    from gixs.reduce.frame import get_plan
+    from gixs.superlattice.pixelprofile import subset_profile
+
+    geo = DetectorGeometry(0.2, 0.001, 0.006, 0.0, 0.0, 0.0, 1e-10, "Detector", json.dumps(
+        {"pixel1": 1e-4, "pixel2": 1e-4, "max_shape": [64, 128]}))
+    plan = get_plan(geo, GIGeometry.from_degrees(0.2), (64, 128),
+                    ReduceSettings(npt_q=50, maps=False))
+    img = np.random.default_rng(0).poisson(50, (64, 128)).astype(np.float32)
+    valid = np.random.default_rng(1).random(img.shape) > 0.1
+    pq = plan.pq
+    for lo, hi in ((0.05, 0.09), (0.0, 0.02), (0.5, 0.6), (-1.0, 9.0)):
+        r0, r1 = classify.band_rows(pq, lo, hi)
+        full = classify._in_band(valid, pq.qz, lo, hi)
+        assert not full[:r0].any() and not full[r1:].any()
+        part = classify._in_band(valid[r0:r1], pq.qz[r0:r1], lo, hi)
+        a = subset_profile(plan, "ip", full, img, merge=2)
+        b = subset_profile(plan, "ip", part, img, merge=2, rows=(r0, r1))
+        for f in ("x", "intensity", "sigma", "count"):
+            assert np.array_equal(getattr(a, f), getattr(b, f), equal_nan=True)
+    assert classify.band_rows(pq, 0.5, 0.6) == (0, 0)
+    assert 0 < classify.band_rows(pq, 0.05, 0.09)[1] - classify.band_rows(pq, 0.05, 0.09)[0] < 64
+
+
+def test_hot_pixels_equal_the_median_filter():
+    from scipy import ndimage
+
+    from gixs.superlattice.hotpixels import hot_pixels
+
+    rng = np.random.default_rng(7)
+    img = rng.poisson(20, (50, 61)).astype(np.float32)
+    img.ravel()[rng.integers(0, img.size, 40)] = rng.uniform(200, 5000, 40)
+    img[0, :1] = 3000.0  # edges and corners: the nearest pixel repeated
+    img[-1, -1] = 4000.0
+    img[10, 10:12] = 3000.0  # two side by side: not hot
+    img[5, 5], img[6, 6], img[7, 7] = np.nan, np.inf, -np.inf
+    valid = rng.random(img.shape) > 0.05
+    mask, info = hot_pixels(img, valid)
+    big = np.finfo(np.float64).max
+    v = np.where(valid, np.nan_to_num(img.astype(np.float64), nan=0.0, posinf=big,
+                                      neginf=-big), 0.0)
+    med = ndimage.median_filter(v, size=3, mode="nearest")
+    with np.errstate(invalid="ignore", over="ignore"):
+        ref = valid & (v > med + 10 * np.sqrt(med + 1)) & (v > 8 * (med + 1))
+    assert np.array_equal(mask, ref) and info["outliers"] == ref.sum() > 30
