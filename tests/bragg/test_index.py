@@ -294,6 +294,7 @@ def test_cli_errors(tmp_path, capsys):
 CMS = REAL / "pywaxs_cms_giwaxs_perovskite"
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not CMS.exists(), reason="../shared/data/real absent")
 def test_real_pbi2_film_sam0():
     """NSLS-II CMS GIWAXS of a PbI2 film on Si (12.7 keV, 0.3 deg, jun23_poni_01 and

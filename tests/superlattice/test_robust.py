@@ -35,6 +35,7 @@ def test_hot_pixels_masked_counted_and_cutoff_from_metadata():
     assert clean.profile_choice["hot_pixels"]["outliers"] == 0
 
 
+@pytest.mark.slow
 def test_hot_pixel_rule_keeps_features_several_pixels_wide():
     y, x = np.indices((60, 60))
     img = 10 + 500 * np.exp(-0.5 * ((x - 30) / 1.5) ** 2)  # a rod 3.5 px wide
