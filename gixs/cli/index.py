@@ -357,7 +357,7 @@ def _index_image(args, models):
     from gixs.cli.common import load_geometry, normalization_from_spec
     from gixs.geometry.model import GIGeometry
     from gixs.bragg.index import index_map
-    from gixs.reduce.frame import reduce_frame
+    from gixs.reduce.frame import get_plan, reduce_frame
     from gixs.io.frames import read_frame
 
     if not args.poni or args.incidence_deg is None:
@@ -376,11 +376,13 @@ def _index_image(args, models):
     corr = corrections_from_args(args, frame.data.shape)
     gi = resolve_orientation(args, frame, geometry, gi, corr["mask"],
                              option="--sample-orientation")
-    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
-                      source=args.image)
     settings = settings_from_args(args, npt_map=(600, 600))
+    plan = get_plan(geometry, gi, frame.data.shape, settings, corr["mask"])  # corr: checked
+    check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
+                      source=args.image, plan=plan)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
-    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, plan=plan,
+                           **corr)
     qmap = reduced.maps["qmap"]
     k0 = 2 * math.pi / geometry.wavelength_a
     horizon = k0 * math.sin(gi.incidence)

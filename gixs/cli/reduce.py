@@ -44,7 +44,7 @@ def run(args) -> int:
     from gixs.errors import FormatError
     from gixs.io.frames import read_frame
     from gixs.io.validate import check_frame
-    from gixs.reduce.frame import reduce_frame
+    from gixs.reduce.frame import get_plan, reduce_frame
 
     from gixs.cli.common import resolve_orientation
     from gixs.cli.parts import is_multi, run_parts
@@ -76,12 +76,15 @@ def run(args) -> int:
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
-    # before the reduction: its pixel arrays are freed before the plan is loaded, so the
-    # peak memory is the larger of the two, not their sum
+    plan = get_plan(geometry, gi, frame.data.shape, settings, corr["mask"])
+    # corr is check_corrections' output, as reduce_frame(plan=) needs; the check reads
+    # the plan's pixel arrays when its corrections are the check's own (the defaults),
+    # else it computes them, freed right after (one frame)
     check_orientation(frame.data, geometry, gi, mask=corr["mask"], invalid=frame.invalid,
-                      source=args.image)
-    clear_orientation_cache()  # one frame: its pixel arrays are not needed again
-    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, **corr)
+                      source=args.image, plan=plan)
+    clear_orientation_cache()
+    reduced = reduce_frame(frame, geometry, gi, settings, normalization=norm, plan=plan,
+                           **corr)
     reduced = reduced.with_provenance(setup=effective_setup(args))
     iq = reduced.profiles["iq"].valid()
     if iq.x.size == 0:

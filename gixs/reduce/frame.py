@@ -684,7 +684,7 @@ def _as_frame(item):
 def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=None, *,
                  mask=None, dark=None, flat=None, normalization: float = 1.0,
                  source: str | None = None, index: int | None = None,
-                 engine: str = "gixs") -> ReducedFrame:
+                 engine: str = "gixs", plan=None) -> ReducedFrame:
     """Reduce one frame to GI profiles and maps (:func:`reduce_frames` of one frame).
 
     Parameters
@@ -707,6 +707,10 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
         "gixs" (default): the compiled kernels of :mod:`gixs.reduce.engine.block`;
         "reference": scipy's sparse products, the test reference. Both give the same
         sums (tested to 1e-9 relative).
+    plan : Plan, optional
+        The plan :func:`get_plan` gives for these arguments, if the caller has it (then
+        ``mask``, ``dark`` and ``flat`` must be those :func:`gixs.io.validate.check_corrections`
+        returned, as it is not called again).
 
     Returns
     -------
@@ -735,7 +739,8 @@ def reduce_frame(frame, geometry: DetectorGeometry, gi: GIGeometry, settings=Non
     return next(reduce_frames([frame], geometry, gi, settings, mask=mask, dark=dark,
                               flat=flat, normalization=normalization,
                               sources=[source or fr[2]],
-                              indices=[fr[3] if index is None else index], engine=engine))
+                              indices=[fr[3] if index is None else index], engine=engine,
+                              plan=plan))
 
 
 def provenance(geometry, gi, settings, *, source=None, index=0, dark=False, flat=False,

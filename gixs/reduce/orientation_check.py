@@ -46,7 +46,7 @@ def _pixels(geometry, shape):
     """Unit vectors to the pixel centres (3, n), solid angle x polarization, detector mask."""
     geom = geometry.for_image_shape(shape)
     pos = geom.lab_positions(shape)
-    norm = geom.solid_angle(shape) * geom.polarization(0.99, positions=pos)
+    norm = geom.solid_angle(shape) * geom.polarization(CHECK_POLARIZATION, positions=pos)
     norm = norm.astype(np.float32).ravel()
     # float32 unit vectors: the test is a sign (which side of the horizon) and a share
     # of counts; kept per geometry, so half the memory of float64 matters (4 Mpx: 48 MB)
@@ -121,6 +121,27 @@ def _below_pixels(geometry, shape, gi):
     return np.flatnonzero((n @ u) < 0).astype(np.int32)
 
 
+#: The corrections the check divides the counts by (solid angle on, this polarization).
+CHECK_POLARIZATION = 0.99
+
+
+def _plan_pixels(plan, geometry, shape, gi):
+    """(norm, ok, below-horizon pixels) of the check from a reduction plan whose weights
+    are the check's own (solid angle x polarization 0.99, the defaults) and whose sample
+    orientation is ``gi``'s, else None. The same numbers as :func:`_pixels` (the plan's
+    float64 norm is the same product, kept as float32 here) and :func:`_below_pixels`
+    (exit angle < 0; a pixel within ~1e-7 rad of the horizon may fall on the other side
+    of it), read from the plan instead of recomputed from the geometry (4 Mpx: 0.25 s
+    and ~70 MB saved). The plan's valid pixels already exclude its mask."""
+    s = plan.settings
+    if (plan.shape != tuple(shape) or not s.solid_angle
+            or s.polarization_factor != CHECK_POLARIZATION or plan.gi != gi
+            or plan.geometry != geometry.for_image_shape(shape)):
+        return None
+    return (plan.norm.astype(np.float32), plan.static_valid.ravel(),
+            np.flatnonzero(plan.below_horizon.ravel()).astype(np.int32))
+
+
 def _share(total, below):
     return float(below) / float(total) if float(total) > 0 else float("nan")
 
@@ -133,26 +154,33 @@ def clear_cache() -> None:
     _below_pixels.cache_clear()
 
 
-def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None):
+def below_horizon_fraction(data, geometry, gi, *, mask=None, invalid=None, plan=None):
     """Share (0-1) of the frame's counts at exit angle < 0 for ``gi``'s orientation.
 
     Counts are divided by solid angle x polarization (0.99) so that distance effects
-    do not weigh; NaN when the frame has no positive count.
+    do not weigh; NaN when the frame has no positive count. ``plan``: the reduction plan
+    (:func:`gixs.reduce.frame.get_plan`) of this geometry and frame shape, whose arrays
+    are used when its corrections are these (see :func:`_plan_pixels`).
     """
     shape = tuple(np.shape(data))
-    _, norm, ok = _pixels(geometry, shape)
-    total, (below,) = _weight_sums(data, norm, ok, mask, invalid,
-                                   [_below_pixels(geometry, shape, gi)])
+    got = None if plan is None else _plan_pixels(plan, geometry, shape, gi)
+    if got is None:
+        _, norm, ok = _pixels(geometry, shape)
+        below = _below_pixels(geometry, shape, gi)
+    else:
+        norm, ok, below = got
+    total, (below,) = _weight_sums(data, norm, ok, mask, invalid, [below])
     return _share(total, below)
 
 
 def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
-                      source=""):
+                      source="", plan=None):
     """Below-horizon test of the sample orientation; a dict (and a warning when wrong).
 
     Returns ``{"below_horizon_fraction", "ok", "message", "orientation"}``; ``ok`` is
     None at incidence 0 (nothing to check). Warns when over 70% of the counts lie below
-    the horizon.
+    the horizon. ``plan``: the frame's reduction plan, if the caller has it (its pixel
+    arrays are then read, not recomputed; see :func:`below_horizon_fraction`).
 
     Examples
     --------
@@ -167,7 +195,7 @@ def check_orientation(data, geometry, gi, *, mask=None, invalid=None, warn=True,
     if gi.incidence <= 0:
         return {"below_horizon_fraction": None, "ok": None, "orientation": gi.orientation,
                 "message": "incidence 0: no horizon, orientation not checked"}
-    f = below_horizon_fraction(data, geometry, gi, mask=mask, invalid=invalid)
+    f = below_horizon_fraction(data, geometry, gi, mask=mask, invalid=invalid, plan=plan)
     ok = not (f > WARN_FRACTION)
     msg = (f"{100 * f:.0f}% of the counts lie below the sample horizon for sample "
            f"orientation {gi.orientation}")

@@ -950,7 +950,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     notes = []
     check = check_orientation(frame.data, geom, gi, invalid=frame.invalid, warn=False,
                               mask=hot if mask is None else (mask | hot) if hot.any() else mask,
-                              source=frame.source)
+                              source=frame.source, plan=plan)
     if check["ok"] is False:
         notes.append(check["message"])
         warnings.warn(check["message"], GixsWarning, stacklevel=2)

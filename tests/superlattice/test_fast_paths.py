@@ -5,8 +5,9 @@ import math
 from types import SimpleNamespace
 
 import numpy as np
+import pytest
 
-from gixs.geometry.model import GIGeometry
+from gixs.geometry.model import DetectorGeometry, GIGeometry
 from gixs.superlattice import classify
 
 
@@ -237,3 +238,36 @@ def test_hot_pixels_equal_the_median_filter():
     with np.errstate(invalid="ignore", over="ignore"):
         ref = valid & (v > med + 10 * np.sqrt(med + 1)) & (v > 8 * (med + 1))
     assert np.array_equal(mask, ref) and info["outliers"] == ref.sum() > 30
+
+
+@pytest.mark.parametrize("incidence, tilt, code, rots", [
+    (0.3, 0.0, 1, (0.0, 0.0)), (0.2, 0.5, 1, (0.01, 0.02)), (0.3, 0.0, 4, (0.0, 0.01)),
+    (0.15, -1.0, 7, (0.02, 0.0))])
+def test_orientation_check_from_the_plan_equals_the_geometry(incidence, tilt, code, rots):
+    """The below-horizon share read from a reduction plan's arrays (norm, valid pixels,
+    exit angle < 0) is the one computed from the geometry, to the bit; a plan with other
+    corrections is not read."""
+    import dataclasses
+
+    from gixs import simulate
+    from gixs.reduce import orientation_check as oc
+    from gixs.reduce.frame import ReduceSettings, get_plan
+
+    g = DetectorGeometry(dist_m=2.0, poni1_m=40 * 172e-6, poni2_m=240 * 172e-6,
+                         rot1=rots[0], rot2=rots[1], rot3=0, wavelength_m=1.0332e-10,
+                         detector="Pilatus300k")
+    gi = GIGeometry.from_degrees(incidence, tilt, code)
+    img, mask = simulate.hex_superlattice(g, dataclasses.replace(gi, orientation=1), 9.0,
+                                          rng=2, return_mask=True)
+    s = ReduceSettings(npt_q=300, maps=False)
+    plan = get_plan(g, gi, img.shape, s, mask)
+    assert oc._plan_pixels(plan, g, img.shape, gi) is not None
+    direct = oc.check_orientation(img, g, gi, mask=mask, warn=False)
+    read = oc.check_orientation(img, g, gi, mask=mask, warn=False, plan=plan)
+    assert read == direct and 0 < direct["below_horizon_fraction"] < 1
+    for other in (dataclasses.replace(s, polarization_factor=0.9),
+                  dataclasses.replace(s, solid_angle=False)):
+        assert oc._plan_pixels(get_plan(g, gi, img.shape, other, mask), g, img.shape,
+                               gi) is None
+    other_code = dataclasses.replace(gi, orientation=4 if code != 4 else 1)
+    assert oc._plan_pixels(plan, g, img.shape, other_code) is None
