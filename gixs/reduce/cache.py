@@ -106,11 +106,12 @@ def plan_key(geometry, gi, shape, settings, mask) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def get_plan(geometry, gi, shape, settings, mask, *, plan_cls):
+def get_plan(geometry, gi, shape, settings, mask, *, plan_cls, keep_pixel_q=True):
     """The plan for these inputs: from memory, else from disk, else built (and stored).
 
     ``plan_cls`` is :class:`gixs.reduce.frame.Plan` (passed in, so that this module
-    does not import its caller).
+    does not import its caller). ``keep_pixel_q`` False: a built plan releases its pixel
+    coordinates before its kernel is made.
     """
     key = plan_key(geometry, gi, shape, settings, mask)
     while True:
@@ -129,6 +130,8 @@ def get_plan(geometry, gi, shape, settings, mask, *, plan_cls):
         plan = load(folder, key, plan_cls) if folder else None
         if plan is None:
             plan = plan_cls(geometry, gi, shape, settings, mask)
+            if not keep_pixel_q:
+                plan.release_pixel_q()
             if folder:
                 plan.kernel()  # the compiled kernel's arrays go into the entry too
                 try:

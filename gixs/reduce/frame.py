@@ -191,12 +191,16 @@ class Plan:
         self.shape = tuple(int(s) for s in shape)
         self.settings = settings
         geo = self.geometry
-        self._pq = shared_pixel_q(geo, gi)
+        # the pixel positions once, for the q coordinates and the polarization factor
+        pos = geo.lab_positions() if (settings.polarization_factor is not None or
+                                      (geo, gi) not in _PQ_CACHE) else None
+        self._pq = shared_pixel_q(geo, gi, positions=pos)
         norm = np.ones(self.shape)
         if settings.solid_angle:
             norm *= geo.solid_angle()
         if settings.polarization_factor is not None:
-            norm *= geo.polarization(settings.polarization_factor)
+            norm *= geo.polarization(settings.polarization_factor, positions=pos)
+        del pos
         valid = np.ones(self.shape, bool)
         det_mask = None if geo.generic_detector() is not None else geo.make_detector().mask
         if det_mask is not None and det_mask.shape == self.shape:
@@ -313,6 +317,14 @@ class Plan:
         if self._columns is None:
             self._columns = np.flatnonzero(np.diff(self.col_ptr) > 0)
         return self._columns
+
+    def release_pixel_q(self) -> None:
+        """Forget the pixel coordinates this plan keeps (and their shared copy): ~190 MB
+        for 4 Mpx, which a one-frame reduction does not need once the binning is made
+        (recomputed if :attr:`pq` is asked again)."""
+        with _PQ_LOCK:
+            _PQ_CACHE.pop((self.geometry, self.gi), None)
+        self._pq = None
 
     @property
     def pq(self):
@@ -479,10 +491,11 @@ _PQ_CACHE: dict = {}
 PQ_CACHE_SIZE = 2
 
 
-def shared_pixel_q(geometry, gi):
+def shared_pixel_q(geometry, gi, positions=None):
     """:func:`gixs.geometry.gi.pixel_q` of ``geometry`` (already for the image shape) and
     ``gi``, computed once and shared, read-only, by every plan of that setup (plans that
     differ only in binning, bands or corrections: the superlattice metrics build several).
+    ``positions``: the pixels' lab positions if the caller has them (not modified).
     """
     key = (geometry, gi)
     with _PQ_LOCK:
@@ -490,7 +503,7 @@ def shared_pixel_q(geometry, gi):
         if pq is not None:
             _PQ_CACHE[key] = pq  # most recently used last
             return pq
-    pq = pixel_q(geometry, gi)
+    pq = pixel_q(geometry, gi, positions=positions)
     for arr in (getattr(pq, f.name) for f in dataclasses.fields(pq)):
         arr.flags.writeable = False
     with _PQ_LOCK:
@@ -514,7 +527,8 @@ def _digest(arr):
     return hashlib.sha256(arr.view(np.uint8)).hexdigest() + str(arr.shape) + str(arr.dtype)
 
 
-def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
+def get_plan(geometry, gi, shape, settings=None, mask=None, *,
+             keep_pixel_q=True) -> Plan:
     """The :class:`Plan` for this geometry, image shape, settings and mask.
 
     Plans are kept in memory (this process) and on disk (:mod:`gixs.reduce.cache`, the
@@ -533,6 +547,10 @@ def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
         Bins and corrections (default settings when omitted).
     mask : ndarray of bool, optional
         True = masked, image shape.
+    keep_pixel_q : bool
+        False: a plan built here forgets its pixel coordinates before its compiled
+        kernel is made (:meth:`Plan.release_pixel_q`; a one-frame reduction's peak
+        memory), as a loaded plan has none.
 
     Examples
     --------
@@ -551,7 +569,7 @@ def get_plan(geometry, gi, shape, settings=None, mask=None) -> Plan:
 
     settings = settings or ReduceSettings()
     return cache.get_plan(geometry, gi, tuple(int(s) for s in shape), settings, mask,
-                          plan_cls=Plan)
+                          plan_cls=Plan, keep_pixel_q=keep_pixel_q)
 
 
 #: Reduction engines: the compiled block kernel, or scipy's sparse products (the test

@@ -355,3 +355,24 @@ def test_plans_of_one_setup_share_their_pixel_coordinates(small, folder):
     np.testing.assert_array_equal(a.pq.qxy, pixel_q(geo, gi, shape).qxy)
     c = Plan(geo, GIGeometry.from_degrees(0.4), shape, SMALL)
     assert c.pq is not a.pq
+
+
+def test_plan_built_without_pixel_q_reduces_the_same(small, folder):
+    """A plan that released its pixel coordinates (one-frame ``gixs reduce``) bins and
+    reduces like one that kept them, and recomputes the same coordinates when asked."""
+    from gixs.reduce import frame as rframe
+
+    geo, gi, shape = small
+    s = ReduceSettings(npt_q=200, npt_map=(40, 40), npt_chi=36)
+    lean = get_plan(geo, gi, shape, s, keep_pixel_q=False)
+    assert lean._pq is None and (lean.geometry, gi) not in rframe._PQ_CACHE
+    cache.clear_memory()
+    kept = Plan(geo, gi, shape, s)
+    assert_same_plan(lean, kept)
+    img = np.random.default_rng(5).poisson(20, shape).astype(np.float32)
+    a = reduce_frame(img, geo, gi, s, plan=lean)
+    b = reduce_frame(img, geo, gi, s, plan=kept)
+    for name in a.profiles:
+        np.testing.assert_array_equal(a.profiles[name].intensity, b.profiles[name].intensity)
+    for f in dataclasses.fields(kept.pq):
+        np.testing.assert_array_equal(getattr(lean.pq, f.name), getattr(kept.pq, f.name))
