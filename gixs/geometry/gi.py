@@ -158,9 +158,31 @@ def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None,
         geom = geometry.for_image_shape(shape) if shape is not None else geometry
         z, y, x = geom.lab_positions()
     k0 = 2 * math.pi / geometry.wavelength_a
-    b, hp, n = sample_axes(gi)
-    # the formulas of the module docstring, evaluated in place (4 Mpx frames: few
-    # temporaries); the same operations in the same order as the plain expressions
+    _, hp, n = sample_axes(gi)
+    full = np.broadcast_shapes(np.shape(z), np.shape(y), np.shape(x))
+    z, y, x = (np.ascontiguousarray(np.broadcast_to(np.asarray(v, np.float64), full))
+               .reshape(-1) for v in (z, y, x))
+    out = {name: np.empty(z.size) for name in _PQ_FIELDS}
+    refr = None
+    if gi.critical_angle:
+        refr = (gi.critical_angle, float(refract(gi.incidence, gi.critical_angle)))
+    # blocks of pixels small enough to stay in the CPU cache (elementwise: the same
+    # numbers as whole-array expressions, 4-5x faster on 4 Mpx)
+    for lo in range(0, z.size, _PQ_BLOCK):
+        sl = slice(lo, lo + _PQ_BLOCK)
+        _pixel_q_block(z[sl], y[sl], x[sl], k0, hp, n, refr,
+                       {name: a[sl] for name, a in out.items()})
+    return PixelQ(**{name: a.reshape(full) for name, a in out.items()})
+
+
+#: PixelQ's arrays, and the pixels :func:`pixel_q` computes at a time.
+_PQ_FIELDS = ("qxy", "qz", "q", "chi", "exit_angle", "two_theta")
+_PQ_BLOCK = 1 << 13
+
+
+def _pixel_q_block(z, y, x, k0, hp, n, refr, o):
+    """The formulas of the module docstring on one block of pixels (flat arrays), into the
+    arrays of ``o``; ``refr`` (critical angle, refracted incidence) or None."""
     r = x * x
     t = y * y
     r += t
@@ -168,28 +190,30 @@ def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None,
     r += t
     np.sqrt(r, out=r)
     ux, uy, uz = x / r, y / r, z / r
-    del r
-    exit_angle = ux * n[0]
+    exit_angle = o["exit_angle"]
+    np.multiply(ux, n[0], out=exit_angle)
     np.multiply(uy, n[1], out=t)
     exit_angle += t
     np.multiply(uz, n[2], out=t)
     exit_angle += t
     np.clip(exit_angle, -1, 1, out=exit_angle)
     np.arcsin(exit_angle, out=exit_angle)  # a_f = asin(u . n)
-    two_theta = np.clip(uz, -1, 1)
+    two_theta = o["two_theta"]
+    np.clip(uz, -1, 1, out=two_theta)
     np.arccos(two_theta, out=two_theta)
     qx, qy, qzl = ux, uy, uz  # q = k0 (u - b), b = +z
     qx *= k0
     qy *= k0
     qzl -= 1.0
     qzl *= k0
-    del ux, uy, uz
-    q = qx * qx
+    q = o["q"]
+    np.multiply(qx, qx, out=q)
     np.multiply(qy, qy, out=t)
     q += t
     np.multiply(qzl, qzl, out=t)
     q += t  # |q|^2 for now
-    qz = qx * n[0]
+    qz = o["qz"]
+    np.multiply(qx, n[0], out=qz)
     np.multiply(qy, n[1], out=t)
     qz += t
     np.multiply(qzl, n[2], out=t)
@@ -201,22 +225,18 @@ def pixel_q(geometry: DetectorGeometry, gi: GIGeometry, shape=None, ai=None,
     np.multiply(qzl, hp[2], out=t)
     qh += t
     negative = qh < 0
-    del qx, qy, qzl, qh
-    qxy = t
+    qxy = o["qxy"]
     np.multiply(qz, qz, out=qxy)
     np.subtract(q, qxy, out=qxy)
     np.clip(qxy, 0, None, out=qxy)
     np.sqrt(qxy, out=qxy)
     np.negative(qxy, out=qxy, where=negative)
-    del negative
     np.sqrt(q, out=q)
-    if gi.critical_angle:
-        ai_r = float(refract(gi.incidence, gi.critical_angle))
-        af_r = refract(exit_angle, gi.critical_angle)
-        qz = k0 * (np.sin(af_r) + math.sin(ai_r))
-        q = np.sqrt(qxy * qxy + qz * qz)
-    chi = np.arctan2(qxy, qz)
-    return PixelQ(qxy=qxy, qz=qz, q=q, chi=chi, exit_angle=exit_angle, two_theta=two_theta)
+    if refr is not None:
+        af_r = refract(exit_angle, refr[0])
+        qz[:] = k0 * (np.sin(af_r) + math.sin(refr[1]))
+        q[:] = np.sqrt(qxy * qxy + qz * qz)
+    np.arctan2(qxy, qz, out=o["chi"])
 
 
 def analytic_q(two_theta_f, alpha_f, alpha_i, wavelength_a):

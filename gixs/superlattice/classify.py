@@ -289,8 +289,10 @@ def _abs_qxy(pq):
 
 def pixel_angle(geometry):
     """Angle (rad) one pixel subtends at the point of normal incidence."""
-    det = geometry.make_detector()
-    return float(max(det.pixel1, det.pixel2)) / geometry.dist_m
+    cfg = geometry.generic_detector()  # its pixel size without pyFAI's detector
+    det = geometry.make_detector() if cfg is None else None
+    p1, p2 = (cfg["pixel1"], cfg["pixel2"]) if det is None else (det.pixel1, det.pixel2)
+    return float(max(p1, p2)) / geometry.dist_m
 
 
 def sorted_quantile(a, q):

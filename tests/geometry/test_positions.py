@@ -159,3 +159,24 @@ def test_lab_positions_at_chosen_pixels_equal_the_full_arrays(named):
     some = g.lab_positions(pixels=(rows, cols))
     for a, b in zip(some, full):
         np.testing.assert_array_equal(a, b[rows, cols])
+
+
+@pytest.mark.parametrize("critical_deg", [None, 0.12])
+def test_pixel_q_in_blocks_equals_one_whole_array_pass(monkeypatch, critical_deg):
+    """pixel_q works a block of pixels at a time: the numbers are those of one pass over
+    the whole image (blocks that do not divide the image, a tilt, refraction)."""
+    import math
+
+    from gixs.geometry import gi as gim
+    from gixs.geometry.model import GIGeometry
+
+    g = DetectorGeometry(0.4, 0.004, 0.03, 0.01, -0.02, 0.003, 0.9e-10, "Pilatus300k")
+    gi = GIGeometry(math.radians(0.2), math.radians(0.7), 4,
+                    None if critical_deg is None else math.radians(critical_deg))
+    small = gim.pixel_q(g, gi)
+    monkeypatch.setattr(gim, "_PQ_BLOCK", 10 ** 9)
+    whole = gim.pixel_q(g, gi)
+    for name in gim._PQ_FIELDS:
+        a, b = getattr(small, name), getattr(whole, name)
+        assert a.shape == b.shape == (619, 487)
+        np.testing.assert_array_equal(a, b, err_msg=name)

@@ -48,6 +48,7 @@ def test_film_region_and_bands_equal_numpy():
     data, valid, norm, pq = _frame(1)
     gi = GIGeometry.from_degrees(0.2, critical_angle_deg=0.1)
     geom = SimpleNamespace(wavelength_a=1.0, dist_m=3.0,
+                           generic_detector=lambda: None,  # a named detector: pyFAI's
                            make_detector=lambda: SimpleNamespace(pixel1=1e-4, pixel2=1e-4))
     keep, info = classify.film_region(data, valid, norm, pq, gi, geom, q_star=0.06,
                                       yoneda=(math.radians(0.08), "given"))
