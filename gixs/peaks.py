@@ -28,7 +28,7 @@ import warnings
 
 import numpy as np
 from numba import njit
-from scipy import optimize, signal, special
+from scipy import special
 
 SHAPES = ("gaussian", "lorentzian", "pseudo_voigt")
 BACKGROUNDS = ("linear", "powerlaw", "powerlaw_const")
@@ -251,12 +251,50 @@ def curvature_response(y, noise, scale):
     kern -= kern.mean()  # exact zero response to a constant
     kern -= k * (k @ kern) / (k @ k)  # and to a slope
     yp = _pad_linear(y, half, max(3, int(s)))
-    # scipy picks direct or FFT convolution by size (the same sums; FFT for the wide
-    # kernels of long profiles, 3x faster on 6000 bins, rounding ~1e-16 of the largest)
-    resp = signal.convolve(yp, kern, mode="same", method="auto")[half:-half]
+    resp = _convolve_same(yp, kern)[half:-half]
     vp = np.concatenate([np.full(half, noise[0] ** 2), noise ** 2, np.full(half, noise[-1] ** 2)])
-    var = signal.convolve(vp, kern ** 2, mode="same", method="auto")[half:-half]
+    var = _convolve_same(vp, kern ** 2)[half:-half]
     return resp, np.sqrt(np.maximum(var, 0.0))
+
+
+#: Above this many multiply-adds :func:`_convolve_same` convolves by FFT.
+_DIRECT_MAX_OPS = 1 << 18
+
+
+def _convolve_same(a, k):
+    """``np.convolve(a, k, "same")`` for an odd-length kernel ``k`` no longer than ``a``:
+    directly for small products, else by FFT (the same sums, rounded to ~1e-16 of the
+    largest term; 3x faster for the wide kernels of a 6000-bin profile)."""
+    n, m = a.size, k.size
+    if n * m <= _DIRECT_MAX_OPS:
+        return np.convolve(a, k, mode="same")
+    size = n + m - 1
+    nfft = 1 << (size - 1).bit_length()
+    full = np.fft.irfft(np.fft.rfft(a, nfft) * np.fft.rfft(k, nfft), nfft)[:size]
+    start = (m - 1) // 2
+    return full[start:start + n]
+
+
+def local_maxima(a):
+    """Indices of the local maxima of ``a``: samples (or runs of equal samples) with a
+    smaller sample on both sides; a run gives its middle index (rounded down). The
+    definition of ``scipy.signal.find_peaks`` without conditions (tested equal), without
+    importing scipy.signal (0.4 s).
+
+    Examples
+    --------
+    >>> local_maxima(np.array([0.0, 2, 1, 3, 3, 3, 0, 5])).tolist()
+    [1, 4]
+    """
+    a = np.asarray(a, float)
+    if a.size < 3:
+        return np.zeros(0, np.intp)
+    change = np.flatnonzero(a[1:] != a[:-1]) + 1  # starts of the runs after the first
+    starts = np.concatenate(([0], change))
+    ends = np.concatenate((change - 1, [a.size - 1]))
+    v = a[starts]
+    run = np.flatnonzero((v[1:-1] > v[:-2]) & (v[1:-1] > v[2:])) + 1
+    return (starts[run] + ends[run]) // 2
 
 
 def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
@@ -313,7 +351,7 @@ def find_peaks(profile_or_x, y=None, sigma=None, *, x_range=None, min_snr=5.0,
         resp, rnoise = curvature_response(y, noise, s)
         snr = resp / np.maximum(rnoise, 1e-300)
         margin = max(edge_bins, int(math.ceil(1.5 * s)))
-        idx, _ = signal.find_peaks(resp)
+        idx = local_maxima(resp)
         idx = idx[(idx >= margin) & (idx < n - margin)]
         idx = idx[snr[idx] >= min_snr]
         if x_range is not None:
@@ -1076,6 +1114,8 @@ def _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric=False):
 
 
 def _trf(func, jac, x, y, w_sigma, p0, lo, hi):
+    from scipy import optimize  # the reference solver only
+
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         popt, pcov = optimize.curve_fit(func, x, y, p0=p0, sigma=w_sigma,

@@ -187,3 +187,33 @@ def test_compiled_trust_region_equals_scipy_curve_fit(shape, bg, seed):
     assert got[1] == pytest.approx(ref[1], rel=1e-6, abs=1e-6 * np.abs(ref[1]).max())
     if shape == "pseudo_voigt":
         assert ref[0][3] < 0.05  # a Gaussian: eta at (or next to) its bound
+
+
+def test_local_maxima_are_scipy_find_peaks():
+    """The detector's maxima: scipy.signal.find_peaks' (no conditions) on plateaus, NaNs,
+    ends and short arrays."""
+    from scipy import signal
+
+    from gixs.peaks import local_maxima
+
+    rng = np.random.default_rng(11)
+    for _ in range(3000):
+        n = int(rng.integers(0, 30))
+        a = rng.integers(0, 4, n).astype(float)
+        if n and rng.random() < 0.3:
+            a[rng.integers(0, n, 2)] = np.nan
+        np.testing.assert_array_equal(local_maxima(a), signal.find_peaks(a)[0])
+
+
+@pytest.mark.parametrize("n, m", [(40, 9), (500, 499), (3000, 801), (12000, 3001)])
+def test_convolve_same_is_numpy_convolve(n, m):
+    from gixs.peaks import _convolve_same
+
+    rng = np.random.default_rng(n)
+    a = rng.standard_normal(n) * 1e3 + 1e4
+    k = rng.standard_normal(m)
+    ref = np.convolve(a, k, mode="same")
+    got = _convolve_same(a, k)
+    assert got.shape == ref.shape
+    # FFT rounding: a few 1e-16 of the largest term
+    assert np.max(np.abs(got - ref)) <= 1e-14 * np.max(np.abs(a)) * np.sum(np.abs(k))
