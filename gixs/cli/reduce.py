@@ -76,9 +76,10 @@ def run(args) -> int:
                                   ip_band=tuple(args.ip_band) if args.ip_band else None,
                                   oop_band=tuple(args.oop_band) if args.oop_band else None)
     norm, _ = normalization_from_spec(args.normalize_by, frame.metadata, args.image)
-    # one frame: once the binning is made, its pixel coordinates give way to the kernel
+    # one frame: once the binning is made, its pixel coordinates give way to the kernel,
+    # and a new plan is written to the disk cache while the frame is reduced
     plan = get_plan(geometry, gi, frame.data.shape, settings, corr["mask"],
-                    keep_pixel_q=False)
+                    keep_pixel_q=False, store_in_background=True)
     # corr is check_corrections' output, as reduce_frame(plan=) needs; the check reads
     # the plan's pixel arrays when its corrections are the check's own (the defaults),
     # else it computes them, freed right after (one frame)

@@ -528,7 +528,7 @@ def _digest(arr):
 
 
 def get_plan(geometry, gi, shape, settings=None, mask=None, *,
-             keep_pixel_q=True) -> Plan:
+             keep_pixel_q=True, store_in_background=False) -> Plan:
     """The :class:`Plan` for this geometry, image shape, settings and mask.
 
     Plans are kept in memory (this process) and on disk (:mod:`gixs.reduce.cache`, the
@@ -551,6 +551,10 @@ def get_plan(geometry, gi, shape, settings=None, mask=None, *,
         False: a plan built here forgets its pixel coordinates before its compiled
         kernel is made (:meth:`Plan.release_pixel_q`; a one-frame reduction's peak
         memory), as a loaded plan has none.
+    store_in_background : bool
+        A plan built here is written to the disk cache by a thread while the caller
+        goes on (a one-frame command: its reduction and outputs overlap the write; see
+        :func:`gixs.reduce.cache.wait_for_writes`).
 
     Examples
     --------
@@ -569,7 +573,8 @@ def get_plan(geometry, gi, shape, settings=None, mask=None, *,
 
     settings = settings or ReduceSettings()
     return cache.get_plan(geometry, gi, tuple(int(s) for s in shape), settings, mask,
-                          plan_cls=Plan, keep_pixel_q=keep_pixel_q)
+                          plan_cls=Plan, keep_pixel_q=keep_pixel_q,
+                          store_in_background=store_in_background)
 
 
 #: Reduction engines: the compiled block kernel, or scipy's sparse products (the test

@@ -376,3 +376,18 @@ def test_plan_built_without_pixel_q_reduces_the_same(small, folder):
         np.testing.assert_array_equal(a.profiles[name].intensity, b.profiles[name].intensity)
     for f in dataclasses.fields(kept.pq):
         np.testing.assert_array_equal(getattr(lean.pq, f.name), getattr(kept.pq, f.name))
+
+
+def test_plan_stored_in_background_is_the_same_entry(small, folder):
+    """A plan written by the background writer (one-frame gixs reduce) is on disk once
+    wait_for_writes returns, and loads as the plan it was."""
+    geo, gi, shape = small
+    built = get_plan(geo, gi, shape, SMALL, store_in_background=True)
+    cache.wait_for_writes()
+    assert not cache._WRITERS
+    (path,) = [e[0] for e in cache.entries(folder)]
+    assert not [n for n in os.listdir(folder) if n.endswith(".tmp")]
+    cache.clear_memory()
+    loaded = get_plan(geo, gi, shape, SMALL)
+    assert loaded is not built and loaded._pq is None
+    assert_same_plan(loaded, built)
