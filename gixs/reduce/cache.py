@@ -112,7 +112,7 @@ def get_plan(geometry, gi, shape, settings, mask, *, plan_cls, keep_pixel_q=True
 
     ``plan_cls`` is :class:`gixs.reduce.frame.Plan` (passed in, so that this module
     does not import its caller). ``keep_pixel_q`` False: a built plan releases its pixel
-    coordinates before its kernel is made. ``store_in_background``: a built plan is
+    coordinates once its binning is made. ``store_in_background``: a built plan is
     written by a (non-daemon) thread while the caller goes on (:func:`wait_for_writes`);
     for one-frame commands, which then exit (the interpreter waits for the thread).
     """
@@ -134,9 +134,7 @@ def get_plan(geometry, gi, shape, settings, mask, *, plan_cls, keep_pixel_q=True
             wait_for_writes()
         plan = load(folder, key, plan_cls) if folder else None
         if plan is None:
-            plan = plan_cls(geometry, gi, shape, settings, mask)
-            if not keep_pixel_q:
-                plan.release_pixel_q()
+            plan = plan_cls(geometry, gi, shape, settings, mask, keep_pixel_q=keep_pixel_q)
             if folder:
                 plan.kernel()  # the compiled kernel's arrays go into the entry too
                 if store_in_background:

@@ -185,7 +185,7 @@ class Plan:
     """
 
     def __init__(self, geometry: DetectorGeometry, gi: GIGeometry, shape, settings,
-                 mask=None):
+                 mask=None, *, keep_pixel_q=True):
         self.geometry = geometry.for_image_shape(shape)
         self.gi = gi
         self.shape = tuple(int(s) for s in shape)
@@ -215,6 +215,8 @@ class Plan:
         self._ptrs, self._idx, self._bins = [], [], []
         self._nrows = 0
         self._build()
+        if not keep_pixel_q:  # the binning is made: the CSC form needs the memory
+            self.release_pixel_q()
         self._finish()
         del self._ptrs, self._idx, self._bins
 
@@ -548,9 +550,9 @@ def get_plan(geometry, gi, shape, settings=None, mask=None, *,
     mask : ndarray of bool, optional
         True = masked, image shape.
     keep_pixel_q : bool
-        False: a plan built here forgets its pixel coordinates before its compiled
-        kernel is made (:meth:`Plan.release_pixel_q`; a one-frame reduction's peak
-        memory), as a loaded plan has none.
+        False: a plan built here forgets its pixel coordinates once its bins are
+        made (:meth:`Plan.release_pixel_q`; a one-frame reduction's peak memory), as a
+        loaded plan has none.
     store_in_background : bool
         A plan built here is written to the disk cache by a thread while the caller
         goes on (a one-frame command: its reduction and outputs overlap the write; see

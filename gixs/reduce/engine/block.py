@@ -151,7 +151,8 @@ class StackKernel:
         pix_norm = per_pixel("norm", norm, 1.0)
         if flat is not None:
             pix_norm = pix_norm * per_pixel("flat", flat, 1.0)
-        pix_dark = per_pixel("dark", dark, 0.0)
+        # no dark: zeros from calloc, which only reading never makes resident
+        pix_dark = per_pixel("dark", dark, 0.0) if dark is not None else np.zeros(n_pix)
         valid = np.ones(n_pix, bool)
         if static_valid is not None:
             sv = np.asarray(static_valid, bool).ravel()
@@ -181,8 +182,9 @@ class StackKernel:
         self.weights = np.ascontiguousarray(weights)
         self.row_nnz = np.diff(self.indptr)
         self.pix_norm = np.where(valid, pix_norm, 0.0)
-        self.pix_dark = np.where(valid, pix_dark, 0.0)
-        self.pix_dvar = self.pix_dark if dark_variance else np.zeros(n_pix)
+        self.pix_dark = np.where(valid, pix_dark, 0.0) if dark is not None else pix_dark
+        # without a dark both are zeros: one array
+        self.pix_dvar = self.pix_dark if dark_variance or dark is None else np.zeros(n_pix)
         self.has_dark = dark is not None
         self.dark_variance = bool(dark_variance) and dark is not None
         self._mat64_cache = self._sq_cache = None
