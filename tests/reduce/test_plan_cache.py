@@ -391,3 +391,31 @@ def test_plan_stored_in_background_is_the_same_entry(small, folder):
     loaded = get_plan(geo, gi, shape, SMALL)
     assert loaded is not built and loaded._pq is None
     assert_same_plan(loaded, built)
+
+
+def test_one_flipped_byte_in_any_member_is_caught(small, folder):
+    """The CRC check covers every member of an entry: one byte flipped in the data of
+    any array makes the entry unusable (load gives None and deletes it)."""
+    import zipfile
+
+    geo, gi, shape = small
+    get_plan(geo, gi, shape, SMALL)
+    (path,) = [e[0] for e in cache.entries(folder)]
+    key = os.path.basename(path)[:-4]
+    raw = open(path, "rb").read()
+    with zipfile.ZipFile(path) as zf:
+        infos = [i for i in zf.infolist() if i.file_size > 200]
+    assert len(infos) >= 5
+    for info in infos:
+        name_len = int.from_bytes(raw[info.header_offset + 26:info.header_offset + 28],
+                                  "little")
+        extra_len = int.from_bytes(raw[info.header_offset + 28:info.header_offset + 30],
+                                   "little")
+        start = info.header_offset + 30 + name_len + extra_len
+        bad = bytearray(raw)
+        bad[start + info.file_size - 1] ^= 0x01  # the member's last data byte
+        open(path, "wb").write(bytes(bad))
+        assert cache.load(str(folder), key, Plan) is None, info.filename
+        assert not os.path.exists(path)
+    open(path, "wb").write(raw)
+    assert cache.load(str(folder), key, Plan) is not None
