@@ -194,7 +194,11 @@ class Plan:
         # the pixel positions once, for the q coordinates and the polarization factor
         pos = geo.lab_positions() if (settings.polarization_factor is not None or
                                       (geo, gi) not in _PQ_CACHE) else None
-        self._pq = shared_pixel_q(geo, gi, positions=pos)
+        # a plan that releases its pixel coordinates once built (one frame) computes only
+        # the arrays its binning reads, for itself, unless the setup's are already shared
+        self._own_pq = not keep_pixel_q and (geo, gi) not in _PQ_CACHE
+        self._pq = (pixel_q(geo, gi, positions=pos, fields=_BUILD_FIELDS) if self._own_pq
+                    else shared_pixel_q(geo, gi, positions=pos))
         norm = np.ones(self.shape)
         if settings.solid_angle:
             norm *= geo.solid_angle()
@@ -210,6 +214,8 @@ class Plan:
         self.static_valid = valid
         self.norm = norm.ravel()
         self.below_horizon = self._pq.exit_angle < 0
+        if self._own_pq:
+            self._pq = dataclasses.replace(self._pq, exit_angle=None)
         self.k0 = 2 * math.pi / self.geometry.wavelength_a
         self.blocks = []
         self._ptrs, self._idx, self._bins = [], [], []
@@ -402,7 +408,8 @@ class Plan:
         fixed = {r[0]: tuple(r[1:]) for r in s.bin_ranges}
         everywhere = np.ones(self.shape, bool)
         q_range = s.q_range or fixed.get("iq") or self._range(pq.q)
-        chi_deg = np.degrees(pq.chi)
+        # the plan's own coordinates are dropped after the build: chi in degrees in place
+        chi_deg = np.degrees(pq.chi, out=pq.chi if self._own_pq else None)
         if s.azimuthal:
             self._add("profile", "iq", ("q",), (pq.q,), (q_range,), (s.npt_q,), everywhere,
                       {"chi_deg": [-180.0, 180.0]})
@@ -491,6 +498,9 @@ _PQ_CACHE: dict = {}
 #: Pixel-coordinate sets kept in memory (one per geometry and GI setting; 190 MB each
 #: for a 4 Mpx frame), shared by every plan of that setup.
 PQ_CACHE_SIZE = 2
+
+#: The pixel coordinates a plan's binning reads (a one-frame plan computes only these).
+_BUILD_FIELDS = ("qxy", "qz", "q", "chi", "exit_angle")
 
 
 def shared_pixel_q(geometry, gi, positions=None):

@@ -180,3 +180,27 @@ def test_pixel_q_in_blocks_equals_one_whole_array_pass(monkeypatch, critical_deg
         a, b = getattr(small, name), getattr(whole, name)
         assert a.shape == b.shape == (619, 487)
         np.testing.assert_array_equal(a, b, err_msg=name)
+
+
+@pytest.mark.parametrize("fields", [("q",), ("qxy", "qz", "q", "chi", "exit_angle"),
+                                    ("two_theta", "chi")])
+def test_pixel_q_keeps_only_the_fields_asked_with_the_same_numbers(fields):
+    """pixel_q(fields=...) keeps those arrays (bit for bit those of the whole set, with
+    refraction, on an image whose size is not a multiple of the block) and no other."""
+    import math
+
+    from gixs.geometry import gi as gim
+    from gixs.geometry.model import GIGeometry
+
+    g = DetectorGeometry(0.4, 0.004, 0.03, 0.01, -0.02, 0.003, 0.9e-10, "Pilatus300k")
+    gi = GIGeometry(math.radians(0.3), 0.0, 1, math.radians(0.15))
+    full = gim.pixel_q(g, gi)
+    some = gim.pixel_q(g, gi, fields=fields)
+    for name in gim._PQ_FIELDS:
+        if name in fields:
+            np.testing.assert_array_equal(getattr(some, name), getattr(full, name),
+                                          err_msg=name)
+        else:
+            assert getattr(some, name) is None, name
+    with pytest.raises(ValueError, match="fields: unknown PixelQ arrays \\['qx'\\]"):
+        gim.pixel_q(g, gi, fields=("qx",))

@@ -364,7 +364,12 @@ def test_plan_built_without_pixel_q_reduces_the_same(small, folder):
 
     geo, gi, shape = small
     s = ReduceSettings(npt_q=200, npt_map=(40, 40), npt_chi=36)
+    cache.clear_memory()
+    rframe._PQ_CACHE.clear()
     lean = get_plan(geo, gi, shape, s, keep_pixel_q=False)
+    # built from its own coordinates (only those the binning reads, chi made degrees
+    # in place), never shared
+    assert lean._own_pq
     assert lean._pq is None and (lean.geometry, gi) not in rframe._PQ_CACHE
     cache.clear_memory()
     kept = Plan(geo, gi, shape, s)

@@ -73,6 +73,53 @@ def kernel_frames(frames):
     return np.ascontiguousarray(frames)
 
 
+def _binned_pixels_valid(plan):
+    """True when every pixel that ``plan`` puts in a bin may count (statically valid, with
+    a finite normalisation): its kernel then needs no pass over the matrix to drop any."""
+    binned = plan.col_ptr[1:] > plan.col_ptr[:-1]
+    ok = plan.static_valid.ravel() & np.isfinite(plan.norm)
+    return not binned[~ok].any()
+
+
+def part_groups(row_blocks, n_bins):
+    """(r0, r1, kind, grid) of a kernel's parts: neighbouring outputs of at most
+    ``SCATTER_MAX_BINS`` bins together are one "scatter" part, each larger output (a map)
+    a "gather" part; ``grid`` is the map's (n_slow, n_fast) when given, else None."""
+    row_blocks = list(row_blocks or ())
+    shapes = {(int(b[0]), int(b[1])): tuple(b[2]) for b in row_blocks if len(b) > 2}
+    edges = sorted({0, n_bins, *(int(e) for blk in row_blocks for e in blk[:2])})
+    spans = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    groups = []
+    for a, b in spans:
+        big = b - a > SCATTER_MAX_BINS
+        if groups and not big and groups[-1][2] == "scatter" and \
+                b - groups[-1][0] <= SCATTER_MAX_BINS:
+            groups[-1][1] = b
+        else:
+            groups.append([a, b, "gather" if big else "scatter"])
+    return [(a, b, kind, shapes.get((a, b))) for a, b, kind in groups]
+
+
+def scatter_csc(csc, r0, r1):
+    """CSC form (col_ptr, col_rows) of rows ``r0:r1`` of a unit-weight CSC matrix, the
+    pointers int32 when they fit."""
+    col_ptr = np.empty(csc[0].size, np.int32 if csc[1].size < 2**31 else np.int64)
+    return col_ptr, _k.csc_row_slice(*csc, r0, r1, col_ptr)
+
+
+def gather_order(row_nnz, grid):
+    """(order, tiles) of a gather part whose rows hold ``row_nnz`` pixels: non-empty rows
+    in processing order (maps: blocks of ``MAP_BLOCK`` bins along the fast axis, then the
+    slow axis, so neighbouring bins see neighbouring pixels, ~25 % faster, measured) and
+    the boundaries of the parallel tiles in that order."""
+    order = np.arange(row_nnz.size, dtype=np.int64)
+    if grid is not None and len(grid) == 2 and grid[1] > MAP_BLOCK:
+        slow, fast = np.divmod(order, grid[1])
+        order = order[np.lexsort((fast, slow, fast // MAP_BLOCK))]
+    order = order[row_nnz[order] > 0]
+    return order, _k.tile_bounds(row_nnz[order], TILE_NNZ)
+
+
 class StackKernel:
     """A pixel-to-bin matrix with its corrections folded in, applied to blocks of frames.
 
@@ -228,20 +275,8 @@ class StackKernel:
 
     def _make_parts(self, row_blocks):
         """Cut the rows into parts: groups of small outputs (scatter) and large maps (gather)."""
-        row_blocks = list(row_blocks or ())
-        shapes = {(int(b[0]), int(b[1])): tuple(b[2]) for b in row_blocks if len(b) > 2}
-        edges = sorted({0, self.n_bins, *(int(e) for blk in row_blocks for e in blk[:2])})
-        spans = [(a, b) for a, b in zip(edges[:-1], edges[1:]) if b > a]
-        groups = []
-        for a, b in spans:
-            big = b - a > SCATTER_MAX_BINS
-            if groups and not big and groups[-1][2] == "scatter" and \
-                    b - groups[-1][0] <= SCATTER_MAX_BINS:
-                groups[-1][1] = b
-            else:
-                groups.append([a, b, "gather" if big else "scatter"])
         parts = []
-        for r0, r1, kind in groups:
+        for r0, r1, kind, grid in part_groups(row_blocks, self.n_bins):
             ptr = self.indptr[r0:r1 + 1] - self.indptr[r0]
             part = {"r0": r0, "r1": r1, "kind": kind,
                     "indptr": ptr, "indices": self.indices[self.indptr[r0]:self.indptr[r1]],
@@ -250,27 +285,18 @@ class StackKernel:
                 # per-frame masks are taken out through the whole CSC form at once
                 col_ptr = col_rows = col_weights = None
             elif self._csc is not None:
-                col_ptr, col_rows = _k.csc_row_slice(*self._csc, r0, r1)
+                col_ptr, col_rows = scatter_csc(self._csc, r0, r1)
                 col_weights = np.ones(col_rows.size, self.weights.dtype)
             else:
                 col_ptr, col_rows, col_weights = _k.transpose_csr(
                     ptr, part["indices"], part["weights"], self.n_pixels)
-            if col_ptr is not None and col_rows.size < 2**31:
-                col_ptr = col_ptr.astype(np.int32)
+                if col_rows.size < 2**31:
+                    col_ptr = col_ptr.astype(np.int32)
             part["col_ptr"] = col_ptr
             part["col_rows"] = col_rows
             part["col_weights"] = col_weights
             if kind == "gather":
-                order = np.arange(r1 - r0, dtype=np.int64)
-                grid = shapes.get((r0, r1))
-                if grid is not None and len(grid) == 2 and grid[1] > MAP_BLOCK:
-                    # blocks of MAP_BLOCK bins along the fast axis, then the slow axis:
-                    # neighbouring bins see neighbouring pixels (~25 % faster, measured)
-                    slow, fast = np.divmod(order, grid[1])
-                    order = order[np.lexsort((fast, slow, fast // MAP_BLOCK))]
-                order = order[np.diff(ptr)[order] > 0]
-                part["order"] = order
-                part["tiles"] = _k.tile_bounds(np.diff(ptr)[order], TILE_NNZ)
+                part["order"], part["tiles"] = gather_order(np.diff(ptr), grid)
             else:
                 part["chunks"] = _chunks(part["col_ptr"], 2 * max(1, numba.get_num_threads()),
                                          self.n_pixels)
@@ -286,6 +312,10 @@ class StackKernel:
         applies them per frame. With ``negative_invalid=False`` negative values count (as
         ``Plan.sums`` does when its ``invalid`` does not flag them), with zero variance.
         """
+        if dark is None and flat is None:
+            state = cls.unit_state(plan, negative_invalid)
+            if state is not None:  # every pixel of the plan counts: no O(nnz) weights
+                return cls.from_state(plan, *state)
         unit = sp.csr_matrix((np.ones(plan.indices.size, np.float32), plan.indices,
                               plan.indptr), shape=(plan.indptr.size - 1, plan.norm.size))
         kern = cls(unit, plan.norm, plan.static_valid, dark=dark, flat=flat,
@@ -296,6 +326,33 @@ class StackKernel:
                                for b in plan.blocks], csc=(plan.col_ptr, plan.col_rows))
         kern.plan = plan
         return kern
+
+    @classmethod
+    def unit_state(cls, plan, negative_invalid=True):
+        """(meta, arrays) of :meth:`state` for the kernel of ``plan`` without dark or flat,
+        made from the plan's CSC form alone (no per-entry weights); None when the plan
+        holds pixels the kernel leaves out (masked or non-finite normalisation)."""
+        n_bins = plan.indptr.size - 1
+        if not _binned_pixels_valid(plan):
+            return None
+        csc = (np.asarray(plan.col_ptr, np.int64), np.asarray(plan.col_rows, np.int32))
+        # every binned pixel is valid: its own norm counts (the others are never read), and
+        # a bin's count of unit weights is its number of pixels (exact in float64)
+        arrays = {"norm_sum": _k.col_sums_unit(*csc, plan.norm, n_bins),
+                  "count_sum": np.diff(plan.indptr).astype(np.float64),
+                  "dark_sum": np.zeros(n_bins), "dvar_sum": np.zeros(n_bins)}
+        parts = []
+        row_blocks = [(b.rows.start, b.rows.stop, tuple(len(c) for c in b.centres))
+                      for b in plan.blocks]
+        for i, (r0, r1, kind, grid) in enumerate(part_groups(row_blocks, n_bins)):
+            parts.append({"r0": r0, "r1": r1, "kind": kind})
+            if kind == "scatter":
+                arrays[f"part{i}_col_ptr"], arrays[f"part{i}_col_rows"] = \
+                    scatter_csc(csc, r0, r1)
+            else:
+                arrays[f"part{i}_order"], arrays[f"part{i}_tiles"] = \
+                    gather_order(np.diff(plan.indptr[r0:r1 + 1]), grid)
+        return {"parts": parts, "negative_invalid": bool(negative_invalid)}, arrays
 
     # -- disk cache ---------------------------------------------------------------------
     _STATE_SUMS = ("norm_sum", "count_sum", "dark_sum", "dvar_sum")
@@ -308,8 +365,9 @@ class StackKernel:
         plan = getattr(self, "plan", None)
         if (plan is None or self.has_dark or self._csc is None
                 or self.indices.size != plan.indices.size
-                or not np.array_equal(self.pix_norm, np.where(plan.static_valid.ravel(),
-                                                              plan.norm, 0.0))):
+                or not _binned_pixels_valid(plan)
+                or not (self.pix_norm is plan.norm or np.array_equal(
+                    self.pix_norm, np.where(plan.static_valid.ravel(), plan.norm, 0.0)))):
             return None
         arrays = {name: getattr(self, name) for name in self._STATE_SUMS}
         parts = []
@@ -336,8 +394,10 @@ class StackKernel:
         # matrix's weights a read-only broadcast of 1 (reference products only)
         self.weights = np.broadcast_to(np.float32(1.0), (self.indices.size,))
         self.row_nnz = np.diff(self.indptr)
-        valid = plan.static_valid.ravel() & np.isfinite(plan.norm)
-        self.pix_norm = np.where(valid, plan.norm, 0.0)
+        if not _binned_pixels_valid(plan):
+            raise ValueError("kernel state of a plan that bins pixels the kernel leaves out")
+        # only binned pixels' norm is ever read, and those are all valid: the plan's own
+        self.pix_norm = np.asarray(plan.norm, np.float64)
         self.pix_dark = np.zeros(n_pix)
         self.pix_dvar = self.pix_dark
         self.has_dark = self.dark_variance = False

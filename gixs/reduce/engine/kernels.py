@@ -4,9 +4,10 @@ Two layouts of the same sums, chosen per output by :class:`gixs.reduce.engine.bl
 
 - :func:`scatter_sums` (outputs of up to ~32k bins: I(q), sectors, cuts): pixel-major.
   Frames are streamed once in memory order, four at a time, each pixel scattered to its
-  bins (CSC) into per-thread accumulators that stay in L2; the pixel range is split
-  between threads and the partial sums added at the end. On 2048x2048 frames this was
-  4-8x faster than gathering by bin (CSR rows of rings jump across the image and are
+  bins (CSC) into per-thread accumulators; the pixel range is split between threads,
+  walked in tiles whose matrix stays in cache for every group of four frames of a
+  block, and the partial sums added at the end. On 2048x2048 frames this was 4-8x
+  faster than gathering by bin (CSR rows of rings jump across the image and are
   latency-bound), measured while writing it.
 - :func:`block_sums` (large maps): bin-major. Tiles of CSR rows run in parallel and own
   their bins; within a tile, frames are taken four at a time with the accumulators in
@@ -251,14 +252,16 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
     its bins (CSC form ``col_ptr, col_rows, col_weights``) into per-chunk accumulators.
 
     Pixels ``chunks[c]:chunks[c+1]`` go to chunk ``c`` (chunks run in parallel,
-    :func:`run_parallel`). Frames are
-    taken four at a time (independent accumulation chains; two accumulator copies by
-    pixel parity break the chain between neighbouring pixels of the same bin).
-    ``partial_sig/var[c, f, b]`` receive each chunk's sums; with ``with_var`` False the
-    variance is not accumulated (unit weights, floor 0 and no negative valid value: it
-    equals the raw signal, which the caller derives). Invalid-looking pixels of
-    non-empty columns are listed in ``miss_f/miss_j[c, :]`` (``miss_count[c]`` of them;
-    a count above the buffer width means the list overflowed).
+    :func:`run_parallel`). A chunk is walked in tiles of ``SCATTER_TILE`` pixels; within a
+    tile every group of four frames is taken in turn (four independent accumulation
+    lanes), so the tile's part of the matrix is read from memory once per block of frames
+    and replayed from cache for the other groups. ``partial_sig/var[c, f, b]`` receive
+    each chunk's sums; with ``with_var`` False the variance is not accumulated (unit
+    weights, floor 0 and no negative valid value: it equals the raw signal, which the
+    caller derives). Invalid-looking pixels of non-empty columns are listed in
+    ``miss_f/miss_j[c, :]`` (``miss_count[c]`` of them; a count above the buffer width
+    means the list overflowed). A frame's sums do not depend on the block it came in
+    (same pixel order, same lane arithmetic).
     """
     nch = chunks.size - 1
     miss_count[:] = run_parallel(lambda c: scatter_chunk(
@@ -266,106 +269,180 @@ def scatter_sums(col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, 
         partial_sig, partial_var, miss_f, miss_j), nch)
 
 
+#: Pixels per tile of :func:`scatter_chunk` (about 150-200 kB of matrix for one entry per
+#: pixel: replayed from L2 by each group of four frames of a block).
+SCATTER_TILE = 16384
+
+
 @njit(cache=CACHE, nogil=True, boundscheck=False)
 def scatter_chunk(c, col_ptr, col_rows, col_weights, chunks, frames, lo, hi, floor, n_bins,
                   with_var, partial_sig, partial_var, miss_f, miss_j):
-    """Chunk ``c`` of :func:`scatter_sums` (serial; returns its invalid-looking pixels)."""
+    """Chunk ``c`` of :func:`scatter_sums` (serial; returns its invalid-looking pixels).
+
+    Accumulators ``acc[((group * n_bins) + bin) * lanes + lane]``: lanes 0-3 the signal of
+    the group's four frames, 4-7 their variance (``with_var`` only).
+    """
     n = frames.shape[0]
-    cap = miss_f.shape[1]
-    acc = np.zeros((2, n_bins, 8))
+    n_groups = (n + 3) // 4
+    lanes = 8 if with_var else 4
+    acc = np.zeros(n_groups * n_bins * lanes)
     nm = 0
-    for f0 in range(0, n, 4):
-        g = min(4, n - f0)
-        acc[:] = 0.0
-        if g == 1:  # a lone frame: one lane, chains broken by pixel parity only
-            x0 = frames[f0]
-            for j in range(chunks[c], chunks[c + 1]):
-                k0 = col_ptr[j]
-                k1 = col_ptr[j + 1]
-                if k0 == k1:
-                    continue
-                b0 = np.float64(x0[j])
-                if not (lo <= b0 <= hi):
-                    if nm < cap:
-                        miss_f[c, nm] = f0
-                        miss_j[c, nm] = j
-                    nm += 1
-                    continue
-                q0 = max(b0, floor)
-                p = j & 1
-                if with_var:
-                    for k in range(k0, k1):
-                        r = col_rows[k]
-                        w = np.float64(col_weights[k])
-                        acc[p, r, 0] += w * b0
-                        acc[p, r, 4] += w * w * q0
-                else:
-                    for k in range(k0, k1):
-                        acc[p, col_rows[k], 0] += np.float64(col_weights[k]) * b0
-            for r in range(n_bins):
-                partial_sig[c, f0, r] = acc[0, r, 0] + acc[1, r, 0]
-                partial_var[c, f0, r] = acc[0, r, 4] + acc[1, r, 4]
-            continue
-        x0 = frames[f0]
-        x1 = frames[f0 + 1] if g > 1 else frames[f0]
-        x2 = frames[f0 + 2] if g > 2 else frames[f0]
-        x3 = frames[f0 + 3] if g > 3 else frames[f0]
-        for j in range(chunks[c], chunks[c + 1]):
-            k0 = col_ptr[j]
-            k1 = col_ptr[j + 1]
-            if k0 == k1:
-                continue
-            b0 = np.float64(x0[j])
-            b1 = np.float64(x1[j])
-            b2 = np.float64(x2[j])
-            b3 = np.float64(x3[j])
-            ok0 = lo <= b0 <= hi
-            ok1 = lo <= b1 <= hi
-            ok2 = lo <= b2 <= hi
-            ok3 = lo <= b3 <= hi
-            if not (ok0 and ok1 and ok2 and ok3):  # rare: zero the invalid ones
-                for i in range(g):
-                    okv = (ok0, ok1, ok2, ok3)[i]
-                    if not okv:
-                        if nm < cap:
-                            miss_f[c, nm] = f0 + i
-                            miss_j[c, nm] = j
-                        nm += 1
-                b0 = b0 if ok0 else 0.0
-                b1 = b1 if ok1 else 0.0
-                b2 = b2 if ok2 else 0.0
-                b3 = b3 if ok3 else 0.0
-            q0 = max(b0, floor) if ok0 else 0.0
-            q1 = max(b1, floor) if ok1 else 0.0
-            q2 = max(b2, floor) if ok2 else 0.0
-            q3 = max(b3, floor) if ok3 else 0.0
-            p = j & 1
-            if with_var:
-                for k in range(k0, k1):
-                    r = col_rows[k]
-                    w = np.float64(col_weights[k])
-                    w2 = w * w
-                    a = acc[p, r]
-                    a[0] += w * b0
-                    a[1] += w * b1
-                    a[2] += w * b2
-                    a[3] += w * b3
-                    a[4] += w2 * q0
-                    a[5] += w2 * q1
-                    a[6] += w2 * q2
-                    a[7] += w2 * q3
+    j_end = chunks[c + 1]
+    for t0 in range(chunks[c], j_end, SCATTER_TILE):
+        t1 = min(t0 + SCATTER_TILE, j_end)
+        for gi in range(n_groups):
+            f0 = 4 * gi
+            g = min(4, n - f0)
+            base = gi * n_bins
+            if g == 1:
+                nm = _scatter_one(t0, t1, col_ptr, col_rows, col_weights, frames[f0], f0,
+                                  lo, hi, floor, with_var, acc, base, lanes, c, miss_f,
+                                  miss_j, nm)
+            elif with_var:
+                nm = _scatter_four_var(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g,
+                                       lo, hi, floor, acc, base, c, miss_f, miss_j, nm)
             else:
-                for k in range(k0, k1):
-                    w = np.float64(col_weights[k])
-                    a = acc[p, col_rows[k]]
-                    a[0] += w * b0
-                    a[1] += w * b1
-                    a[2] += w * b2
-                    a[3] += w * b3
-        for i in range(g):
+                nm = _scatter_four(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g,
+                                   lo, hi, acc, base, c, miss_f, miss_j, nm)
+    for gi in range(n_groups):
+        f0 = 4 * gi
+        for i in range(min(4, n - f0)):
             for r in range(n_bins):
-                partial_sig[c, f0 + i, r] = acc[0, r, i] + acc[1, r, i]
-                partial_var[c, f0 + i, r] = acc[0, r, 4 + i] + acc[1, r, 4 + i]
+                o = (gi * n_bins + r) * lanes
+                partial_sig[c, f0 + i, r] = acc[o + i]
+                partial_var[c, f0 + i, r] = acc[o + 4 + i] if with_var else 0.0
+    return nm
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _note_miss(c, f, j, miss_f, miss_j, nm):
+    if nm < miss_f.shape[1]:
+        miss_f[c, nm] = f
+        miss_j[c, nm] = j
+    return nm + 1
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _scatter_one(t0, t1, col_ptr, col_rows, col_weights, x0, f0, lo, hi, floor, with_var,
+                 acc, base, lanes, c, miss_f, miss_j, nm):
+    """One frame (lane 0, variance in lane 4) over pixels ``t0:t1``."""
+    for j in range(t0, t1):
+        k0 = col_ptr[j]
+        k1 = col_ptr[j + 1]
+        if k0 == k1:
+            continue
+        b0 = np.float64(x0[j])
+        if not (lo <= b0 <= hi):
+            nm = _note_miss(c, f0, j, miss_f, miss_j, nm)
+            continue
+        q0 = max(b0, floor)
+        if with_var:
+            for k in range(k0, k1):
+                w = np.float64(col_weights[k])
+                o = (base + col_rows[k]) * lanes
+                acc[o] += w * b0
+                acc[o + 4] += w * w * q0
+        else:
+            for k in range(k0, k1):
+                acc[(base + col_rows[k]) * lanes] += np.float64(col_weights[k]) * b0
+    return nm
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _list_misses(c, f0, g, j, ok0, ok1, ok2, ok3, miss_f, miss_j, nm):
+    """List pixel ``j`` of the frames ``f0 + i`` (``i < g``) whose value is invalid."""
+    if not ok0:
+        nm = _note_miss(c, f0, j, miss_f, miss_j, nm)
+    if g > 1 and not ok1:
+        nm = _note_miss(c, f0 + 1, j, miss_f, miss_j, nm)
+    if g > 2 and not ok2:
+        nm = _note_miss(c, f0 + 2, j, miss_f, miss_j, nm)
+    if g > 3 and not ok3:
+        nm = _note_miss(c, f0 + 3, j, miss_f, miss_j, nm)
+    return nm
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _scatter_four(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g, lo, hi, acc, base,
+                  c, miss_f, miss_j, nm):
+    """Signal of four frames (lanes 0-3) over pixels ``t0:t1``; with ``g < 4`` frames the
+    last lanes repeat frame ``f0`` and are not read back."""
+    x0 = frames[f0]
+    x1 = frames[f0 + 1] if g > 1 else x0
+    x2 = frames[f0 + 2] if g > 2 else x0
+    x3 = frames[f0 + 3] if g > 3 else x0
+    for j in range(t0, t1):
+        k0 = col_ptr[j]
+        k1 = col_ptr[j + 1]
+        if k0 == k1:
+            continue
+        b0 = np.float64(x0[j])
+        b1 = np.float64(x1[j])
+        b2 = np.float64(x2[j])
+        b3 = np.float64(x3[j])
+        ok0 = lo <= b0 <= hi
+        ok1 = lo <= b1 <= hi
+        ok2 = lo <= b2 <= hi
+        ok3 = lo <= b3 <= hi
+        if not (ok0 and ok1 and ok2 and ok3):  # rare: list and zero the invalid ones
+            nm = _list_misses(c, f0, g, j, ok0, ok1, ok2, ok3, miss_f, miss_j, nm)
+            b0 = b0 if ok0 else 0.0
+            b1 = b1 if ok1 else 0.0
+            b2 = b2 if ok2 else 0.0
+            b3 = b3 if ok3 else 0.0
+        for k in range(k0, k1):
+            w = np.float64(col_weights[k])
+            o = (base + col_rows[k]) * 4
+            acc[o] += w * b0
+            acc[o + 1] += w * b1
+            acc[o + 2] += w * b2
+            acc[o + 3] += w * b3
+    return nm
+
+
+@njit(cache=CACHE, nogil=True, boundscheck=False)
+def _scatter_four_var(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g, lo, hi, floor,
+                      acc, base, c, miss_f, miss_j, nm):
+    """Signal (lanes 0-3) and variance (lanes 4-7) of four frames over pixels ``t0:t1``."""
+    x0 = frames[f0]
+    x1 = frames[f0 + 1] if g > 1 else x0
+    x2 = frames[f0 + 2] if g > 2 else x0
+    x3 = frames[f0 + 3] if g > 3 else x0
+    for j in range(t0, t1):
+        k0 = col_ptr[j]
+        k1 = col_ptr[j + 1]
+        if k0 == k1:
+            continue
+        b0 = np.float64(x0[j])
+        b1 = np.float64(x1[j])
+        b2 = np.float64(x2[j])
+        b3 = np.float64(x3[j])
+        ok0 = lo <= b0 <= hi
+        ok1 = lo <= b1 <= hi
+        ok2 = lo <= b2 <= hi
+        ok3 = lo <= b3 <= hi
+        q0 = max(b0, floor)
+        q1 = max(b1, floor)
+        q2 = max(b2, floor)
+        q3 = max(b3, floor)
+        if not (ok0 and ok1 and ok2 and ok3):  # rare: list and zero the invalid ones
+            nm = _list_misses(c, f0, g, j, ok0, ok1, ok2, ok3, miss_f, miss_j, nm)
+            b0, q0 = (b0, q0) if ok0 else (0.0, 0.0)
+            b1, q1 = (b1, q1) if ok1 else (0.0, 0.0)
+            b2, q2 = (b2, q2) if ok2 else (0.0, 0.0)
+            b3, q3 = (b3, q3) if ok3 else (0.0, 0.0)
+        for k in range(k0, k1):
+            w = np.float64(col_weights[k])
+            w2 = w * w
+            o = (base + col_rows[k]) * 8
+            acc[o] += w * b0
+            acc[o + 1] += w * b1
+            acc[o + 2] += w * b2
+            acc[o + 3] += w * b3
+            acc[o + 4] += w2 * q0
+            acc[o + 5] += w2 * q1
+            acc[o + 6] += w2 * q2
+            acc[o + 7] += w2 * q3
     return nm
 
 
@@ -439,27 +516,29 @@ def row_dots(indptr, indices, weights, vec, power):
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
-def csc_row_slice(col_ptr, col_rows, r0, r1):
+def csc_row_slice(col_ptr, col_rows, r0, r1, out_ptr):
     """The CSC form of rows ``r0:r1`` (renumbered from 0) of a CSC matrix whose rows are
-    sorted within each column (one sequential pass)."""
+    sorted within each column (one sequential pass); the column pointers are written into
+    ``out_ptr`` (``n_cols + 1`` integers, int32 when the slice's entries fit), the rows
+    returned."""
     n_cols = col_ptr.size - 1
-    out_ptr = np.zeros(n_cols + 1, np.int64)
+    out_ptr[0] = 0
+    total = 0
     for j in range(n_cols):
-        c = 0
         for k in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[k]
             if r0 <= r < r1:
-                c += 1
-        out_ptr[j + 1] = out_ptr[j] + c
-    out_rows = np.empty(out_ptr[n_cols], np.int32)
+                total += 1
+        out_ptr[j + 1] = total
+    out_rows = np.empty(total, np.int32)
+    p = 0
     for j in range(n_cols):
-        p = out_ptr[j]
         for k in range(col_ptr[j], col_ptr[j + 1]):
             r = col_rows[k]
             if r0 <= r < r1:
                 out_rows[p] = r - r0
                 p += 1
-    return out_ptr, out_rows
+    return out_rows
 
 
 @njit(cache=CACHE, nogil=True, boundscheck=False)
