@@ -197,13 +197,14 @@ class Plan:
         # a plan that releases its pixel coordinates once built (one frame) computes only
         # the arrays its binning reads, for itself, unless the setup's are already shared
         self._own_pq = not keep_pixel_q and (geo, gi) not in _PQ_CACHE
-        self._pq = (pixel_q(geo, gi, positions=pos, fields=_BUILD_FIELDS) if self._own_pq
-                    else shared_pixel_q(geo, gi, positions=pos))
+        # the corrections first: their image-size temporaries are gone before the q arrays
         norm = np.ones(self.shape)
         if settings.solid_angle:
             norm *= geo.solid_angle()
         if settings.polarization_factor is not None:
             norm *= geo.polarization(settings.polarization_factor, positions=pos)
+        self._pq = (pixel_q(geo, gi, positions=pos, fields=_BUILD_FIELDS) if self._own_pq
+                    else shared_pixel_q(geo, gi, positions=pos))
         del pos
         valid = np.ones(self.shape, bool)
         det_mask = None if geo.generic_detector() is not None else geo.make_detector().mask
@@ -235,7 +236,10 @@ class Plan:
         self.indptr = np.concatenate([ptrs[0][:1]] + [p[1:] + o for p, o in zip(ptrs, offsets)])
         self.indices = np.concatenate(self._idx)
         rows0 = np.array([b.rows.start for b in self.blocks], np.int64)
-        bins = np.stack([b.astype(np.int32, copy=False) for b in self._bins])
+        bins = np.empty((len(self._bins), self.shape[0] * self.shape[1]), np.int32)
+        for i in range(len(self._bins)):  # each block's own array freed once copied
+            bins[i] = self._bins[i]
+            self._bins[i] = None
         self._bins.clear()
         self.col_ptr, self.col_rows = binning.csc_from_bins(bins, rows0)
         self._setup()
@@ -417,6 +421,9 @@ class Plan:
             sel = (chi_deg >= lo) & (chi_deg < hi)
             self._add("profile", f"sector_{lo:g}_{hi:g}", ("q",), (pq.q,), (q_range,),
                       (s.npt_q,), sel, {"chi_deg": [float(lo), float(hi)]})
+        if self._own_pq and not s.maps:  # |q| and chi are binned: their memory goes now
+            self._pq = pq = dataclasses.replace(pq, q=None, chi=None)
+            chi_deg = None
         w = self.k0 * math.sin(math.radians(DEFAULT_BAND_DEG))
         qz_h = self.k0 * math.sin(self.gi.incidence)  # q_z of the horizon (a_f = 0)
         ip_band = s.ip_band or (qz_h, qz_h + w)
@@ -438,6 +445,8 @@ class Plan:
                       (qmap[:2], qmap[2:]) if qmap else
                       (self._range(pq.qxy), self._range(pq.qz)), tuple(s.npt_map),
                       everywhere, {})
+            if self._own_pq:  # q_xy and q_z are binned: their memory goes now
+                self._pq = pq = dataclasses.replace(pq, qxy=None, qz=None)
             self._add("map", "qchi", ("q", "chi"), (pq.q, chi_deg),
                       (q_range, (-180.0, 180.0)), (s.npt_q // 2, s.npt_chi), everywhere, {})
 

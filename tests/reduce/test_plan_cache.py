@@ -357,13 +357,17 @@ def test_plans_of_one_setup_share_their_pixel_coordinates(small, folder):
     assert c.pq is not a.pq
 
 
-def test_plan_built_without_pixel_q_reduces_the_same(small, folder):
+@pytest.mark.parametrize("s", [
+    ReduceSettings(npt_q=200, npt_map=(40, 40), npt_chi=36),
+    # no maps: |q| and chi are dropped once the profiles and sectors are binned
+    ReduceSettings(npt_q=150, maps=False, sectors=((-30.0, 30.0), (60.0, 120.0)))],
+    ids=["maps", "sectors-no-maps"])
+def test_plan_built_without_pixel_q_reduces_the_same(small, folder, s):
     """A plan that released its pixel coordinates (one-frame ``gixs reduce``) bins and
     reduces like one that kept them, and recomputes the same coordinates when asked."""
     from gixs.reduce import frame as rframe
 
     geo, gi, shape = small
-    s = ReduceSettings(npt_q=200, npt_map=(40, 40), npt_chi=36)
     cache.clear_memory()
     rframe._PQ_CACHE.clear()
     lean = get_plan(geo, gi, shape, s, keep_pixel_q=False)
