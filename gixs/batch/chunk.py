@@ -111,7 +111,6 @@ class Job:
 
 
 _WORKER_JOB = None
-_ORDERING = []
 
 
 def worker_init(job, threads=None, prefetch=None):
@@ -280,14 +279,6 @@ def _reduce_block(job, block):
         return [exc] * len(block)
 
 
-def _ordering():
-    if not _ORDERING:
-        try:
-            from gixs.superlattice import ordering
-        except ImportError:
-            ordering = None
-        _ORDERING.append(ordering)
-    return _ORDERING[0]
 
 
 def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
@@ -302,7 +293,10 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
     """
     from gixs.reduce.orientation_check import check_orientation
 
-    ordering = _ordering() if job.metrics else None
+    if job.metrics:
+        from gixs.superlattice import ordering
+    else:
+        ordering = None
     note = ""
     on_profile = job.metrics_profile == "oop" or bool(job.detector_parts)
     if ordering is None or on_profile:

@@ -159,12 +159,9 @@ def image_header(path, shape=None):
         raise ValueError(f"{path}: image is {data_shape[0]}x{data_shape[1]}, --shape says "
                          f"{shape[0]}x{shape[1]}")
     header = dict(getattr(raw, "header", {}) or {})
-    try:
-        from gixs.io.headers import parse_header
-    except ImportError:
-        meta = {}
-    else:
-        meta = parse_header(header, source=path)
+    from gixs.io.headers import parse_header
+
+    meta = parse_header(header, source=path)
     return meta, data_shape, sensor_from_header(header)
 
 
