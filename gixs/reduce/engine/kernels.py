@@ -403,7 +403,11 @@ def _scatter_four(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g, lo, hi,
 @njit(cache=CACHE, nogil=True, boundscheck=False)
 def _scatter_four_var(t0, t1, col_ptr, col_rows, col_weights, frames, f0, g, lo, hi, floor,
                       acc, base, c, miss_f, miss_j, nm):
-    """Signal (lanes 0-3) and variance (lanes 4-7) of four frames over pixels ``t0:t1``."""
+    """Signal (lanes 0-3) and variance (lanes 4-7) of four frames over pixels ``t0:t1``.
+
+    Its load and validity test repeat :func:`_scatter_four`'s on purpose: moved into one
+    inlined helper returning the four values and flags, the 8-frame block of the bench
+    plan took 57-73 ms instead of 35-39 ms (same sums)."""
     x0 = frames[f0]
     x1 = frames[f0 + 1] if g > 1 else x0
     x2 = frames[f0 + 2] if g > 2 else x0
