@@ -279,8 +279,6 @@ def _reduce_block(job, block):
         return [exc] * len(block)
 
 
-
-
 def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
     """Metrics columns of a frame (names carry units); a note when no peak.
 

@@ -329,7 +329,8 @@ def qmap_figure(reduced, title=""):
     return fig
 
 
-#: zlib level of the PNG files written (1: fastest; 9: smallest).
+#: zlib level of the PNG files written (1: fastest; 9: smallest). At 1 the reduce overview
+#: is ~3% larger than at the default 6 and encodes in under half the time.
 PNG_COMPRESS_LEVEL = 1
 
 
@@ -361,7 +362,6 @@ def save(fig, path, dpi=110):
     from gixs.io.frames import atomic_path
 
     ext = os.path.splitext(os.fspath(path))[1].lstrip(".") or "png"
-    # PNG: zlib level 1 (files ~3% larger than at the default level 6, encoded in under half the time)
     extra = {"pil_kwargs": {"compress_level": PNG_COMPRESS_LEVEL}} if ext == "png" else {}
     with atomic_path(path) as tmp:
         fig.savefig(tmp, dpi=dpi, format=ext, **extra)
