@@ -26,8 +26,9 @@ CLI_HELP = (
     "refuses when the frame does not reach past the first form-factor minimum (q R = "
     "4.49). Adds q_star_structure / d_spacing_structure (the structure-factor peak: the "
     "lattice) and form_factor {model, radius_nm, sigma, radius_err_nm, sigma_err, fitted}; "
-    "q_star / d_spacing become the maximum of that fitted profile (the observed peak, "
-    "below the lattice's on a steep P). Default: off")
+    "q_star / d_spacing stay the observed peak, read from the data's top (below the "
+    "lattice's on a steep P; the fitted profile's maximum only where the top has too few "
+    "points). Default: off")
 
 @dataclasses.dataclass(frozen=True)
 class FormFactorSpec:

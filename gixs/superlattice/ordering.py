@@ -36,9 +36,12 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   around the first order is fitted as A P(q) S(q) + background, P the dots'
   polydisperse sphere form factor and S a structure-factor peak or Percus-Yevick (both
   from sasmodels). ``q_star_structure`` / ``d_spacing_structure`` = the
-  structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` = the maximum of
-  that fitted profile (the observed peak, pulled low by a steep P); ``q_star_centre``
-  stays the plain line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
+  structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` stay the observed
+  peak read from the data's top (pulled low by a steep P), and only where the top has
+  fewer than 7 points the maximum of that fitted profile (``q_star_method`` says
+  which; the model's maximum is ``form_factor["q_profile_maximum"]``, which a Born
+  P of the spheres biases near the horizon); ``q_star_centre`` stays the plain
+  line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
   radius_err_nm, sigma_err, fitted, ...}.
 * Intensities (height, area, valley, difference) are divided by ``normalization``
   (exposure x monitor x thickness, as the caller chooses) so that films compare.
@@ -415,6 +418,10 @@ def profile_maximum(fit) -> float:
     return float(xs[k])
 
 
+#: ``q_star_method`` of an observed peak read from the data's top (see observed_maximum).
+CUBIC_TOP = "maximum of a cubic fitted within +-FWHM/2 of the peak top"
+
+
 def observed_maximum(x, y, s, fit):
     """Observed peak position (1/A), its standard error and how it was found.
 
@@ -446,8 +453,7 @@ def observed_maximum(x, y, s, fit):
                     g = np.array([3 * um ** 2, 2 * um, 1.0, 0.0])
                     var = float(g @ cov @ g) * max(red, 1.0)
                     err = math.sqrt(max(var, 0.0)) / abs(d2) * f
-                    return c0 + um * f, err, ("maximum of a cubic fitted within +-FWHM/2 "
-                                              "of the peak top")
+                    return c0 + um * f, err, CUBIC_TOP
             except (np.linalg.LinAlgError, ValueError):
                 pass
     return c0, ce, "maximum of the fitted line shape + background (too few points for a cubic)"
@@ -615,6 +621,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
+    top_sampled = q_method == CUBIC_TOP
     qe_obs = q_obs_err if math.isfinite(q_obs_err) and q_obs_err > 0 else qe
     # higher orders
     orders = []
@@ -670,10 +677,13 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     ff_out = {}
     if ff_spec is not None:
         ff_out = _form_factor_fit(x, y, s, ff_spec, profile, qc, v["fwhm"], orders)
-        # the fitted profile is now A P S + background: the observed peak is its maximum
-        q = ff_out["form_factor"]["q_profile_maximum"]
-        qe_obs = ff_out["form_factor"]["q_profile_maximum_err"]
-        q_method = "maximum of the fitted A P(q) S(q) + background (form factor on)"
+        if not top_sampled:
+            # too few points on the top for the cubic: the best fitted profile (now
+            # A P S + background) stands in for the data, as the line shape did above
+            q = ff_out["form_factor"]["q_profile_maximum"]
+            qe_obs = ff_out["form_factor"]["q_profile_maximum_err"]
+            q_method = ("maximum of the fitted A P(q) S(q) + background (form factor on; "
+                        "too few points on the top for a cubic)")
     d = 2 * math.pi / q / 10.0
     de = d * qe_obs / q
     if axis == "qxy" and model == "fcc":
