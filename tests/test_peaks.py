@@ -205,15 +205,24 @@ def test_local_maxima_are_scipy_find_peaks():
         np.testing.assert_array_equal(local_maxima(a), signal.find_peaks(a)[0])
 
 
-@pytest.mark.parametrize("n, m", [(40, 9), (500, 499), (3000, 801), (12000, 3001)])
-def test_convolve_same_is_numpy_convolve(n, m):
-    from gixs.peaks import _convolve_same
+@pytest.mark.parametrize("n", [40, 500, 1025, 6000])
+def test_batched_curvature_responses_are_numpy_convolve(n):
+    """All scales in one batch of FFTs = np.convolve of each scale's line-extended
+    profile with its kernel; the noise at chosen bins = the convolved variance there."""
+    from gixs.peaks import _curvature_kernel, _pad_linear, curvature_responses, response_noise
 
     rng = np.random.default_rng(n)
-    a = rng.standard_normal(n) * 1e3 + 1e4
-    k = rng.standard_normal(m)
-    ref = np.convolve(a, k, mode="same")
-    got = _convolve_same(a, k)
-    assert got.shape == ref.shape
-    # FFT rounding: a few 1e-16 of the largest term
-    assert np.max(np.abs(got - ref)) <= 1e-14 * np.max(np.abs(a)) * np.sum(np.abs(k))
+    y = rng.poisson(1e3 * np.exp(-np.linspace(0, 3, n))).astype(float) + 5
+    noise = np.sqrt(y)
+    scales = [1.25 ** k for k in range(40) if 1.25 ** k <= max(n / 8, 1)]
+    got = curvature_responses(y, scales)
+    assert got.shape == (len(scales), n)
+    idx = np.unique(rng.integers(0, n, 25))
+    for s, row in zip(scales, got):
+        half, kern = _curvature_kernel(s)
+        ref = np.convolve(_pad_linear(y, half, max(3, int(s))), kern, mode="same")[half:-half]
+        # FFT rounding: a few 1e-16 of the largest term
+        assert np.max(np.abs(row - ref)) <= 1e-14 * np.max(np.abs(y)) * np.sum(np.abs(kern))
+        vp = np.concatenate([np.full(half, y[0]), y, np.full(half, y[-1])])  # noise^2 = y
+        ref_n = np.sqrt(np.convolve(vp, kern ** 2, mode="same")[half:-half])
+        np.testing.assert_allclose(response_noise(noise, s, idx), ref_n[idx], rtol=1e-12)
