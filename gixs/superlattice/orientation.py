@@ -46,6 +46,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 UNITS = {"orientation.chi_deg": "deg", "orientation.q_ring_guess": "A^-1",
          "orientation.chi_coverage_deg": "deg", "orientation.in_plane_fraction": "1",
@@ -231,10 +232,8 @@ def ring_q(data, valid, norm, pq, q_guess, fwhm):
     >>> round(q, 3), how.startswith("maximum")
     (0.1, True)
     """
-    q = pq.q.ravel()
-    sel = valid & (np.abs(q - q_guess) <= 2.5 * fwhm)
     edges = np.linspace(q_guess - 2.5 * fwhm, q_guess + 2.5 * fwhm, 42)
-    prof, _ = _bin_mean(q[sel], data[sel], norm[sel], edges)
+    prof = _band_bins(pq, "q", data, norm, valid, q_guess, 0.0, 2.5 * fwhm, edges)[0]
     c = (edges[:-1] + edges[1:]) / 2
     ok = np.isfinite(prof)
     outer = ok & (np.abs(c - q_guess) >= 1.5 * fwhm)
@@ -358,14 +357,11 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
 
     data, valid = _film_pixels(data, valid, pq)
     norm = np.asarray(norm, float).ravel()
-    qa = pq.q.ravel()
-    sel = valid & (np.abs(qa - q) <= 3 * fwhm_guess)
     if chi_deg is not None:
         chi = np.degrees(pq.chi.ravel())
-        sel &= np.abs(np.abs(chi) - abs(chi_deg)) <= half_sector_deg
+        valid = valid & (np.abs(np.abs(chi) - abs(chi_deg)) <= half_sector_deg)
     edges = np.linspace(q - 3 * fwhm_guess, q + 3 * fwhm_guess, 62)
-    y, w = _bin_mean(qa[sel], data[sel], norm[sel], edges)
-    v, _ = _bin_mean(qa[sel], np.clip(data[sel], 0, None), norm[sel], edges)
+    y, w, v = _band_bins(pq, "q", data, norm, valid, q, 0.0, 3 * fwhm_guess, edges)
     x = (edges[:-1] + edges[1:]) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         sig = np.sqrt(np.clip(v, 0, None) / w)
@@ -378,14 +374,45 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
     return x, y, sig, fit
 
 
-def _bin_mean(values, weights, norm, edges):
-    idx = np.digitize(values, edges) - 1
-    n = len(edges) - 1
-    ok = (idx >= 0) & (idx < n)
-    s = np.bincount(idx[ok], weights=weights[ok], minlength=n)
-    w = np.bincount(idx[ok], weights=norm[ok], minlength=n)
+@njit(cache=True, nogil=True)
+def _nb_band_sums(q, coord, scale, data, norm, valid, q0, d_lo, d_hi, edges):
+    n = edges.size - 1
+    s = np.zeros(n)
+    w = np.zeros(n)
+    v = np.zeros(n)
+    for i in range(q.size):
+        if not valid[i]:
+            continue
+        d = abs(q[i] - q0)
+        if d < d_lo or d > d_hi:
+            continue
+        x = coord[i] * scale
+        if not x == x:
+            continue
+        b = np.searchsorted(edges, x, side="right") - 1  # np.digitize's bin
+        if b < 0 or b >= n:
+            continue
+        s[b] += data[i]
+        w[b] += norm[i]
+        v[b] += max(data[i], 0.0)
+    return s, w, v
+
+
+def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges):
+    """Mean corrected intensity per bin of the valid pixels with ``d_lo <= |q - q0| <=
+    d_hi`` (1/A), binned by ``by`` ("q": |q| in 1/A, "chi": chi in deg) on ``edges``
+    (bins ``edges[i] <= x < edges[i+1]``, as np.digitize): (mean, sum of norm, mean of
+    the counts clipped at 0), NaN where no pixel is. One pass over the flat per-pixel
+    arrays, compiled: no per-pixel temporaries."""
+    coord, scale = (pq.q, 1.0) if by == "q" else (pq.chi, 180.0 / math.pi)
+    s, w, v = _nb_band_sums(np.ascontiguousarray(pq.q, float).ravel(),
+                            np.ascontiguousarray(coord, float).ravel(), float(scale),
+                            np.ascontiguousarray(data, float).ravel(),
+                            np.ascontiguousarray(norm, float).ravel(),
+                            np.ascontiguousarray(valid, bool).ravel(), float(q0),
+                            float(d_lo), float(d_hi), np.asarray(edges, float))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(w > 0, s / w, np.nan), w
+        return np.where(w > 0, s / w, np.nan), w, np.where(w > 0, v / w, np.nan)
 
 
 def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):
@@ -415,14 +442,10 @@ def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):
     >>> bool(np.all(ipk[ok] > 50))
     True
     """
-    q = pq.q.ravel()
-    chi = np.degrees(pq.chi.ravel())
-    ring = valid & (np.abs(q - q_star) <= fwhm / 2)
-    side = valid & (np.abs(q - q_star) >= fwhm) & (np.abs(q - q_star) <= 1.5 * fwhm)
     edges = np.arange(-180.0, 180.0 + chi_step_deg / 2, chi_step_deg)
-    i_ring, w_ring = _bin_mean(chi[ring], data[ring], norm[ring], edges)
-    i_side, w_side = _bin_mean(chi[side], data[side], norm[side], edges)
-    v_ring, _ = _bin_mean(chi[ring], np.clip(data[ring], 0, None), norm[ring], edges)
+    i_ring, w_ring, v_ring = _band_bins(pq, "chi", data, norm, valid, q_star, 0.0, fwhm / 2,
+                                        edges)
+    i_side = _band_bins(pq, "chi", data, norm, valid, q_star, fwhm, 1.5 * fwhm, edges)[0]
     with np.errstate(invalid="ignore", divide="ignore"):
         sig = np.sqrt(np.clip(v_ring, 0, None) / w_ring)
     return (edges[:-1] + edges[1:]) / 2, i_ring - i_side, sig
