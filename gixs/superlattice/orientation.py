@@ -355,13 +355,10 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
     """
     from gixs.peaks import fit_peak
 
-    data, valid = _film_pixels(data, valid, pq)
-    norm = np.asarray(norm, float).ravel()
-    if chi_deg is not None:
-        chi = np.degrees(pq.chi.ravel())
-        valid = valid & (np.abs(np.abs(chi) - abs(chi_deg)) <= half_sector_deg)
     edges = np.linspace(q - 3 * fwhm_guess, q + 3 * fwhm_guess, 62)
-    y, w, v = _band_bins(pq, "q", data, norm, valid, q, 0.0, 3 * fwhm_guess, edges)
+    y, w, v = _band_bins(pq, "q", data, norm, valid, q, 0.0, 3 * fwhm_guess, edges,
+                         film=True, chi_sector=None if chi_deg is None
+                         else (chi_deg, half_sector_deg))
     x = (edges[:-1] + edges[1:]) / 2
     with np.errstate(invalid="ignore", divide="ignore"):
         sig = np.sqrt(np.clip(v, 0, None) / w)
@@ -375,16 +372,23 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
 
 
 @njit(cache=True, nogil=True)
-def _nb_band_sums(q, coord, scale, data, norm, valid, q0, d_lo, d_hi, edges):
+def _nb_band_sums(q, coord, scale, data, norm, valid, exit_angle, film, chi, sector,
+                  q0, d_lo, d_hi, edges):
     n = edges.size - 1
     s = np.zeros(n)
     w = np.zeros(n)
     v = np.zeros(n)
+    c0, half = sector[0], sector[1]
     for i in range(q.size):
         if not valid[i]:
             continue
+        val = np.float64(data[i])
+        if film and not (exit_angle[i] >= 0 and np.isfinite(val)):
+            continue
         d = abs(q[i] - q0)
         if d < d_lo or d > d_hi:
+            continue
+        if half >= 0 and not abs(abs(chi[i] * (180.0 / np.pi)) - c0) <= half:
             continue
         x = coord[i] * scale
         if not x == x:
@@ -392,25 +396,36 @@ def _nb_band_sums(q, coord, scale, data, norm, valid, q0, d_lo, d_hi, edges):
         b = np.searchsorted(edges, x, side="right") - 1  # np.digitize's bin
         if b < 0 or b >= n:
             continue
-        s[b] += data[i]
+        s[b] += val
         w[b] += norm[i]
-        v[b] += max(data[i], 0.0)
+        v[b] += max(val, 0.0)
     return s, w, v
 
 
-def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges):
+def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges, *, film=False,
+               chi_sector=None):
     """Mean corrected intensity per bin of the valid pixels with ``d_lo <= |q - q0| <=
     d_hi`` (1/A), binned by ``by`` ("q": |q| in 1/A, "chi": chi in deg) on ``edges``
     (bins ``edges[i] <= x < edges[i+1]``, as np.digitize): (mean, sum of norm, mean of
-    the counts clipped at 0), NaN where no pixel is. One pass over the flat per-pixel
-    arrays, compiled: no per-pixel temporaries."""
+    the counts clipped at 0), NaN where no pixel is.
+
+    ``film``: only pixels above the horizon with finite counts (those of
+    :func:`_film_pixels`); ``chi_sector`` (deg, deg): only pixels with
+    ``| |chi| - c | <= half``. One pass over the flat per-pixel arrays, compiled: no
+    per-pixel temporaries."""
     coord, scale = (pq.q, 1.0) if by == "q" else (pq.chi, 180.0 / math.pi)
-    s, w, v = _nb_band_sums(np.ascontiguousarray(pq.q, float).ravel(),
-                            np.ascontiguousarray(coord, float).ravel(), float(scale),
-                            np.ascontiguousarray(data, float).ravel(),
-                            np.ascontiguousarray(norm, float).ravel(),
-                            np.ascontiguousarray(valid, bool).ravel(), float(q0),
-                            float(d_lo), float(d_hi), np.asarray(edges, float))
+    sector = np.array([0.0, -1.0] if chi_sector is None
+                      else [abs(float(chi_sector[0])), float(chi_sector[1])])
+
+    def flat(a, dtype=None):
+        return np.ascontiguousarray(a, dtype).ravel()
+
+    none = np.zeros(0)
+    s, w, v = _nb_band_sums(flat(pq.q, float), flat(coord, float), float(scale),
+                            flat(data), flat(norm, float), flat(valid, bool),
+                            flat(pq.exit_angle, float) if film else none, bool(film),
+                            none if chi_sector is None else flat(pq.chi, float), sector,
+                            float(q0), float(d_lo), float(d_hi), np.asarray(edges, float))
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(w > 0, s / w, np.nan), w, np.where(w > 0, v / w, np.nan)
 
