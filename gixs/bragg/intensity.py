@@ -212,6 +212,27 @@ def fibre_intensities(phase: Phase, normal_hkl, q_max: float, *,
     return dataclasses.replace(spots, intensity=spots.intensity * lp)
 
 
+def average_ranks(a) -> np.ndarray:
+    """Ranks 1..n of ``a``, ties given the mean of the ranks they share (the ranks of
+    Spearman's correlation, which is the Pearson correlation of these; tested equal to
+    ``scipy.stats.spearmanr``, whose import costs ~0.4 s).
+
+    Examples
+    --------
+    >>> average_ranks([3.0, 1.0, 3.0, 2.0]).tolist()
+    [3.5, 1.0, 3.5, 2.0]
+    """
+    a = np.asarray(a, float)
+    order = np.argsort(a, kind="stable")
+    s = a[order]
+    first = np.concatenate(([True], s[1:] != s[:-1]))  # starts of the runs of equal values
+    starts = np.flatnonzero(first)
+    ends = np.append(starts[1:], s.size)
+    out = np.empty(a.size)
+    out[order] = ((starts + ends + 1) / 2.0)[np.cumsum(first) - 1]
+    return out
+
+
 def agreement(observed, predicted) -> dict:
     """Agreement of observed and predicted integrated intensities (same peaks, any
     units): one scale ``k`` fitted by least squares (``sum o p / sum p^2``), the R factor
@@ -223,8 +244,6 @@ def agreement(observed, predicted) -> dict:
     >>> round(a["scale"], 3), round(a["spearman"], 3), a["n"]
     (2.021, 1.0, 3)
     """
-    from scipy import stats
-
     o = np.asarray(observed, float)
     p = np.asarray(predicted, float)
     ok = np.isfinite(o) & np.isfinite(p) & (p > 0)
@@ -236,7 +255,7 @@ def agreement(observed, predicted) -> dict:
     r = float(np.abs(o - k * p).sum() / np.abs(o).sum()) if np.abs(o).sum() > 0 else None
     rho = None
     if n >= 3 and np.ptp(o) > 0 and np.ptp(p) > 0:
-        rho = float(stats.spearmanr(o, p).statistic)
+        rho = float(np.corrcoef(average_ranks(o), average_ranks(p))[0, 1])
     return {"scale": k, "r_factor": r, "spearman": rho, "n": n}
 
 

@@ -21,7 +21,7 @@ import dataclasses
 import math
 
 import numpy as np
-from scipy import ndimage, optimize, signal
+from scipy import ndimage, optimize
 
 from gixs.geometry.gi import pixel_q
 from gixs.bragg.lattice import gi_exit_qz, predict_gi_spots
@@ -759,6 +759,7 @@ def detect_peaks_1d(x, y, *, fwhm=None, min_snr=5.0, sigma=None, max_peaks=100):
     ...  for p, h in zip(peaks, (1000, 500))]
     [1.0, 1.0]
     """
+    from scipy import signal  # here: its import (with scipy.stats) costs ~0.5 s
 
     x = np.asarray(x, float)
     y = np.asarray(y, float)

@@ -619,3 +619,23 @@ def test_long_mosaic_arcs_keep_their_area(name, orient):
     ag = index_map(qmap, [(builtin_phase(name), orient)], **args).phases[0][
         "intensity_agreement"]
     assert ag["n"] >= 20 and ag["r_factor"] < 0.12 and ag["spearman"] >= 0.9, ag
+
+
+def test_spearman_of_agreement_is_scipy_spearmanr():
+    """agreement's rank correlation (average ranks for ties, Pearson of the ranks)
+    against scipy.stats.spearmanr on random sets, ties included."""
+    from scipy import stats
+
+    from gixs.bragg.intensity import average_ranks
+
+    rng = np.random.default_rng(3)
+    for n in (3, 4, 7, 20, 60):
+        for ties in (False, True):
+            o = rng.integers(1, 6, n).astype(float) if ties else rng.uniform(1, 100, n)
+            p = rng.integers(1, 4, n).astype(float) if ties else o + rng.normal(0, 30, n)
+            p = np.abs(p) + 0.5
+            if np.ptp(o) == 0 or np.ptp(p) == 0:
+                continue
+            ref = stats.spearmanr(o, p).statistic
+            assert agreement(o, p)["spearman"] == pytest.approx(ref, abs=1e-12)
+            np.testing.assert_array_equal(average_ranks(o), stats.rankdata(o))
