@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from gixs.plot.common import detector_image, fit_title, image_axes
+from gixs.plot.common import colorbar, detector_image, fit_title, image_axes
 
 
 def plot_calibration(result, path=None, max_rings=60, orientation=1):
@@ -114,7 +114,7 @@ def plot_calibration(result, path=None, max_rings=60, orientation=1):
              color="tab:green", ms=14, mew=2, label="beam centre")
     ax0.set_xlim(limits[0])
     ax0.set_ylim(limits[1])
-    fig.colorbar(im, ax=ax0, label="counts (log)")
+    colorbar(fig, im, ax0, label="counts (log)")
     fit_title(ax0, f"{rep['calibrant']}: predicted rings (white), {rep['n_control_points']} "
                    "points")
     ax0.legend(loc="upper right", fontsize=7)

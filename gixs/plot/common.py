@@ -6,6 +6,8 @@ Figures are built with the object API (no pyplot state), so this works headless.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 
 
@@ -23,6 +25,57 @@ def _log_norm(values):
         return None
     lo, hi = np.percentile(v, [2, 99.8])
     return LogNorm(vmin=max(lo, hi * 1e-6), vmax=max(hi, lo * 10))
+
+
+def log_ticks(axis, lo, hi):
+    """Plain ticks on a log axis spanning ``lo``..``hi`` (> 0): decades; 1-2-5 in each
+    decade when the span is under two decades, 1-9 under half a decade; labels as plain
+    numbers ("20", "0.05"), no minor ticks. Matplotlib's default (minor ticks, TeX-like "10^2" labels)
+    cost the reduce overview ~0.2 s of its ~0.5 s draw.
+
+    ``axis``: an Axes' ``xaxis`` / ``yaxis`` or a colour bar's ``ax.yaxis``.
+
+    Examples
+    --------
+    >>> from matplotlib.figure import Figure
+    >>> ax = Figure().subplots()
+    >>> _ = ax.plot([1, 2, 3], [4.0, 9.0, 40.0])
+    >>> ax.set_yscale("log")
+    >>> log_ticks(ax.yaxis, 4.0, 40.0)
+    >>> [ax.yaxis.get_major_formatter()(v) for v in (5.0, 10.0, 20.0)]
+    ['5', '10', '20']
+    >>> ax.yaxis.get_minor_locator()()
+    []
+    >>> _ = ax.set_ylim(30, 45)
+    >>> log_ticks(ax.yaxis, 30, 45)
+    >>> [float(t) for t in ax.yaxis.get_major_locator()() if 30 <= t <= 45]
+    [30.0, 40.0]
+    """
+    from matplotlib.ticker import LogFormatter, LogLocator, NullLocator
+
+    span = math.log10(hi / lo) if lo > 0 and hi > lo else 0.0
+    subs = (1.0,) if span >= 2 else (1.0, 2.0, 5.0) if span >= 0.5 else np.arange(1.0, 10.0)
+    axis.set_major_locator(LogLocator(subs=subs))
+    axis.set_major_formatter(LogFormatter(labelOnlyBase=False,
+                                          minor_thresholds=(math.inf, math.inf)))
+    axis.set_minor_locator(NullLocator())
+
+
+def log_y(ax):
+    """Log intensity axis with :func:`log_ticks` over the current limits (call after the
+    data are drawn)."""
+    ax.set_yscale("log")
+    log_ticks(ax.yaxis, *sorted(ax.get_ylim()))
+
+
+def colorbar(fig, im, ax, **kw):
+    """``fig.colorbar(im, ax=ax, **kw)``, with :func:`log_ticks` on a log-scaled image."""
+    from matplotlib.colors import LogNorm
+
+    cb = fig.colorbar(im, ax=ax, **kw)
+    if isinstance(im.norm, LogNorm):
+        log_ticks(cb.ax.yaxis, im.norm.vmin, im.norm.vmax)
+    return cb
 
 
 #: Largest image side drawn (pixels); larger detector images are block-averaged first.
@@ -198,7 +251,9 @@ def fit_title(target, text, fontsize=None, max_lines=3):
     out = "\n".join(lines)
     if is_fig:
         return target.suptitle(out, fontsize=size)
-    return target.set_title(out, fontsize=size)
+    # y given: the title sits at the top edge (+ its pad) without matplotlib measuring
+    # every tick label first to lift it over top tick labels (none here; ~0.1 s a figure)
+    return target.set_title(out, fontsize=size, y=1.0)
 
 
 def qmap(ax, m, title=None):
@@ -252,7 +307,7 @@ def profiles(ax, profs, logy=True, title=None):
         ax.set_xlabel(profs[0].x_label)
     ax.set_ylabel("intensity (a.u.)")
     if logy:
-        ax.set_yscale("log")
+        log_y(ax)
     ax.legend(fontsize="small")
     if title:
         fit_title(ax, title)
@@ -287,20 +342,20 @@ def reduction_figure(reduced, frame=None, mask=None, title=""):
             from gixs.geometry.model import DetectorGeometry
 
             geo = DetectorGeometry(**prov["geometry"]).for_image_shape(np.shape(frame))
-        fig.colorbar(detector_image(axes[0, 0], frame, mask, "detector", orientation=code,
-                                    geometry=geo), ax=axes[0, 0])
+        colorbar(fig, detector_image(axes[0, 0], frame, mask, "detector", orientation=code,
+                                     geometry=geo), axes[0, 0])
     else:
         axes[0, 0].axis("off")
     if "qmap" in reduced.maps:
-        fig.colorbar(qmap(axes[0, 1], reduced.maps["qmap"], "q_xy / q_z map (white: no data)"),
-                     ax=axes[0, 1], label="intensity (a.u.)")
+        colorbar(fig, qmap(axes[0, 1], reduced.maps["qmap"], "q_xy / q_z map (white: no data)"),
+                 axes[0, 1], label="intensity (a.u.)")
     pr = reduced.profiles
     profiles(axes[1, 0], [p for k, p in pr.items() if p.axis == "q"], title="I(q)")
     cuts = [pr[k] for k in ("ip", "oop") if k in pr]
     for p in cuts:
         v = p.valid()
         axes[1, 1].plot(v.x, v.intensity, lw=1, label=f"{p.name}: I({p.axis})")
-    axes[1, 1].set_yscale("log")
+    log_y(axes[1, 1])
     axes[1, 1].set_xlabel("q_xy or q_z (A^-1)")
     axes[1, 1].set_ylabel("intensity (a.u.)")
     axes[1, 1].legend(fontsize="small")
@@ -324,8 +379,8 @@ def qmap_figure(reduced, title=""):
     """
     fig = _figure((6.5, 5))
     ax = fig.subplots()
-    fig.colorbar(qmap(ax, reduced.maps["qmap"], title or "q_xy / q_z map"), ax=ax,
-                 label="intensity (a.u.)")
+    colorbar(fig, qmap(ax, reduced.maps["qmap"], title or "q_xy / q_z map"), ax,
+             label="intensity (a.u.)")
     return fig
 
 

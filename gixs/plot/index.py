@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from gixs.bragg.lattice import predict_gi_spots
-from gixs.plot.common import _figure, qmap as draw_qmap, fit_title
+from gixs.plot.common import _figure, colorbar, fit_title, log_ticks, qmap as draw_qmap
 
 _COLOURS = ("#00e5ff", "#7CFC00", "#ff4df0", "#ffd21f", "#ff7f0e", "#ffffff")
 
@@ -107,7 +107,7 @@ def index_figure(qmap, result, *, title="", horizon_qz=None, refraction=None,
     fig = _figure((8, 6.5))
     ax = fig.subplots()
     im = draw_qmap(ax, qmap, title or "Bragg indexing (circles: predicted, x: found)")
-    fig.colorbar(im, ax=ax, label="intensity (a.u.)")
+    colorbar(fig, im, ax, label="intensity (a.u.)")
     q_max = float(np.hypot(np.abs(qmap.x).max(), np.abs(qmap.y).max()))
     overlay(ax, result, q_max, horizon_qz=horizon_qz, refraction=refraction,
             channels=channels)
@@ -218,6 +218,8 @@ def intensity_figure(result, *, phase=None, title=""):
         ax.plot([lo, hi], [lo, hi], color="k", lw=0.8)
         ax.set_xscale("log")
         ax.set_yscale("log")
+        log_ticks(ax.xaxis, lo, hi)
+        log_ticks(ax.yaxis, lo, hi)
         ax.legend(fontsize="small")
     ax.set_xlabel("predicted intensity (scaled, a.u.)")
     ax.set_ylabel("observed intensity (a.u.)")

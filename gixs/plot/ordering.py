@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from gixs.plot.common import _figure, save, fit_title  # noqa: F401  (save re-exported for callers)
+from gixs.plot.common import _figure, fit_title, log_y, save  # noqa: F401  (save re-exported for callers)
 
 
 def _as_dict(res):
@@ -69,7 +69,7 @@ def draw_result(ax, res, label=None, color=None, scale=1.0):
     if d.get("valley_q") is not None:
         ax.plot([d["valley_q"]], [d["valley"] * d.get("normalization", 1.0) * scale], "v",
                 color=color or "C1", ms=5)
-    ax.set_yscale("log")
+    log_y(ax)
     ax.set_xlabel("q (A^-1)" if d.get("profile_name") == "iq" else "|q_xy| (A^-1)")
     ax.set_ylabel("intensity (a.u.)")
 
@@ -172,7 +172,7 @@ def failure_figure(d):
             ax.axvline(c["q"], ls=":", color="0.4")
             ax.text(c["q"], 1, f" {name} candidate", rotation=90, va="bottom", fontsize=7,
                     transform=ax.get_xaxis_transform())
-    ax.set_yscale("log")
+    log_y(ax)
     ax.set_xlabel("q_xy or |q| (A^-1)")
     ax.set_ylabel("intensity (a.u.)")
     err = d.get("error", "")
