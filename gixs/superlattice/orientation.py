@@ -134,11 +134,28 @@ def hermans_from_profile(chi_deg, intensity, sigma=None, *, min_coverage=MIN_COV
     return out
 
 
+@njit(inline="always")
+def _sees_film(value, exit_angle):
+    """The film-pixel rule: a finite count above the sample horizon (only those pixels
+    see the film's scattering). The one copy, used by :func:`_film_pixels` and inside
+    the band pass (:func:`_band_bins` with ``film=True``)."""
+    return exit_angle >= 0 and np.isfinite(value)
+
+
+@njit(cache=True, nogil=True)
+def _nb_film_mask(data, valid, exit_angle):
+    out = np.empty(data.size, np.bool_)
+    for i in range(data.size):
+        out[i] = valid[i] and _sees_film(data[i], exit_angle[i])
+    return out
+
+
 def _film_pixels(data, valid, pq):
-    """(data, valid) flattened; valid only for finite pixels above the sample horizon
-    (only those see the film's scattering)."""
-    data = np.asarray(data, float).ravel()
-    valid = np.asarray(valid, bool).ravel() & np.isfinite(data) & (pq.exit_angle.ravel() >= 0)
+    """(data, valid) flattened; valid only for the pixels that see the film
+    (:func:`_sees_film`)."""
+    data = np.ascontiguousarray(data, float).ravel()
+    valid = _nb_film_mask(data, np.ascontiguousarray(valid, bool).ravel(),
+                          np.ascontiguousarray(pq.exit_angle, float).ravel())
     return data, valid
 
 
@@ -383,7 +400,7 @@ def _nb_band_sums(q, coord, scale, data, norm, valid, exit_angle, film, chi, sec
         if not valid[i]:
             continue
         val = np.float64(data[i])
-        if film and not (exit_angle[i] >= 0 and np.isfinite(val)):
+        if film and not _sees_film(val, exit_angle[i]):
             continue
         d = abs(q[i] - q0)
         if d < d_lo or d > d_hi:
@@ -410,7 +427,7 @@ def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges, *, film=False,
     the counts clipped at 0), NaN where no pixel is.
 
     ``film``: only pixels above the horizon with finite counts (those of
-    :func:`_film_pixels`); ``chi_sector`` (deg, deg): only pixels with
+    :func:`_sees_film`); ``chi_sector`` (deg, deg): only pixels with
     ``| |chi| - c | <= half``. One pass over the flat per-pixel arrays, compiled: no
     per-pixel temporaries."""
     coord, scale = (pq.q, 1.0) if by == "q" else (pq.chi, 180.0 / math.pi)
