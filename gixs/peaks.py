@@ -289,9 +289,10 @@ def curvature_responses(y, scales):
     """The response of :func:`curvature_response` at every scale: an array (scales, n).
 
     Each scale's profile is extended at both ends along a straight line fitted to its
-    end points (so a slope at an edge adds no curvature), and all scales are convolved
-    in one batch of FFTs (the sums of ``np.convolve``, rounded to ~1e-16 of the largest
-    term).
+    end points (so a slope at an edge adds no curvature), and the scales are convolved
+    in batches of FFTs, one batch per FFT length (the scales whose kernels need the same
+    power of two: a wide kernel does not lengthen the FFTs of the narrow ones); the sums
+    of ``np.convolve``, rounded to ~1e-16 of the largest term.
 
     Examples
     --------
@@ -302,18 +303,29 @@ def curvature_responses(y, scales):
     y = np.asarray(y, float)
     scales = tuple(float(s) for s in scales)
     n = y.size
-    halves = np.array([_curvature_kernel(s)[0] for s in scales])
-    hmax = int(halves.max())
-    width = n + 2 * hmax
-    nfft = 1 << (width + 2 * hmax).bit_length()  # >= the full convolution: no wrap
-    ys = np.zeros((len(scales), width))
-    for j, (s, half) in enumerate(zip(scales, halves)):
-        o = hmax - half
-        ys[j, o:o + n + 2 * half] = _pad_linear(y, half, max(3, int(s)))
-    full = np.fft.irfft(np.fft.rfft(ys, nfft, axis=1) * _kernel_spectra(scales, nfft), nfft,
-                        axis=1)
-    # row j of the "same" response to its extended profile starts at hmax + half_j
-    return np.take_along_axis(full, (hmax + halves)[:, None] + np.arange(n)[None, :], axis=1)
+    halves = [_curvature_kernel(s)[0] for s in scales]
+    out = np.empty((len(scales), n))
+    groups = {}
+    for j, half in enumerate(halves):
+        # the full convolution of the extended profile (n + 2 half) with the kernel
+        # (2 half + 1) has n + 4 half points: the FFT length is the next power of two
+        groups.setdefault((n + 4 * half).bit_length(), []).append(j)
+    for bits, rows in groups.items():
+        sc = tuple(scales[j] for j in rows)
+        hs = np.array([halves[j] for j in rows])
+        hmax = int(hs.max())
+        width = n + 2 * hmax
+        ys = np.zeros((len(rows), width))
+        for r, (s, half) in enumerate(zip(sc, hs)):
+            o = hmax - half
+            ys[r, o:o + n + 2 * half] = _pad_linear(y, half, max(3, int(s)))
+        nfft = 1 << bits
+        full = np.fft.irfft(np.fft.rfft(ys, nfft, axis=1) * _kernel_spectra(sc, nfft), nfft,
+                            axis=1)
+        # row r of the "same" response to its extended profile starts at hmax + half_r
+        out[rows] = np.take_along_axis(full, (hmax + hs)[:, None] + np.arange(n)[None, :],
+                                       axis=1)
+    return out
 
 
 def response_noise(noise, scale, idx):
