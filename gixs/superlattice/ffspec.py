@@ -28,7 +28,9 @@ CLI_HELP = (
     "lattice) and form_factor {model, radius_nm, sigma, radius_err_nm, sigma_err, fitted}; "
     "q_star / d_spacing stay the observed peak, read from the data's top (below the "
     "lattice's on a steep P; the fitted profile's maximum only where the top has too few "
-    "points). Default: off")
+    "points). On an in-plane cut where the peak's |q| R exceeds 3.8 (near the first "
+    "minimum) the structure-factor peak is refused (form_factor.refused says why). "
+    "Default: off")
 
 @dataclasses.dataclass(frozen=True)
 class FormFactorSpec:

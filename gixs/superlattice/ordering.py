@@ -252,12 +252,12 @@ class OrderingResult:
             rad = (f"R = {ff['radius_nm']:.3f} +- {ff['radius_err_nm']:.3f} nm, sigma = "
                    f"{ff['sigma']:.3f} +- {ff['sigma_err']:.3f} (fitted)" if ff["fitted"] else
                    f"R = {ff['radius_nm']:g} nm, sigma = {ff['sigma']:g} (given)")
-            lines.append(
-                f"form factor {ff['model']} ({ff['distribution']}), {rad}; S(q) "
-                f"{ff['structure_factor']}: structure-factor peak q = "
-                f"{self.q_star_structure:.5f} +- {self.q_star_structure_err:.5f} A^-1, d = "
-                f"{self.d_spacing_structure:.3f} +- {self.d_spacing_structure_err:.3f} nm "
-                f"(reduced chi2 {ff['redchi']:.2f})")
+            peak = (ff["refused"] if ff.get("refused") else
+                    f"structure-factor peak q = {self.q_star_structure:.5f} +- "
+                    f"{self.q_star_structure_err:.5f} A^-1, d = "
+                    f"{self.d_spacing_structure:.3f} +- {self.d_spacing_structure_err:.3f} nm")
+            lines.append(f"form factor {ff['model']} ({ff['distribution']}), {rad}; S(q) "
+                         f"{ff['structure_factor']}: {peak} (reduced chi2 {ff['redchi']:.2f})")
         if self.orientation:
             o = self.orientation
             lines.append(f"orientation: {o.get('summary', '')}")
@@ -677,7 +677,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     ff_out = {}
     if ff_spec is not None:
         ff_out = _form_factor_fit(x, y, s, ff_spec, profile, qc, v["fwhm"], orders)
-        if not top_sampled:
+        if not top_sampled and ff_out["form_factor"]["refused"] is None:
             # too few points on the top for the cubic: the best fitted profile (now
             # A P S + background) stands in for the data, as the line shape did above
             q = ff_out["form_factor"]["q_profile_maximum"]
@@ -781,9 +781,29 @@ def _form_factor_fit(x, y, s, spec, profile, qc, fw, orders):
                       "q_star_structure may be biased (try the other sq=)", GixsWarning,
                       stacklevel=3)
     qs, qse = ff.q_star_structure, ff.q_star_structure_err
+    out = ff.as_dict()
+    x_peak = ff.radius_nm * 10.0 * math.hypot(qs, qz)
+    if qz > 0 and x_peak > BORN_QR_LIMIT:
+        # the Born P(q) at the band's one q_z stands in for the distorted-wave intensity,
+        # whose terms sample q_z = k_f,z +- k_i,z: near P's first minimum (q R = 4.49)
+        # it varies by orders of magnitude with q_z and that stand-in fails (BornAgain
+        # paracrystals: q R <= 3.6 at the peak: structure peak within 0.45%; q R >=
+        # 4.0: 1-2.6% off with a good chi2)
+        why = (f"structure-factor peak refused: at the cut's rms q_z {qz:.4f} A^-1 the "
+               f"peak's |q| R = {x_peak:.2f} is near the form factor's first minimum "
+               f"(q R = 4.49; limit {BORN_QR_LIMIT:g}), where the Born P(q) at one q_z "
+               "does not describe grazing-incidence scattering; measure at a smaller "
+               "incidence angle (a lower in-plane band) or use a ring profile")
+        warnings.warn(f"form factor: {why}", GixsWarning, stacklevel=3)
+        out["refused"] = why
+        nan = float("nan")
+        return {"q_star_structure": nan, "q_star_structure_err": nan,
+                "d_spacing_structure": nan, "d_spacing_structure_err": nan,
+                "form_factor": out}
+    out["refused"] = None
     ds = 2 * math.pi / qs / 10.0
     return {"q_star_structure": qs, "q_star_structure_err": qse, "d_spacing_structure": ds,
-            "d_spacing_structure_err": ds * qse / qs, "form_factor": ff.as_dict()}
+            "d_spacing_structure_err": ds * qse / qs, "form_factor": out}
 
 
 # -- from a frame ---------------------------------------------------------------------
@@ -793,6 +813,11 @@ BINS_PER_PIXEL = 3
 #: Height of the rod cut (q_z band) as a fraction of q*, and at least this many pixels.
 ROD_BAND_FRACTION = 0.3
 ROD_BAND_PIXELS = 4
+#: Largest |q| R (mean radius R) at the structure-factor peak of an in-plane cut for
+#: which the joint Born P(q) S(q) fit is trusted (the sphere's first minimum: 4.49).
+BORN_QR_LIMIT = 3.8
+#: Most q_z slices of an in-plane cut (slices are about one pixel tall up to this many).
+MAX_CUT_SLICES = 64
 
 
 def _as_frame(frame_or_path, frame_index):
@@ -976,12 +1001,18 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     kw = dict(lattice=lattice, instrument_fwhm=instrument_fwhm, normalization=normalization,
               K=K, valley=valley, min_snr=min_snr)
 
-    def cut(band):
+    def cut(band, sliced=False):
         rows = band_rows(pq, band[0], band[1])  # the band's pixels lie in these rows
         sel = _in_band(valid[rows[0]:rows[1]], pq.qz[rows[0]:rows[1]], band[0], band[1])
+        # the measured cut (sliced): the mean of q_z slices about one pixel tall, so that
+        # every q_z of the band weighs the same in every q_xy bin (see
+        # pixelprofile.slice_mean); the candidate cuts pool each bin's pixels (their
+        # counts weigh the rods/rings decision)
+        n_slices = int(min(MAX_CUT_SLICES, max(1, round((band[1] - band[0]) / px_qz))))
         return subset_profile(plan, "ip", sel, frame.data, dark=dark, flat=flat,
                               band={"qz_A^-1": [float(band[0]), float(band[1])]},
-                              merge=ip_merge, rows=rows)
+                              merge=ip_merge, rows=rows,
+                              qz_slices=(band[0], band[1], n_slices) if sliced else None)
 
     # first candidates on both profiles
     band0 = tuple(ip_band) if ip_band else (qz_floor, qz_floor + max(
@@ -1091,7 +1122,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
             band = (qz_floor, qz_floor + max(ROD_BAND_FRACTION * q_xy, ROD_BAND_PIXELS * px_qz))
             how = (f"from the peak: q_z from exit angle {region2['rod_floor_deg']:.3f} deg "
                    f"({region2['rod_definition']}) up by max(0.3 q*, {ROD_BAND_PIXELS} pixels)")
-        prof = cut(band)
+        prof = cut(band, sliced=True)
         pvalid = valid
         choice = {"requested": profile, "used": "ip", "axis": "qxy",
                   "band_qz_A^-1": list(band), "band": how}
