@@ -39,6 +39,10 @@ RINGS = [pytest.param(10, 0.25, 1.5, 6.0, marks=SLOW),
 def _measure(g, gi, img, mask):
     with warnings.catch_warnings():
         warnings.simplefilter("error", GixsWarning)  # no mixed/contradiction warning
+        # the rods at 0.15-0.3 m are 2-3 pixels wide: measure_frame says they are
+        # under-sampled (true; these symmetric rods still meet 0.5%)
+        warnings.filterwarnings("ignore", message="the peak is .* pixels wide",
+                                category=GixsWarning)
         return measure_frame(img, g, gi, mask=mask, orientation=False)
 
 
