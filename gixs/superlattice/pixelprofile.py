@@ -42,42 +42,25 @@ def _pixel_bins(col_ptr, col_rows, r0, r1, out):
 
 
 @njit(cache=True, nogil=True, boundscheck=False)
-def _subset_sums(bins, sel, data, dark, pnorm, flat, coord, n):
-    """Per-bin (signal, norm, variance, count, sum of the abscissa) of the selected pixels."""
-    out = np.zeros((5, n))
-    has_dark = dark.size > 0
-    has_flat = flat.size > 0
-    for j in range(bins.size):
-        if not sel[j]:
-            continue
-        b = bins[j]
-        if b < 0:
-            continue
-        x = np.float64(data[j])
-        out[0, b] += x - (dark[j] if has_dark else 0.0)
-        out[1, b] += pnorm[j] * (flat[j] if has_flat else 1.0)
-        out[2, b] += max(x, 0.0)
-        out[3, b] += 1.0
-        out[4, b] += coord[j]
-    return out
-
-
-@njit(cache=True, nogil=True, boundscheck=False)
 def _slice_sums(bins, sel, data, dark, pnorm, flat, coord, qz, lo, width, k, n):
-    """:func:`_subset_sums` per q_z slice: (5, k, n), slice ``s`` holding the pixels with
-    ``lo + s width <= q_z < lo + (s + 1) width``."""
+    """Per q_z slice and bin (signal, norm, variance, count, sum of the abscissa) of the
+    selected pixels: (5, k, n), slice ``s`` holding the pixels with ``lo + s width <= q_z
+    < lo + (s + 1) width``; every pixel in slice 0 when ``qz`` is empty."""
     out = np.zeros((5, k, n))
     has_dark = dark.size > 0
     has_flat = flat.size > 0
+    sliced = qz.size > 0
     for j in range(bins.size):
         if not sel[j]:
             continue
         b = bins[j]
         if b < 0:
             continue
-        s = int(np.floor((qz[j] - lo) / width))
-        if s < 0 or s >= k:
-            continue
+        s = 0
+        if sliced:
+            s = int(np.floor((qz[j] - lo) / width))
+            if s < 0 or s >= k:
+                continue
         x = np.float64(data[j])
         out[0, s, b] += x - (dark[j] if has_dark else 0.0)
         out[1, s, b] += pnorm[j] * (flat[j] if has_flat else 1.0)
@@ -89,6 +72,13 @@ def _slice_sums(bins, sel, data, dark, pnorm, flat, coord, qz, lo, width, k, n):
 
 #: Widest run of empty bins (bins) inside one q_z slice that :func:`slice_mean` bridges.
 MAX_SLICE_GAP = 3
+
+
+def _subset_sums(bins, sel, data, dark, pnorm, flat, coord, n):
+    """Per-bin (signal, norm, variance, count, sum of the abscissa) of the selected
+    pixels: :func:`_slice_sums` with one slice."""
+    return _slice_sums(bins, sel, data, dark, pnorm, flat, coord, np.empty(0), 0.0, 1.0, 1,
+                       n)[:, 0, :]
 
 
 def slice_mean(sums, centres):
