@@ -45,7 +45,10 @@ np.savetxt(out, np.c_[res.radial, res.intensity, res.sigma if res.sigma is not N
                       np.zeros_like(res.radial)])
 """
 
-GIXS = "import sys; from gixs.cli import main; sys.exit(main(sys.argv[1:]))"
+# what the installed ``gixs`` executable runs (gixs.cli.app.console; main() in checkouts
+# older than it, for --gixs-path)
+GIXS = ("import sys; from gixs.cli import app; "
+        "sys.exit(app.console() if hasattr(app, 'console') else app.main())")
 
 
 def make_inputs(folder):

@@ -44,7 +44,10 @@ res = ai.integrate2d(img, 600, 600, unit="q_A^-1", polarization_factor=0.99)
 np.save(out, res.intensity)
 """
 
-GIXS = "import sys; from gixs.cli import main; sys.exit(main(sys.argv[1:]))"
+# what the installed ``gixs`` executable runs (gixs.cli.app.console; main() in checkouts
+# older than it, for --gixs-path)
+GIXS = ("import sys; from gixs.cli import app; "
+        "sys.exit(app.console() if hasattr(app, 'console') else app.main())")
 LAMBDA = 0.9763
 INCIDENCE_DEG = 0.3
 
