@@ -219,11 +219,8 @@ def run(args) -> int:
         _add_sizes(d, inst, args.scherrer_k, _pattern_radial(q, y),
                    "line-shape fit of the 1D pattern about the peak")
     else:
-        from gixs.superlattice.orientation import radial_peak
-
-        _add_sizes(d, inst, args.scherrer_k, lambda p, f0, chi: radial_peak(
-            *pixels, p["q"], f0, chi_deg=chi), "line-shape fit of the pixels' I(|q|) in the "
-            "spot's chi sector +-4 deg, rings all chi")
+        _add_sizes(d, inst, args.scherrer_k, _pixel_radial(pixels), "line-shape fit of the "
+                   "pixels' I(|q|) in the spot's chi sector +-4 deg, rings all chi")
     if not is_text and args.pole_figure:
         d["pole_figures"] = poles(d["peaks"])
         d["units"] = dict(d["units"], **{
@@ -294,28 +291,54 @@ def _radial_fwhm(p):
 
 
 def _pattern_radial(q, y):
-    """radial(peak, fwhm0, chi) for a 1D pattern: (x, y, None, PeakFit) about the peak."""
+    """radial(requests) for a 1D pattern: per (peak, fwhm0, chi), a function giving
+    (x, y, None, PeakFit) about the peak."""
     from gixs.peaks import fit_peak
 
-    def radial(p, f0, chi):
-        fit = fit_peak(q, y, None, centre=p["q"], fwhm=f0, backgrounds=("linear",))
-        return q, y, None, fit
+    def radial(requests):
+        return [lambda p=p, f0=f0: (q, y, None, fit_peak(
+            q, y, None, centre=p["q"], fwhm=f0, backgrounds=("linear",)))
+            for p, f0, _ in requests]
+    return radial
+
+
+def _pixel_radial(pixels):
+    """radial(requests) for a frame: the radial profiles of every requested (peak,
+    fwhm0, chi) in one pass over the pixels (:func:`radial_profiles`), then per peak a
+    function giving (x, y, sigma, PeakFit)."""
+    from gixs.superlattice.orientation import radial_fit, radial_profiles
+
+    def fitted(prof, q, f0):
+        fit = radial_fit(prof, q, f0)  # raises the ValueError of a profile too short
+        return (*prof, fit)
+
+    def radial(requests):
+        if not requests:
+            return []
+        profs = radial_profiles(*pixels, [p["q"] for p, _, _ in requests],
+                                [f0 for _, f0, _ in requests], [c for _, _, c in requests])
+        return [lambda prof=prof, p=p, f0=f0: fitted(prof, p["q"], f0)
+                for prof, (p, f0, _) in zip(profs, requests)]
     return radial
 
 
 def _add_sizes(d, inst, K, radial, how):
-    """Per assigned peak: radial FWHM from ``radial(peak, fwhm0, chi)`` (a line-shape
-    fit along |q|), instrument-corrected FWHM and Scherrer size."""
+    """Per assigned peak: radial FWHM from ``radial(requests)`` (for each (peak, fwhm0,
+    chi) a function giving a line-shape fit along |q|), instrument-corrected FWHM and
+    Scherrer size."""
     from gixs.superlattice.widths import scherrer_size
 
+    requests = []
     for p in d["peaks"]:
         f0 = _radial_fwhm(p)
         if f0 is None or not (math.isfinite(f0) and f0 > 0):
             continue
         chi = math.degrees(math.atan2(abs(p["qxy"]), p["qz"])) if p.get("kind") == "spot" \
             else None
+        requests.append((p, f0, chi))
+    for (p, _, _), fitted in zip(requests, radial(requests)):
         try:
-            x, y, s, fit = radial(p, f0, chi)
+            x, y, s, fit = fitted()
             r = scherrer_size(fit.to_dict(), inst, K=K, x=x, y=y, sigma=s)
         except (ValueError, RuntimeError) as exc:
             p["size_note"] = f"radial fit failed: {exc}"
@@ -411,9 +434,12 @@ def _index_image(args, models):
 
 def _pixels(frame, geometry, gi, settings, corr, norm):
     """(data, valid, norm, PixelQ) of the frame: counts with dark/flat and the
-    normalisation applied, validity, solid angle x polarization, pixel q."""
+    normalisation applied, validity, solid angle x polarization, pixel q (only the
+    |q|, chi and exit angle the radial profiles and pole figures read: half the time
+    and memory of all six arrays)."""
     import numpy as np
 
+    from gixs.geometry.gi import pixel_q
     from gixs.reduce.frame import get_plan
 
     data = np.asarray(frame.data, float)
@@ -423,7 +449,8 @@ def _pixels(frame, geometry, gi, settings, corr, norm):
         data = data / corr["flat"]
     plan = get_plan(geometry, gi, data.shape, settings, corr.get("mask"))
     valid = plan.static_valid & ~frame.invalid & np.isfinite(data)
-    return data / norm, valid, plan.norm, plan.pq
+    pq = pixel_q(plan.geometry, plan.gi, fields=("q", "chi", "exit_angle"))
+    return data / norm, valid, plan.norm, pq
 
 
 def _pole_figures(pixels, peaks, spot_fwhm):

@@ -346,6 +346,7 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
     within ``chi_deg +- half_sector_deg`` (deg from the surface normal, either side of
     the beam), binned in 61 |q| bins; the fit (Gaussian, Lorentzian or pseudo-Voigt
     plus linear background, by BIC) is the one :mod:`gixs.superlattice.ordering` uses.
+    :func:`radial_profiles` gives the profiles of many reflections in one pass.
 
     Returns
     -------
@@ -370,52 +371,106 @@ def radial_peak(data, valid, norm, pq, q, fwhm_guess, *, chi_deg=None, half_sect
     >>> fit.shape, round(fit.values["centre"], 4), round(fit.values["fwhm"], 4)
     ('gaussian', 0.1, 0.0059)
     """
+    prof = radial_profiles(data, valid, norm, pq, [q], [fwhm_guess], [chi_deg],
+                           half_sector_deg=half_sector_deg)[0]
+    fit = radial_fit(prof, q, fwhm_guess)
+    return (*prof, fit)
+
+
+def radial_profiles(data, valid, norm, pq, qs, fwhm_guesses, chis_deg, *,
+                    half_sector_deg=4.0):
+    """The radial profiles of :func:`radial_peak` of many reflections, in one pass over
+    the pixels: one ``(x, y, sigma)`` per reflection (|q| in 1/A, corrected intensity,
+    standard error; the bins with pixels only), or the ValueError saying too few bins
+    were measured. ``chis_deg``: the spot's chi (deg) or None for a ring, per reflection.
+
+    Examples
+    --------
+    Two rings (|q| = 0.1 and 0.13 1/A) on the detector of :func:`radial_peak`'s example,
+    the second in the sector chi = 60 +- 4 deg:
+
+    >>> import json
+    >>> from gixs.geometry.model import DetectorGeometry, GIGeometry
+    >>> from gixs.geometry.gi import pixel_q
+    >>> g = DetectorGeometry(1.0, 0.005, 0.04, 0.0, 0.0, 0.0, 1e-10, "Detector",
+    ...                      json.dumps({"pixel1": 5e-4, "pixel2": 5e-4,
+    ...                                  "max_shape": [80, 160]}))
+    >>> pq = pixel_q(g, GIGeometry.from_degrees(0.2))
+    >>> data = 10 + 100 * np.exp(-0.5 * ((pq.q - 0.1) / 0.0025) ** 2)
+    >>> ones = np.ones(data.size)
+    >>> a, b = radial_profiles(data, ones > 0, ones, pq, [0.1, 0.13], [0.006, 0.006],
+    ...                        [None, 60.0])
+    >>> len(a[0]), round(float(a[0][np.argmax(a[1])]), 3), len(b[0]) > 20
+    (61, 0.1, True)
+    """
+    qs, f0 = np.asarray(qs, float), np.asarray(fwhm_guesses, float)
+    edges = np.linspace(qs - 3 * f0, qs + 3 * f0, 62, axis=1)
+    sectors = [(0.0, -1.0) if c is None else (c, half_sector_deg) for c in chis_deg]
+    y, w, v = _band_bins(pq, "q", data, norm, valid, qs, np.zeros_like(qs), 3 * f0, edges,
+                         film=True, chi_sector=sectors)
+    out = []
+    for k, q in enumerate(qs):
+        x = (edges[k, :-1] + edges[k, 1:]) / 2
+        with np.errstate(invalid="ignore", divide="ignore"):
+            sig = np.sqrt(np.clip(v[k], 0, None) / w[k])
+        ok = np.isfinite(y[k]) & np.isfinite(sig) & (sig > 0)
+        if ok.sum() < 20:
+            out.append(ValueError(f"{int(ok.sum())} |q| bins measured about {q:.4f} A^-1: "
+                                  "too few for a radial fit"))
+        else:
+            out.append((x[ok], y[k][ok], sig[ok]))
+    return out
+
+
+def radial_fit(profile, q, fwhm_guess):
+    """The line-shape fit of :func:`radial_peak` on one of :func:`radial_profiles`'
+    profiles (raises its ValueError when the profile is one)."""
     from gixs.peaks import fit_peak
 
-    edges = np.linspace(q - 3 * fwhm_guess, q + 3 * fwhm_guess, 62)
-    y, w, v = _band_bins(pq, "q", data, norm, valid, q, 0.0, 3 * fwhm_guess, edges,
-                         film=True, chi_sector=None if chi_deg is None
-                         else (chi_deg, half_sector_deg))
-    x = (edges[:-1] + edges[1:]) / 2
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sig = np.sqrt(np.clip(v, 0, None) / w)
-    ok = np.isfinite(y) & np.isfinite(sig) & (sig > 0)
-    if ok.sum() < 20:
-        raise ValueError(f"{int(ok.sum())} |q| bins measured about {q:.4f} A^-1: too few for a "
-                         "radial fit")
-    x, y, sig = x[ok], y[ok], sig[ok]
-    fit = fit_peak(x, y, sig, centre=q, fwhm=fwhm_guess, backgrounds=("linear",))
-    return x, y, sig, fit
+    if isinstance(profile, ValueError):
+        raise profile
+    x, y, sig = profile
+    return fit_peak(x, y, sig, centre=q, fwhm=fwhm_guess, backgrounds=("linear",))
 
 
 @njit(cache=True, nogil=True)
-def _nb_band_sums(q, coord, scale, data, norm, valid, exit_angle, film, chi, sector,
-                  q0, d_lo, d_hi, edges):
-    n = edges.size - 1
-    s = np.zeros(n)
-    w = np.zeros(n)
-    v = np.zeros(n)
-    c0, half = sector[0], sector[1]
+def _nb_band_sums(q, coord, scale, data, norm, valid, exit_angle, film, chi, sectors,
+                  q0, d_lo, d_hi, edges, order, lo_sorted, width):
+    """Sums of every band ``k`` (``d_lo[k] <= |q - q0[k]| <= d_hi[k]``, chi sector
+    ``sectors[k]``, bins ``edges[k]``) in one pass over the pixels. ``order`` lists the
+    bands by their lower |q| limit ``lo_sorted`` (ascending); ``width`` is the widest
+    band's |q| span: a pixel is tested only against the bands whose lower limit lies in
+    ``[q - width, q]``."""
+    nband, n = edges.shape[0], edges.shape[1] - 1
+    s = np.zeros((nband, n))
+    w = np.zeros((nband, n))
+    v = np.zeros((nband, n))
     for i in range(q.size):
         if not valid[i]:
             continue
         val = np.float64(data[i])
         if film and not _sees_film(val, exit_angle[i]):
             continue
-        d = abs(q[i] - q0)
-        if d < d_lo or d > d_hi:
-            continue
-        if half >= 0 and not abs(abs(chi[i] * (180.0 / np.pi)) - c0) <= half:
-            continue
-        x = coord[i] * scale
-        if not x == x:
-            continue
-        b = np.searchsorted(edges, x, side="right") - 1  # np.digitize's bin
-        if b < 0 or b >= n:
-            continue
-        s[b] += val
-        w[b] += norm[i]
-        v[b] += max(val, 0.0)
+        qi = q[i]
+        j = np.searchsorted(lo_sorted, qi, side="right") - 1
+        while j >= 0 and lo_sorted[j] >= qi - width:
+            k = order[j]
+            j -= 1
+            d = abs(qi - q0[k])
+            if d < d_lo[k] or d > d_hi[k]:
+                continue
+            c0, half = sectors[k, 0], sectors[k, 1]
+            if half >= 0 and not abs(abs(chi[i] * (180.0 / np.pi)) - c0) <= half:
+                continue
+            x = coord[i] * scale
+            if not x == x:
+                continue
+            b = np.searchsorted(edges[k], x, side="right") - 1  # np.digitize's bin
+            if b < 0 or b >= n:
+                continue
+            s[k, b] += val
+            w[k, b] += norm[i]
+            v[k, b] += max(val, 0.0)
     return s, w, v
 
 
@@ -429,10 +484,23 @@ def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges, *, film=False,
     ``film``: only pixels above the horizon with finite counts (those of
     :func:`_sees_film`); ``chi_sector`` (deg, deg): only pixels with
     ``| |chi| - c | <= half``. One pass over the flat per-pixel arrays, compiled: no
-    per-pixel temporaries."""
+    per-pixel temporaries. Several bands at once: ``q0``, ``d_lo``, ``d_hi`` sequences
+    of one length, ``edges`` one row per band (the same number of bins), ``chi_sector``
+    None or one (c, half) per band; then each output has one row per band."""
+    many = np.ndim(q0) > 0
+    q0, d_lo, d_hi = (np.atleast_1d(np.asarray(v, float)) for v in (q0, d_lo, d_hi))
+    edges = np.atleast_2d(np.asarray(edges, float))
+    nband = q0.size
+    if not (d_lo.size == d_hi.size == edges.shape[0] == nband):
+        raise ValueError(f"_band_bins: {nband} bands but {d_lo.size} d_lo, {d_hi.size} "
+                         f"d_hi and {edges.shape[0]} rows of edges")
     coord, scale = (pq.q, 1.0) if by == "q" else (pq.chi, 180.0 / math.pi)
-    sector = np.array([0.0, -1.0] if chi_sector is None
-                      else [abs(float(chi_sector[0])), float(chi_sector[1])])
+    sectors = np.tile([0.0, -1.0], (nband, 1))
+    if chi_sector is not None:
+        sec = np.asarray(chi_sector, float).reshape(-1, 2)
+        sectors = np.column_stack([np.abs(sec[:, 0]), sec[:, 1]]) * np.ones((nband, 1))
+    lo = q0 - d_hi
+    order = np.argsort(lo, kind="stable")
 
     def flat(a, dtype=None):
         return np.ascontiguousarray(a, dtype).ravel()
@@ -441,10 +509,12 @@ def _band_bins(pq, by, data, norm, valid, q0, d_lo, d_hi, edges, *, film=False,
     s, w, v = _nb_band_sums(flat(pq.q, float), flat(coord, float), float(scale),
                             flat(data), flat(norm, float), flat(valid, bool),
                             flat(pq.exit_angle, float) if film else none, bool(film),
-                            none if chi_sector is None else flat(pq.chi, float), sector,
-                            float(q0), float(d_lo), float(d_hi), np.asarray(edges, float))
+                            none if chi_sector is None else flat(pq.chi, float), sectors,
+                            q0, d_lo, d_hi, edges, order, lo[order],
+                            float(np.max(2 * d_hi)) + 1e-9)  # + 1e-9: no rounding loss
     with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(w > 0, s / w, np.nan), w, np.where(w > 0, v / w, np.nan)
+        out = np.where(w > 0, s / w, np.nan), w, np.where(w > 0, v / w, np.nan)
+    return out if many else tuple(a[0] for a in out)
 
 
 def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):

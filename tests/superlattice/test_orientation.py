@@ -134,3 +134,31 @@ def test_measure_frame_rods_reported_as_rods():
         assert o["rod_like"] is True and o["rod_index"] >= 0.8
         assert o["hermans_f"] is None and "rod-like" in o["hermans_refused"]
         assert o["rod_width_qxy"] > 0
+
+
+def test_radial_profiles_of_many_reflections_equal_one_pass_each():
+    """The one-pass radial profiles of several reflections (overlapping |q| windows,
+    rings and chi sectors, a window with too few pixels) are bit for bit those of
+    radial_peak run on each alone, and the same fits."""
+    from gixs.superlattice.orientation import radial_fit, radial_peak, radial_profiles
+
+    g = DetectorGeometry(0.3, 0.002, 0.045, 0.0, 0.0, 0.0, 1.0e-10, "Pilatus300k")
+    pq = pixel_q(g, GIGeometry.from_degrees(0.25))
+    rng = np.random.default_rng(3)
+    lam = 20 + 400 * np.exp(-0.5 * ((pq.q - 0.6) / 0.006) ** 2) \
+        + 250 * np.exp(-0.5 * ((pq.q - 0.62) / 0.008) ** 2) * np.sin(pq.chi) ** 2
+    data = rng.poisson(lam).astype(float)
+    valid = rng.random(data.shape) > 0.02
+    norm = 0.9 + 0.2 * rng.random(data.shape)
+    qs = [0.6, 0.62, 0.6, 0.615, 5.0]
+    f0 = [0.015, 0.02, 0.01, 0.03, 0.01]
+    chis = [None, 60.0, 20.0, None, None]
+    profs = radial_profiles(data, valid, norm, pq, qs, f0, chis)
+    for k in range(4):
+        x, y, s, fit = radial_peak(data, valid, norm, pq, qs[k], f0[k], chi_deg=chis[k])
+        for a, b in zip((x, y, s), profs[k]):
+            np.testing.assert_array_equal(a, b)
+        assert radial_fit(profs[k], qs[k], f0[k]).values == fit.values
+    assert isinstance(profs[4], ValueError) and "too few for a radial fit" in str(profs[4])
+    with pytest.raises(ValueError, match="too few"):
+        radial_peak(data, valid, norm, pq, 5.0, 0.01)
