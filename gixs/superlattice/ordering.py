@@ -37,10 +37,11 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   polydisperse sphere form factor and S a structure-factor peak or Percus-Yevick (both
   from sasmodels). ``q_star_structure`` / ``d_spacing_structure`` = the
   structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` stay the observed
-  peak read from the data's top (pulled low by a steep P), and only where the top has
-  fewer than 7 points the maximum of that fitted profile (``q_star_method`` says
-  which; the model's maximum is ``form_factor["q_profile_maximum"]``, which a Born
-  P of the spheres biases near the horizon); ``q_star_centre`` stays the plain
+  peak read from the data's top (pulled low by a steep P): a cubic on the top, a
+  parabola through its three highest bins where it has fewer than 7 points
+  (``q_star_method`` says which; the model's maximum is
+  ``form_factor["q_profile_maximum"]``, which a Born P of the spheres biases near the
+  horizon); ``q_star_centre`` stays the plain
   line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
   radius_err_nm, sigma_err, fitted, ...}.
 * Intensities (height, area, valley, difference) are divided by ``normalization``
@@ -418,13 +419,15 @@ def profile_maximum(fit) -> float:
     return float(xs[k])
 
 
-#: A measured peak narrower than this (FWHM, detector pixels) read without the cubic is
-#: reported as under-sampled (measure_frame's warning).
+#: A measured peak narrower than this (FWHM, detector pixels) is reported as
+#: under-sampled (measure_frame's warning).
 UNDERSAMPLED_FWHM_PIXELS = 3.0
 #: Fewest profile points within +-FWHM/2 of the top for the cubic of observed_maximum.
 MIN_TOP_POINTS = 7
 #: ``q_star_method`` of an observed peak read from the data's top (see observed_maximum).
 CUBIC_TOP = "maximum of a cubic fitted within +-FWHM/2 of the peak top"
+#: ... and of a peak with fewer than 7 profile points there.
+PARABOLA_TOP = "maximum of the parabola through the highest bin and its two neighbours"
 
 
 def observed_maximum(x, y, s, fit):
@@ -433,35 +436,51 @@ def observed_maximum(x, y, s, fit):
     A cubic is fitted (weights 1/sigma) to the profile within +-FWHM/2 of the fitted
     profile's maximum (:func:`profile_maximum`); its maximum inside that window is the
     observed peak, which follows an asymmetric top (a powder ring's, or one on a steep
-    form factor) that the symmetric line shape misses by up to ~0.5%. The error comes
-    from the cubic's covariance (dx = -dp'(x)/p''(x)), scaled by sqrt(reduced chi2)
-    when > 1. With fewer than 7 points in the window, or no interior maximum, the fitted
+    form factor) that the symmetric line shape misses by up to ~0.7%. With fewer than 7
+    points in the window (a peak under ~7 profile bins wide) it is the vertex of the
+    parabola through the highest bin within +-FWHM and its two neighbours. The error comes
+    from the polynomial's covariance (dx = -dp'(x)/p''(x)), scaled by sqrt(reduced chi2)
+    when > 1. Where the polynomial has no maximum inside its points, the fitted
     profile's maximum is used with the line-shape centre's error, and the method says so.
     """
     c0 = profile_maximum(fit)
     f = fit.values["fwhm"]
     ce = fit.errors.get("centre", float("nan"))
     sel = np.abs(x - c0) <= f / 2
-    if sel.sum() >= MIN_TOP_POINTS:
+    deg, method = 3, CUBIC_TOP
+    if sel.sum() < MIN_TOP_POINTS:
+        deg, method = 2, PARABOLA_TOP
+        near = np.flatnonzero(np.abs(x - c0) <= f)
+        sel = np.zeros(x.size, bool)
+        if near.size:
+            k = int(near[np.argmax(y[near])])
+            sel[max(k - 1, 0):k + 2] = True
+    if sel.sum() >= deg + 1:
         u = (x[sel] - c0) / f
         w = 1.0 / np.where(s[sel] > 0, s[sel], np.nan)
         if np.all(np.isfinite(w)):
             try:
-                p, cov = np.polyfit(u, y[sel], 3, w=w, cov="unscaled")
+                p, cov = np.polyfit(u, y[sel], deg, w=w, cov="unscaled") if sel.sum() > \
+                    deg + 1 else (np.polyfit(u, y[sel], deg, w=w), None)
                 chi2 = float(np.sum(((np.polyval(p, u) - y[sel]) * w) ** 2))
-                red = chi2 / max(sel.sum() - 4, 1)
+                red = chi2 / max(sel.sum() - deg - 1, 1)
+                if cov is None:  # as many points as coefficients: the exact polynomial
+                    v = np.vander(u, deg + 1) * w[:, None]
+                    cov = np.linalg.inv(v.T @ v)
                 uu = np.linspace(u.min(), u.max(), 4001)
                 k = int(np.argmax(np.polyval(p, uu)))
                 um = float(uu[k])
                 d2 = float(np.polyval(np.polyder(p, 2), um))
                 if 0 < k < uu.size - 1 and d2 < 0:
-                    g = np.array([3 * um ** 2, 2 * um, 1.0, 0.0])
+                    # d p'(um) / d(coefficients), highest power first
+                    g = np.array([(deg - i) * um ** max(deg - i - 1, 0) for i in range(deg + 1)])
                     var = float(g @ cov @ g) * max(red, 1.0)
                     err = math.sqrt(max(var, 0.0)) / abs(d2) * f
-                    return c0 + um * f, err, CUBIC_TOP
+                    return c0 + um * f, err, method
             except (np.linalg.LinAlgError, ValueError):
                 pass
-    return c0, ce, "maximum of the fitted line shape + background (too few points for a cubic)"
+    return c0, ce, "maximum of the fitted line shape + background (no maximum of a " \
+        "polynomial on the top's points)"
 
 
 def _window(q, fwhm, x, upper_limit=None):
@@ -1179,14 +1198,16 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor, **kw)
     width_px = res.fwhm / px_qz
-    if res.q_star_method != CUBIC_TOP and width_px < UNDERSAMPLED_FWHM_PIXELS:
-        # measured on sasmodels paracrystal rings 1.7-2.0 pixels wide (0.2-0.5 m): the
-        # symmetric line shape's maximum sat 0.53-0.58% below the curve's, 5-7 standard
-        # errors (the top's asymmetry, which the cubic follows, needs >= 7 points)
-        notes.append(f"the peak is {width_px:.1f} pixels wide (FWHM): too few points on its "
-                     "top to follow its shape, q* is the fitted symmetric line shape's "
-                     "maximum, which an asymmetric peak can put ~0.5% off beyond its error; "
-                     "a longer detector distance resolves it")
+    if width_px < UNDERSAMPLED_FWHM_PIXELS:
+        # sasmodels paracrystal rings 1.6-2.0 pixels wide (0.3-0.5 m): the parabola
+        # through the top three bins sat 0.17-0.20% below the curve's maximum (the
+        # symmetric line shape's maximum, used before, 0.53-0.72%); the FWHM is then
+        # mostly the pixel's own width
+        notes.append(f"the peak is {width_px:.1f} pixels wide (FWHM): q* is read from a "
+                     "parabola through its top three bins (about 0.2% low on simulated "
+                     "rings this narrow) and the FWHM is mostly the pixel's width (give "
+                     "the instrument width for the coherence length); a longer detector "
+                     "distance resolves the peak")
         warnings.warn(notes[-1], GixsWarning, stacklevel=2)
     orient = None
     if orientation:

@@ -146,14 +146,23 @@ def test_rods_and_rings_on_a_steep_form_factor():
     assert out["ring"]["scattering_type"] == "ring"  # measured 0.05
 
 
-@pytest.mark.parametrize("kev, ai, dist, d", [(17, 0.15, 0.3, 4.0), (10, 0.15, 0.5, 14.0)])
+@pytest.mark.parametrize("kev, ai, dist, d", [(17, 0.15, 0.3, 4.0), (10, 0.15, 0.5, 14.0),
+                                             (18, 0.2, 0.5, 8.0)])
 def test_undersampled_ring_is_said_to_be(kev, ai, dist, d):
-    """A ring 1.7-2 pixels wide (FWHM) at 0.3-0.5 m: too few points on its top for the
-    cubic; the symmetric line shape's maximum sits 0.53-0.56% below sasmodels' curve
-    maximum (beyond the 0.5% the well-sampled rings meet, 5-7 standard errors): the
-    measurement warns and notes it rather than passing for a well-sampled one."""
+    """A ring 1.6-2 pixels wide (FWHM) at 0.3-0.5 m: too few points on its top for the
+    cubic. q* is the vertex of the parabola through the three highest bins: 0.17-0.20%
+    below sasmodels' curve maximum (the symmetric line shape's maximum, used before,
+    was 0.53-0.72% low, 5-7 standard errors); the measurement says the peak is
+    under-sampled (its FWHM is mostly the pixel's) rather than passing for a
+    well-sampled one."""
+    from gixs.superlattice.ordering import PARABOLA_TOP
+
     g, gi, img, mask = films.ring_film(kev, ai, dist, d)
     with pytest.warns(GixsWarning, match="pixels wide"):
         res = measure_frame(img, g, gi, mask=mask, orientation=False)
     assert any("pixels wide" in n for n in res.warnings)
-    assert res.q_star == pytest.approx(films.sas_truth(d), rel=0.01)
+    assert res.q_star_method == PARABOLA_TOP
+    assert res.q_star == pytest.approx(films.sas_truth(d), rel=0.005)
+    # the line-shape centre, which a symmetric shape puts on the asymmetric top's side
+    assert abs(res.q_star / films.sas_truth(d) - 1) < abs(res.q_star_centre /
+                                                        films.sas_truth(d) - 1)
