@@ -27,8 +27,8 @@ CLI_HELP = (
     "4.49). Adds q_star_structure / d_spacing_structure (the structure-factor peak: the "
     "lattice) and form_factor {model, radius_nm, sigma, radius_err_nm, sigma_err, fitted}; "
     "q_star / d_spacing stay the observed peak, read from the data's top (below the "
-    "lattice's on a steep P; the fitted profile's maximum only where the top has too few "
-    "points). On an in-plane cut where the peak's |q| R exceeds 3.8 (near the first "
+    "lattice's on a steep P: a cubic on the top, or the parabola through its three highest "
+    "bins when it has fewer than 7). On an in-plane cut where the peak's |q| R exceeds 3.8 (near the first "
     "minimum) the structure-factor peak is refused (form_factor.refused says why). "
     "Default: off")
 

@@ -645,7 +645,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
-    top_sampled = q_method == CUBIC_TOP
+    top_sampled = q_method in (CUBIC_TOP, PARABOLA_TOP)  # read from the data's top
     qe_obs = q_obs_err if math.isfinite(q_obs_err) and q_obs_err > 0 else qe
     # higher orders
     orders = []
@@ -702,12 +702,12 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     if ff_spec is not None:
         ff_out = _form_factor_fit(x, y, s, ff_spec, profile, qc, v["fwhm"], orders)
         if not top_sampled and ff_out["form_factor"]["refused"] is None:
-            # too few points on the top for the cubic: the best fitted profile (now
-            # A P S + background) stands in for the data, as the line shape did above
+            # no polynomial maximum on the top: the best fitted profile (now A P S +
+            # background) stands in for the data, as the line shape did above
             q = ff_out["form_factor"]["q_profile_maximum"]
             qe_obs = ff_out["form_factor"]["q_profile_maximum_err"]
             q_method = ("maximum of the fitted A P(q) S(q) + background (form factor on; "
-                        "too few points on the top for a cubic)")
+                        "no maximum of a polynomial on the top's points)")
     d = 2 * math.pi / q / 10.0
     de = d * qe_obs / q
     if axis == "qxy" and model == "fcc":
