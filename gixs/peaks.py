@@ -578,23 +578,36 @@ def _bg_only(bg, x, y, w_sigma, guess, x0, numeric_jac=False, memo=None):
 
 
 # -- compiled Levenberg-Marquardt (the default solver; see _least_squares) -------------
-_SHAPE_CODE = {"gaussian": 0, "lorentzian": 1, "pseudo_voigt": 2}
-_BG_CODE = {"linear": 0, "powerlaw": 1, "powerlaw_const": 2}
+_SHAPE_CODE = {"gaussian": 0, "lorentzian": 1, "pseudo_voigt": 2, "spot2d": 3}
+_BG_CODE = {"linear": 0, "powerlaw": 1, "powerlaw_const": 2, "constant": 3}
 _NEG_4LN2 = -4 * math.log(2)  # the exponent factor of :func:`gaussian`
 _4LN2 = 4 * math.log(2)  # that of :func:`shape_jacobian`
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
+def _nb_eval(shape, bg, x, x2, p, x0, f, jac, want_jac):
     """Model ``shape`` (code; -1: no peak) + background ``bg`` at x into ``f`` and, with
     ``want_jac``, its Jacobian into ``jac``: the formulas of :func:`gaussian`,
     :func:`lorentzian`, :func:`pseudo_voigt`, :func:`background`, :func:`shape_jacobian`
-    and :func:`background_jacobian`, written in the same order of operations."""
-    ns = 0 if shape < 0 else (4 if shape == 2 else 3)
+    and :func:`background_jacobian`, written in the same order of operations.
+
+    Shape 3 (``spot2d``, with background 3, a constant) is a 2D Gaussian at the points
+    ``(x, x2)``: ``p[0] exp(-((x - p[1]) / p[3])^2 / 2 - ((x2 - p[2]) / p[4])^2 / 2) +
+    p[5]`` (:mod:`gixs.bragg.spots`' spot model; x2 is empty for the 1D shapes)."""
+    ns = 0 if shape < 0 else (4 if shape == 2 else (5 if shape == 3 else 3))
     for i in range(x.size):
         xi = x[i]
         val = 0.0
-        if shape >= 0:
+        if shape == 3:
+            a, su, sv = p[0], p[3], p[4]
+            uu, vv = (xi - p[1]) / su, (x2[i] - p[2]) / sv
+            g = math.exp(-0.5 * (uu * uu + vv * vv))
+            val = a * g
+            if want_jac:
+                ag = a * g
+                jac[i, 0], jac[i, 1], jac[i, 2] = g, ag * uu / su, ag * vv / sv
+                jac[i, 3], jac[i, 4] = ag * uu * uu / su, ag * vv * vv / sv
+        elif shape >= 0:
             h, c, fw = p[0], p[1], p[2]
             u = (xi - c) / fw
             # each shape computes only its own terms (same expressions as before)
@@ -630,6 +643,10 @@ def _nb_eval(shape, bg, x, p, x0, f, jac, want_jac):
             b = p[ns] + p[ns + 1] * (xi - x0)
             if want_jac:
                 jac[i, ns], jac[i, ns + 1] = 1.0, xi - x0
+        elif bg == 3:
+            b = p[ns]
+            if want_jac:
+                jac[i, ns] = 1.0
         else:
             ratio = abs(xi) / x0
             base = ratio ** (-p[ns + 1])
@@ -677,7 +694,7 @@ def _nb_solve(a, b):
 
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
-def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
+def _nb_lm(shape, bg, x, x2, y, w, p0, lo, hi, x0):
     """The Levenberg-Marquardt of :func:`_lm` on the model codes of :func:`_nb_eval`.
 
     Returns (p, chi2, weighted Jacobian at p, status): 0 converged, 1 model not finite
@@ -688,7 +705,7 @@ def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
     jac = np.empty((n, k))
     r = np.empty(n)
     r_t = np.empty(n)
-    _nb_eval(shape, bg, x, p, x0, f, jac, False)
+    _nb_eval(shape, bg, x, x2, p, x0, f, jac, False)
     chi2 = 0.0
     for i in range(n):
         r[i] = (f[i] - y[i]) * w[i]
@@ -702,7 +719,7 @@ def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
     a = np.empty((k, k))
     trial = np.empty(k)
     while nfev < 2000 and not converged:
-        _nb_eval(shape, bg, x, p, x0, f, jac, True)
+        _nb_eval(shape, bg, x, x2, p, x0, f, jac, True)
         for i in range(n):
             for j in range(k):
                 jac[i, j] *= w[i]
@@ -757,7 +774,7 @@ def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
                     trial[j] = hi[j]
                 dnorm += (trial[j] - p[j]) ** 2
                 pnorm += p[j] ** 2
-            _nb_eval(shape, bg, x, trial, x0, f, jac, False)
+            _nb_eval(shape, bg, x, x2, trial, x0, f, jac, False)
             nfev += 1
             chi2_t = 0.0
             for i in range(n):
@@ -778,7 +795,7 @@ def _nb_lm(shape, bg, x, y, w, p0, lo, hi, x0):
                 break
     if not converged and nfev >= 2000:
         return p, chi2, jac, 2
-    _nb_eval(shape, bg, x, p, x0, f, jac, True)
+    _nb_eval(shape, bg, x, x2, p, x0, f, jac, True)
     for i in range(n):
         for j in range(k):
             jac[i, j] *= w[i]
@@ -818,7 +835,7 @@ def _nb_feasible(x, lb, ub, rstep):
 
 @njit(cache=True, nogil=True, boundscheck=False, error_model="numpy")
 def _nb_resid(shape, bg, x, y, w, p, x0, f, jac, want_jac):
-    _nb_eval(shape, bg, x, p, x0, f, jac, want_jac)
+    _nb_eval(shape, bg, x, x[:0], p, x0, f, jac, want_jac)
     for i in range(x.size):
         f[i] = w[i] * (f[i] - y[i])
         if want_jac:
@@ -1234,14 +1251,46 @@ def _trf_run(shape, bg, x0, func, x, y, w_sigma, p0, lo, hi):
 def _lm(shape, bg, x0, x, y, w_sigma, p0, lo, hi):
     lo, hi = np.asarray(lo, float), np.asarray(hi, float)
     w = 1.0 / np.asarray(w_sigma, float)
+    x = np.ascontiguousarray(x, float)
     p, chi2, jm, status = _nb_lm(-1 if shape is None else _SHAPE_CODE[shape], _BG_CODE[bg],
-                                 np.ascontiguousarray(x, float), np.ascontiguousarray(y, float),
+                                 x, x[:0], np.ascontiguousarray(y, float),
                                  w, np.asarray(p0, float).copy(), lo, hi, float(x0))
     if status == 1:
         raise RuntimeError("model not finite at the starting values")
     if status == 2:
         raise RuntimeError("peak fit did not converge in 2000 evaluations")
     return p, jm, float(chi2)
+
+
+def fit_spot2d(u, v, y, p0, lo, hi):
+    """Least squares of a 2D Gaussian plus constant at the points ``(u, v)``:
+    ``p[0] exp(-((u - p[1]) / p[3])^2 / 2 - ((v - p[2]) / p[4])^2 / 2) + p[5]``, by the
+    compiled bounded Levenberg-Marquardt of the 1D peak fits (unit weights, analytic
+    Jacobian). A parameter with ``lo == hi`` stays fixed there.
+
+    Returns
+    -------
+    ndarray or None
+        The six parameters; None when the model is not finite at ``p0`` or the fit does
+        not converge in 2000 evaluations.
+
+    Examples
+    --------
+    >>> uu, vv = np.meshgrid(np.linspace(-1, 1, 15), np.linspace(-1, 1, 11))
+    >>> u, v = uu.ravel(), vv.ravel()
+    >>> y = 5 * np.exp(-0.5 * ((u - 0.1) / 0.3) ** 2 - 0.5 * ((v + 0.2) / 0.4) ** 2) + 1
+    >>> p = fit_spot2d(u, v, y, [4, 0, 0, 0.5, 0.5, 0], [0, -1, -1, 0.05, 0.05, -10],
+    ...                [10, 1, 1, 2, 2, 10])
+    >>> np.round(p, 6).tolist()
+    [5.0, 0.1, -0.2, 0.3, 0.4, 1.0]
+    """
+    u = np.ascontiguousarray(u, float)
+    y = np.ascontiguousarray(y, float)
+    p, _, _, status = _nb_lm(_SHAPE_CODE["spot2d"], _BG_CODE["constant"], u,
+                             np.ascontiguousarray(v, float), y, np.ones(u.size),
+                             np.asarray(p0, float).copy(), np.asarray(lo, float),
+                             np.asarray(hi, float), 0.0)
+    return p if status == 0 and np.all(np.isfinite(p)) else None
 
 
 def _lm_cov(jm):

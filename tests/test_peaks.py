@@ -226,3 +226,45 @@ def test_batched_curvature_responses_are_numpy_convolve(n):
         vp = np.concatenate([np.full(half, y[0]), y, np.full(half, y[-1])])  # noise^2 = y
         ref_n = np.sqrt(np.convolve(vp, kern ** 2, mode="same")[half:-half])
         np.testing.assert_allclose(response_noise(noise, s, idx), ref_n[idx], rtol=1e-12)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_spot2d_fit_equals_scipy_least_squares(seed):
+    """The compiled 2D-Gaussian + constant fit (Bragg spots) reaches scipy's
+    least_squares minimum on noisy patches (a centre off the patch middle, unequal
+    widths), and a parameter with lo == hi stays where it is put."""
+    from scipy.optimize import least_squares
+
+    from gixs.peaks import fit_spot2d
+
+    rng = np.random.default_rng(seed)
+    uu, vv = np.meshgrid(np.linspace(-0.05, 0.05, 17), np.linspace(-0.04, 0.04, 13))
+    u, v = uu.ravel(), vv.ravel()
+    true = [50 + 50 * rng.random(), 0.01 * rng.standard_normal(), 0.008 * rng.standard_normal(),
+            0.008 + 0.01 * rng.random(), 0.006 + 0.01 * rng.random(), 5.0]
+
+    def model(p, u, v):
+        return p[0] * np.exp(-0.5 * ((u - p[1]) / p[3]) ** 2
+                             - 0.5 * ((v - p[2]) / p[4]) ** 2) + p[5]
+    y = model(true, u, v) + rng.normal(0, 2.0, u.size)
+    p0 = [40, 0, 0, 0.01, 0.01, 0]
+    lo = [0, -0.05, -0.04, 0.001, 0.001, -np.inf]
+    hi = [np.inf, 0.05, 0.04, 0.04, 0.04, np.inf]
+    ref = least_squares(lambda p: model(p, u, v) - y, p0, bounds=(lo, hi), xtol=1e-14,
+                        ftol=1e-14, gtol=1e-14).x
+    got = fit_spot2d(u, v, y, p0, lo, hi)
+    np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-9)
+    # the centre held at 0 (the arc-area fit of a spot)
+    lo2, hi2 = list(lo), list(hi)
+    lo2[1] = hi2[1] = lo2[2] = hi2[2] = 0.0
+    p0b = [40, 0, 0, 0.01, 0.01, 0]
+    got2 = fit_spot2d(u, v, y, p0b, lo2, hi2)
+    ref2 = least_squares(lambda q: model([q[0], 0, 0, q[1], q[2], q[3]], u, v) - y,
+                         [40, 0.01, 0.01, 0], bounds=([0, 0.001, 0.001, -np.inf],
+                                                      [np.inf, 0.04, 0.04, np.inf]),
+                         xtol=1e-14, ftol=1e-14, gtol=1e-14).x
+    assert got2[1] == 0.0 and got2[2] == 0.0
+    np.testing.assert_allclose(got2[[0, 3, 4, 5]], ref2, rtol=1e-5, atol=1e-9)
+    # a model not finite at the start: None
+    assert fit_spot2d(u, v, y, [40, 0, 0, 0.0, 0.01, 0], [0, -1, -1, 0, 0, -1],
+                      [np.inf, 1, 1, 1, 1, 1]) is None

@@ -25,6 +25,7 @@ from scipy import ndimage, optimize
 
 from gixs.geometry.gi import pixel_q
 from gixs.bragg.lattice import gi_exit_qz, predict_gi_spots
+from gixs.peaks import fit_spot2d
 
 _FWHM = 2 * math.sqrt(2 * math.log(2))
 
@@ -540,11 +541,9 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
                    -np.inf])
     hi = np.array([np.inf, max(x[sx][0], x[sx][-1]), max(y[sy][0], y[sy][-1]), s0 * 4,
                    s0 * 4, np.inf])
-    p0 = np.clip(p0, lo + 1e-12, hi - 1e-12)
-    fit = lm_fit(resid, p0, lo, hi, jac=jac, abs_index=(3, 4))
-    if fit is None:
+    p = fit_spot2d(px, py, pv, np.clip(p0, lo + 1e-12, hi - 1e-12), lo, hi)
+    if p is None:
         return None
-    p = fit.x
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
@@ -590,22 +589,16 @@ def _arc_area(res, x, y, p, fwhm, max_arc=8.0):
             return best
         uu, vv, pv = u[sel], v[sel], patch[sel]
 
-        def resid(t):
-            return t[0] * np.exp(-0.5 * (uu / t[1]) ** 2 - 0.5 * (vv / t[2]) ** 2) + t[3] - pv
-
-        def jac(t):
-            a, b = uu / t[1], vv / t[2]
-            g = np.exp(-0.5 * (a * a + b * b))
-            return np.column_stack([g, t[0] * g * a * a / t[1], t[0] * g * b * b / t[2],
-                                    np.ones_like(g)])
-        t0 = np.array([max(p[0], 1e-12), s0, max(s0, half_t / 1.5 / _FWHM), 0.0])
-        lo = np.array([0, s0 / 10, s0 / 10, -np.inf])
-        hi = np.array([np.inf, 4 * s0, max_arc * s0, np.inf])
-        fit = lm_fit(resid, np.clip(t0, lo + 1e-12, hi - 1e-12), lo, hi, jac=jac,
-                     abs_index=(1, 2))
-        if fit is None or not fit.x[0] > 0:
+        # A exp(-(u/s_r)^2/2 - (v/s_t)^2/2) + c: the spot model, centre held at 0
+        t0 = np.array([max(p[0], 1e-12), 0.0, 0.0, s0, max(s0, half_t / 1.5 / _FWHM), 0.0])
+        lo = np.array([0, 0, 0, s0 / 10, s0 / 10, -np.inf])
+        hi = np.array([np.inf, 0, 0, 4 * s0, max_arc * s0, np.inf])
+        free = lo < hi
+        t0[free] = np.clip(t0[free], lo[free] + 1e-12, hi[free] - 1e-12)
+        fit = fit_spot2d(uu, vv, pv, t0, lo, hi)
+        if fit is None or not fit[0] > 0:
             return best
-        t = fit.x
+        t = fit[[0, 3, 4, 5]]
         best = float(t[0] * 2 * math.pi * t[1] * t[2])
         want_t = min(1.5 * t[2] * _FWHM, 1.5 * max_arc * fwhm)
         want_r = min(max(1.5 * t[1] * _FWHM, 1.5 * fwhm), 6 * fwhm)
