@@ -392,6 +392,11 @@ def _open_image(path):
     _check_cbf(path)
     dirs = _check_tiff(path)
     _check_tiff_frame(path, dirs, 0)
+    if dirs:
+        # fabio hands compressed TIFFs to PIL; with its TIFF plugin registered first, PIL
+        # opens the file without importing all of its ~40 format plugins to identify it
+        # (0.21-0.23 -> 0.15-0.16 s to read a 2048x2048 deflate TIFF, measured)
+        import PIL.TiffImagePlugin  # noqa: F401
     try:
         img = guarded_call(path, lambda: fabio.open(path))
         _check_decoded(img, path, 0)
