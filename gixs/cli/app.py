@@ -202,6 +202,14 @@ def console() -> None:
     Every file a command writes is closed before :func:`main` returns. An exception
     :func:`main` does not handle (a bug) prints its traceback and exits with status 1, as
     Python would.
+
+    Examples
+    --------
+    The ``gixs`` console script is this function (it ends the process; from Python,
+    call :func:`main`, which returns the status)::
+
+        $ gixs --version
+        gixs 0.1.0
     """
     import atexit
     import os

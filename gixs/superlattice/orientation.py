@@ -424,7 +424,20 @@ def radial_profiles(data, valid, norm, pq, qs, fwhm_guesses, chis_deg, *,
 
 def radial_fit(profile, q, fwhm_guess):
     """The line-shape fit of :func:`radial_peak` on one of :func:`radial_profiles`'
-    profiles (raises its ValueError when the profile is one)."""
+    profiles (raises its ValueError when the profile is one).
+
+    Examples
+    --------
+    >>> x = np.linspace(0.08, 0.12, 61)
+    >>> y = 10 + 100 * np.exp(-0.5 * ((x - 0.1) / 0.0025) ** 2)
+    >>> fit = radial_fit((x, y, np.sqrt(y)), 0.1, 0.006)
+    >>> round(fit.values["centre"], 4), round(fit.values["fwhm"], 4)
+    (0.1, 0.0059)
+    >>> radial_fit(ValueError("3 |q| bins measured"), 0.1, 0.006)
+    Traceback (most recent call last):
+    ...
+    ValueError: 3 |q| bins measured
+    """
     from gixs.peaks import fit_peak
 
     if isinstance(profile, ValueError):
