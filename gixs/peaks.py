@@ -1270,8 +1270,9 @@ def fit_spot2d(u, v, y, p0, lo, hi):
 
     Returns
     -------
-    ndarray or None
-        The six parameters; None when the model is not finite at ``p0`` or the fit does
+    (ndarray, ndarray, float) or None
+        The six parameters, the model's Jacobian at them (points x 6) and the sum of
+        squared residuals; None when the model is not finite at ``p0`` or the fit does
         not converge in 2000 evaluations.
 
     Examples
@@ -1279,18 +1280,18 @@ def fit_spot2d(u, v, y, p0, lo, hi):
     >>> uu, vv = np.meshgrid(np.linspace(-1, 1, 15), np.linspace(-1, 1, 11))
     >>> u, v = uu.ravel(), vv.ravel()
     >>> y = 5 * np.exp(-0.5 * ((u - 0.1) / 0.3) ** 2 - 0.5 * ((v + 0.2) / 0.4) ** 2) + 1
-    >>> p = fit_spot2d(u, v, y, [4, 0, 0, 0.5, 0.5, 0], [0, -1, -1, 0.05, 0.05, -10],
-    ...                [10, 1, 1, 2, 2, 10])
-    >>> np.round(p, 6).tolist()
-    [5.0, 0.1, -0.2, 0.3, 0.4, 1.0]
+    >>> p, jac, chi2 = fit_spot2d(u, v, y, [4, 0, 0, 0.5, 0.5, 0],
+    ...                           [0, -1, -1, 0.05, 0.05, -10], [10, 1, 1, 2, 2, 10])
+    >>> np.round(p, 6).tolist(), jac.shape, chi2 < 1e-20
+    ([5.0, 0.1, -0.2, 0.3, 0.4, 1.0], (165, 6), True)
     """
     u = np.ascontiguousarray(u, float)
     y = np.ascontiguousarray(y, float)
-    p, _, _, status = _nb_lm(_SHAPE_CODE["spot2d"], _BG_CODE["constant"], u,
-                             np.ascontiguousarray(v, float), y, np.ones(u.size),
-                             np.asarray(p0, float).copy(), np.asarray(lo, float),
-                             np.asarray(hi, float), 0.0)
-    return p if status == 0 and np.all(np.isfinite(p)) else None
+    p, chi2, jac, status = _nb_lm(_SHAPE_CODE["spot2d"], _BG_CODE["constant"], u,
+                                  np.ascontiguousarray(v, float), y, np.ones(u.size),
+                                  np.asarray(p0, float).copy(), np.asarray(lo, float),
+                                  np.asarray(hi, float), 0.0)
+    return (p, jac, float(chi2)) if status == 0 and np.all(np.isfinite(p)) else None
 
 
 def _lm_cov(jm):

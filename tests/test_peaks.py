@@ -252,13 +252,13 @@ def test_spot2d_fit_equals_scipy_least_squares(seed):
     hi = [np.inf, 0.05, 0.04, 0.04, 0.04, np.inf]
     ref = least_squares(lambda p: model(p, u, v) - y, p0, bounds=(lo, hi), xtol=1e-14,
                         ftol=1e-14, gtol=1e-14).x
-    got = fit_spot2d(u, v, y, p0, lo, hi)
+    got = fit_spot2d(u, v, y, p0, lo, hi)[0]
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-9)
     # the centre held at 0 (the arc-area fit of a spot)
     lo2, hi2 = list(lo), list(hi)
     lo2[1] = hi2[1] = lo2[2] = hi2[2] = 0.0
     p0b = [40, 0, 0, 0.01, 0.01, 0]
-    got2 = fit_spot2d(u, v, y, p0b, lo2, hi2)
+    got2 = fit_spot2d(u, v, y, p0b, lo2, hi2)[0]
     ref2 = least_squares(lambda q: model([q[0], 0, 0, q[1], q[2], q[3]], u, v) - y,
                          [40, 0.01, 0.01, 0], bounds=([0, 0.001, 0.001, -np.inf],
                                                       [np.inf, 0.04, 0.04, np.inf]),

@@ -526,31 +526,21 @@ def _fit_spot(res, x, y, iy, ix, fwhm, snr):
     px, py, pv = xx[ok], yy[ok], patch[ok]
     s0 = fwhm / _FWHM
     p0 = np.array([pv.max() - np.median(pv), x[ix], y[iy], s0, s0, np.median(pv)])
-
-    def resid(p):
-        return p[0] * np.exp(-0.5 * ((px - p[1]) / p[3]) ** 2
-                             - 0.5 * ((py - p[2]) / p[4]) ** 2) + p[5] - pv
-
-    def jac(p):  # analytic: no finite-difference model evaluations
-        ux, uy = (px - p[1]) / p[3], (py - p[2]) / p[4]
-        g = np.exp(-0.5 * (ux * ux + uy * uy))
-        ag = p[0] * g
-        return np.column_stack([g, ag * ux / p[3], ag * uy / p[4], ag * ux * ux / p[3],
-                                ag * uy * uy / p[4], np.ones_like(g)])
     lo = np.array([0, min(x[sx][0], x[sx][-1]), min(y[sy][0], y[sy][-1]), s0 / 10, s0 / 10,
                    -np.inf])
     hi = np.array([np.inf, max(x[sx][0], x[sx][-1]), max(y[sy][0], y[sy][-1]), s0 * 4,
                    s0 * 4, np.inf])
-    p = fit_spot2d(px, py, pv, np.clip(p0, lo + 1e-12, hi - 1e-12), lo, hi)
-    if p is None:
+    fit = fit_spot2d(px, py, pv, np.clip(p0, lo + 1e-12, hi - 1e-12), lo, hi)
+    if fit is None:
         return None
+    p, jac, chi2 = fit
     if not p[0] > 0 or min(p[3], p[4]) < max(s0 / 4, min(abs(x[1] - x[0]),
                                                          abs(y[1] - y[0])) / 2):
         return None  # a one-bin spike, not a Bragg spot
     coverage = _coverage(p, x, y, ix, iy, hw_x, hw_y, ok, sx, sy)
     if coverage < 0.2:
         return None  # the fitted Gaussian lies on unmeasured bins: an extrapolation
-    sig_x, sig_y = _centre_errors(jac(p), resid(p), len(p))
+    sig_x, sig_y = _centre_errors(jac, chi2, len(p))
     area = _arc_area(res, x, y, p, fwhm)
     return Spot(qxy=float(p[1]), qz=float(p[2]), q=float(math.hypot(p[1], p[2])),
                 intensity=float(p[0] * 2 * math.pi * p[3] * p[4]) if area is None else area,
@@ -596,9 +586,9 @@ def _arc_area(res, x, y, p, fwhm, max_arc=8.0):
         free = lo < hi
         t0[free] = np.clip(t0[free], lo[free] + 1e-12, hi[free] - 1e-12)
         fit = fit_spot2d(uu, vv, pv, t0, lo, hi)
-        if fit is None or not fit[0] > 0:
+        if fit is None or not fit[0][0] > 0:
             return best
-        t = fit[[0, 3, 4, 5]]
+        t = fit[0][[0, 3, 4, 5]]
         best = float(t[0] * 2 * math.pi * t[1] * t[2])
         want_t = min(1.5 * t[2] * _FWHM, 1.5 * max_arc * fwhm)
         want_r = min(max(1.5 * t[1] * _FWHM, 1.5 * fwhm), 6 * fwhm)
@@ -646,12 +636,13 @@ def lm_fit(resid, p0, lo, hi, *, jac="2-point", abs_index=(), max_nfev=400):
         return None
 
 
-def _centre_errors(j, r, n_par):
-    """Standard errors of parameters 1 and 2 (the centre) of a least-squares fit:
+def _centre_errors(j, chi2, n_par):
+    """Standard errors of parameters 1 and 2 (the centre) of a least-squares fit from its
+    Jacobian ``j`` (points x parameters) and sum of squared residuals ``chi2``:
     ``sqrt(diag(inv(J^T J)) * chi2 / dof)``; NaN when singular."""
-    dof = max(len(r) - n_par, 1)
+    dof = max(len(j) - n_par, 1)
     try:
-        cov = np.linalg.inv(j.T @ j) * float(r @ r) / dof
+        cov = np.linalg.inv(j.T @ j) * chi2 / dof
     except np.linalg.LinAlgError:
         return float("nan"), float("nan")
     d = np.diag(cov)
@@ -823,5 +814,5 @@ def _fit_1d(x, y, i, fwhm, found=()):
     p = fit.x
     if not p[0] > 0:
         return None
-    sig = _centre_errors(fit.jac, fit.fun, len(p))[0]
+    sig = _centre_errors(fit.jac, float(fit.fun @ fit.fun), len(p))[0]
     return float(p[1]), float(p[0]), float(p[2] * _FWHM), sig
