@@ -460,13 +460,9 @@ def observed_maximum(x, y, s, fit):
         w = 1.0 / np.where(s[sel] > 0, s[sel], np.nan)
         if np.all(np.isfinite(w)):
             try:
-                p, cov = np.polyfit(u, y[sel], deg, w=w, cov="unscaled") if sel.sum() > \
-                    deg + 1 else (np.polyfit(u, y[sel], deg, w=w), None)
+                p, cov = np.polyfit(u, y[sel], deg, w=w, cov="unscaled")
                 chi2 = float(np.sum(((np.polyval(p, u) - y[sel]) * w) ** 2))
                 red = chi2 / max(sel.sum() - deg - 1, 1)
-                if cov is None:  # as many points as coefficients: the exact polynomial
-                    v = np.vander(u, deg + 1) * w[:, None]
-                    cov = np.linalg.inv(v.T @ v)
                 uu = np.linspace(u.min(), u.max(), 4001)
                 k = int(np.argmax(np.polyval(p, uu)))
                 um = float(uu[k])
