@@ -558,12 +558,12 @@ def chi_profile(data, valid, norm, pq, q_star, fwhm, chi_step_deg=5.0):
     True
     """
     edges = np.arange(-180.0, 180.0 + chi_step_deg / 2, chi_step_deg)
-    i_ring, w_ring, v_ring = _band_bins(pq, "chi", data, norm, valid, q_star, 0.0, fwhm / 2,
-                                        edges)
-    i_side = _band_bins(pq, "chi", data, norm, valid, q_star, fwhm, 1.5 * fwhm, edges)[0]
+    # the ring (|q - q*| <= FWHM/2) and its side bands (FWHM..1.5 FWHM) in one pass
+    i, w, v = _band_bins(pq, "chi", data, norm, valid, [q_star, q_star], [0.0, fwhm],
+                         [fwhm / 2, 1.5 * fwhm], [edges, edges])
     with np.errstate(invalid="ignore", divide="ignore"):
-        sig = np.sqrt(np.clip(v_ring, 0, None) / w_ring)
-    return (edges[:-1] + edges[1:]) / 2, i_ring - i_side, sig
+        sig = np.sqrt(np.clip(v[0], 0, None) / w[0])
+    return (edges[:-1] + edges[1:]) / 2, i[0] - i[1], sig
 
 
 def orientation_metrics(data, valid, norm, pq, q_star, fwhm, orders_hex_fit=None,
