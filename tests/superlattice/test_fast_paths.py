@@ -272,3 +272,36 @@ def test_orientation_check_from_the_plan_equals_the_geometry(incidence, tilt, co
                                gi) is None
     other_code = dataclasses.replace(gi, orientation=4 if code != 4 else 1)
     assert oc._plan_pixels(plan, g, img.shape, other_code) is None
+
+
+@pytest.mark.parametrize("shape, bg", [("gaussian", "powerlaw"), ("lorentzian", "linear"),
+                                       ("pseudo_voigt", "powerlaw"), ("pseudo_voigt", "linear")])
+def test_window_fit_moves_the_centre_by_a_fraction_of_its_error(shape, bg, monkeypatch):
+    # the first fit of a candidate only places the window (+-2 FWHM) of the fit of every
+    # model; by the pseudo-Voigt alone (ordering.WINDOW_FIT) the window moves by a few
+    # bins at most, the centre by a fraction of its standard error, and it stays as close
+    # to the truth as with every model in the first fit
+    from gixs import peaks
+    from gixs.superlattice import ordering
+
+    x = np.linspace(0.02, 0.2, 900)
+    step = x[1] - x[0]
+    for seed in range(4):
+        rng = np.random.default_rng(seed)
+        c0 = 0.08 + 0.002 * seed
+        line = {"gaussian": peaks.gaussian(x, 30.0, c0, 0.006),
+                "lorentzian": peaks.lorentzian(x, 30.0, c0, 0.006),
+                "pseudo_voigt": peaks.pseudo_voigt(x, 30.0, c0, 0.006, 0.5)}[shape]
+        clean = line + (40 * (x / 0.05) ** -2.5 if bg == "powerlaw" else 60 - 150 * x)
+        y, s = rng.normal(clean, np.sqrt(clean)), np.sqrt(clean)
+        cand = max(peaks.find_peaks(x, y, s, min_snr=5.0), key=lambda c: c.snr)
+        fast = ordering._fit_candidate(x, y, s, cand)
+        monkeypatch.setattr(ordering, "WINDOW_FIT", {})  # every model in the first fit
+        full = ordering._fit_candidate(x, y, s, cand)
+        monkeypatch.undo()
+        err = full.errors["centre"]
+        assert np.abs(np.subtract(fast.window, full.window)).max() <= 12 * step
+        assert abs(fast.values["centre"] - full.values["centre"]) < 0.25 * err
+        assert abs(fast.values["centre"] - c0) < 3.5 * err
+        assert fast.values["fwhm"] == pytest.approx(full.values["fwhm"],
+                                                    abs=0.5 * full.errors["fwhm"])
