@@ -268,3 +268,52 @@ def test_spot2d_fit_equals_scipy_least_squares(seed):
     # a model not finite at the start: None
     assert fit_spot2d(u, v, y, [40, 0, 0, 0.0, 0.01, 0], [0, -1, -1, 0, 0, -1],
                       [np.inf, 1, 1, 1, 1, 1]) is None
+
+
+def test_fit_ending_on_a_bound_keeps_the_lower_of_both_solvers(monkeypatch):
+    """A model whose Levenberg-Marquardt ends on a bound is also run by the reflective
+    solver from the start; the fit is the lower chi2 of the two (the reflective solver
+    alone ends higher, or fails, on some of these windows: peaks, no peaks, power-law
+    slopes)."""
+    from gixs import peaks
+
+    calls = []
+    init = peaks._Lazy.__init__
+
+    def spy(self, *a):
+        init(self, *a)
+        calls.append((a, self.chi2))
+
+    monkeypatch.setattr(peaks._Lazy, "__init__", spy)
+    x = np.linspace(0.02, 0.2, 300)
+    for seed in range(24):
+        rng = np.random.default_rng(seed)
+        c0 = 0.1 + 0.01 * rng.standard_normal()
+        line = (peaks.gaussian(x, 6.0, c0, 0.01), peaks.lorentzian(x, 6.0, c0, 0.01),
+                0 * x)[seed % 3]
+        clean = 40 * (x / 0.05) ** -2.0 + line + 3
+        y, s = rng.normal(clean, np.sqrt(clean)), np.sqrt(clean)
+        try:
+            fit_peak(x, y, s, centre=0.1 + 0.02 * rng.standard_normal(), fwhm=0.008,
+                     window=(0.05, 0.16))
+        except ValueError:
+            pass
+    monkeypatch.undo()
+    at_bound = reflective_higher = 0
+    for (shape, bg, x0, xx, yy, w, p0, lo, hi), chi2 in calls:
+        try:
+            p, _, lm = peaks._lm(shape, bg, x0, xx, yy, w, p0, lo, hi)
+        except RuntimeError:
+            continue
+        if not np.any((p <= np.asarray(lo, float)) | (p >= np.asarray(hi, float))):
+            assert chi2 == lm  # inside the bounds: the Levenberg-Marquardt fit
+            continue
+        at_bound += 1
+        func = peaks._functions(shape, bg, x0)[0]
+        try:
+            trf = peaks._trf_run(shape, bg, x0, func, xx, yy, w, p0, lo, hi)[2]
+        except (RuntimeError, ValueError):
+            trf = np.inf
+        assert chi2 == min(lm, trf)
+        reflective_higher += trf > lm
+    assert at_bound > 50 and reflective_higher > 5
