@@ -535,8 +535,11 @@ def _significant(fit, p_max=1e-4, min_sigma=5.0):
     return None
 
 
-def first_order(profile, *, q_range=None, min_snr=5.0):
+def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
     """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
+
+    ``near`` (low, high), 1/A: only candidates there (the whole profile is searched
+    for them, as without it, so each keeps its width and significance).
 
     Returns (name, x, y, sigma, q range, candidates, PeakFit, its candidate); raises
     :class:`NoPeakError` like :func:`measure`, which uses it. The candidates of the
@@ -549,7 +552,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0):
                           f"{name} profile" + (f" within q_range {tuple(q_range)}"
                                                 if q_range is not None else ""))
     rng = (float(x[0]), float(x[-1]))
-    cands = find_peaks(x, y, s, min_snr=min_snr)
+    cands = find_peaks(x, y, s, min_snr=min_snr, x_range=near)
     if not cands:
         raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
                           f"stands {min_snr:g} sigma above the noise in q = {rng[0]:.4f}.."
@@ -886,9 +889,9 @@ class _Candidate:
         self.snr = cand.snr
 
 
-def _try_measure(prof, *, q_range=None, min_snr=5.0, **_):
+def _try_measure(prof, *, q_range=None, min_snr=5.0, near=None, **_):
     try:
-        out = first_order(prof, q_range=q_range, min_snr=min_snr)
+        out = first_order(prof, q_range=q_range, min_snr=min_snr, near=near)
     except NoPeakError as exc:
         return None, str(exc)
     return _Candidate(out[6], out[7]), None
@@ -1108,8 +1111,12 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                 mid = 0.5 * (hi_band[0] + hi_band[1])
                 halves = []
                 for part in ((hi_band[0], mid), (mid, hi_band[1])):
+                    # the rod asked about: candidates within a FWHM of it (the halves'
+                    # own lowest peaks, if elsewhere, fail the test anyway)
+                    near = (rod_h.q_star_centre - rod_h.fwhm, rod_h.q_star_centre + rod_h.fwhm)
                     try:
-                        halves.append(_try_measure(cut(part), q_range=q_range, **kw)[0])
+                        halves.append(_try_measure(cut(part), q_range=q_range, near=near,
+                                                   **kw)[0])
                     except ValueError:
                         halves.append(None)
                 vertical = all(h is not None for h in halves) and abs(

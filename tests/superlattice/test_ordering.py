@@ -213,3 +213,27 @@ def test_rod_profile_tests_in_plane_ratios_and_fcc111_is_hex10():
     assert "hexagonal (10)" in res.lattice_basis
     with pytest.raises(ValueError, match="no single in-plane first order"):
         measure(p, lattice="bcc")
+
+
+def test_first_order_near_fits_the_peak_asked_about():
+    """``near`` keeps the candidates of one q range (the halves of the band above a
+    ring's top ask about the rod found there): the peak there is fitted as without it
+    (same candidate, same fit), and a lower significant peak elsewhere is not taken."""
+    from gixs.superlattice.ordering import first_order
+
+    x = np.linspace(0.01, 0.2, 800)
+    clean = 30 + 200 * x + gaussian(x, 60.0, 0.05, 0.006) + gaussian(x, 40.0, 0.11, 0.01)
+    y = np.random.default_rng(3).normal(clean, np.sqrt(clean))
+    prof = Profile("ip", "q", x, y, np.sqrt(clean), np.ones(x.size, np.int64), {})
+    lowest = first_order(prof)[6]
+    assert lowest.values["centre"] == pytest.approx(0.05, abs=0.001)
+    there = first_order(prof, near=(0.1, 0.12))[6]
+    assert there.values["centre"] == pytest.approx(0.11, abs=0.001)
+    # the same fit as the candidate's without the range (the higher peak alone)
+    name, xx, yy, ss, _, cands, _, _ = first_order(prof)
+    from gixs.superlattice.ordering import _fit_candidate
+
+    ref = _fit_candidate(xx, yy, ss, next(c for c in cands if 0.1 <= c.x <= 0.12))
+    assert there.values == ref.values
+    with pytest.raises(NoPeakError):
+        first_order(prof, near=(0.15, 0.19))
