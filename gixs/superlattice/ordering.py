@@ -1100,7 +1100,10 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
             ROD_BAND_FRACTION * big_q, ROD_BAND_PIXELS * px_qz))
         if not ip_band and hi_band[0] > band0[1]:
             try:
-                rod_h, _ = _try_measure(cut(hi_band), q_range=q_range, **kw)
+                # the rod asked about: candidates within 2 FWHM of the horizon cut's
+                # peak (a peak elsewhere up there is not the same rod)
+                rod_h, _ = _try_measure(cut(hi_band), q_range=q_range,
+                                        near=(q_xy - 2 * fwhm, q_xy + 2 * fwhm), **kw)
             except ValueError:
                 rod_h = None
             # the same rod only: near the horizon cut's peak (which a ring blending in can
