@@ -1150,11 +1150,12 @@ def _functions(shape, bg, x0):
 class _Lazy:
     """One model's fit as :func:`_least_squares` makes it (Levenberg-Marquardt, redone
     by the reflective solver when it fails, and also run by it when it ends on a bound:
-    the lower chi2 of the two is kept), with the covariance
-    (SVD of the weighted Jacobian) computed only when asked: :func:`fit_peak` needs the
-    selected model's alone, the F-test's background fit none.
+    the lower chi2 of the two is kept), with the covariance (SVD of the weighted
+    Jacobian) computed only when asked: :func:`fit_peak` needs the selected model's
+    alone, the F-test's background fit none.
 
-    Raises what the reflective solver raises (RuntimeError, ValueError).
+    Raises what the reflective solver raises (RuntimeError, ValueError) when it redoes a
+    Levenberg-Marquardt fit that failed.
     """
 
     def __init__(self, shape, bg, x0, x, y, w_sigma, p0, lo, hi):
@@ -1174,8 +1175,8 @@ class _Lazy:
             try:
                 self._trf(shape, bg, x0, x, y, w_sigma, p0, lo, hi)
             except (RuntimeError, ValueError):
-                self.reflective = False
-            if not self.reflective or not self.chi2 <= lm[2]:
+                pass  # the Levenberg-Marquardt fit stands
+            if not (self.reflective and self.chi2 <= lm[2]):
                 self.p, self.jm, self.chi2 = lm
                 self.reflective = False
 
@@ -1202,8 +1203,8 @@ def _least_squares(shape, bg, x0, x, y, w_sigma, p0, lo, hi, numeric=False):
     in well under a millisecond. A fit that does not converge in 2000 evaluations is
     redone by scipy's reflective solver with the analytic Jacobian; one that ends on a
     bound (where a projected step can stall) is run by that solver from the start too,
-    and the lower chi2 of the two is the fit. Covariance ``(J^T W J)^-1`` at the minimum from the
-    SVD (singular values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops
+    and the lower chi2 of the two is the fit. Covariance ``(J^T W J)^-1`` at the minimum
+    from the SVD (singular values below ``eps * n * s_max`` dropped, as ``curve_fit`` does); stops
     on scipy's tolerances (1e-8 on chi2, step and gradient).
     """
     if numeric:

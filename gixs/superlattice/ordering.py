@@ -498,16 +498,19 @@ def _fit_candidate(x, y, s, cand, upper_limit=None):
     first fit: the window moves by 0-9 bins of ~120, the centre by < 0.2 of its standard
     error (noisy peaks of each shape); the d of 12 simulated rod frames (5-15 nm) and of
     the BornAgain dot films of the tests unchanged to 5 digits. Where the first fit
-    fails, or the second window holds fewer than 12 points, the first window's fit of
-    every model is the result."""
+    fails, or the window it places is not usable, the first fit is that of every model,
+    and its own window (when usable) is the second one."""
     w = _window(cand.x, cand.fwhm * 0.75, x, upper_limit)
     start = dict(centre=cand.x, fwhm=cand.fwhm / 1.5, height=cand.height, window=w)
     try:
         fit = fit_peak(x, y, s, **WINDOW_FIT, **start)
     except ValueError:
-        full = fit_peak(x, y, s, **start)
-        return _refit(x, y, s, full, upper_limit) or full
-    return _refit(x, y, s, fit, upper_limit) or fit_peak(x, y, s, **start)
+        fit = None
+    second = None if fit is None else _refit(x, y, s, fit, upper_limit)
+    if second is not None:
+        return second
+    full = fit_peak(x, y, s, **start)
+    return _refit(x, y, s, full, upper_limit) or full
 
 
 def _refit(x, y, s, fit, upper_limit):
@@ -1112,11 +1115,11 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
             # arc, moves with q_z
             if rod_h is not None and abs(rod_h.q_star_centre - q_xy) <= 2 * fwhm:
                 mid = 0.5 * (hi_band[0] + hi_band[1])
+                # the rod asked about: candidates within a FWHM of it (the halves' own
+                # lowest peaks, if elsewhere, fail the test anyway)
+                near = (rod_h.q_star_centre - rod_h.fwhm, rod_h.q_star_centre + rod_h.fwhm)
                 halves = []
                 for part in ((hi_band[0], mid), (mid, hi_band[1])):
-                    # the rod asked about: candidates within a FWHM of it (the halves'
-                    # own lowest peaks, if elsewhere, fail the test anyway)
-                    near = (rod_h.q_star_centre - rod_h.fwhm, rod_h.q_star_centre + rod_h.fwhm)
                     try:
                         halves.append(_try_measure(cut(part), q_range=q_range, near=near,
                                                    **kw)[0])
