@@ -266,3 +266,32 @@ def test_kernel_from_the_plans_csc_equals_the_weighted_matrix_kernel(plan, frame
     j = int(np.flatnonzero(np.diff(plan.col_ptr) > 0)[0])
     bad.norm[j] = np.nan
     assert engine.StackKernel.unit_state(bad, negative_invalid) is None
+
+
+@pytest.mark.parametrize("which", ["plan", "plan dark flat", "pyfai"])
+def test_a_frames_sums_do_not_depend_on_its_block(ai, plan, frames, which):
+    """Blocks of 11, 9 and 5 frames go through groups of eight, four and one frames
+    (accumulation lanes); each frame's four sums equal, bit for bit, those of the same
+    frame alone, with invalid values in every lane of a group, and the block of 11 equals
+    Plan.sums (or is checked against the others for pyFAI's kernel)."""
+    rng = np.random.default_rng(21)
+    if which == "pyfai":
+        kern = pyfai_check.azimuthal_kernel(None, SHAPE, 400, "q_A^-1", integrator=ai)
+    elif which == "plan":
+        kern = engine.StackKernel.from_plan(plan)
+    else:
+        kern = engine.StackKernel.from_plan(plan, dark=rng.uniform(0, 3, SHAPE),
+                                            flat=rng.uniform(0.8, 1.2, SHAPE))
+    stack = np.concatenate([frames, frames[::-1][:5]])             # 11 frames
+    stack = stack + rng.random(stack.shape, np.float32)  # sums of fractions round
+    for f in range(11):                          # bad pixels in every lane, scattered
+        bad = rng.random(SHAPE) < 0.01
+        stack[f][bad] = np.nan if f % 2 else -5.0
+    alone = [kern.sums_block(stack[f][None]) for f in range(11)]
+    for size in (11, 9, 5):
+        got = kern.sums_block(stack[:size])
+        for f in range(size):
+            for name, g, a in zip(("signal", "norm", "variance", "count"), got, alone[f]):
+                np.testing.assert_array_equal(g[f], a[0], err_msg=f"{name} {f}/{size}")
+    if which == "plan":
+        assert_sums_equal(kern.sums_block(stack), reference(plan, stack, None))

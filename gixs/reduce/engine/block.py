@@ -4,7 +4,7 @@ For a fixed geometry every output (azimuthal I(q), sectors, GI cuts, q_xy/q_z ma
 linear map from pixels to bins. :class:`StackKernel` holds that map as a CSR matrix
 (bins x pixels) with the per-pixel corrections folded in once (static mask, solid angle x
 polarization x flat, dark), and applies it to blocks of frames with a Numba kernel
-(:mod:`gixs.reduce.engine.kernels`) that reads the matrix once per block and each frame once,
+(:mod:`gixs.reduce.engine.kernels`, :mod:`gixs.reduce.engine.scatter`) that reads the matrix once per block and each frame once,
 on all cores, without copying the frames.
 
 Per frame ``f`` and bin ``b`` it returns the same four sums as
@@ -37,6 +37,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from gixs.reduce.engine import kernels as _k
+from gixs.reduce.engine import scatter as _scatter
 
 #: Non-zeros per parallel tile of rows in the gather kernel (about 0.5 MB of matrix).
 TILE_NNZ = 65536
@@ -586,9 +587,9 @@ class StackKernel:
         miss_j = np.empty((nch, cap), np.int64)
         miss_count = np.zeros(nch, np.int64)
         with_var = not self._var_is_raw
-        _k.scatter_sums(p["col_ptr"], p["col_rows"], p["col_weights"], p["chunks"], flat,
-                        lo, hi, floor, nbp, with_var, psig, pvar, miss_f, miss_j,
-                        miss_count)
+        _scatter.scatter_sums(p["col_ptr"], p["col_rows"], p["col_weights"], p["chunks"],
+                              flat, lo, hi, floor, nbp, with_var, psig, pvar, miss_f,
+                              miss_j, miss_count)
         np.sum(psig, axis=0, out=sig[:, r0:r1])
         if with_var:
             np.sum(pvar, axis=0, out=var[:, r0:r1])
