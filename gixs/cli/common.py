@@ -464,15 +464,50 @@ def reduction_paths(out, stem, sectors):
     return paths + sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
 
 
-def write_reduction(paths, stem, reduced, args, wavelength_a, figure=None):
+def figure_process(args):
+    """A context holding the :class:`gixs.plot.process.FigureProcess` of a command that
+    draws a figure (None under ``--no-plot``), started now so that its imports overlap the
+    command's work."""
+    import contextlib
+
+    if getattr(args, "no_plot", False):
+        return contextlib.nullcontext(None)
+    from gixs.plot.process import FigureProcess
+
+    return FigureProcess()
+
+
+def write_reduction(paths, stem, reduced, args, wavelength_a, figure=None, figures=None):
     """Write one reduction's output set (:func:`reduction_paths`) atomically: all files or
-    none. ``figure`` (a callable returning a matplotlib Figure) is drawn unless
-    ``--no-plot``; ``.xy`` / ``.chi`` are written when ``--xy`` / ``--chi`` ask."""
+    none. ``.xy`` / ``.chi`` are written when ``--xy`` / ``--chi`` ask.
+
+    ``figure`` is ``(function, args, kwargs)`` of the overview figure (``function`` as
+    ``"module:name"``), drawn unless ``--no-plot`` by ``figures``, a
+    :class:`gixs.plot.process.FigureProcess` that the command started before its work so
+    that matplotlib's import overlaps it (one is started here when none is given); it is
+    drawn while the other files are written and saved before the set is committed.
+    """
+    import contextlib
+
     from gixs.io.frames import atomic_set
     from gixs.io.output import write_chi, write_profile_csv, write_reduced_h5, write_xy
 
-    with atomic_set(paths) as tmps:  # all files or none, never a new .h5 beside old CSVs
+    draw = figure is not None and not args.no_plot
+    with contextlib.ExitStack() as stack:
+        if draw and figures is None:
+            from gixs.plot.process import FigureProcess
+
+            figures = stack.enter_context(FigureProcess())
+        # all files or none, never a new .h5 beside old CSVs
+        tmps = stack.enter_context(atomic_set(paths))
         tmp = {os.path.basename(p): t for p, t in zip(paths, tmps)}
+        if draw:
+            from gixs.cli.progress import stage
+
+            png = stem + "_qmap.png"
+            stage(f"drawing {os.path.join(os.path.dirname(paths[0]), png)}")
+            func, fargs, fkw = figure
+            figures.draw(tmp[png], func, *fargs, **fkw)
         write_reduced_h5(tmp[stem + ".h5"], reduced)
         for key, prof in reduced.profiles.items():
             write_profile_csv(tmp[stem + PROFILE_SUFFIXES.get(key, f"_{key}.csv")], prof,
@@ -483,10 +518,8 @@ def write_reduction(paths, stem, reduced, args, wavelength_a, figure=None):
         if args.chi:
             write_chi(tmp[stem + "_iq.chi"], reduced.profiles["iq"], unit=args.chi,
                       wavelength_a=wavelength_a, title=stem)
-        if figure is not None and not args.no_plot:
-            from gixs.plot.common import save
-
-            save(figure(), tmp[stem + "_qmap.png"])
+        if draw:
+            figures.wait()
 
 
 #: Arguments that name files a command reads, and files it writes.

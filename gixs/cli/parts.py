@@ -215,15 +215,12 @@ def run_parts(args) -> int:
     output_dir(out, create=False)
     wl = parts[0].geometry.wavelength_a
 
-    def figure():
-        from gixs.plot.common import reduction_figure
-
-        mask0 = corr["mask"]
-        shown = frames[0].invalid | (mask0 if mask0 is not None else False)
-        return reduction_figure(reduced, frames[0].data, shown,
-                                title=f"{stem}: {len(parts)} part(s), detector panel: "
-                                      f"{os.path.basename(images[0])}")
-    write_reduction(paths, stem, reduced, args, wl, figure)
+    mask0 = corr["mask"]
+    shown = frames[0].invalid | (mask0 if mask0 is not None else False)
+    write_reduction(paths, stem, reduced, args, wl,
+                    ("gixs.plot.common:reduction_figure", (reduced, frames[0].data, shown),
+                     {"title": f"{stem}: {len(parts)} part(s), detector panel: "
+                               f"{os.path.basename(images[0])}"}))
     for p in parts:
         print(f"  part {p.name}: rows {p.rows or 'all'}, cols {p.cols or 'all'}")
     print(f"{len(images)} image(s), {len(parts)} part(s), incidence {args.incidence_deg:g} "

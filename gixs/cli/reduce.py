@@ -40,6 +40,16 @@ def add_arguments(p):
 
 
 def run(args) -> int:
+    from gixs.cli.common import figure_process
+    from gixs.cli.parts import is_multi, run_parts
+
+    if is_multi(args):  # several detector parts: gixs.cli.parts
+        return run_parts(args)
+    with figure_process(args) as figures:  # matplotlib's import overlaps the reduction
+        return _reduce_one(args, figures)
+
+
+def _reduce_one(args, figures) -> int:
     from gixs.cli.progress import stage
     from gixs.errors import FormatError
     from gixs.io.frames import read_frame
@@ -47,12 +57,9 @@ def run(args) -> int:
     from gixs.reduce.frame import get_plan, reduce_frame
 
     from gixs.cli.common import resolve_orientation
-    from gixs.cli.parts import is_multi, run_parts
     from gixs.reduce.orientation_check import check_orientation
     from gixs.reduce.orientation_check import clear_cache as clear_orientation_cache
 
-    if is_multi(args):  # several detector parts: gixs.cli.parts
-        return run_parts(args)
     args.image = args.image[0]
     if args.poni is None:
         raise ValueError("--poni is required (a PONI file or a stored geometry name)")
@@ -96,13 +103,10 @@ def run(args) -> int:
     output_dir(out, create=False)
     stage(f"writing {base}.h5 and CSV profiles")
 
-    def figure():
-        from gixs.plot.common import reduction_figure
-
-        stage(f"drawing {base}_qmap.png")
-        return reduction_figure(reduced, frame.data, frame.invalid | (
-            corr["mask"] if corr["mask"] is not None else False), title=stem)
-    write_reduction(paths, stem, reduced, args, geometry.wavelength_a, figure)
+    shown = frame.invalid | (corr["mask"] if corr["mask"] is not None else False)
+    write_reduction(paths, stem, reduced, args, geometry.wavelength_a,
+                    ("gixs.plot.common:reduction_figure", (reduced, frame.data, shown),
+                     {"title": stem}), figures)
     print(f"{args.image}: frame {frame.index}, {frame.data.shape[0]}x{frame.data.shape[1]} px, "
           f"incidence {args.incidence_deg:g} deg, q {iq.x[0]:.4g}-{iq.x[-1]:.4g} A^-1 "
           f"-> {base}.h5, {base}_iq.csv, {base}_ip.csv, {base}_oop.csv")

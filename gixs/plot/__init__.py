@@ -18,8 +18,9 @@ _LAZY = {
     'draw_result': 'gixs.plot.ordering',
     'result_figure': 'gixs.plot.ordering',
     'compare_figure': 'gixs.plot.ordering',
+    'FigureProcess': 'gixs.plot.process',
 }
 
-__all__ = ['detector_image', 'qmap', 'profiles', 'reduction_figure', 'qmap_figure', 'save', 'plot_calibration', 'overlay', 'index_figure', 'pattern_figure', 'intensity_figure', 'draw_result', 'result_figure', 'compare_figure']
+__all__ = ['detector_image', 'qmap', 'profiles', 'reduction_figure', 'qmap_figure', 'save', 'plot_calibration', 'overlay', 'index_figure', 'pattern_figure', 'intensity_figure', 'draw_result', 'result_figure', 'compare_figure', 'FigureProcess']
 
 __getattr__, __dir__ = lazy_names(__name__, _LAZY)
