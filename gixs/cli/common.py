@@ -464,13 +464,13 @@ def reduction_paths(out, stem, sectors):
     return paths + sorted(set(glob.glob(glob.escape(base) + "_sector_*.csv")) - set(paths))
 
 
-def figure_process(args):
+def figure_process(draw):
     """A context holding the :class:`gixs.plot.process.FigureProcess` of a command that
-    draws a figure (None under ``--no-plot``), started now so that its imports overlap the
-    command's work."""
+    will draw a figure (``draw`` true; else None), started now so that its imports
+    overlap the command's work."""
     import contextlib
 
-    if getattr(args, "no_plot", False):
+    if not draw:
         return contextlib.nullcontext(None)
     from gixs.plot.process import FigureProcess
 

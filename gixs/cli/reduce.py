@@ -45,7 +45,7 @@ def run(args) -> int:
 
     if is_multi(args):  # several detector parts: gixs.cli.parts
         return run_parts(args)
-    with figure_process(args) as figures:  # matplotlib's import overlaps the reduction
+    with figure_process(not args.no_plot) as figures:  # matplotlib's import overlaps the work
         return _reduce_one(args, figures)
 
 

@@ -271,6 +271,7 @@ def test_cli_pattern_and_image(tmp_path, geometry):
     d = json.loads(out.read_text())
     assert d["phases"][0]["orientation"] == [0, 0, 1]
     assert d["phases"][0]["lattice"]["a"] == pytest.approx(6.0, rel=2e-3)
+    assert (tmp_path / "f.png").stat().st_size > 10_000  # drawn by the figure process
     assert all(set(p) >= {"phase", "hkl", "qxy", "qz", "q", "intensity", "residual"}
                for p in d["peaks"])
 
