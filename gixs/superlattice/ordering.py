@@ -892,6 +892,44 @@ class _Candidate:
         self.snr = cand.snr
 
 
+def _check_first_ring(res, prof, plan, frame, valid, pq, qz_floor, px_qz, region, dark,
+                      flat, kw, diag):
+    """Refuse (NoPeakError) a ring that may not be the first order
+    (:mod:`gixs.superlattice.firstring`): a lower ring shows just above the horizon, or
+    no pixel above the horizon reaches half its |q| and no higher order found with it
+    stands at a first-order ratio."""
+    from gixs.superlattice.firstring import first_order_ratio, horizon_slab
+
+    q, fwhm = res.q_star, res.fwhm
+    slab, q_on, slab_qz = horizon_slab(plan, frame.data, valid, pq, qz_floor, px_qz,
+                                       region["specular_halfwidth_A^-1"], dark=dark,
+                                       flat=flat)
+    seen = prof.valid().x
+    q_film = 1.02 * float(seen[0]) if seen.size else np.inf  # the ring profile's start
+    diag["profiles"]["I(|q|) just above the horizon"] = slab
+    where = (f"just above the horizon (q_z {slab_qz[0]:.4f}..{slab_qz[1]:.4f} A^-1, "
+             f"exit angles below the film pixels' {region['exit_angle_floor_deg']:.3f} deg)")
+    if q - 2 * fwhm > q_on:
+        low, _ = _try_measure(slab, q_range=(q_on, q - 2 * fwhm), **kw)
+        if low is not None:
+            raise NoPeakError(
+                f"the first-order ring is not measurable: {where} a ring shows at |q| "
+                f"{low.q_star_centre:.4f} A^-1 (SNR {low.snr:.0f}), below the ring the film "
+                f"pixels show at {q:.4f} A^-1, which is then a higher order; the film "
+                "pixels miss the lower ring at this incidence: measure at a smaller "
+                "incidence or a higher energy")
+    if min(q_on, q_film) > q / 2 and first_order_ratio(res.orders) is None:
+        raise NoPeakError(
+            f"the ring at |q| {q:.4f} A^-1 is not shown to be the first order: no pixel "
+            f"above the horizon sees |q| below {min(q_on, q_film):.4f} A^-1 (the film "
+            f"pixels start at {q_film:.4f} A^-1; {where}), more than half "
+            "of it, where the first order of a film whose visible ring were a higher order "
+            "would lie, and no higher order found with it stands at a first-order ratio of "
+            "a common lattice (1.155, 1.414, 1.633, 1.732, 2); measure at a smaller "
+            "incidence or a higher energy, or give --q-range around the ring if it is the "
+            "first order")
+
+
 def _try_measure(prof, *, q_range=None, min_snr=5.0, near=None, **_):
     try:
         out = first_order(prof, q_range=q_range, min_snr=min_snr, near=near)
@@ -1230,6 +1268,20 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                            "profile is a pixel subset of this frame on its bins")
     diag["profiles"][f"measured: {choice['used']}"] = prof
     res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor, **kw)
+    if profile == "auto":
+        # the rods/rings test looked at one peak: the measurement must be of that peak
+        at = ev["q_ring"] if use == "iq" else ev["q_xy"]
+        if abs(res.q_star_centre - at) > max(fwhm, res.fwhm):
+            raise NoPeakError(
+                f"the peak measured on {'|q|' if use == 'iq' else 'q_xy'} "
+                f"({res.q_star_centre:.4f} A^-1) is not the one the rods/rings test "
+                f"classified ({at:.4f} A^-1, FWHM {fwhm:.4f} A^-1): the {choice['used']} "
+                "profile of the pixels measured has its first order elsewhere; give "
+                "--profile ip (rods, q_xy) or iq (rings, |q|) and --q-range around the "
+                "first order")
+    if use == "iq" and q_range is None:
+        _check_first_ring(res, prof, plan, frame, valid, pq, qz_floor, px_qz, region2, dark,
+                          flat, kw, diag)
     width_px = res.fwhm / px_qz
     if width_px < UNDERSAMPLED_FWHM_PIXELS:
         # sasmodels paracrystal rings 1.6-2.0 pixels wide (0.3-0.5 m): the parabola

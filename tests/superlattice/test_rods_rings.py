@@ -166,3 +166,39 @@ def test_undersampled_ring_is_said_to_be(kev, ai, dist, d):
     # the line-shape centre, which a symmetric shape puts on the asymmetric top's side
     assert abs(res.q_star / films.sas_truth(d) - 1) < abs(res.q_star_centre /
                                                         films.sas_truth(d) - 1)
+
+
+def test_ring_above_lower_rings_that_the_film_pixels_miss_is_refused():
+    """18 keV, 0.4 deg, 2 m, 7.12 nm (sasmodels fcc powder): the film pixels start at
+    q_z ~ 0.10 A^-1, above the (111) and (200) rings (|q| 0.088, 0.102); I(|q|) of the
+    film pixels peaks on the (220) (+61% in q*, reported before as the first order with
+    exit 0). Just above the horizon the (111) shows on |q|: refused, naming it."""
+    g, gi, img, mask = films.ring_film(18, 0.4, 2.0, 7.12)
+    with pytest.raises(NoPeakError, match=r"not measurable: just above the horizon .* a ring "
+                                          r"shows at \|q\| 0\.08[78]"):
+        measure_frame(img, g, gi, mask=mask, orientation=False)
+
+
+def test_ring_not_shown_to_be_the_first_order_is_refused_unless_the_range_is_given():
+    """18 keV, 0.35 deg, 1.2 m, 9.91 nm: the (111) ring (|q| 0.063 A^-1) lies below every
+    clear pixel above the horizon (|q| >= 0.069), its weak (200) is not significant, and
+    the film pixels peak on the (220) (+61% before). No higher order at a first-order
+    ratio: refused; with --q-range around that ring the user says it is the first order."""
+    g, gi, img, mask = films.ring_film(18, 0.35, 1.2, 9.91)
+    with pytest.raises(NoPeakError, match="not shown to be the first order"):
+        measure_frame(img, g, gi, mask=mask, orientation=False)
+    q220 = films.sas_truth(9.91) * math.sqrt(8 / 3)
+    res = measure_frame(img, g, gi, mask=mask, orientation=False,
+                        q_range=(0.9 * q220, 1.1 * q220))
+    assert res.scattering_type == "ring" and res.q_star == pytest.approx(q220, rel=0.01)
+
+
+def test_measured_peak_must_be_the_one_classified():
+    """16 keV, 0.35 deg, 2 m, 3.2 nm rods (q* 0.196 A^-1, near the detector's edge): no
+    rod in the cut near the horizon; a weak bump of I(|q|) at 0.147 A^-1 was classified
+    a ring, and the ring profile's first order then came out at 0.25 A^-1 (q* +18.7%
+    reported with exit 0). The measurement is not of the peak the rods/rings test
+    looked at: refused."""
+    g, gi, img, mask = films.rod_film(16, 0.35, 2.0, 3.2025)
+    with pytest.raises(NoPeakError, match="is not the one the rods/rings test classified"):
+        measure_frame(img, g, gi, mask=mask, orientation=False)
