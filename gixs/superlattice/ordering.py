@@ -422,6 +422,16 @@ def profile_maximum(fit) -> float:
 #: A measured peak narrower than this (FWHM, detector pixels) is reported as
 #: under-sampled (measure_frame's warning).
 UNDERSAMPLED_FWHM_PIXELS = 3.0
+
+#: Sampling error (fraction of a profile bin) of the top of a peak narrower than
+#: :data:`SUBBIN_FWHM` bins, added to the fit's error of q*: where in its bin the top lies
+#: is unknown (a uniform place in the bin has a standard deviation of 0.29 bin; rods
+#: 0.9-1.2 pixels wide on one-pixel bins came out -1.4 to +0.8%, within 0.3 bin).
+SAMPLING_BINS = 0.3
+
+#: Peaks narrower than this many profile bins (FWHM) get the sampling error above.
+SUBBIN_FWHM = 1.5
+
 #: Fewest profile points within +-FWHM/2 of the top for the cubic of observed_maximum.
 MIN_TOP_POINTS = 7
 #: ``q_star_method`` of an observed peak read from the data's top (see observed_maximum).
@@ -1287,12 +1297,24 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # sasmodels paracrystal rings 1.6-2.0 pixels wide (0.3-0.5 m): the parabola
         # through the top three bins sat 0.17-0.20% below the curve's maximum (the
         # symmetric line shape's maximum, used before, 0.53-0.72%); the FWHM is then
-        # mostly the pixel's own width
+        # mostly the pixel's own width. Rods 0.9-1.2 pixels wide on one-pixel bins
+        # (0.15-0.5 m): -1.4 to +0.8%, up to a quarter of a bin: that sampling limit
+        # joins the errors
+        seen = prof.valid().x
+        step = float(np.median(np.diff(seen))) if seen.size > 1 else 0.0
+        rel = SAMPLING_BINS * step / res.q_star if res.fwhm < SUBBIN_FWHM * step else 0.0
+        res = dataclasses.replace(
+            res, q_star_err=math.hypot(res.q_star_err, rel * res.q_star),
+            d_spacing_err=math.hypot(res.d_spacing_err, rel * res.d_spacing),
+            nn_distance_err=math.hypot(res.nn_distance_err, rel * res.nn_distance))
+        where = (f", which places a peak narrower than {SUBBIN_FWHM:g} bins to about "
+                 f"{SAMPLING_BINS:g} of a bin ({100 * rel:.2f}% of q* here, in q_star_err "
+                 "and d_spacing_err)") if rel else ""
         notes.append(f"the peak is {width_px:.1f} pixels wide (FWHM): q* is read from a "
-                     "parabola through its top three bins (about 0.2% low on simulated "
-                     "rings this narrow) and the FWHM is mostly the pixel's width (give "
-                     "the instrument width for the coherence length); a longer detector "
-                     "distance resolves the peak")
+                     f"parabola through its top three bins{where} (0.2% low on simulated "
+                     "rings 1.6-2 pixels wide), and the FWHM is mostly the pixel's width "
+                     "(give the instrument width for the coherence length); a longer "
+                     "detector distance resolves the peak")
         warnings.warn(notes[-1], GixsWarning, stacklevel=2)
     orient = None
     if orientation:
