@@ -440,6 +440,32 @@ CUBIC_TOP = "maximum of a cubic fitted within +-FWHM/2 of the peak top"
 PARABOLA_TOP = "maximum of the parabola through the highest bin and its two neighbours"
 
 
+#: Profiles redrawn by :func:`_parabola_spread` (fixed seed: the same error every run).
+PARABOLA_DRAWS = 400
+
+
+def _parabola_spread(x, y, s, c0, f):
+    """Standard deviation (1/A) of the vertex of the parabola through the highest bin
+    within +-``f`` of ``c0`` and its two neighbours, over :data:`PARABOLA_DRAWS` profiles
+    redrawn within their errors ``s`` (the highest bin chosen again in each): the error of
+    that estimate, which the parabola's own covariance misses on a flat, noisy top."""
+    near = np.flatnonzero(np.abs(x - c0) <= f)
+    if near.size < 3:
+        return 0.0
+    xs, ys, ss = x[near], y[near], np.where(s[near] > 0, s[near], 0.0)
+    draws = ys + np.random.default_rng(0).standard_normal((PARABOLA_DRAWS, ys.size)) * ss
+    k = np.clip(np.argmax(draws, axis=1), 1, ys.size - 2)
+    rows = np.arange(PARABOLA_DRAWS)
+    x1, x2, x3 = xs[k - 1], xs[k], xs[k + 1]
+    y1, y2, y3 = draws[rows, k - 1], draws[rows, k], draws[rows, k + 1]
+    num = (x2 - x1) ** 2 * (y2 - y3) - (x2 - x3) ** 2 * (y2 - y1)
+    den = (x2 - x1) * (y2 - y3) - (x2 - x3) * (y2 - y1)
+    ok = den != 0
+    top = x2[ok] - 0.5 * num[ok] / den[ok]
+    top = top[(top >= x1[ok]) & (top <= x3[ok])]  # a vertex between its outer bins
+    return float(np.std(top)) if top.size > 1 else 0.0
+
+
 def observed_maximum(x, y, s, fit):
     """Observed peak position (1/A), its standard error and how it was found.
 
@@ -450,7 +476,8 @@ def observed_maximum(x, y, s, fit):
     points in the window (a peak under ~7 profile bins wide) it is the vertex of the
     parabola through the highest bin within +-FWHM and its two neighbours. The error comes
     from the polynomial's covariance (dx = -dp'(x)/p''(x)), scaled by sqrt(reduced chi2)
-    when > 1. Where the polynomial has no maximum inside its points, the fitted
+    when > 1; for the parabola at least the spread of its vertex over profiles redrawn
+    within their errors (:func:`_parabola_spread`: which bin is highest is noisy too). Where the polynomial has no maximum inside its points, the fitted
     profile's maximum is used with the line-shape centre's error, and the method says so.
     """
     c0 = profile_maximum(fit)
@@ -482,6 +509,8 @@ def observed_maximum(x, y, s, fit):
                     g = np.array([(deg - i) * um ** max(deg - i - 1, 0) for i in range(deg + 1)])
                     var = float(g @ cov @ g) * max(red, 1.0)
                     err = math.sqrt(max(var, 0.0)) / abs(d2) * f
+                    if method == PARABOLA_TOP:  # which bin is highest is noisy too
+                        err = max(err, _parabola_spread(x, y, s, c0, f))
                     return c0 + um * f, err, method
             except (np.linalg.LinAlgError, ValueError):
                 pass

@@ -366,3 +366,23 @@ def test_bornagain_narrow_rod_top_read_from_its_three_highest_bins(kev, ai, dist
     band = res.profile_choice["band_qz_A^-1"]
     q_observed = films.ba_band_maximum(kev, ai, band, 5.5, 0.1, **kw)
     assert res.q_star == pytest.approx(q_observed, rel=0.005)
+
+
+@pytest.mark.parametrize("kev, ai, dist", [(16, 0.2, 1.5), (18, 0.15, 1.0)])
+def test_broad_noisy_top_read_from_three_bins_states_its_spread(kev, ai, dist):
+    """Touching dots with a 20% wide peak, 6 profile points within +-FWHM/2: the observed
+    peak is the parabola through the highest bin of a flat, noisy top, which came out
+    -1.24% and -0.53% from the noise-free profile maximum with stated errors of 0.38%
+    and 0.44% (the parabola's own covariance). Its error now includes which bin is
+    highest (profiles redrawn within their errors) and covers the truth."""
+    from gixs.superlattice.ordering import PARABOLA_TOP
+
+    g, gi, img, mask, coords = films.dot_film(kev, ai, dist, rel_width=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, orientation=False,
+                            form_factor="sphere:R=5.5,sigma=0.1")
+    truth = films.dot_band_maximum(coords, res.profile_choice["band_qz_A^-1"], rel_width=0.2)
+    assert res.scattering_type == "rod" and res.q_star_method == PARABOLA_TOP
+    assert abs(res.q_star - truth) < 2 * res.q_star_err
+    assert res.d_spacing_structure == pytest.approx(films.DOT_D_NM, rel=0.005)
