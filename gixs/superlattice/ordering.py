@@ -466,6 +466,20 @@ def _parabola_spread(x, y, s, c0, f):
     return float(np.std(top)) if top.size > 1 else 0.0
 
 
+def sampling_error(x, fwhm):
+    """Sampling error (unit of ``x``) of the top of a peak ``fwhm`` wide on the regular
+    bins ``x``: :data:`SAMPLING_BINS` of a bin when the peak is narrower than
+    :data:`SUBBIN_FWHM` bins, else 0.
+
+    Examples
+    --------
+    >>> sampling_error(np.arange(10.0), 1.2), sampling_error(np.arange(10.0), 4.0)
+    (0.3, 0.0)
+    """
+    step = float(np.median(np.diff(x))) if np.size(x) > 1 else 0.0
+    return SAMPLING_BINS * step if fwhm < SUBBIN_FWHM * step else 0.0
+
+
 def observed_maximum(x, y, s, fit):
     """Observed peak position (1/A), its standard error and how it was found.
 
@@ -477,12 +491,15 @@ def observed_maximum(x, y, s, fit):
     parabola through the highest bin within +-FWHM and its two neighbours. The error comes
     from the polynomial's covariance (dx = -dp'(x)/p''(x)), scaled by sqrt(reduced chi2)
     when > 1; for the parabola at least the spread of its vertex over profiles redrawn
-    within their errors (:func:`_parabola_spread`: which bin is highest is noisy too). Where the polynomial has no maximum inside its points, the fitted
-    profile's maximum is used with the line-shape centre's error, and the method says so.
+    within their errors (:func:`_parabola_spread`: which bin is highest is noisy too).
+    Where the polynomial has no maximum inside its points, the fitted profile's maximum is
+    used with the line-shape centre's error, and the method says so. A peak narrower
+    than :data:`SUBBIN_FWHM` bins adds its :func:`sampling_error` in quadrature.
     """
     c0 = profile_maximum(fit)
     f = fit.values["fwhm"]
     ce = fit.errors.get("centre", float("nan"))
+    samp = sampling_error(x, f)
     sel = np.abs(x - c0) <= f / 2
     deg, method = 3, CUBIC_TOP
     if sel.sum() < MIN_TOP_POINTS:
@@ -511,11 +528,11 @@ def observed_maximum(x, y, s, fit):
                     err = math.sqrt(max(var, 0.0)) / abs(d2) * f
                     if method == PARABOLA_TOP:  # which bin is highest is noisy too
                         err = max(err, _parabola_spread(x, y, s, c0, f))
-                    return c0 + um * f, err, method
+                    return c0 + um * f, math.hypot(err, samp), method
             except (np.linalg.LinAlgError, ValueError):
                 pass
-    return c0, ce, "maximum of the fitted line shape + background (no maximum of a " \
-        "polynomial on the top's points)"
+    return c0, math.hypot(ce, samp), "maximum of the fitted line shape + background (no " \
+        "maximum of a polynomial on the top's points)"
 
 
 def _window(q, fwhm, x, upper_limit=None):
@@ -1328,14 +1345,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # symmetric line shape's maximum, used before, 0.53-0.72%); the FWHM is then
         # mostly the pixel's own width. Rods 0.9-1.2 pixels wide on one-pixel bins
         # (0.15-0.5 m): -1.4 to +0.8%, up to a quarter of a bin: that sampling limit
-        # joins the errors
-        seen = prof.valid().x
-        step = float(np.median(np.diff(seen))) if seen.size > 1 else 0.0
-        rel = SAMPLING_BINS * step / res.q_star if res.fwhm < SUBBIN_FWHM * step else 0.0
-        res = dataclasses.replace(
-            res, q_star_err=math.hypot(res.q_star_err, rel * res.q_star),
-            d_spacing_err=math.hypot(res.d_spacing_err, rel * res.d_spacing),
-            nn_distance_err=math.hypot(res.nn_distance_err, rel * res.nn_distance))
+        # is in the errors (observed_maximum)
+        rel = sampling_error(prof.valid().x, res.fwhm) / res.q_star  # in q_star_err
         where = (f", which places a peak narrower than {SUBBIN_FWHM:g} bins to about "
                  f"{SAMPLING_BINS:g} of a bin ({100 * rel:.2f}% of q* here, in q_star_err "
                  "and d_spacing_err)") if rel else ""
