@@ -140,8 +140,9 @@ def _warm_up():
 
 
 def _serve():
-    """The child: import matplotlib, draw a first figure, then draw each (path, func, args, kwargs) read from
-    stdin until it closes; on an error print it on stderr and exit with status 1."""
+    """The child: import matplotlib, draw a first figure, then draw each (path, func,
+    args, kwargs) read from stdin until it closes; on an error print it on stderr and
+    exit with status 1."""
     import importlib
 
     for name in WARM_IMPORTS:

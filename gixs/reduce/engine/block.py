@@ -4,8 +4,8 @@ For a fixed geometry every output (azimuthal I(q), sectors, GI cuts, q_xy/q_z ma
 linear map from pixels to bins. :class:`StackKernel` holds that map as a CSR matrix
 (bins x pixels) with the per-pixel corrections folded in once (static mask, solid angle x
 polarization x flat, dark), and applies it to blocks of frames with a Numba kernel
-(:mod:`gixs.reduce.engine.kernels`, :mod:`gixs.reduce.engine.scatter`) that reads the matrix once per block and each frame once,
-on all cores, without copying the frames.
+(:mod:`gixs.reduce.engine.kernels`, :mod:`gixs.reduce.engine.scatter`) that reads the
+matrix once per block and each frame once, on all cores, without copying the frames.
 
 Per frame ``f`` and bin ``b`` it returns the same four sums as
 :meth:`gixs.reduce.frame.Plan.sums` (and pyFAI's CSR engines):
