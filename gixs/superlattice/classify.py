@@ -628,7 +628,42 @@ def _window_excess(sums):
     return ii - isd, math.sqrt(var)
 
 
-def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nslices=6):
+def _one_sided(slices, q_xy, big_q, fwhm):
+    """("rod" | "ring", reason) from the slices where one hypothesis's window lies off
+    the detector and the other's holds an excess above 5 sigma, or None.
+
+    An excess that follows |q| = big_q across slices whose ring positions span 2 FWHM in
+    q_xy is no single rod's (a rod keeps its q_xy); an excess that keeps q_xy across
+    slices so far apart in q_z that a ring through the lowest is 2 FWHM off it in the
+    highest is no single ring's. Both seen, or neither: None.
+    """
+    ring = [sl for sl in slices if sl.get("rod_off_detector")
+            and sl["ring_excess"] > 5 * sl["ring_sigma"]]
+    rod = [sl for sl in slices if sl.get("ring_off_detector")
+           and sl["rod_excess"] > 5 * sl["rod_sigma"]]
+    found = []
+    if len(ring) >= 2:
+        span = max(sl["qxy_ring"] for sl in ring) - min(sl["qxy_ring"] for sl in ring)
+        if span >= 2 * fwhm:
+            found.append(("ring", (
+                f"where rods and rings are 2 FWHM apart the rod at q_xy {q_xy:.4f} A^-1 "
+                f"lies off the detector; the peak follows |q| = {big_q:.4f} A^-1 above 5 "
+                f"sigma in {len(ring)} q_z slices whose q_xy span {span / fwhm:.1f} FWHM: "
+                "no single rod (ring)")))
+    if len(rod) >= 2:
+        z0, z1 = min(sl["qz"] for sl in rod), max(sl["qz"] for sl in rod)
+        off = q_xy - math.sqrt(max(q_xy ** 2 + z0 ** 2 - z1 ** 2, 0.0))
+        if off >= 2 * fwhm:
+            found.append(("rod", (
+                f"where rods and rings are 2 FWHM apart the ring at |q| {big_q:.4f} A^-1 "
+                f"lies off the detector; the peak keeps q_xy {q_xy:.4f} A^-1 above 5 sigma "
+                f"in {len(rod)} q_z slices ({z0:.4f}..{z1:.4f} A^-1), where a ring through "
+                f"the lowest would move {off / fwhm:.1f} FWHM: no single ring (rod)")))
+    return found[0] if len(found) == 1 else None
+
+
+def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nslices=6,
+                  pixel_q=None):
     """Rod, ring or mixed for a peak seen at (|q_xy|, q_z) = (q_xy, qz_base) (1/A).
 
     Parameters
@@ -645,6 +680,10 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
         |q| (1/A) of the ring hypothesis, when measured on its own (I(|q|)); default the
         ring through (q_xy, qz_base). Given apart, a film with rods and a ring at
         different places (mixed) has each window on its own feature.
+    pixel_q : float, optional
+        One pixel's size in q (1/A). The windows and the 2-width separation use
+        ``max(fwhm, 2 pixel_q)``: a peak narrower than two pixels would leave windows
+        with a pixel or none per row, and no slice to compare.
 
     Returns
     -------
@@ -666,6 +705,9 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
     """
     big_q = float(q_ring) if q_ring else math.hypot(q_xy, qz_base)
     out = {"q_ring": big_q, "q_xy": q_xy, "qz_base": qz_base, "slices": []}
+    if pixel_q and 2 * pixel_q > fwhm:
+        fwhm = 2.0 * float(pixel_q)
+        out["window_width"] = fwhm  # the windows' FWHM (1/A): two pixels
     # the pixels near the peak, picked once (both windows: the rod at q_xy, the ring at
     # q_xy <= Q); every sum below is over a q_z range of them, in raster order
     aq = _abs_qxy(pq).ravel()
@@ -724,6 +766,15 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                 continue
             r = _window_excess(wins[2 + k])
             g = _window_excess(wins[2 + len(slices) + k])
+            if r is None and g is not None and wins[2 + k, 0] < 3:
+                # the rod's window (|q_xy - q_xy rod| <= FWHM/2) lies off the detector
+                # in this slice
+                sl.update(rod_excess=None, rod_sigma=None, ring_excess=g[0],
+                          ring_sigma=g[1], rod_off_detector=True)
+            elif g is None and r is not None and wins[2 + len(slices) + k, 0] < 3:
+                # the ring's window lies off the detector in this slice
+                sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=None,
+                          ring_sigma=None, ring_off_detector=True)
             if r is None or g is None:
                 continue
             sl.update(rod_excess=r[0], rod_sigma=r[1], ring_excess=g[0], ring_sigma=g[1])
@@ -759,6 +810,12 @@ def classify_peak(data, keep, norm, pq, *, q_xy, qz_base, fwhm, q_ring=None, nsl
                 out.update(scattering_type="rod", rod_fraction=1.0, ring_fraction=0.0,
                            reason=why + " (rod: > 0.5)")
                 return out
+        one_sided = _one_sided(slices, q_xy, big_q, fwhm) if used == 0 else None
+        if one_sided is not None:
+            kind, why = one_sided
+            out.update(scattering_type=kind, rod_fraction=float(kind == "rod"),
+                       ring_fraction=float(kind == "ring"), reason=why)
+            return out
         reason = (f"no q_z slice where rods and rings are 2 FWHM apart: the film pixels "
                   f"reach q_z {lo:.4f}..{top:.4f} A^-1 near the peak") if used == 0 else \
             f"the peak's excess in the separating slices is below 5 sigma ({used} slice(s))"

@@ -1233,7 +1233,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     region2.pop("_rod_qz_floor", None)
     keep2_qz = (region2.pop("_keep_qz_min"), region2.pop("_keep_pixels"))
     ev = classify_peak(frame.data, rod_keep, norm, pq, q_xy=q_xy, qz_base=qz_b, fwhm=fwhm,
-                       q_ring=big_q)
+                       q_ring=big_q, pixel_q=px_qz)
     ev["seed"] = seed
     diag["scattering_evidence"] = ev
     ev["candidates"] = {

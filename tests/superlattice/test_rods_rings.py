@@ -217,3 +217,47 @@ def test_rod_narrower_than_a_bin_states_its_sampling_error(kev, ai, dist, d):
     assert abs(res.q_star - truth) < res.q_star_err and res.q_star_err > 0.01 * truth
     assert res.d_spacing_err / res.d_spacing == pytest.approx(res.q_star_err / res.q_star,
                                                              rel=0.05)
+
+
+@pytest.mark.parametrize("kev,ai,dist,d", [(16, 0.15, 0.3, 7.15), (12, 0.15, 0.3, 9.5)])
+def test_rod_about_a_pixel_wide_is_classified(kev, ai, dist, d):
+    """Rods 1.1-1.2 pixels wide at 0.3 m: windows of FWHM/2 held a pixel or none per row
+    and no q_z slice compared rods and rings ("cannot tell rods from rings"). The
+    windows are two pixels wide at least: rod, q* within its stated error."""
+    g, gi, img, mask = films.rod_film(kev, ai, dist, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, orientation=False)
+    assert res.scattering_type == "rod"
+    assert res.scattering_evidence["window_width"] > res.fwhm
+    truth = films.rod_truth(d)
+    assert abs(res.q_star - truth) < res.q_star_err
+
+
+@pytest.mark.parametrize("kind,kev,ai,dist,d", [
+    ("ring", 12, 0.4, 3.0, 5.44), ("ring", 16, 0.3, 3.0, 3.74),
+    ("rod", 16, 0.15, 3.0, 7.16), pytest.param("rod", 18, 0.35, 3.0, 8.36, marks=SLOW)])
+def test_one_hypothesis_off_the_detector(kind, kev, ai, dist, d):
+    """Pilatus 300k at 3 m (q_xy up to 0.085-0.127 A^-1): a ring beyond the in-plane
+    reach is seen only near its top, where its rod counterpart lies off the detector;
+    the ring hypothesis of a rod film (through a higher order seen in I(|q|)) lies off
+    the detector where the two are 2 FWHM apart. Such slices compared nothing and the
+    frames were refused. The window that is on the detector now decides when its excess
+    follows one hypothesis across slices that no single feature of the other explains."""
+    make, truth = ((films.ring_film, films.sas_truth) if kind == "ring"
+                   else (films.rod_film, films.rod_truth))
+    g, gi, img, mask = make(kev, ai, dist, d)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, orientation=False)
+    assert res.scattering_type == kind
+    assert "off the detector" in res.scattering_evidence["reason"]
+    assert res.q_star == pytest.approx(truth(d), rel=0.005)
+
+
+def test_rod_whose_first_order_is_off_the_detector_is_refused():
+    """5.43 nm rods at 12 keV and 3 m: q* 0.116 A^-1, beyond the detector's q_xy reach
+    (0.085 A^-1). Nothing of the first order is on the frame: refused."""
+    g, gi, img, mask = films.rod_film(12, 0.15, 3.0, 5.43)
+    with pytest.raises(NoPeakError):
+        measure_frame(img, g, gi, mask=mask, orientation=False)
