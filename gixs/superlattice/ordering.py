@@ -38,8 +38,8 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   from sasmodels). ``q_star_structure`` / ``d_spacing_structure`` = the
   structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` stay the observed
   peak read from the data's top (pulled low by a steep P): a cubic on the top, a
-  parabola through its three highest bins where it has fewer than 7 points
-  (``q_star_method`` says which; the model's maximum is
+  parabola through its three highest bins where it has fewer than 7 points, the
+  fitted line shape's maximum under 1.5 bins (``q_star_method`` says which; the model's maximum is
   ``form_factor["q_profile_maximum"]``, which a Born P of the spheres biases near the
   horizon); ``q_star_centre`` stays the plain
   line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
@@ -424,13 +424,18 @@ def profile_maximum(fit) -> float:
 UNDERSAMPLED_FWHM_PIXELS = 3.0
 
 #: Sampling error (fraction of a profile bin) of the top of a peak narrower than
-#: :data:`SUBBIN_FWHM` bins, added to the fit's error of q*: where in its bin the top lies
-#: is unknown (a uniform place in the bin has a standard deviation of 0.29 bin; rods
-#: 0.9-1.2 pixels wide on one-pixel bins came out -1.4 to +0.8%, within 0.3 bin).
+#: :data:`SUBBIN_FWHM` bins, added to the fit's error of q*: where in its bin the top of
+#: an asymmetric peak lies is unknown (a uniform place in the bin has a standard
+#: deviation of 0.29 bin; rods 1.2-1.8 bins wide whose high-q side is 1.6 times the
+#: wider came out +0.9 to +1.4% from their maximum, about 0.3 bin).
 SAMPLING_BINS = 0.3
 
 #: Peaks narrower than this many profile bins (FWHM) get the sampling error above.
-SUBBIN_FWHM = 1.5
+SUBBIN_FWHM = 2.0
+
+#: Peaks narrower than this many profile bins (FWHM) are read from the fitted line shape
+#: (all the peak's points), not from a parabola through three bins that reach its tails.
+LINE_SHAPE_FWHM = 1.5
 
 #: Fewest profile points within +-FWHM/2 of the top for the cubic of observed_maximum.
 MIN_TOP_POINTS = 7
@@ -438,6 +443,9 @@ MIN_TOP_POINTS = 7
 CUBIC_TOP = "maximum of a cubic fitted within +-FWHM/2 of the peak top"
 #: ... and of a peak with fewer than 7 profile points there.
 PARABOLA_TOP = "maximum of the parabola through the highest bin and its two neighbours"
+#: ... and of a peak narrower than :data:`LINE_SHAPE_FWHM` bins.
+LINE_SHAPE_TOP = ("maximum of the fitted line shape + background (a peak narrower than "
+                  "1.5 bins: a parabola through three bins reaches its tails)")
 
 
 #: Profiles redrawn by :func:`_parabola_spread` (fixed seed: the same error every run).
@@ -494,12 +502,19 @@ def observed_maximum(x, y, s, fit):
     within their errors (:func:`_parabola_spread`: which bin is highest is noisy too).
     Where the polynomial has no maximum inside its points, the fitted profile's maximum is
     used with the line-shape centre's error, and the method says so. A peak narrower
-    than :data:`SUBBIN_FWHM` bins adds its :func:`sampling_error` in quadrature.
+    than :data:`LINE_SHAPE_FWHM` bins is read from the fitted profile's maximum (its
+    three highest bins reach the tails: rods 0.9-1.4 bins wide, Gaussian, Lorentzian or
+    both, came out +0.1..+1.1% off with the parabola, within 0.2% with the line shape).
+    A peak narrower than :data:`SUBBIN_FWHM` bins adds its :func:`sampling_error` in
+    quadrature.
     """
     c0 = profile_maximum(fit)
     f = fit.values["fwhm"]
     ce = fit.errors.get("centre", float("nan"))
     samp = sampling_error(x, f)
+    step = float(np.median(np.diff(x))) if x.size > 1 else 0.0
+    if f < LINE_SHAPE_FWHM * step:
+        return c0, math.hypot(ce, samp), LINE_SHAPE_TOP
     sel = np.abs(x - c0) <= f / 2
     deg, method = 3, CUBIC_TOP
     if sel.sum() < MIN_TOP_POINTS:
@@ -727,7 +742,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
-    top_sampled = q_method in (CUBIC_TOP, PARABOLA_TOP)  # read from the data's top
+    # read from the data's top (or, under 1.5 bins, the line shape through its points)
+    top_sampled = q_method in (CUBIC_TOP, PARABOLA_TOP, LINE_SHAPE_TOP)
     qe_obs = q_obs_err if math.isfinite(q_obs_err) and q_obs_err > 0 else qe
     # higher orders
     orders = []
@@ -1343,16 +1359,19 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # sasmodels paracrystal rings 1.6-2.0 pixels wide (0.3-0.5 m): the parabola
         # through the top three bins sat 0.17-0.20% below the curve's maximum (the
         # symmetric line shape's maximum, used before, 0.53-0.72%); the FWHM is then
-        # mostly the pixel's own width. Rods 0.9-1.2 pixels wide on one-pixel bins
-        # (0.15-0.5 m): -1.4 to +0.8%, up to a quarter of a bin: that sampling limit
-        # is in the errors (observed_maximum)
+        # mostly the pixel's own width. Rods 0.9-1.4 bins wide: the line shape's
+        # maximum (observed_maximum); an asymmetric top's place in its bin is unknown:
+        # that sampling limit is in the errors
         rel = sampling_error(prof.valid().x, res.fwhm) / res.q_star  # in q_star_err
         where = (f", which places a peak narrower than {SUBBIN_FWHM:g} bins to about "
                  f"{SAMPLING_BINS:g} of a bin ({100 * rel:.2f}% of q* here, in q_star_err "
                  "and d_spacing_err)") if rel else ""
-        notes.append(f"the peak is {width_px:.1f} pixels wide (FWHM): q* is read from a "
-                     f"parabola through its top three bins{where} (0.2% low on simulated "
-                     "rings 1.6-2 pixels wide), and the FWHM is mostly the pixel's width "
+        how = ("the fitted line shape's maximum (narrower than 1.5 bins)"
+               if res.q_star_method == LINE_SHAPE_TOP else
+               "a parabola through its top three bins (0.2% low on simulated rings 1.6-2 "
+               "pixels wide)" if res.q_star_method == PARABOLA_TOP else res.q_star_method)
+        notes.append(f"the peak is {width_px:.1f} pixels wide (FWHM): q* is read from "
+                     f"{how}{where}, and the FWHM is mostly the pixel's width "
                      "(give the instrument width for the coherence length); a longer "
                      "detector distance resolves the peak")
         warnings.warn(notes[-1], GixsWarning, stacklevel=2)

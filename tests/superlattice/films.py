@@ -107,14 +107,24 @@ def ring_film(kev, incidence_deg, dist_m, d_nm, *, detector="Pilatus300k", peak=
     return g, GIGeometry.from_degrees(incidence_deg), img, mask
 
 
-def rod_profile(qxy, d_nm, rel_width=0.06, diffuse=0.3):
-    """Analytic in-plane profile of hexagonal rods (peak 1 at q*) plus a diffuse slope."""
+def rod_profile(qxy, d_nm, rel_width=0.06, diffuse=0.3, shape="gaussian"):
+    """Analytic in-plane profile of hexagonal rods (peak 1 at q*) plus a diffuse slope.
+
+    ``shape``: "gaussian", "lorentzian" (same FWHM), or "skewed" (a Gaussian whose
+    high-q side is 1.6 times as wide as its low-q side).
+    """
     qs = 2 * math.pi / (d_nm * 10)
     a = np.abs(np.asarray(qxy, float))
     sig = rel_width * qs / 2.3548
     out = np.zeros_like(a)
     for r, h in ((1.0, 1.0), (math.sqrt(3), 0.4), (2.0, 0.25)):
-        out += h * np.exp(-0.5 * ((a - r * qs) / (sig * r ** 0.5)) ** 2)
+        x, sr = a - r * qs, sig * r ** 0.5
+        if shape == "lorentzian":
+            out += h / (1 + (x / (1.1774 * sr)) ** 2)
+        elif shape == "skewed":
+            out += h * np.exp(-0.5 * (x / np.where(x < 0, sr, 1.6 * sr)) ** 2)
+        else:
+            out += h * np.exp(-0.5 * (x / sr) ** 2)
     return out + diffuse / (1 + (a / (0.3 * qs)) ** 2)
 
 
