@@ -309,6 +309,11 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
         inst = job.instrument_at(gi)
         extra = {} if inst is None else {"instrument_fwhm": inst}
         if on_profile or frame is None:
+            if not job.detector_parts:  # one pixel in q: the sampling error's unit
+                from gixs.superlattice.classify import pixel_angle
+
+                extra["pixel_q"] = (2 * math.pi / job.geometry.wavelength_a
+                                    * pixel_angle(job.geometry))
             res = ordering.measure(reduced.profiles[job.metrics_profile],
                                    **job.metrics_kwargs, **extra)
         else:

@@ -474,10 +474,13 @@ def _parabola_spread(x, y, s, c0, f):
     return float(np.std(top)) if top.size > 1 else 0.0
 
 
-def sampling_error(x, fwhm):
+def sampling_error(x, fwhm, pixel=None):
     """Sampling error (unit of ``x``) of the top of a peak ``fwhm`` wide on the regular
     bins ``x``: :data:`SAMPLING_BINS` of a bin when the peak is narrower than
-    :data:`SUBBIN_FWHM` bins, else 0.
+    :data:`SUBBIN_FWHM` bins, else 0. With ``pixel`` (one detector pixel's size, unit
+    of ``x``) larger than a bin, the pixel is the unit: bins finer than the pixels do
+    not place an asymmetric top better than the pixels that fill them (a sasmodels ring
+    1.2 pixels wide on bins of a third of a pixel came out 0.3 pixel low).
 
     Examples
     --------
@@ -485,10 +488,11 @@ def sampling_error(x, fwhm):
     (0.3, 0.0)
     """
     step = float(np.median(np.diff(x))) if np.size(x) > 1 else 0.0
+    step = max(step, float(pixel or 0.0))
     return SAMPLING_BINS * step if fwhm < SUBBIN_FWHM * step else 0.0
 
 
-def observed_maximum(x, y, s, fit):
+def observed_maximum(x, y, s, fit, pixel=None):
     """Observed peak position (1/A), its standard error and how it was found.
 
     A cubic is fitted (weights 1/sigma) to the profile within +-FWHM/2 of the fitted
@@ -505,13 +509,13 @@ def observed_maximum(x, y, s, fit):
     than :data:`LINE_SHAPE_FWHM` bins is read from the fitted profile's maximum (its
     three highest bins reach the tails: rods 0.9-1.4 bins wide, Gaussian, Lorentzian or
     both, came out +0.1..+1.1% off with the parabola, within 0.2% with the line shape).
-    A peak narrower than :data:`SUBBIN_FWHM` bins adds its :func:`sampling_error` in
-    quadrature.
+    A peak narrower than :data:`SUBBIN_FWHM` bins (or pixels, ``pixel`` in 1/A when larger
+    than a bin) adds its :func:`sampling_error` in quadrature.
     """
     c0 = profile_maximum(fit)
     f = fit.values["fwhm"]
     ce = fit.errors.get("centre", float("nan"))
-    samp = sampling_error(x, f)
+    samp = sampling_error(x, f, pixel)
     step = float(np.median(np.diff(x))) if x.size > 1 else 0.0
     if f < LINE_SHAPE_FWHM * step:
         return c0, math.hypot(ce, samp), LINE_SHAPE_TOP
@@ -595,13 +599,27 @@ def _refit(x, y, s, fit, upper_limit):
     return None
 
 
-def _significant(fit, p_max=1e-4, min_sigma=5.0):
+#: A peak narrower than this many profile bins (FWHM) is significant by its area: the
+#: bins do not measure its height, which trades with its width (a Lorentzian rod 0.6
+#: bins wide, 40 sigma above its background in its bin, was fitted 340 +- 182 high,
+#: area 1.70 +- 0.33).
+UNRESOLVED_BINS = 2.0
+
+
+def _significant(fit, p_max=1e-4, min_sigma=5.0, step=0.0):
+    """None when ``fit`` is a peak, else why not; ``step`` is the profile's bin (1/A)."""
     c = fit.values["centre"]
     if not (fit.window[0] < c < fit.window[1]):
         return f"fitted centre {c:.5f} A^-1 left the fit window"
     if not (fit.f_test_p < p_max):
         return f"F-test against background alone p = {fit.f_test_p:.2g} (need < {p_max:g})"
-    if not fit.significance >= min_sigma:
+    area_err = fit.errors.get("area", float("nan"))
+    if fit.values["fwhm"] < UNRESOLVED_BINS * step and area_err > 0:
+        sig = fit.values["area"] / area_err
+        if not sig >= min_sigma:
+            return (f"fitted area (a peak narrower than {UNRESOLVED_BINS:g} bins) only "
+                    f"{sig:.1f} standard errors above the background (need {min_sigma:g})")
+    elif not fit.significance >= min_sigma:
         return (f"fitted height only {fit.significance:.1f} standard errors above the "
                 f"background (need {min_sigma:g})")
     if fit.values["fwhm"] > 0.8 * c:
@@ -626,6 +644,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
                           f"{name} profile" + (f" within q_range {tuple(q_range)}"
                                                 if q_range is not None else ""))
     rng = (float(x[0]), float(x[-1]))
+    step = float(np.median(np.diff(x)))
     cands = find_peaks(x, y, s, min_snr=min_snr, x_range=near)
     if not cands:
         raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
@@ -639,7 +658,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
         except ValueError as exc:
             reasons.append(f"q = {cand.x:.4f}: {exc}")
             continue
-        why = _significant(f)
+        why = _significant(f, step=step)
         if why is None:
             fit, first = f, cand
             break
@@ -654,7 +673,8 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
             f = _fit_candidate(x, y, s, cand)
         except ValueError:
             continue
-        if _significant(f) is None and f.values["centre"] < 0.92 * fit.values["centre"]:
+        if (_significant(f, step=step) is None
+                and f.values["centre"] < 0.92 * fit.values["centre"]):
             fit, first = f, cand
             break
     return name, x, y, s, rng, cands, fit, first
@@ -662,7 +682,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
 
 def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=None,
             normalization=1.0, K=0.9, valley="low", min_snr=5.0, source="",
-            form_factor=None) -> OrderingResult:
+            form_factor=None, pixel_q=None) -> OrderingResult:
     """Superlattice metrics of one profile.
 
     Parameters
@@ -694,6 +714,10 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
         structure-factor peak (``q_star_structure``, ``d_spacing_structure``) and the
         ``form_factor`` dict (model, radius_nm, sigma, their errors, fitted); ``q_star``
         stays the observed peak.
+    pixel_q : float, optional
+        One detector pixel's size in q (1/A), when the profile's bins are finer: the
+        sampling error of a peak narrower than 2 pixels is 0.3 pixel
+        (:func:`sampling_error`); default the bin.
 
     Raises
     ------
@@ -741,7 +765,8 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
                                                         min_snr=min_snr)
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
-    q, q_obs_err, q_method = observed_maximum(x, y, s, fit)
+    step = float(np.median(np.diff(x)))
+    q, q_obs_err, q_method = observed_maximum(x, y, s, fit, pixel_q)
     # read from the data's top (or, under 1.5 bins, the line shape through its points)
     top_sampled = q_method in (CUBIC_TOP, PARABOLA_TOP, LINE_SHAPE_TOP)
     qe_obs = q_obs_err if math.isfinite(q_obs_err) and q_obs_err > 0 else qe
@@ -754,7 +779,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
             f = _fit_candidate(x, y, s, cand, upper_limit=cand.x * 1.25)
         except ValueError:
             continue
-        if _significant(f, p_max=1e-3, min_sigma=3.0) is not None:
+        if _significant(f, p_max=1e-3, min_sigma=3.0, step=step) is not None:
             continue
         qo, qoe = f.values["centre"], f.errors["centre"]
         if not qo >= 1.08 * qc:  # the fit slid back onto the first order's flank
@@ -1339,7 +1364,8 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     choice["reduction"] = ("one cached plan (|q| and q_xy bins of every pixel); each "
                            "profile is a pixel subset of this frame on its bins")
     diag["profiles"][f"measured: {choice['used']}"] = prof
-    res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor, **kw)
+    res = measure(prof, q_range=q_range, source=frame.source, form_factor=form_factor,
+                  pixel_q=px_qz, **kw)
     if profile == "auto":
         # the rods/rings test looked at one peak: the measurement must be of that peak
         at = ev["q_ring"] if use == "iq" else ev["q_xy"]
@@ -1362,10 +1388,10 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
         # mostly the pixel's own width. Rods 0.9-1.4 bins wide: the line shape's
         # maximum (observed_maximum); an asymmetric top's place in its bin is unknown:
         # that sampling limit is in the errors
-        rel = sampling_error(prof.valid().x, res.fwhm) / res.q_star  # in q_star_err
-        where = (f", which places a peak narrower than {SUBBIN_FWHM:g} bins to about "
-                 f"{SAMPLING_BINS:g} of a bin ({100 * rel:.2f}% of q* here, in q_star_err "
-                 "and d_spacing_err)") if rel else ""
+        rel = sampling_error(prof.valid().x, res.fwhm, px_qz) / res.q_star  # in q_star_err
+        where = (f", which places a peak narrower than {SUBBIN_FWHM:g} bins or pixels to "
+                 f"about {SAMPLING_BINS:g} of one ({100 * rel:.2f}% of q* here, in "
+                 "q_star_err and d_spacing_err)") if rel else ""
         how = ("the fitted line shape's maximum (narrower than 1.5 bins)"
                if res.q_star_method == LINE_SHAPE_TOP else
                "a parabola through its top three bins (0.2% low on simulated rings 1.6-2 "
