@@ -443,6 +443,10 @@ MIN_TOP_POINTS = 7
 CUBIC_TOP = "maximum of a cubic fitted within +-FWHM/2 of the peak top"
 #: ... and of a peak with fewer than 7 profile points there.
 PARABOLA_TOP = "maximum of the parabola through the highest bin and its two neighbours"
+#: ... and where the top's points have no maximum (none in the fitted profile either
+#: within a FWHM: refused, a shoulder).
+LINE_SHAPE_FALLBACK = ("maximum of the fitted line shape + background (no maximum of a "
+                       "polynomial on the top's points)")
 #: ... and of a peak narrower than :data:`LINE_SHAPE_FWHM` bins.
 LINE_SHAPE_TOP = ("maximum of the fitted line shape + background (a peak narrower than "
                   "1.5 bins: a parabola through three bins reaches its tails)")
@@ -550,8 +554,17 @@ def observed_maximum(x, y, s, fit, pixel=None):
                     return c0 + um * f, math.hypot(err, samp), method
             except (np.linalg.LinAlgError, ValueError):
                 pass
-    return c0, math.hypot(ce, samp), "maximum of the fitted line shape + background (no " \
-        "maximum of a polynomial on the top's points)"
+    c, f0 = fit.values["centre"], fit.values["fwhm"]
+    if not (max(c - f0, fit.window[0]) < c0 < min(c + f0, fit.window[1])):
+        # the fitted profile's highest point within a FWHM is that range's edge: the
+        # background stands above the peak's top, a shoulder (11 nm dots, 20% wide, high
+        # in q_z: that edge, 36% below the peak, was reported with an error of 0.7%)
+        raise NoPeakError(
+            f"the peak at {c:.4f} A^-1 (FWHM {f0:.4f} A^-1) is a shoulder: neither the "
+            "profile's top points nor the fitted line shape + background have a maximum "
+            "within a FWHM of it, so the observed peak is not defined; measure where the "
+            "peak stands out (a lower in-plane band, a smaller incidence)")
+    return c0, math.hypot(ce, samp), LINE_SHAPE_FALLBACK
 
 
 def _window(q, fwhm, x, upper_limit=None):
@@ -627,6 +640,11 @@ def _significant(fit, p_max=1e-4, min_sigma=5.0, step=0.0):
     return None
 
 
+#: A significant peak below the strongest is taken as the first order when its relative
+#: width (FWHM / q) is at most this many times the strongest's (see first_order).
+LOWER_ORDER_WIDTH = 2.0
+
+
 def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
     """Detect and fit the first-order peak of a profile (no higher orders, no metrics).
 
@@ -667,14 +685,20 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
         raise NoPeakError("no superlattice peak found: candidates rejected (" +
                           "; ".join(reasons) + ")")
     # the first order is the lowest significant peak, not the strongest one (a steep form
-    # factor can make the second order the stronger)
+    # factor can make the second order the stronger), unless it is relatively far broader
+    # than the strongest: an order's relative width falls with q (paracrystal) or grows
+    # as 1/q at most (a constant instrument width), and a form-factor knee is broad (the
+    # Guinier fall of 11 nm dots: 0.37 q* wide at 0.012 A^-1, taken as the first order
+    # below their 12.5 nm lattice's peak, 0.09 q* wide at 0.050 A^-1)
+    rel = fit.values["fwhm"] / fit.values["centre"]
     for cand in sorted((c for c in cands if c.x < 0.92 * first.x), key=lambda c: c.x)[:4]:
         try:
             f = _fit_candidate(x, y, s, cand)
         except ValueError:
             continue
         if (_significant(f, step=step) is None
-                and f.values["centre"] < 0.92 * fit.values["centre"]):
+                and f.values["centre"] < 0.92 * fit.values["centre"]
+                and f.values["fwhm"] / f.values["centre"] <= LOWER_ORDER_WIDTH * rel):
             fit, first = f, cand
             break
     return name, x, y, s, rng, cands, fit, first

@@ -22,7 +22,7 @@ import warnings
 import numpy as np
 import pytest
 
-from gixs.errors import GixsWarning
+from gixs.errors import GixsWarning, NoPeakError
 from gixs.results import Profile
 from gixs.superlattice.ffspec import FormFactorSpec, parse_form_factor
 from gixs.superlattice.formfactor import FormFactorError, sphere_form_factor
@@ -404,3 +404,36 @@ def test_broad_noisy_top_read_from_three_bins_states_its_spread(kev, ai, dist):
     assert res.scattering_type == "rod" and res.q_star_method == PARABOLA_TOP
     assert abs(res.q_star - truth) < 2 * res.q_star_err
     assert res.d_spacing_structure == pytest.approx(films.DOT_D_NM, rel=0.005)
+
+
+@pytest.mark.parametrize("kev, ai, dist, rel_width", [(12, 0.3, 3.0, 0.1),
+                                                     (18, 0.15, 3.0, 0.2)])
+def test_form_factor_knee_below_the_peak_is_not_the_first_order(kev, ai, dist, rel_width):
+    """At 3 m the in-plane cut reaches the Guinier fall of the 11 nm dots: a knee at
+    q_xy 0.009-0.012 A^-1, 0.37 q* wide, passed as a significant peak and, being the
+    lowest, replaced the lattice's peak at 0.050 A^-1 (0.09 q* wide) as the first order;
+    the frame was then refused ("cannot tell rods from rings for the peak at q_xy =
+    0.0118"). A lower peak far broader (relatively) than the strongest is no lower order:
+    rods, the observed and structure-factor peaks within 0.5%."""
+    g, gi, img, mask, coords = films.dot_film(kev, ai, dist, rel_width=rel_width)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        res = measure_frame(img, g, gi, mask=mask, orientation=False,
+                            form_factor="sphere:R=5.5,sigma=0.1")
+    truth = films.dot_band_maximum(coords, res.profile_choice["band_qz_A^-1"],
+                                   rel_width=rel_width)
+    assert res.scattering_type == "rod"
+    assert res.q_star == pytest.approx(truth, rel=0.005)
+    assert res.d_spacing_structure == pytest.approx(films.DOT_D_NM, rel=0.005)
+
+
+def test_shoulder_without_a_maximum_is_refused():
+    """11 nm dots with a 20% wide peak at 14 keV, 0.35 deg, 2.5 m: high in q_z the peak
+    is a shoulder on the form factor's fall; neither the top's points nor the fitted line
+    shape + background have a maximum within a FWHM, and the search's edge was reported as
+    the observed peak (-36%, with an error of 0.7%). Refused, with the reason."""
+    g, gi, img, mask, _ = films.dot_film(14, 0.35, 2.5, rel_width=0.2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", GixsWarning)
+        with pytest.raises(NoPeakError, match="is a shoulder"):
+            measure_frame(img, g, gi, mask=mask, orientation=False)
