@@ -310,10 +310,9 @@ def _metrics(job, reduced, frame=None, gi=None, normalization=1.0) -> dict:
         extra = {} if inst is None else {"instrument_fwhm": inst}
         if on_profile or frame is None:
             if not job.detector_parts:  # one pixel in q: the sampling error's unit
-                from gixs.superlattice.classify import pixel_angle
+                from gixs.superlattice.classify import pixel_q
 
-                extra["pixel_q"] = (2 * math.pi / job.geometry.wavelength_a
-                                    * pixel_angle(job.geometry))
+                extra["pixel_q"] = pixel_q(job.geometry)
             res = ordering.measure(reduced.profiles[job.metrics_profile],
                                    **job.metrics_kwargs, **extra)
         else:

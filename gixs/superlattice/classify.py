@@ -295,6 +295,12 @@ def pixel_angle(geometry):
     return float(max(p1, p2)) / geometry.dist_m
 
 
+def pixel_q(geometry):
+    """q (1/A) one pixel spans at the point of normal incidence: k0 x
+    :func:`pixel_angle`."""
+    return 2 * math.pi / geometry.wavelength_a * pixel_angle(geometry)
+
+
 def sorted_quantile(a, q):
     """``np.quantile(x, q)`` (method "linear") of values ``x`` given sorted (``a``): numpy's
     virtual indices, neighbours and interpolation, without its partition of the data.

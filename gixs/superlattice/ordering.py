@@ -39,8 +39,8 @@ Definitions (science.md, "Superlattice metrics"); q in 1/A, film lengths in nm:
   structure-factor peak (the lattice); ``q_star`` / ``d_spacing`` stay the observed
   peak read from the data's top (pulled low by a steep P): a cubic on the top, a
   parabola through its three highest bins where it has fewer than 7 points, the
-  fitted line shape's maximum under 1.5 bins (``q_star_method`` says which; the model's maximum is
-  ``form_factor["q_profile_maximum"]``, which a Born P of the spheres biases near the
+  fitted line shape's maximum under 1.5 bins (``q_star_method`` says which; the
+  model's maximum is ``form_factor["q_profile_maximum"]``, which a Born P of the spheres biases near the
   horizon); ``q_star_centre`` stays the plain
   line-shape centre; ``form_factor`` = {model, radius_nm, sigma,
   radius_err_nm, sigma_err, fitted, ...}.
@@ -399,6 +399,13 @@ def _label(model, ratio, tolerance=0.025):
 
 
 # -- main entry -------------------------------------------------------------------------
+def _top_window(fit):
+    """Where :func:`profile_maximum` searches (1/A): centre +- FWHM, within the fit
+    window."""
+    c, f = fit.values["centre"], fit.values["fwhm"]
+    return max(c - f, fit.window[0]), min(c + f, fit.window[1])
+
+
 def profile_maximum(fit) -> float:
     """Abscissa (1/A) of the maximum of the fitted profile (line shape + background).
 
@@ -406,8 +413,7 @@ def profile_maximum(fit) -> float:
     is the observed peak position ``q_star``, distinct from the line-shape centre when
     the background slopes under the peak.
     """
-    c, f = fit.values["centre"], fit.values["fwhm"]
-    lo, hi = max(c - f, fit.window[0]), min(c + f, fit.window[1])
+    lo, hi = _top_window(fit)
     xs = np.linspace(lo, hi, 4001)
     ys = fit(xs)
     k = int(np.argmax(ys))
@@ -478,6 +484,11 @@ def _parabola_spread(x, y, s, c0, f):
     return float(np.std(top)) if top.size > 1 else 0.0
 
 
+def _bin_width(x):
+    """Median bin width of the regular abscissa ``x`` (its unit; 0 for one point)."""
+    return float(np.median(np.diff(x))) if np.size(x) > 1 else 0.0
+
+
 def sampling_error(x, fwhm, pixel=None):
     """Sampling error (unit of ``x``) of the top of a peak ``fwhm`` wide on the regular
     bins ``x``: :data:`SAMPLING_BINS` of a bin when the peak is narrower than
@@ -491,8 +502,7 @@ def sampling_error(x, fwhm, pixel=None):
     >>> sampling_error(np.arange(10.0), 1.2), sampling_error(np.arange(10.0), 4.0)
     (0.3, 0.0)
     """
-    step = float(np.median(np.diff(x))) if np.size(x) > 1 else 0.0
-    step = max(step, float(pixel or 0.0))
+    step = max(_bin_width(x), float(pixel or 0.0))
     return SAMPLING_BINS * step if fwhm < SUBBIN_FWHM * step else 0.0
 
 
@@ -520,8 +530,7 @@ def observed_maximum(x, y, s, fit, pixel=None):
     f = fit.values["fwhm"]
     ce = fit.errors.get("centre", float("nan"))
     samp = sampling_error(x, f, pixel)
-    step = float(np.median(np.diff(x))) if x.size > 1 else 0.0
-    if f < LINE_SHAPE_FWHM * step:
+    if f < LINE_SHAPE_FWHM * _bin_width(x):
         return c0, math.hypot(ce, samp), LINE_SHAPE_TOP
     sel = np.abs(x - c0) <= f / 2
     deg, method = 3, CUBIC_TOP
@@ -554,16 +563,17 @@ def observed_maximum(x, y, s, fit, pixel=None):
                     return c0 + um * f, math.hypot(err, samp), method
             except (np.linalg.LinAlgError, ValueError):
                 pass
-    c, f0 = fit.values["centre"], fit.values["fwhm"]
-    if not (max(c - f0, fit.window[0]) < c0 < min(c + f0, fit.window[1])):
+    lo, hi = _top_window(fit)
+    if not lo < c0 < hi:
         # the fitted profile's highest point within a FWHM is that range's edge: the
         # background stands above the peak's top, a shoulder (11 nm dots, 20% wide, high
         # in q_z: that edge, 36% below the peak, was reported with an error of 0.7%)
         raise NoPeakError(
-            f"the peak at {c:.4f} A^-1 (FWHM {f0:.4f} A^-1) is a shoulder: neither the "
-            "profile's top points nor the fitted line shape + background have a maximum "
-            "within a FWHM of it, so the observed peak is not defined; measure where the "
-            "peak stands out (a lower in-plane band, a smaller incidence)")
+            f"the peak at {fit.values['centre']:.4f} A^-1 (FWHM {f:.4f} A^-1) is a shoulder: "
+            "neither the "
+            "profile's top points nor the fitted line shape + background have a "
+            "maximum within a FWHM of it, so the observed peak is not defined; measure "
+            "where the peak stands out (a lower in-plane band, a smaller incidence)")
     return c0, math.hypot(ce, samp), LINE_SHAPE_FALLBACK
 
 
@@ -662,7 +672,7 @@ def first_order(profile, *, q_range=None, min_snr=5.0, near=None):
                           f"{name} profile" + (f" within q_range {tuple(q_range)}"
                                                 if q_range is not None else ""))
     rng = (float(x[0]), float(x[-1]))
-    step = float(np.median(np.diff(x)))
+    step = _bin_width(x)
     cands = find_peaks(x, y, s, min_snr=min_snr, x_range=near)
     if not cands:
         raise NoPeakError(f"no superlattice peak found: no local maximum of curvature "
@@ -797,7 +807,7 @@ def measure(profile: Profile, *, lattice="auto", q_range=None, instrument_fwhm=N
                                                         min_snr=min_snr)
     v, e = fit.values, fit.errors
     qc, qe = v["centre"], e["centre"]
-    step = float(np.median(np.diff(x)))
+    step = _bin_width(x)
     q, q_obs_err, q_method = observed_maximum(x, y, s, fit, pixel_q)
     # read from the data's top (or, under 1.5 bins, the line shape through its points)
     top_sampled = q_method in (CUBIC_TOP, PARABOLA_TOP, LINE_SHAPE_TOP)
@@ -1176,7 +1186,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
     from gixs.reduce.frame import ReduceSettings, get_plan
     from gixs.reduce.orientation_check import check_orientation
     from gixs.superlattice.classify import (_in_band, band_rows, classify_peak, exit_floor,
-                                            film_region, pixel_angle, shadow_mask,
+                                            film_region, pixel_q, shadow_mask,
                                             yoneda_angle)
     from gixs.superlattice.hotpixels import hot_pixels
     from gixs.superlattice.orientation import orientation_metrics
@@ -1224,7 +1234,7 @@ def _measure_frame(frame_or_path, geometry, gi, diag, *, profile, mask, frame_in
                           f"; exit-angle floor {region['exit_angle_floor_deg']:.3f} deg)")
     qz_floor = region.pop("_rod_qz_floor")
     region.pop("_rod_keep", None)
-    px_qz = k0 * pixel_angle(geom)
+    px_qz = pixel_q(geom)
     kw = dict(lattice=lattice, instrument_fwhm=instrument_fwhm, normalization=normalization,
               K=K, valley=valley, min_snr=min_snr)
 
